@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"keyplane/internal/account"
+	"keyplane/internal/apperr"
+	"keyplane/internal/audit"
+	"keyplane/internal/config"
+	"keyplane/internal/org"
+)
+
+const adminUsage = "usage: keyplane admin create-user | create-org | add-member [flags]"
+
+// adminCommand runs `keyplane admin ...`, the command-line twin of the
+// operator's pages.
+func adminCommand(ctx context.Context, cfg config.Config, args []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usagef("%s", adminUsage)
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("admin "+sub, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var email, name, slug, adminEmail, orgSlug, role string
+	var operator, passwordStdin bool
+	switch sub {
+	case "create-user":
+		fs.StringVar(&email, "email", "", "")
+		fs.StringVar(&name, "name", "", "")
+		fs.BoolVar(&operator, "operator", false, "")
+		fs.BoolVar(&passwordStdin, "password-stdin", false, "")
+	case "create-org":
+		fs.StringVar(&name, "name", "", "")
+		fs.StringVar(&slug, "slug", "", "")
+		fs.StringVar(&adminEmail, "admin", "", "")
+	case "add-member":
+		fs.StringVar(&orgSlug, "org", "", "")
+		fs.StringVar(&email, "email", "", "")
+		fs.StringVar(&role, "role", "", "")
+	default:
+		return usagef("unknown admin command %q; %s", sub, adminUsage)
+	}
+	if err := fs.Parse(args); err != nil {
+		return usagef("admin %s: %v", sub, err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("admin %s: unexpected argument %q", sub, fs.Arg(0))
+	}
+	var missing []string
+	for _, want := range strings.Fields(map[string]string{"create-user": "email name", "create-org": "name slug admin", "add-member": "org email role"}[sub]) {
+		if fs.Lookup(want).Value.String() == "" {
+			missing = append(missing, "--"+want)
+		}
+	}
+	if len(missing) > 0 {
+		return usagef("admin %s: missing %s", sub, strings.Join(missing, ", "))
+	}
+	if sub == "add-member" {
+		if _, ok := org.ParseRole(role); !ok {
+			return usagef("admin add-member: --role must be admin or member")
+		}
+	}
+	if sub == "create-user" && !passwordStdin {
+		return usagef("admin create-user: --password-stdin is required (the password is read from standard input)")
+	}
+
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	accounts := account.NewService(db, nil)
+	orgs := org.NewService(db, nil)
+	cli := audit.Actor{}
+
+	switch sub {
+	case "create-user":
+		line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("read password: %w", err)
+		}
+		password := strings.TrimRight(line, "\r\n")
+		u, err := accounts.CreateUser(ctx, account.NewUser{Email: email, Name: name, Password: password, Operator: operator})
+		if err != nil {
+			return cliError(err)
+		}
+		fmt.Fprintf(stdout, "created user %s (%s)\n", u.Email, u.ID)
+	case "create-org":
+		u, err := accounts.UserByEmail(ctx, adminEmail)
+		if err != nil {
+			return cliError(fmt.Errorf("no user with email %s", adminEmail))
+		}
+		o, err := orgs.Create(ctx, name, slug, u.ID, cli)
+		if err != nil {
+			return cliError(err)
+		}
+		fmt.Fprintf(stdout, "created organization %s (%s) with admin %s\n", o.Slug, o.ID, u.Email)
+	case "add-member":
+		o, err := orgs.BySlug(ctx, orgSlug)
+		if err != nil {
+			return cliError(fmt.Errorf("no organization with slug %s", orgSlug))
+		}
+		u, err := accounts.UserByEmail(ctx, email)
+		if err != nil {
+			return cliError(fmt.Errorf("no user with email %s", email))
+		}
+		r, _ := org.ParseRole(role)
+		if err := orgs.AddMember(ctx, o.ID, u.ID, r, cli); err != nil {
+			return cliError(err)
+		}
+		fmt.Fprintf(stdout, "added %s to %s as %s\n", u.Email, o.Slug, role)
+	}
+	return nil
+}
+
+// cliError turns an application error into one line: the field messages of
+// a validation error, or its message.
+func cliError(err error) error {
+	if fields := apperr.FieldsOf(err); len(fields) > 0 {
+		parts := make([]string, 0, len(fields))
+		for k, v := range fields {
+			parts = append(parts, k+": "+v)
+		}
+		sort.Strings(parts)
+		return fmt.Errorf("%s", strings.Join(parts, "; "))
+	}
+	if _, ok := err.(*apperr.Error); ok {
+		return fmt.Errorf("%s", apperr.MessageOf(err))
+	}
+	return err
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"keyplane/internal/account"
+	"keyplane/internal/config"
+	"keyplane/internal/org"
+	"keyplane/internal/store"
+	"keyplane/web"
+)
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+func openDB(ctx context.Context, cfg config.Config) (*store.DB, error) {
+	return store.Open(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+}
+
+// serve runs the HTTP server until ctx ends (SIGTERM or SIGINT), then stops
+// accepting, drains in-flight requests and returns nil.
+func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
+	logger := newLogger(cfg, logs)
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	secret, err := sessionSecret(cfg)
+	if err != nil {
+		return err
+	}
+	accounts := account.NewService(db, nil)
+	throttle := account.NewThrottle(nil, logger)
+	if cfg.RedisURL != "" {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return &config.Error{Var: "REDIS_URL", Msg: "cannot be parsed (value not shown)"}
+		}
+		client := redis.NewClient(opts)
+		defer client.Close()
+		throttle = account.NewRedisThrottle(client, "keyplane:", nil, logger)
+	}
+
+	setupToken := cfg.SetupToken
+	if has, err := accounts.HasUsers(ctx); err != nil {
+		return err
+	} else if !has {
+		if setupToken == "" {
+			b := make([]byte, 16)
+			rand.Read(b)
+			setupToken = hex.EncodeToString(b)
+		}
+		logger.Info("no user exists yet: open /setup and enter the setup token", "url", cfg.BaseURL.String()+"/setup", "setup_token", setupToken)
+	}
+
+	srv := web.NewServer(web.Deps{
+		Config: cfg, DB: db, Accounts: accounts, Orgs: org.NewService(db, nil), Throttle: throttle,
+		Logger: logger, SessionSecret: secret, SetupToken: setupToken, Version: version,
+	})
+	httpSrv := &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	logger.Info("keyplane listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL.String(), "database", db.Dialect, "version", version)
+
+	go pruneSessions(ctx, accounts, account.SessionLimits{Idle: cfg.SessionIdle, Max: cfg.SessionMax}, logger)
+
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: draining requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// sessionSecret returns KEYPLANE_SESSION_SECRET, or on SQLite a secret
+// generated once into the data dir.
+func sessionSecret(cfg config.Config) ([]byte, error) {
+	if len(cfg.SessionSecret) > 0 {
+		return cfg.SessionSecret, nil
+	}
+	path := filepath.Join(cfg.DataDir, "session.key")
+	if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	secret := []byte(hex.EncodeToString(b))
+	if err := os.WriteFile(path, secret, 0o600); err != nil {
+		return nil, fmt.Errorf("write session secret: %w", err)
+	}
+	return secret, nil
+}
+
+func pruneSessions(ctx context.Context, accounts *account.Service, limits account.SessionLimits, logger *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := accounts.PruneSessions(ctx, limits); err != nil && ctx.Err() == nil {
+			logger.Warn("prune sessions", "err", err)
+		} else if n > 0 {
+			logger.Info("pruned expired sessions", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,59 @@
+package account
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// NewRedisThrottle returns a Throttle whose state lives in Redis under prefix,
+// shared by every replica; the clock stays the caller's, so a fake clock
+// drives it as it drives the in-memory one.
+func NewRedisThrottle(client redis.UniversalClient, prefix string, now func() time.Time, logger *slog.Logger) *Throttle {
+	t := NewThrottle(now, logger)
+	t.log = &redisLog{client: client, prefix: prefix + "login:"}
+	return t
+}
+
+// redisLog keeps failure times as a sorted set per key, scored by Unix
+// milliseconds.
+type redisLog struct {
+	client redis.UniversalClient
+	prefix string
+}
+
+func (r *redisLog) add(ctx context.Context, key string, at time.Time, window time.Duration) error {
+	k := r.prefix + key
+	nonce := make([]byte, 6)
+	rand.Read(nonce)
+	ms := at.UnixMilli()
+	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRemRangeByScore(ctx, k, "-inf", strconv.FormatInt(at.Add(-window).UnixMilli(), 10))
+		p.ZAdd(ctx, k, redis.Z{Score: float64(ms), Member: strconv.FormatInt(ms, 10) + "-" + hex.EncodeToString(nonce)})
+		p.PExpire(ctx, k, window)
+		return nil
+	})
+	return err
+}
+
+func (r *redisLog) recent(ctx context.Context, key string, now time.Time, window time.Duration) ([]time.Time, error) {
+	min := "(" + strconv.FormatInt(now.Add(-window).UnixMilli(), 10)
+	zs, err := r.client.ZRangeByScoreWithScores(ctx, r.prefix+key, &redis.ZRangeBy{Min: min, Max: "+inf"}).Result()
+	if err != nil {
+		return nil, err
+	}
+	times := make([]time.Time, 0, len(zs))
+	for _, z := range zs {
+		times = append(times, time.UnixMilli(int64(z.Score)))
+	}
+	return times, nil
+}
+
+func (r *redisLog) clear(ctx context.Context, key string) error {
+	return r.client.Del(ctx, r.prefix+key).Err()
+}

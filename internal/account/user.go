@@ -1,0 +1,243 @@
+// Package account holds Keyplane's users: password hashing, the user store,
+// server-side sessions and login throttling.
+package account
+
+import (
+	"context"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+
+	"keyplane/internal/apperr"
+	"keyplane/internal/store"
+)
+
+// User is a person who signs in to the dashboard.
+type User struct {
+	ID           string
+	Email        string
+	Name         string
+	PasswordHash string
+	IsOperator   bool
+	DisabledAt   *time.Time
+	LastLoginAt  *time.Time
+	LastOrgID    *string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Disabled reports whether an operator disabled the user.
+func (u User) Disabled() bool { return u.DisabledAt != nil }
+
+// NewUser is the input of Service.CreateUser.
+type NewUser struct {
+	Email    string
+	Name     string
+	Password string
+	Operator bool
+}
+
+// Service manages users and their sessions.
+type Service struct {
+	db  *store.DB
+	now func() time.Time
+	// dummyHash is checked against when an email is unknown, so that a
+	// failed login takes as long whether or not the account exists.
+	dummyHash string
+}
+
+// NewService returns a Service; now is the clock (time.Now when nil).
+func NewService(db *store.DB, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	dummy, _ := HashPassword("keyplane-dummy-password")
+	return &Service{db: db, now: now, dummyHash: dummy}
+}
+
+// NormalizeEmail lower-cases and trims an email address, the form in which
+// emails are stored and compared.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// ValidateEmail returns a field message for a malformed address, or "".
+func ValidateEmail(email string) string {
+	if email == "" {
+		return "Enter an email address."
+	}
+	if len(email) > 254 {
+		return "Use at most 254 characters."
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || !strings.Contains(email[strings.LastIndex(email, "@")+1:], ".") {
+		return "Enter a valid email address, like name@example.com."
+	}
+	return ""
+}
+
+// ValidateName returns a field message for a bad display name, or "".
+func ValidateName(name string) string {
+	switch n := utf8.RuneCountInString(name); {
+	case n == 0:
+		return "Enter a name."
+	case n > 100:
+		return "Use at most 100 characters."
+	}
+	return ""
+}
+
+// CreateUser validates in and stores a new user. Returns Invalid with field
+// messages for bad input and Conflict when the email is taken (compared
+// case-insensitively).
+func (s *Service) CreateUser(ctx context.Context, in NewUser) (User, error) {
+	in.Email = NormalizeEmail(in.Email)
+	in.Name = strings.TrimSpace(in.Name)
+	fields := map[string]string{}
+	if msg := ValidateEmail(in.Email); msg != "" {
+		fields["email"] = msg
+	}
+	if msg := ValidateName(in.Name); msg != "" {
+		fields["name"] = msg
+	}
+	if err := ValidatePassword(in.Password); err != nil {
+		fields["password"] = apperr.FieldsOf(err)["password"]
+	}
+	if len(fields) > 0 {
+		return User{}, apperr.InvalidFields(fields)
+	}
+	hash, err := HashPassword(in.Password)
+	if err != nil {
+		return User{}, err
+	}
+	now := s.now().UTC()
+	u := User{
+		ID: store.NewID(), Email: in.Email, Name: in.Name, PasswordHash: hash,
+		IsOperator: in.Operator, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := s.db.WithContext(ctx).Create(&u).Error; err != nil {
+		if store.IsUniqueViolation(err) {
+			return User{}, &apperr.Error{Code: apperr.Conflict, Message: "A user with this email already exists.",
+				Fields: map[string]string{"email": "A user with this email already exists."}}
+		}
+		return User{}, fmt.Errorf("account: create user: %w", err)
+	}
+	return u, nil
+}
+
+// UserByID returns the user with id, or NotFound.
+func (s *Service) UserByID(ctx context.Context, id string) (User, error) {
+	if !store.ValidID(id) {
+		return User{}, apperr.New(apperr.NotFound, "User not found.")
+	}
+	return s.first(ctx, "id = ?", id)
+}
+
+// UserByEmail returns the user with email (any case), or NotFound.
+func (s *Service) UserByEmail(ctx context.Context, email string) (User, error) {
+	return s.first(ctx, "email = ?", NormalizeEmail(email))
+}
+
+func (s *Service) first(ctx context.Context, query string, arg any) (User, error) {
+	var u User
+	err := s.db.WithContext(ctx).Where(query, arg).Take(&u).Error
+	switch {
+	case store.IsNotFound(err):
+		return User{}, apperr.New(apperr.NotFound, "User not found.")
+	case err != nil:
+		return User{}, fmt.Errorf("account: find user: %w", err)
+	}
+	return u, nil
+}
+
+// HasUsers reports whether any user exists; while none does, the instance is
+// waiting for its first-run setup.
+func (s *Service) HasUsers(ctx context.Context) (bool, error) {
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&User{}).Limit(1).Count(&n).Error; err != nil {
+		return false, fmt.Errorf("account: count users: %w", err)
+	}
+	return n > 0, nil
+}
+
+// ListUsers returns every user, by email. Operators only.
+func (s *Service) ListUsers(ctx context.Context) ([]User, error) {
+	var users []User
+	if err := s.db.WithContext(ctx).Order("email").Find(&users).Error; err != nil {
+		return nil, fmt.Errorf("account: list users: %w", err)
+	}
+	return users, nil
+}
+
+// Authenticate checks an email and password. Every mismatch returns the same
+// Unauthorized error, so it never tells which of the two was wrong; a
+// disabled account returns Forbidden. On success it records the login time.
+func (s *Service) Authenticate(ctx context.Context, email, password string) (User, error) {
+	bad := apperr.New(apperr.Unauthorized, "Invalid email or password.")
+	if len(password) > 4*MaxPasswordLen {
+		return User{}, bad
+	}
+	u, err := s.UserByEmail(ctx, email)
+	if apperr.Is(err, apperr.NotFound) {
+		CheckPassword(password, s.dummyHash)
+		return User{}, bad
+	}
+	if err != nil {
+		return User{}, err
+	}
+	ok, err := CheckPassword(password, u.PasswordHash)
+	if err != nil {
+		return User{}, fmt.Errorf("account: authenticate: %w", err)
+	}
+	if !ok {
+		return u, bad
+	}
+	if u.Disabled() {
+		return u, apperr.New(apperr.Forbidden, "This account has been disabled. Ask your Keyplane operator.")
+	}
+	now := s.now().UTC()
+	if err := s.db.WithContext(ctx).Model(&User{}).Where("id = ?", u.ID).Update("last_login_at", now).Error; err != nil {
+		return User{}, fmt.Errorf("account: record login: %w", err)
+	}
+	u.LastLoginAt = &now
+	return u, nil
+}
+
+// SetLastOrg remembers the organization the user worked in last.
+func (s *Service) SetLastOrg(ctx context.Context, userID, orgID string) error {
+	err := s.db.WithContext(ctx).Model(&User{}).Where("id = ?", userID).Update("last_org_id", orgID).Error
+	if err != nil {
+		return fmt.Errorf("account: set last org: %w", err)
+	}
+	return nil
+}
+
+// SetDisabled disables or re-enables a user. Disabling ends every session of
+// the user at once. Operators only; Returns NotFound for an unknown id.
+func (s *Service) SetDisabled(ctx context.Context, userID string, disabled bool) error {
+	if !store.ValidID(userID) {
+		return apperr.New(apperr.NotFound, "User not found.")
+	}
+	var at *time.Time
+	if disabled {
+		now := s.now().UTC()
+		at = &now
+	}
+	return s.db.Transaction(func(tx *gorm.DB) error {
+		res := tx.WithContext(ctx).Model(&User{}).Where("id = ?", userID).Update("disabled_at", at)
+		if res.Error != nil {
+			return fmt.Errorf("account: disable user: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return apperr.New(apperr.NotFound, "User not found.")
+		}
+		if disabled {
+			if err := tx.WithContext(ctx).Where("user_id = ?", userID).Delete(&Session{}).Error; err != nil {
+				return fmt.Errorf("account: end sessions: %w", err)
+			}
+		}
+		return nil
+	})
+}

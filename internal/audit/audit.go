@@ -1,0 +1,100 @@
+// Package audit keeps the append-only record of who did what: key and member
+// changes, logins and failed logins. Events are only ever inserted and read;
+// nothing edits or deletes them. They never hold key material or passwords.
+package audit
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"keyplane/internal/store"
+)
+
+// Actions recorded in the audit log.
+const (
+	LoginSucceeded = "login.succeeded"
+	LoginFailed    = "login.failed"
+	OrgCreated     = "org.created"
+	MemberAdded    = "member.added"
+)
+
+// Actor is who did something, and from where.
+type Actor struct {
+	UserID    string
+	Email     string
+	IP        string
+	UserAgent string
+}
+
+// Event is one audit record.
+type Event struct {
+	ID         string
+	OrgID      *string
+	ActorID    *string
+	ActorEmail string
+	Action     string
+	TargetType string
+	TargetID   string
+	Summary    string
+	IP         string
+	UserAgent  string
+	CreatedAt  time.Time
+}
+
+// TableName maps Event to its table.
+func (Event) TableName() string { return "audit_events" }
+
+// Record appends an event for orgID (empty: instance-wide) by actor, inside
+// tx when the change it describes is part of a transaction.
+func Record(ctx context.Context, tx *gorm.DB, orgID string, actor Actor, action, targetType, targetID, summary string) error {
+	e := Event{
+		ID: store.NewID(), ActorEmail: actor.Email, Action: action,
+		TargetType: targetType, TargetID: targetID, Summary: summary,
+		IP: actor.IP, UserAgent: truncate(actor.UserAgent, 512), CreatedAt: time.Now().UTC(),
+	}
+	if orgID != "" {
+		e.OrgID = &orgID
+	}
+	if actor.UserID != "" {
+		e.ActorID = &actor.UserID
+	}
+	if err := tx.WithContext(ctx).Create(&e).Error; err != nil {
+		return fmt.Errorf("audit: record %s: %w", action, err)
+	}
+	return nil
+}
+
+// List returns the newest events of orgID, at most limit.
+func List(ctx context.Context, db *gorm.DB, orgID string, limit int) ([]Event, error) {
+	var events []Event
+	err := db.WithContext(ctx).Where("org_id = ?", orgID).Order("created_at DESC, id DESC").Limit(limit).Find(&events).Error
+	if err != nil {
+		return nil, fmt.Errorf("audit: list: %w", err)
+	}
+	return events, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// RecordInUserOrgs appends the same event to every organization userID
+// belongs to (logins and failed logins are recorded this way).
+func RecordInUserOrgs(ctx context.Context, tx *gorm.DB, userID string, actor Actor, action, targetType, targetID, summary string) error {
+	var orgIDs []string
+	if err := tx.WithContext(ctx).Table("memberships").Where("user_id = ?", userID).Pluck("org_id", &orgIDs).Error; err != nil {
+		return fmt.Errorf("audit: record %s: %w", action, err)
+	}
+	for _, id := range orgIDs {
+		if err := Record(ctx, tx, id, actor, action, targetType, targetID, summary); err != nil {
+			return err
+		}
+	}
+	return nil
+}

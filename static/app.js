@@ -1,0 +1,78 @@
+// Keyplane's own behaviour on top of htmx: modal dialogs, copy buttons and
+// toasts. No inline scripts: the CSP allows only files from this origin.
+(function () {
+  "use strict";
+
+  var lastFocus = null;
+
+  function openModal(root) {
+    var dialog = root.querySelector("dialog");
+    if (!dialog || dialog.open) return;
+    lastFocus = document.activeElement;
+    dialog.addEventListener("close", function () {
+      root.innerHTML = "";
+      if (lastFocus && document.body.contains(lastFocus)) lastFocus.focus();
+    }, { once: true });
+    dialog.showModal();
+  }
+
+  function closeModal(el) {
+    var dialog = el.closest("dialog");
+    if (dialog) dialog.close();
+  }
+
+  document.addEventListener("click", function (ev) {
+    var closer = ev.target.closest("[data-close-modal]");
+    if (closer) {
+      ev.preventDefault();
+      closeModal(closer);
+      return;
+    }
+    var copy = ev.target.closest("[data-copy-target]");
+    if (copy) {
+      var src = document.getElementById(copy.getAttribute("data-copy-target"));
+      if (!src) return;
+      var text = src.value !== undefined ? src.value : src.textContent;
+      var done = function () {
+        var label = copy.querySelector("[data-copy-label]") || copy;
+        var old = label.textContent;
+        label.textContent = "Copied";
+        copy.setAttribute("data-copied", "true");
+        setTimeout(function () { label.textContent = old; copy.removeAttribute("data-copied"); }, 2000);
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done, function () { src.select && src.select(); });
+      } else {
+        if (src.select) src.select();
+        try { document.execCommand("copy"); done(); } catch (e) { /* selection left for manual copy */ }
+      }
+    }
+  });
+
+  document.addEventListener("htmx:afterSettle", function (ev) {
+    var modal = document.getElementById("modal");
+    if (modal && modal.contains(ev.target)) openModal(modal);
+    var toasts = document.getElementById("toasts");
+    if (toasts) {
+      toasts.querySelectorAll(".toast:not([data-timed])").forEach(function (t) {
+        t.setAttribute("data-timed", "1");
+        setTimeout(function () { t.remove(); }, 6000);
+      });
+    }
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    var toasts = document.getElementById("toasts");
+    if (!toasts) return;
+    var t = document.createElement("div");
+    t.className = "toast toast-error";
+    t.setAttribute("role", "alert");
+    t.textContent = "Keyplane could not be reached. Check your connection and try again.";
+    toasts.appendChild(t);
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var modal = document.getElementById("modal");
+    if (modal) openModal(modal);
+  });
+})();

@@ -1,0 +1,42 @@
+// Package layout holds the page frame every dashboard screen sits in.
+package layout
+
+// Page is what the frame needs to know about the request: who is signed in,
+// which organization they are looking at, and the CSRF token for forms.
+type Page struct {
+	Title     string
+	CSRFToken string
+	User      *User
+	Org       *Org
+	Orgs      []Org
+	Flash     string
+}
+
+// User is the signed-in user as the frame shows them.
+type User struct {
+	Name       string
+	Email      string
+	IsOperator bool
+}
+
+// Org is an organization the user belongs to, with their role in it.
+type Org struct {
+	Name string
+	Slug string
+	Role string
+}
+
+// IDs of the containers that htmx swaps into; handlers use the same
+// constants, so the two ends cannot drift apart.
+const (
+	ModalID  = "modal"
+	ToastsID = "toasts"
+	MainID   = "main"
+)
+
+// CSRFField is the name of the hidden form field carrying the CSRF token;
+// CSRFHeader is the header htmx sends it in.
+const (
+	CSRFField  = "_csrf"
+	CSRFHeader = "X-CSRF-Token"
+)

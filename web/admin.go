@@ -1,0 +1,132 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"keyplane/internal/account"
+	"keyplane/internal/apperr"
+	"keyplane/internal/org"
+	"keyplane/views/admin"
+)
+
+const timeLayout = "2006-01-02 15:04 UTC"
+
+func (s *Server) adminHome(c echo.Context) error {
+	return c.Redirect(http.StatusSeeOther, "/admin/users")
+}
+
+func (s *Server) adminUsers(c echo.Context) error {
+	return s.renderUsers(c, http.StatusOK, admin.UserForm{})
+}
+
+func (s *Server) renderUsers(c echo.Context, status int, f admin.UserForm) error {
+	users, err := s.accounts.ListUsers(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	rows := make([]admin.UserRow, 0, len(users))
+	for _, u := range users {
+		row := admin.UserRow{ID: u.ID, Name: u.Name, Email: u.Email, IsOperator: u.IsOperator, Disabled: u.Disabled(),
+			Created: u.CreatedAt.UTC().Format(timeLayout), LastLogin: "Never"}
+		if u.LastLoginAt != nil {
+			row.LastLogin = u.LastLoginAt.UTC().Format(timeLayout)
+		}
+		rows = append(rows, row)
+	}
+	return render(c, status, admin.UsersPage(s.page(c, "Users"), rows, f))
+}
+
+// adminCreateUser creates a user with a password the operator chose.
+func (s *Server) adminCreateUser(c echo.Context) error {
+	f := admin.UserForm{
+		Name: strings.TrimSpace(c.FormValue("name")), Email: strings.TrimSpace(c.FormValue("email")),
+		Operator: c.FormValue("operator") == "true",
+	}
+	u, err := s.accounts.CreateUser(c.Request().Context(), account.NewUser{
+		Email: f.Email, Name: f.Name, Password: c.FormValue("password"), Operator: f.Operator,
+	})
+	if fields := apperr.FieldsOf(err); fields != nil {
+		f.Errors = fields
+		return s.renderUsers(c, http.StatusUnprocessableEntity, f)
+	}
+	if err != nil {
+		return err
+	}
+	s.sessions.addFlash(c, "Created the user "+u.Email+".")
+	return redirect(c, "/admin/users")
+}
+
+func (s *Server) adminOrgs(c echo.Context) error {
+	return s.renderOrgs(c, http.StatusOK, admin.OrgForm{}, admin.MemberForm{Role: string(org.Member)})
+}
+
+func (s *Server) renderOrgs(c echo.Context, status int, f admin.OrgForm, m admin.MemberForm) error {
+	ctx := c.Request().Context()
+	list, err := s.orgs.List(ctx)
+	if err != nil {
+		return err
+	}
+	users, err := s.accounts.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	rows := make([]admin.OrgRow, 0, len(list))
+	for _, o := range list {
+		rows = append(rows, admin.OrgRow{ID: o.ID, Name: o.Name, Slug: o.Slug, Members: o.Members, Created: o.CreatedAt.UTC().Format(timeLayout)})
+	}
+	opts := make([]admin.Option, 0, len(users))
+	for _, u := range users {
+		if !u.Disabled() {
+			opts = append(opts, admin.Option{Value: u.ID, Label: u.Name + " <" + u.Email + ">"})
+		}
+	}
+	return render(c, status, admin.OrgsPage(s.page(c, "Organizations"), rows, opts, f, m))
+}
+
+// adminCreateOrg creates an organization with its first admin.
+func (s *Server) adminCreateOrg(c echo.Context) error {
+	f := admin.OrgForm{
+		Name: strings.TrimSpace(c.FormValue("name")), Slug: strings.TrimSpace(c.FormValue("slug")),
+		AdminID: c.FormValue("admin_id"),
+	}
+	o, err := s.orgs.Create(c.Request().Context(), f.Name, f.Slug, f.AdminID, actor(c))
+	if err != nil {
+		if !apperr.Is(err, apperr.Invalid) && !apperr.Is(err, apperr.Conflict) && !apperr.Is(err, apperr.NotFound) {
+			return err
+		}
+		f.Errors = apperr.FieldsOf(err)
+		if f.Errors == nil {
+			f.Errors = map[string]string{"admin_id": apperr.MessageOf(err)}
+		}
+		return s.renderOrgs(c, http.StatusUnprocessableEntity, f, admin.MemberForm{Role: string(org.Member)})
+	}
+	s.sessions.addFlash(c, "Created the organization "+o.Name+".")
+	return redirect(c, "/admin/orgs")
+}
+
+// adminAddMember adds any user to any organization.
+func (s *Server) adminAddMember(c echo.Context) error {
+	m := admin.MemberForm{OrgID: c.FormValue("org_id"), UserID: c.FormValue("user_id"), Role: c.FormValue("role")}
+	role, ok := org.ParseRole(m.Role)
+	if !ok {
+		m.Errors = map[string]string{"role": "Choose admin or member."}
+		return s.renderOrgs(c, http.StatusUnprocessableEntity, admin.OrgForm{}, m)
+	}
+	err := s.orgs.AddMember(c.Request().Context(), m.OrgID, m.UserID, role, actor(c))
+	if err != nil {
+		switch apperr.CodeOf(err) {
+		case apperr.Conflict, apperr.NotFound:
+			m.Errors = map[string]string{"user_id": apperr.MessageOf(err)}
+			if strings.Contains(apperr.MessageOf(err), "Organization") {
+				m.Errors = map[string]string{"org_id": apperr.MessageOf(err)}
+			}
+			return s.renderOrgs(c, http.StatusUnprocessableEntity, admin.OrgForm{}, m)
+		}
+		return err
+	}
+	s.sessions.addFlash(c, "Added the member.")
+	return redirect(c, "/admin/orgs")
+}

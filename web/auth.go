@@ -1,0 +1,153 @@
+package web
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keyplane/internal/account"
+	"keyplane/internal/apperr"
+	"keyplane/internal/audit"
+	"keyplane/internal/org"
+	"keyplane/views/auth"
+)
+
+func (s *Server) loginForm(c echo.Context) error {
+	if currentUser(c) != nil {
+		return redirect(c, "/")
+	}
+	return render(c, http.StatusOK, auth.LoginPage(s.page(c, "Sign in"), auth.LoginForm{}))
+}
+
+// loginSubmit signs a user in. Failures answer 401 with the form and a
+// message that never says which of email or password was wrong; a throttled
+// account or IP answers 429 with Retry-After, whatever the password.
+func (s *Server) loginSubmit(c echo.Context) error {
+	ctx := c.Request().Context()
+	email := strings.TrimSpace(c.FormValue("email"))
+	password := c.FormValue("password")
+	ip := c.RealIP()
+	form := auth.LoginForm{Email: email}
+
+	if wait := s.throttle.Check(ctx, email, ip); wait > 0 {
+		secs := int(math.Ceil(wait.Seconds()))
+		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+		form.Error = fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", humanWait(wait))
+		return render(c, http.StatusTooManyRequests, auth.LoginPage(s.page(c, "Sign in"), form))
+	}
+
+	u, err := s.accounts.Authenticate(ctx, email, password)
+	switch apperr.CodeOf(err) {
+	case "":
+	case apperr.Unauthorized:
+		s.throttle.Failure(ctx, email, ip)
+		if u.ID != "" {
+			a := audit.Actor{UserID: u.ID, Email: u.Email, IP: ip, UserAgent: c.Request().UserAgent()}
+			if err := audit.RecordInUserOrgs(ctx, s.db.DB, u.ID, a, audit.LoginFailed, "user", u.ID, u.Email+" failed to sign in"); err != nil {
+				return err
+			}
+		} else {
+			s.logger.Warn("failed login for unknown email", "ip", ip)
+		}
+		form.Error = apperr.MessageOf(err)
+		return render(c, http.StatusUnauthorized, auth.LoginPage(s.page(c, "Sign in"), form))
+	case apperr.Forbidden:
+		form.Error = apperr.MessageOf(err)
+		return render(c, http.StatusForbidden, auth.LoginPage(s.page(c, "Sign in"), form))
+	default:
+		return err
+	}
+
+	s.throttle.Success(ctx, email)
+	if err := s.sessions.login(c, u.ID); err != nil {
+		return err
+	}
+	a := audit.Actor{UserID: u.ID, Email: u.Email, IP: ip, UserAgent: c.Request().UserAgent()}
+	if err := audit.RecordInUserOrgs(ctx, s.db.DB, u.ID, a, audit.LoginSucceeded, "user", u.ID, u.Email+" signed in"); err != nil {
+		return err
+	}
+	return redirect(c, "/")
+}
+
+func humanWait(d time.Duration) string {
+	if m := int(math.Ceil(d.Minutes())); m > 1 {
+		return fmt.Sprintf("%d minutes", m)
+	}
+	return "a minute"
+}
+
+// logout ends the session for real: the record is deleted, so a copy of the
+// cookie no longer works.
+func (s *Server) logout(c echo.Context) error {
+	if err := s.sessions.logout(c); err != nil {
+		return err
+	}
+	return redirect(c, "/login")
+}
+
+func (s *Server) setupForm(c echo.Context) error {
+	return render(c, http.StatusOK, auth.SetupPage(s.page(c, "Set up Keyplane"), auth.SetupForm{}))
+}
+
+// setupSubmit creates the operator and the first organization on an empty
+// instance, given the setup token, and signs the operator in.
+func (s *Server) setupSubmit(c echo.Context) error {
+	ctx := c.Request().Context()
+	f := auth.SetupForm{
+		Name: strings.TrimSpace(c.FormValue("name")), Email: strings.TrimSpace(c.FormValue("email")),
+		OrgName: strings.TrimSpace(c.FormValue("org_name")), OrgSlug: strings.TrimSpace(strings.ToLower(c.FormValue("org_slug"))),
+		Errors: map[string]string{},
+	}
+	password := c.FormValue("password")
+	token := c.FormValue("token")
+	if subtle.ConstantTimeCompare([]byte(token), []byte(s.setupToken)) != 1 {
+		f.Errors["token"] = "This is not the setup token. Find it in the server's log."
+	}
+	if msg := account.ValidateName(f.Name); msg != "" {
+		f.Errors["name"] = msg
+	}
+	if msg := account.ValidateEmail(account.NormalizeEmail(f.Email)); msg != "" {
+		f.Errors["email"] = msg
+	}
+	if err := account.ValidatePassword(password); err != nil {
+		f.Errors["password"] = apperr.FieldsOf(err)["password"]
+	}
+	if msg := org.ValidateOrgName(f.OrgName); msg != "" {
+		f.Errors["org_name"] = msg
+	}
+	if msg := org.ValidateSlug(f.OrgSlug); msg != "" {
+		f.Errors["org_slug"] = msg
+	}
+	if len(f.Errors) > 0 {
+		f.Error = "Please correct the highlighted fields."
+		return render(c, http.StatusUnprocessableEntity, auth.SetupPage(s.page(c, "Set up Keyplane"), f))
+	}
+
+	s.setupMu.Lock()
+	defer s.setupMu.Unlock()
+	if done, err := s.accounts.HasUsers(ctx); err != nil {
+		return err
+	} else if done {
+		return echo.ErrNotFound
+	}
+	u, err := s.accounts.CreateUser(ctx, account.NewUser{Email: f.Email, Name: f.Name, Password: password, Operator: true})
+	if err != nil {
+		return err
+	}
+	s.hasUsers.Store(true)
+	a := audit.Actor{UserID: u.ID, Email: u.Email, IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
+	o, err := s.orgs.Create(ctx, f.OrgName, f.OrgSlug, u.ID, a)
+	if err != nil {
+		return err
+	}
+	if err := s.sessions.login(c, u.ID); err != nil {
+		return err
+	}
+	return redirect(c, "/orgs/"+o.Slug+"/keys")
+}

@@ -1,0 +1,43 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"keyplane/views/keys"
+	"keyplane/views/pages"
+)
+
+// home sends the user to the organization they used last, else their first;
+// a user in no organization gets a page that says so.
+func (s *Server) home(c echo.Context) error {
+	u := currentUser(c)
+	joined, err := s.orgs.ForUser(c.Request().Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	if len(joined) == 0 {
+		return render(c, http.StatusOK, pages.NoOrgPage(s.page(c, "No organization")))
+	}
+	target := joined[0].Slug
+	if u.LastOrgID != nil {
+		for _, j := range joined {
+			if j.ID == *u.LastOrgID {
+				target = j.Slug
+			}
+		}
+	}
+	return c.Redirect(http.StatusSeeOther, "/orgs/"+target+"/keys")
+}
+
+func (s *Server) orgHome(c echo.Context) error {
+	return c.Redirect(http.StatusSeeOther, "/orgs/"+currentMembership(c).Slug+"/keys")
+}
+
+// keysPage is the organization's home: its API keys.
+func (s *Server) keysPage(c echo.Context) error {
+	m := currentMembership(c)
+	vm := keys.ListPage{OrgName: m.Name, IsAdmin: isOrgAdmin(c)}
+	return render(c, http.StatusOK, keys.KeysPage(s.page(c, "API keys · "+m.Name), vm))
+}

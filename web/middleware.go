@@ -1,0 +1,253 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"keyplane/internal/account"
+	"keyplane/internal/apperr"
+	"keyplane/internal/org"
+	"keyplane/views/layout"
+)
+
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// requestLog gives every dashboard request an id (kept from X-Request-Id when
+// well-formed) and writes one structured line when it ends. Query strings are
+// not logged.
+func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !requestIDRE.MatchString(id) {
+			id = randomToken(12)
+		}
+		c.Set(ctxRequestID, id)
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		attrs := []any{
+			"request_id", id, "method", c.Request().Method, "path", c.Request().URL.Path,
+			"status", c.Response().Status, "duration_ms", time.Since(start).Milliseconds(), "ip", c.RealIP(),
+		}
+		if u := currentUser(c); u != nil {
+			attrs = append(attrs, "user_id", u.ID)
+		}
+		level := slog.LevelInfo
+		if c.Response().Status >= 500 {
+			level = slog.LevelError
+		}
+		s.logger.Log(c.Request().Context(), level, "request", attrs...)
+		return nil
+	}
+}
+
+// securityHeaders sets the CSP (scripts only from this origin or with the
+// request's nonce) and the other protective headers on every dashboard
+// response.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	secure := s.cfg.SecureCookies()
+	return func(c echo.Context) error {
+		nonce := randomToken(16)
+		r := c.Request()
+		c.SetRequest(r.WithContext(templ.WithNonce(r.Context(), nonce)))
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'nonce-"+nonce+"'; style-src 'self'; "+
+			"img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; "+
+			"frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+		h.Set("Cache-Control", "no-cache, private")
+		h.Add("Vary", "Cookie")
+		if secure {
+			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
+		return next(c)
+	}
+}
+
+const csrfCookie = "kp_csrf"
+
+var errCSRF = apperr.New(apperr.Forbidden, "Your form has expired or was sent from another site. Reload the page and try again.")
+
+// csrf refuses state-changing dashboard requests that do not carry the
+// token from the CSRF cookie, in the form field or the header htmx sends, or
+// that a browser marks as cross-site. Safe methods pass and get a token.
+func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
+	secure := s.cfg.SecureCookies()
+	return func(c echo.Context) error {
+		r := c.Request()
+		token := ""
+		if ck, err := r.Cookie(csrfCookie); err == nil && len(ck.Value) == 43 {
+			token = ck.Value
+		}
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		default:
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, maxFormBytes)
+			if token == "" || r.Header.Get("Sec-Fetch-Site") == "cross-site" || !s.sameOrigin(r) {
+				return errCSRF
+			}
+			sent := r.Header.Get(layout.CSRFHeader)
+			if sent == "" {
+				sent = formValueLimited(c, layout.CSRFField)
+			}
+			if subtle.ConstantTimeCompare([]byte(sent), []byte(token)) != 1 {
+				return errCSRF
+			}
+		}
+		if token == "" {
+			token = randomToken(32)
+			c.SetCookie(&http.Cookie{
+				Name: csrfCookie, Value: token, Path: "/", HttpOnly: true, Secure: secure,
+				SameSite: http.SameSiteLaxMode, MaxAge: 0,
+			})
+		}
+		c.Set(ctxCSRF, token)
+		return next(c)
+	}
+}
+
+// sameOrigin checks the Origin header, when a browser sends one, against the
+// request's own host.
+func (s *Server) sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host) || strings.EqualFold(u.Host, s.cfg.BaseURL.Host)
+}
+
+// maxFormBytes bounds every dashboard form body.
+const maxFormBytes = 64 << 10
+
+// formValueLimited reads a form field; a malformed or oversized body (the
+// csrf middleware caps it at maxFormBytes) reads as empty.
+func formValueLimited(c echo.Context, name string) string {
+	r := c.Request()
+	if r.PostForm == nil {
+		if err := r.ParseForm(); err != nil {
+			return ""
+		}
+	}
+	return r.PostFormValue(name)
+}
+
+// loadSession puts the signed-in user and their session on the context.
+func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		sess, err := s.sessions.current(c)
+		if err != nil {
+			return apperr.Wrap(apperr.Unavailable, err, "Keyplane cannot reach its database right now. Try again shortly.")
+		}
+		if !sess.IsNew {
+			if u, ok := sess.Values[sessUserKey{}].(*account.User); ok {
+				c.Set(ctxUser, u)
+			}
+			if rec, ok := sess.Values[sessRecordKey{}].(*account.Session); ok {
+				c.Set(ctxSession, rec)
+			}
+		} else if _, err := c.Cookie(s.sessions.CookieName()); err == nil {
+			// A cookie for a session that has ended: clear it.
+			c.SetCookie(&http.Cookie{Name: s.sessions.CookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.cfg.SecureCookies(), SameSite: http.SameSiteLaxMode})
+		}
+		return next(c)
+	}
+}
+
+// setupGate sends every dashboard request to /setup while the instance has
+// no user, and hides /setup once it has one.
+func (s *Server) setupGate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ok, err := s.instanceHasUsers(c.Request().Context())
+		if err != nil {
+			return apperr.Wrap(apperr.Unavailable, err, "Keyplane cannot reach its database right now. Try again shortly.")
+		}
+		isSetup := c.Path() == "/setup"
+		switch {
+		case !ok && !isSetup:
+			return redirect(c, "/setup")
+		case ok && isSetup:
+			return echo.ErrNotFound
+		}
+		return next(c)
+	}
+}
+
+// requireUser lets only signed-in users through: pages redirect to /login,
+// htmx requests get 401 with HX-Redirect.
+func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if currentUser(c) == nil {
+			return apperr.New(apperr.Unauthorized, "Please sign in.")
+		}
+		return next(c)
+	}
+}
+
+// requireOperator answers 404 to everyone but operators, so the admin pages
+// do not reveal themselves.
+func (s *Server) requireOperator(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if u := currentUser(c); u == nil || !u.IsOperator {
+			return echo.ErrNotFound
+		}
+		return next(c)
+	}
+}
+
+// requireMember loads the organization named by :slug as seen by the user:
+// 404 for an unknown slug and for non-members alike, operators included.
+func (s *Server) requireMember(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u := currentUser(c)
+		m, err := s.orgs.MembershipBySlug(c.Request().Context(), c.Param("slug"), u.ID)
+		if err != nil {
+			return err
+		}
+		c.Set(ctxMember, &m)
+		if r := c.Request(); r.Method == http.MethodGet && (u.LastOrgID == nil || *u.LastOrgID != m.ID) {
+			if err := s.accounts.SetLastOrg(r.Context(), u.ID, m.ID); err != nil {
+				s.logger.Warn("remember last org", "err", err)
+			}
+		}
+		return next(c)
+	}
+}
+
+// requireRole answers 403 to members whose role is not role.
+func (s *Server) requireRole(role org.Role) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if m := currentMembership(c); m == nil || m.Role != role {
+				return apperr.New(apperr.Forbidden, "Only admins of this organization can do that.")
+			}
+			return next(c)
+		}
+	}
+}

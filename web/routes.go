@@ -1,0 +1,39 @@
+package web
+
+// routes registers every route of Keyplane, grouped by the middleware that
+// guards it.
+func (s *Server) routes() {
+	e := s.echo
+
+	// Operations: no session, no CSRF, no request log.
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/static/*", s.staticFile)
+
+	// Data plane: keys, not cookies; no session, no CSRF, no per-request log.
+	v1 := e.Group("/v1")
+	v1.RouteNotFound("/*", s.apiNotFound)
+
+	// Dashboard: request log, security headers, CSRF, session, first-run gate.
+	dash := e.Group("", s.requestLog, s.securityHeaders, s.csrf, s.loadSession, s.setupGate)
+	dash.GET("/setup", s.setupForm)
+	dash.POST("/setup", s.setupSubmit)
+	dash.GET("/login", s.loginForm)
+	dash.POST("/login", s.loginSubmit)
+	dash.POST("/logout", s.logout)
+
+	user := dash.Group("", s.requireUser)
+	user.GET("/", s.home)
+
+	operator := user.Group("/admin", s.requireOperator)
+	operator.GET("", s.adminHome)
+	operator.GET("/users", s.adminUsers)
+	operator.POST("/users", s.adminCreateUser)
+	operator.GET("/orgs", s.adminOrgs)
+	operator.POST("/orgs", s.adminCreateOrg)
+	operator.POST("/orgs/members", s.adminAddMember)
+
+	orgs := user.Group("/orgs/:slug", s.requireMember)
+	orgs.GET("", s.orgHome)
+	orgs.GET("/keys", s.keysPage)
+}

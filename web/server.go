@@ -1,0 +1,106 @@
+// Package web is Keyplane's HTTP server: the dashboard (sessions, CSRF, CSP,
+// request logs), the data plane under /v1 (none of those, built for speed)
+// and the operations endpoints, each a route group with its own middleware.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keyplane/internal/account"
+	"keyplane/internal/clientip"
+	"keyplane/internal/config"
+	"keyplane/internal/org"
+	"keyplane/internal/store"
+)
+
+// Deps are what the server needs from the rest of Keyplane.
+type Deps struct {
+	Config        config.Config
+	DB            *store.DB
+	Accounts      *account.Service
+	Orgs          *org.Service
+	Throttle      *account.Throttle
+	Logger        *slog.Logger
+	SessionSecret []byte
+	// SetupToken unlocks /setup while the instance has no user.
+	SetupToken string
+	// Now is the clock; time.Now when nil.
+	Now     func() time.Time
+	Version string
+}
+
+// Server serves every route of Keyplane.
+type Server struct {
+	cfg        config.Config
+	db         *store.DB
+	accounts   *account.Service
+	orgs       *org.Service
+	throttle   *account.Throttle
+	logger     *slog.Logger
+	sessions   *SessionStore
+	setupToken string
+	now        func() time.Time
+	version    string
+
+	echo *echo.Echo
+
+	// hasUsers turns true once the first user exists and never back.
+	hasUsers atomic.Bool
+	setupMu  sync.Mutex
+}
+
+// NewServer builds the server and its routes.
+func NewServer(d Deps) *Server {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	s := &Server{
+		cfg: d.Config, db: d.DB, accounts: d.Accounts, orgs: d.Orgs, throttle: d.Throttle,
+		logger: d.Logger, setupToken: d.SetupToken, now: d.Now, version: d.Version,
+	}
+	ipOf := clientip.New(d.Config.TrustedProxies).FromRequest
+	limits := account.SessionLimits{Idle: d.Config.SessionIdle, Max: d.Config.SessionMax}
+	s.sessions = NewSessionStore(d.Accounts, d.SessionSecret, limits, d.Config.SecureCookies(), ipOf)
+
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.IPExtractor = ipOf
+	e.HTTPErrorHandler = s.handleError
+	s.echo = e
+	s.routes()
+	return s
+}
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Routes lists every registered route (method and path), for tests that walk
+// the router.
+func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
+
+// instanceHasUsers reports whether setup is done, reading the database only
+// until the answer is yes.
+func (s *Server) instanceHasUsers(ctx context.Context) (bool, error) {
+	if s.hasUsers.Load() {
+		return true, nil
+	}
+	ok, err := s.accounts.HasUsers(ctx)
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		s.hasUsers.Store(true)
+	}
+	return ok, nil
+}

@@ -1,0 +1,209 @@
+package web
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"net/http"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"keyplane/internal/account"
+	"keyplane/internal/apperr"
+)
+
+// SessionStore is a gorilla/sessions store that keeps sessions in the
+// database: the cookie carries only a signed random token; logout, password
+// changes and disabling a user delete the record, so a copied cookie stops
+// working.
+type SessionStore struct {
+	accounts *account.Service
+	codec    securecookie.Codec
+	limits   account.SessionLimits
+	options  sessions.Options
+	name     string
+	ipOf     func(*http.Request) string
+}
+
+// Keys of session values.
+const (
+	sessUserID = "user_id"
+	sessFlash  = "_flash"
+)
+
+type sessRecordKey struct{}
+type sessUserKey struct{}
+type sessTokenKey struct{}
+
+// NewSessionStore returns a store whose cookies are signed with secret and
+// marked Secure when secure is true (then also named with the __Host- prefix);
+// ipOf tells the client address recorded with each session.
+func NewSessionStore(accounts *account.Service, secret []byte, limits account.SessionLimits, secure bool, ipOf func(*http.Request) string) *SessionStore {
+	hashKey := sha256.Sum256(append([]byte("keyplane session cookie\x00"), secret...))
+	codec := securecookie.New(hashKey[:], nil)
+	codec.MaxAge(int(limits.Max.Seconds()))
+	codec.SetSerializer(securecookie.JSONEncoder{})
+	name := "kp_session"
+	if secure {
+		name = "__Host-kp_session"
+	}
+	return &SessionStore{
+		accounts: accounts, codec: codec, limits: limits, name: name, ipOf: ipOf,
+		options: sessions.Options{Path: "/", MaxAge: int(limits.Max.Seconds()), HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode},
+	}
+}
+
+// CookieName is the session cookie's name.
+func (st *SessionStore) CookieName() string { return st.name }
+
+// Get returns the request's session, cached for the request's lifetime.
+func (st *SessionStore) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return sessions.GetRegistry(r).Get(st, name)
+}
+
+// New loads the session named by the request's cookie, or returns a new,
+// empty one when there is none or it has ended.
+func (st *SessionStore) New(r *http.Request, name string) (*sessions.Session, error) {
+	sess := sessions.NewSession(st, name)
+	opts := st.options
+	sess.Options = &opts
+	sess.IsNew = true
+	cookie, err := r.Cookie(name)
+	if err != nil || len(cookie.Value) > 4096 {
+		return sess, nil
+	}
+	var token string
+	if err := st.codec.Decode(name, cookie.Value, &token); err != nil {
+		return sess, nil
+	}
+	rec, user, err := st.accounts.LookupSession(r.Context(), token, st.limits)
+	if apperr.Is(err, apperr.Unauthorized) {
+		return sess, nil
+	}
+	if err != nil {
+		return sess, err
+	}
+	var data map[string]any
+	if json.Unmarshal([]byte(rec.Data), &data) == nil {
+		for k, v := range data {
+			sess.Values[k] = v
+		}
+	}
+	sess.ID = rec.ID
+	sess.IsNew = false
+	sess.Values[sessUserID] = user.ID
+	sess.Values[sessRecordKey{}] = &rec
+	sess.Values[sessUserKey{}] = &user
+	sess.Values[sessTokenKey{}] = token
+	return sess, nil
+}
+
+// Save writes the session: a new session with a user gets a fresh record and
+// token; an existing one saves its data; MaxAge < 0 deletes the record and
+// the cookie.
+func (st *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+	token, _ := sess.Values[sessTokenKey{}].(string)
+	if sess.Options != nil && sess.Options.MaxAge < 0 {
+		if token != "" {
+			if err := st.accounts.DeleteSession(r.Context(), token); err != nil {
+				return err
+			}
+		}
+		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
+		return nil
+	}
+	if sess.IsNew {
+		userID, _ := sess.Values[sessUserID].(string)
+		if userID == "" {
+			return nil
+		}
+		newToken, rec, err := st.accounts.CreateSession(r.Context(), userID, st.ipOf(r), r.UserAgent(), st.limits)
+		if err != nil {
+			return err
+		}
+		encoded, err := st.codec.Encode(sess.Name(), newToken)
+		if err != nil {
+			return err
+		}
+		sess.ID = rec.ID
+		sess.IsNew = false
+		sess.Values[sessTokenKey{}] = newToken
+		sess.Values[sessRecordKey{}] = &rec
+		http.SetCookie(w, sessions.NewCookie(sess.Name(), encoded, sess.Options))
+		return nil
+	}
+	data := map[string]any{}
+	for k, v := range sess.Values {
+		if ks, ok := k.(string); ok && ks != sessUserID {
+			data[ks] = v
+		}
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	return st.accounts.SaveSessionData(r.Context(), sess.ID, string(b))
+}
+
+// current returns the request's session.
+func (st *SessionStore) current(c echo.Context) (*sessions.Session, error) {
+	return st.Get(c.Request(), st.name)
+}
+
+// login ends the request's current session, if any, and starts a new one for
+// userID with a new token, so a session id planted before login is useless.
+func (st *SessionStore) login(c echo.Context, userID string) error {
+	if old, err := st.current(c); err == nil && !old.IsNew {
+		old.Options.MaxAge = -1
+		if err := old.Save(c.Request(), c.Response()); err != nil {
+			return err
+		}
+	}
+	sess := sessions.NewSession(st, st.name)
+	opts := st.options
+	sess.Options = &opts
+	sess.IsNew = true
+	sess.Values[sessUserID] = userID
+	return st.Save(c.Request(), c.Response(), sess)
+}
+
+// logout deletes the request's session record and cookie.
+func (st *SessionStore) logout(c echo.Context) error {
+	sess, err := st.current(c)
+	if err != nil {
+		return err
+	}
+	sess.Options.MaxAge = -1
+	return sess.Save(c.Request(), c.Response())
+}
+
+// addFlash queues a one-time message for the next page of this session.
+func (st *SessionStore) addFlash(c echo.Context, msg string) {
+	sess, err := st.current(c)
+	if err != nil || sess.IsNew {
+		return
+	}
+	sess.AddFlash(msg)
+	sess.Save(c.Request(), c.Response())
+}
+
+// flashes returns and clears the queued messages.
+func (st *SessionStore) flashes(c echo.Context) []string {
+	sess, err := st.current(c)
+	if err != nil || sess.IsNew {
+		return nil
+	}
+	raw := sess.Flashes()
+	if len(raw) == 0 {
+		return nil
+	}
+	sess.Save(c.Request(), c.Response())
+	out := make([]string, 0, len(raw))
+	for _, f := range raw {
+		if s, ok := f.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
