@@ -93,15 +93,15 @@ func (s *Server) adminCreateOrg(c echo.Context) error {
 		AdminID: c.FormValue("admin_id"),
 	}
 	o, err := s.orgs.Create(c.Request().Context(), f.Name, f.Slug, f.AdminID, actor(c))
-	if err != nil {
-		if !apperr.Is(err, apperr.Invalid) && !apperr.Is(err, apperr.Conflict) && !apperr.Is(err, apperr.NotFound) {
-			return err
+	if fields := apperr.FieldsOf(err); fields != nil {
+		if msg, ok := fields["user_id"]; ok {
+			fields = map[string]string{"admin_id": msg}
 		}
-		f.Errors = apperr.FieldsOf(err)
-		if f.Errors == nil {
-			f.Errors = map[string]string{"admin_id": apperr.MessageOf(err)}
-		}
+		f.Errors = fields
 		return s.renderOrgs(c, http.StatusUnprocessableEntity, f, admin.MemberForm{Role: string(org.Member)})
+	}
+	if err != nil {
+		return err
 	}
 	s.sessions.addFlash(c, "Created the organization "+o.Name+".")
 	return redirect(c, "/admin/orgs")
@@ -116,15 +116,11 @@ func (s *Server) adminAddMember(c echo.Context) error {
 		return s.renderOrgs(c, http.StatusUnprocessableEntity, admin.OrgForm{}, m)
 	}
 	err := s.orgs.AddMember(c.Request().Context(), m.OrgID, m.UserID, role, actor(c))
+	if fields := apperr.FieldsOf(err); fields != nil {
+		m.Errors = fields
+		return s.renderOrgs(c, http.StatusUnprocessableEntity, admin.OrgForm{}, m)
+	}
 	if err != nil {
-		switch apperr.CodeOf(err) {
-		case apperr.Conflict, apperr.NotFound:
-			m.Errors = map[string]string{"user_id": apperr.MessageOf(err)}
-			if strings.Contains(apperr.MessageOf(err), "Organization") {
-				m.Errors = map[string]string{"org_id": apperr.MessageOf(err)}
-			}
-			return s.renderOrgs(c, http.StatusUnprocessableEntity, admin.OrgForm{}, m)
-		}
 		return err
 	}
 	s.sessions.addFlash(c, "Added the member.")

@@ -166,9 +166,12 @@ func (s *Service) AddMember(ctx context.Context, orgID, userID string, role Role
 	}
 	return s.db.Transaction(func(tx *gorm.DB) error {
 		var o Organization
+		if !store.ValidID(orgID) {
+			return fieldErr(apperr.NotFound, "org_id", "Organization not found.")
+		}
 		if err := tx.WithContext(ctx).Where("id = ?", orgID).Take(&o).Error; err != nil {
 			if store.IsNotFound(err) {
-				return apperr.New(apperr.NotFound, "Organization not found.")
+				return fieldErr(apperr.NotFound, "org_id", "Organization not found.")
 			}
 			return fmt.Errorf("org: add member: %w", err)
 		}
@@ -179,11 +182,11 @@ func (s *Service) AddMember(ctx context.Context, orgID, userID string, role Role
 func (s *Service) addMember(ctx context.Context, tx *gorm.DB, o Organization, userID string, role Role, actor audit.Actor) error {
 	var email string
 	if !store.ValidID(userID) {
-		return apperr.New(apperr.NotFound, "User not found.")
+		return fieldErr(apperr.NotFound, "user_id", "User not found.")
 	}
 	err := tx.WithContext(ctx).Table("users").Select("email").Where("id = ?", userID).Take(&email).Error
 	if store.IsNotFound(err) {
-		return apperr.New(apperr.NotFound, "User not found.")
+		return fieldErr(apperr.NotFound, "user_id", "User not found.")
 	}
 	if err != nil {
 		return fmt.Errorf("org: add member: %w", err)
@@ -192,12 +195,16 @@ func (s *Service) addMember(ctx context.Context, tx *gorm.DB, o Organization, us
 	m := Membership{ID: store.NewID(), OrgID: o.ID, UserID: userID, Role: role, CreatedAt: now, UpdatedAt: now}
 	if err := tx.WithContext(ctx).Create(&m).Error; err != nil {
 		if store.IsUniqueViolation(err) {
-			return apperr.New(apperr.Conflict, "%s is already a member of %s.", email, o.Name)
+			return fieldErr(apperr.Conflict, "user_id", fmt.Sprintf("%s is already a member of %s.", email, o.Name))
 		}
 		return fmt.Errorf("org: add member: %w", err)
 	}
 	return audit.Record(ctx, tx, o.ID, actor, audit.MemberAdded, "user", userID,
 		fmt.Sprintf("%s added %s to %s as %s", actorName(actor), email, o.Name, role))
+}
+
+func fieldErr(code apperr.Code, field, msg string) error {
+	return &apperr.Error{Code: code, Message: msg, Fields: map[string]string{field: msg}}
 }
 
 func actorName(a audit.Actor) string {
