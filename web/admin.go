@@ -36,6 +36,9 @@ func (s *Server) renderUsers(c echo.Context, status int, f admin.UserForm) error
 		}
 		rows = append(rows, row)
 	}
+	if isHTMX(c) {
+		return render(c, status, admin.UsersSection(s.page(c, "Users"), rows, f))
+	}
 	return render(c, status, admin.UsersPage(s.page(c, "Users"), rows, f))
 }
 
