@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// env returns a getenv over vars, with the data dir in a temporary folder.
+func env(t *testing.T, vars map[string]string) func(string) string {
+	dir := t.TempDir()
+	return func(k string) string {
+		if v, ok := vars[k]; ok {
+			return v
+		}
+		if k == "KEYPLANE_DATA_DIR" {
+			return dir
+		}
+		return ""
+	}
+}
+
+// runCLI runs the program and returns its exit status, stdout and stderr.
+func runCLI(t *testing.T, getenv func(string) string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, getenv, strings.NewReader(stdin), &out, &errOut)
+	code := exitCode(err, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestBadConfigExitsTwoNamingTheVariable(t *testing.T) {
+	cases := map[string]string{
+		"DATABASE_URL":              "mysql://x",
+		"KEYPLANE_ADDR":             "nonsense",
+		"KEYPLANE_MAX_KEYS_PER_ORG": "lots",
+		"KEYPLANE_SESSION_IDLE":     "forever",
+		"KEYPLANE_LOG_FORMAT":       "xml",
+	}
+	for name, value := range cases {
+		t.Run(name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, env(t, map[string]string{name: value}), "", "migrate")
+			if code != 2 {
+				t.Fatalf("exit %d, want 2 (stderr %q)", code, stderr)
+			}
+			if lines := strings.Count(strings.TrimSpace(stderr), "\n"); lines != 0 || !strings.Contains(stderr, name) {
+				t.Fatalf("stderr %q: want one line naming %s", stderr, name)
+			}
+		})
+	}
+}
+
+func TestUsageErrorsExitTwo(t *testing.T) {
+	getenv := env(t, nil)
+	for _, args := range [][]string{
+		{"frobnicate"},
+		{"admin"},
+		{"admin", "create-user", "--email", "a@example.com"},
+		{"admin", "create-user", "--email", "a@example.com", "--name", "A"},
+		{"admin", "add-member", "--org", "acme", "--email", "a@example.com", "--role", "owner"},
+		{"admin", "create-org", "--bogus"},
+		{"serve", "extra"},
+	} {
+		if code, _, stderr := runCLI(t, getenv, "", args...); code != 2 || stderr == "" {
+			t.Errorf("%v: exit %d stderr %q, want 2 with a message", args, code, stderr)
+		}
+	}
+}
+
+func TestVersionAndMigrate(t *testing.T) {
+	getenv := env(t, nil)
+	if code, out, _ := runCLI(t, getenv, "", "version"); code != 0 || !strings.HasPrefix(out, "keyplane ") {
+		t.Fatalf("version: exit %d out %q", code, out)
+	}
+	if code, out, stderr := runCLI(t, getenv, "", "migrate"); code != 0 || !strings.Contains(out, "migrations applied") {
+		t.Fatalf("migrate: exit %d out %q err %q", code, out, stderr)
+	}
+}
+
+func TestAdminCommands(t *testing.T) {
+	getenv := env(t, nil)
+	code, out, stderr := runCLI(t, getenv, "a long enough password\n", "admin", "create-user", "--email", "Ada@Example.com", "--name", "Ada", "--operator", "--password-stdin")
+	if code != 0 || !strings.Contains(out, "ada@example.com") {
+		t.Fatalf("create-user: exit %d out %q err %q", code, out, stderr)
+	}
+	code, _, stderr = runCLI(t, getenv, "short\n", "admin", "create-user", "--email", "bob@example.com", "--name", "Bob", "--password-stdin")
+	if code != 1 || !strings.Contains(stderr, "password") {
+		t.Fatalf("short password: exit %d err %q, want 1 naming the password", code, stderr)
+	}
+	code, _, _ = runCLI(t, getenv, "another long password\n", "admin", "create-user", "--email", "bob@example.com", "--name", "Bob", "--password-stdin")
+	if code != 0 {
+		t.Fatalf("create bob: exit %d", code)
+	}
+	if code, out, stderr = runCLI(t, getenv, "", "admin", "create-org", "--name", "Acme", "--slug", "acme", "--admin", "ada@example.com"); code != 0 || !strings.Contains(out, "acme") {
+		t.Fatalf("create-org: exit %d out %q err %q", code, out, stderr)
+	}
+	if code, _, stderr = runCLI(t, getenv, "", "admin", "create-org", "--name", "X", "--slug", "admin", "--admin", "ada@example.com"); code != 1 || !strings.Contains(stderr, "reserved") {
+		t.Fatalf("reserved slug: exit %d err %q", code, stderr)
+	}
+	if code, _, stderr = runCLI(t, getenv, "", "admin", "create-org", "--name", "X", "--slug", "xyz", "--admin", "nobody@example.com"); code != 1 || !strings.Contains(stderr, "nobody@example.com") {
+		t.Fatalf("unknown admin: exit %d err %q", code, stderr)
+	}
+	if code, out, stderr = runCLI(t, getenv, "", "admin", "add-member", "--org", "acme", "--email", "BOB@example.com", "--role", "member"); code != 0 || !strings.Contains(out, "bob@example.com") {
+		t.Fatalf("add-member: exit %d out %q err %q", code, out, stderr)
+	}
+	if code, _, stderr = runCLI(t, getenv, "", "admin", "add-member", "--org", "acme", "--email", "bob@example.com", "--role", "admin"); code != 1 || !strings.Contains(stderr, "already a member") {
+		t.Fatalf("duplicate member: exit %d err %q", code, stderr)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's logger and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestServeShutsDownGracefully(t *testing.T) {
+	getenv := env(t, map[string]string{"KEYPLANE_ADDR": "127.0.0.1:0", "KEYPLANE_SETUP_TOKEN": "a-setup-token-for-tests"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, getenv, strings.NewReader(""), io.Discard, logs) }()
+
+	addrRE := regexp.MustCompile(`msg="keyplane listening" addr=(\S+)`)
+	var addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		}
+	}
+	if addr == "" {
+		t.Fatalf("server did not start; logs:\n%s", logs)
+	}
+	res, err := http.Get("http://" + addr + "/healthz")
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %v %v", res, err)
+	}
+	res.Body.Close()
+	if !strings.Contains(logs.String(), "a-setup-token-for-tests") {
+		t.Fatalf("the setup token must be printed while no user exists; logs:\n%s", logs)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v after shutdown, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop within 10s of the signal")
+	}
+}
