@@ -1,0 +1,164 @@
+// Package apikey holds Keyplane's API keys: their format, generation and
+// hashing, and the service that creates, edits, rotates and revokes them.
+package apikey
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"strings"
+)
+
+// Kind is who a key is for: servers (private) or web pages (public).
+type Kind string
+
+// The kinds of key.
+const (
+	Private Kind = "private"
+	Public  Kind = "public"
+)
+
+// Environment is where a key is meant to be used.
+type Environment string
+
+// The environments.
+const (
+	Live Environment = "live"
+	Test Environment = "test"
+)
+
+// Lengths of a key's parts.
+const (
+	RandomLen   = 30
+	ChecksumLen = 6
+	secretLen   = RandomLen + ChecksumLen
+)
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// ErrMalformed is returned by Parse for anything that is not a well-formed
+// key with a valid checksum.
+var ErrMalformed = errors.New("apikey: malformed key")
+
+// Parsed is what the shape of a well-formed key tells without a database.
+type Parsed struct {
+	Kind        Kind
+	Environment Environment
+}
+
+func kindTag(k Kind) string {
+	if k == Public {
+		return "pk"
+	}
+	return "sk"
+}
+
+// Generate returns a new key
+// {prefix}_{sk|pk}_{live|test}_{30 random base62}{6 base62 CRC32 checksum},
+// drawing randomness from rnd (crypto/rand when nil).
+func Generate(rnd io.Reader, prefix string, kind Kind, env Environment) (string, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	var b strings.Builder
+	b.Grow(len(prefix) + 9 + secretLen)
+	b.WriteString(prefix)
+	b.WriteByte('_')
+	b.WriteString(kindTag(kind))
+	b.WriteByte('_')
+	b.WriteString(string(env))
+	b.WriteByte('_')
+	buf := make([]byte, 64)
+	for n := 0; n < RandomLen; {
+		if _, err := io.ReadFull(rnd, buf); err != nil {
+			return "", fmt.Errorf("apikey: generate: %w", err)
+		}
+		for _, c := range buf {
+			// 248 = 4*62: rejecting larger bytes keeps every character equally likely.
+			if c < 248 && n < RandomLen {
+				b.WriteByte(base62[c%62])
+				n++
+			}
+		}
+	}
+	body := b.String()
+	return body + Checksum(body), nil
+}
+
+// Checksum returns the CRC32 (IEEE) of s in base62, most significant digit
+// first, left-padded with 0 to six characters.
+func Checksum(s string) string {
+	v := crc32.ChecksumIEEE([]byte(s))
+	out := []byte("000000")
+	for i := ChecksumLen - 1; i >= 0 && v > 0; i-- {
+		out[i] = base62[v%62]
+		v /= 62
+	}
+	return string(out)
+}
+
+// Parse checks the shape and checksum of key for the deployment's prefix and
+// returns its kind and environment. It touches no database: garbage and typos
+// end here with ErrMalformed.
+func Parse(key, prefix string) (Parsed, error) {
+	want := len(prefix) + len("_sk_live_") + secretLen
+	if len(key) != want {
+		return Parsed{}, ErrMalformed
+	}
+	if !strings.HasPrefix(key, prefix) || key[len(prefix)] != '_' {
+		return Parsed{}, ErrMalformed
+	}
+	rest := key[len(prefix)+1:]
+	var p Parsed
+	switch rest[:3] {
+	case "sk_":
+		p.Kind = Private
+	case "pk_":
+		p.Kind = Public
+	default:
+		return Parsed{}, ErrMalformed
+	}
+	switch rest[3:8] {
+	case "live_":
+		p.Environment = Live
+	case "test_":
+		p.Environment = Test
+	default:
+		return Parsed{}, ErrMalformed
+	}
+	secret := rest[8:]
+	for i := 0; i < len(secret); i++ {
+		if !isBase62(secret[i]) {
+			return Parsed{}, ErrMalformed
+		}
+	}
+	split := len(key) - ChecksumLen
+	if Checksum(key[:split]) != key[split:] {
+		return Parsed{}, ErrMalformed
+	}
+	return p, nil
+}
+
+func isBase62(c byte) bool {
+	return ('0' <= c && c <= '9') || ('A' <= c && c <= 'Z') || ('a' <= c && c <= 'z')
+}
+
+// Hash returns the SHA-256 of the whole key, the only form in which a key is
+// stored.
+func Hash(key string) []byte {
+	sum := sha256.Sum256([]byte(key))
+	return sum[:]
+}
+
+// Hint returns how the dashboard names a key: its kind and environment
+// prefix, an ellipsis and the last four characters (kp_sk_live_…a9Qz).
+func Hint(key string) string {
+	i := strings.LastIndexByte(key, '_')
+	if i < 0 || len(key) < 4 {
+		return "…"
+	}
+	return key[:i+1] + "…" + key[len(key)-4:]
+}
