@@ -3,13 +3,19 @@
 (function () {
   "use strict";
 
+  // The element that had focus before the first of a run of dialogs opened;
+  // a dialog that replaces another (a form answered with its errors, or the
+  // reveal that follows a create) keeps it, so focus returns there at the end.
   var lastFocus = null;
+  var modalOpen = false;
 
   function openModal(root) {
     var dialog = root.querySelector("dialog");
     if (!dialog || dialog.open) return;
-    lastFocus = document.activeElement;
+    if (!modalOpen) lastFocus = document.activeElement;
+    modalOpen = true;
     dialog.addEventListener("close", function () {
+      modalOpen = false;
       root.innerHTML = "";
       if (lastFocus && document.body.contains(lastFocus)) lastFocus.focus();
     }, { once: true });

@@ -106,7 +106,7 @@ func (s *Server) setupSubmit(c echo.Context) error {
 	}
 	password := c.FormValue("password")
 	token := c.FormValue("token")
-	if subtle.ConstantTimeCompare([]byte(token), []byte(s.setupToken)) != 1 {
+	if s.setupToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.setupToken)) != 1 {
 		f.Errors["token"] = "This is not the setup token. Find it in the server's log."
 	}
 	if msg := account.ValidateName(f.Name); msg != "" {

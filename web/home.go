@@ -38,6 +38,6 @@ func (s *Server) orgHome(c echo.Context) error {
 // keysPage is the organization's home: its API keys.
 func (s *Server) keysPage(c echo.Context) error {
 	m := currentMembership(c)
-	vm := keys.ListPage{OrgName: m.Name, IsAdmin: isOrgAdmin(c)}
-	return render(c, http.StatusOK, keys.KeysPage(s.page(c, "API keys · "+m.Name), vm))
+	vm := keys.ListPage{Slug: m.Slug, OrgName: m.Name, IsAdmin: isOrgAdmin(c), Limit: s.cfg.MaxKeysPerOrg, TableURL: "/orgs/" + m.Slug + "/keys"}
+	return render(c, http.StatusOK, keys.ListScreen(s.page(c, "API keys · "+m.Name), vm))
 }

@@ -226,7 +226,11 @@ func (s *Server) requireOperator(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) requireMember(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		u := currentUser(c)
-		m, err := s.orgs.MembershipBySlug(c.Request().Context(), c.Param("slug"), u.ID)
+		slug := c.Param("slug")
+		if org.ValidateSlug(slug) != "" {
+			return echo.ErrNotFound
+		}
+		m, err := s.orgs.MembershipBySlug(c.Request().Context(), slug, u.ID)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,135 @@
+package keys
+
+// IDs shared by the keys screens and the handlers that swap them.
+const (
+	TableID    = "keys-table"
+	FiltersID  = "keys-filters"
+	RevealID   = "key-reveal"
+	FormID     = "key-form"
+	ChangedEvt = "keys-changed"
+)
+
+// Row is one key as the list and the key page show it.
+type Row struct {
+	ID            string
+	URL           string
+	Hint          string
+	Description   string
+	Kind          string
+	Environment   string
+	Status        string
+	Scopes        []string
+	Domains       []string
+	IPs           []string
+	CreatedBy     string
+	CreatedAt     string
+	CreatedAtISO  string
+	LastUsed      string // "Never used" or "3 minutes ago"
+	LastUsedExact string
+	LastUsedIP    string
+	LastOrigin    string
+	Expiry        string // "", "expires in 3 days", "expired 2 hours ago"
+	ExpiryExact   string
+	RateLimit     string
+}
+
+// Filter is the list's filter form.
+type Filter struct {
+	Status      string
+	Environment string
+	Kind        string
+	Q           string
+}
+
+// Active reports whether any filter is set.
+func (f Filter) Active() bool { return f.Status != "" || f.Environment != "" || f.Kind != "" || f.Q != "" }
+
+// ListPage is the keys screen, the home of an organization.
+type ListPage struct {
+	Slug      string
+	OrgName   string
+	IsAdmin   bool
+	Rows      []Row
+	Filter    Filter
+	AnyKeys   bool // the organization has keys at all, filters aside
+	AtLimit   bool
+	Limit     int
+	ActiveNow int
+	// TableURL is the list's URL with its filters, which the table reloads
+	// from when keys change.
+	TableURL string
+}
+
+// ScopeOption is a scope of the catalogue as a checkbox.
+type ScopeOption struct {
+	Name        string
+	Description string
+}
+
+// FormValues are what the key form holds.
+type FormValues struct {
+	Description  string
+	Kind         string
+	Environment  string
+	Scopes       []string
+	Domains      string
+	IPs          string
+	ExpiresAt    string
+	RateLimit    string
+	BlockMinutes string
+}
+
+// Form is the create or edit form of a key.
+type Form struct {
+	Slug      string
+	CSRFToken string
+	Action    string
+	FormToken string
+	Edit      bool
+	Values    FormValues
+	Errors    map[string]string
+	Error     string
+	Catalogue []ScopeOption
+	AtLimit   bool
+	Limit     int
+	// DefaultRate and DefaultBlock are the public-key defaults, as hints.
+	DefaultRate  int
+	DefaultBlock int
+}
+
+// Reveal shows a new key once.
+type Reveal struct {
+	Slug        string
+	Secret      string
+	Hint        string
+	Description string
+	KeyURL      string
+	// OldHint and OldDeadline are set after a rotation.
+	OldHint     string
+	OldDeadline string
+}
+
+// Detail is the key page.
+type Detail struct {
+	Slug           string
+	Key            Row
+	IsAdmin        bool
+	Editable       bool
+	Form           Form
+	SuccessorURL   string
+	SuccessorHint  string
+	PredecessorURL string
+	Flash          string
+}
+
+// Confirm is the revoke or rotate dialog.
+type Confirm struct {
+	Slug        string
+	CSRFToken   string
+	ID          string
+	Hint        string
+	Description string
+	FormToken   string
+	Error       string
+	Grace       string
+}

@@ -1,0 +1,100 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+
+	"keyplane/internal/store"
+	"keyplane/internal/store/storetest"
+	"keyplane/views/layout"
+)
+
+func TestCSRF(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, nil)
+		op := e.user("op@example.com", "Operator", true)
+		e.org("Acme", "acme", op.ID)
+
+		signedIn := e.client()
+		signedIn.mustLogin("op@example.com")
+		login := url.Values{"email": {"op@example.com"}, "password": {testPassword}}
+		newUser := func(email string) url.Values {
+			return url.Values{"name": {"New"}, "email": {email}, "password": {testPassword}}
+		}
+		cases := []struct {
+			path string
+			form url.Values
+		}{
+			{"/login", login},
+			{"/logout", url.Values{}},
+			{"/admin/users", newUser("forged@example.com")},
+		}
+		wantForbidden := func(t *testing.T, r *resp) {
+			t.Helper()
+			wantStatus(t, r, http.StatusForbidden)
+			if r.testid("error-page").Length() != 1 {
+				t.Fatalf("403 without the error page: %.300s", r.body)
+			}
+		}
+		for _, tc := range cases {
+			t.Run(tc.path, func(t *testing.T) {
+				// No cookie and no token.
+				fresh := e.client()
+				wantForbidden(t, fresh.postRaw(tc.path, tc.form))
+				// The CSRF cookie, no token.
+				fresh.token()
+				wantForbidden(t, fresh.postRaw(tc.path, tc.form))
+				wantForbidden(t, signedIn.postRaw(tc.path, tc.form))
+
+				// A wrong token, in the field or the header.
+				wrong := url.Values{}
+				for k, v := range tc.form {
+					wrong[k] = v
+				}
+				wrong.Set(layout.CSRFField, wrongToken(signedIn.token()))
+				wantForbidden(t, signedIn.postRaw(tc.path, wrong))
+				wantForbidden(t, signedIn.postRaw(tc.path, tc.form, layout.CSRFHeader, wrongToken(signedIn.token())))
+
+				// A valid token from a cross-site page, or another origin.
+				wantForbidden(t, signedIn.post(tc.path, tc.form, "Sec-Fetch-Site", "cross-site"))
+				wantForbidden(t, signedIn.post(tc.path, tc.form, "Origin", "https://evil.example"))
+				wantForbidden(t, signedIn.post(tc.path, tc.form, "Origin", "null"))
+			})
+		}
+		if n := e.count("users"); n != 1 {
+			t.Fatalf("forged requests created users: %d users", n)
+		}
+		if n := e.count("sessions"); n != 1 {
+			t.Fatalf("forged requests changed sessions: %d sessions", n)
+		}
+		// The signed-in client is still signed in: the forged logouts did nothing.
+		wantStatus(t, signedIn.get("/orgs/acme/keys"), http.StatusOK)
+
+		// The header htmx sends is accepted, from this origin too.
+		htmx := e.client()
+		tok := htmx.token()
+		r := htmx.postRaw("/login", login, layout.CSRFHeader, tok, "Origin", e.ts.URL, "Sec-Fetch-Site", "same-origin")
+		wantRedirect(t, r, "/")
+		r = htmx.postRaw("/admin/users", newUser("htmx@example.com"), layout.CSRFHeader, tok, "HX-Request", "true")
+		wantStatus(t, r, http.StatusOK)
+		if got := r.Header.Get("HX-Redirect"); got != "/admin/users" {
+			t.Fatalf("HX-Redirect %q, want /admin/users", got)
+		}
+		if n := e.count("users"); n != 2 {
+			t.Fatalf("%d users after an htmx create, want 2", n)
+		}
+		wantRedirect(t, htmx.postRaw("/logout", nil, layout.CSRFHeader, tok), "/login")
+		wantRedirect(t, htmx.get("/"), "/login")
+	})
+}
+
+// wrongToken returns a token of the right shape that differs from tok.
+func wrongToken(tok string) string {
+	first := byte('A')
+	if tok[0] == first {
+		first = 'B'
+	}
+	return string(first) + tok[1:]
+}
