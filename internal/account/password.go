@@ -72,7 +72,8 @@ func CheckPassword(pw, phc string) (bool, error) {
 	}
 	var memory, iterations uint32
 	var threads uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &iterations, &threads); err != nil {
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &iterations, &threads); err != nil ||
+		memory == 0 || iterations == 0 || threads == 0 {
 		return false, errBadHash
 	}
 	salt, err := b64.DecodeString(parts[4])

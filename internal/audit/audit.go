@@ -6,7 +6,9 @@ package audit
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 
@@ -77,11 +79,17 @@ func List(ctx context.Context, db *gorm.DB, orgID string, limit int) ([]Event, e
 	return events, nil
 }
 
+// truncate makes s valid UTF-8 and cuts it to at most n bytes on a rune
+// boundary: PostgreSQL refuses text that is not valid UTF-8.
 func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // RecordInUserOrgs appends the same event to every organization userID

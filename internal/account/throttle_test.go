@@ -1,0 +1,273 @@
+package account_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"keyplane/internal/account"
+)
+
+const defaultTestRedisURL = "redis://127.0.0.1:6379/0"
+
+var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// testRedis returns a client for TEST_REDIS_URL and a key prefix of the
+// test's own whose keys are deleted when the test ends. An unreachable
+// server fails the test: it never skips.
+func testRedis(t *testing.T) (*redis.Client, string) {
+	t.Helper()
+	raw := os.Getenv("TEST_REDIS_URL")
+	if raw == "" {
+		raw = defaultTestRedisURL
+	}
+	shown := "(unparsable)"
+	if u, err := url.Parse(raw); err == nil {
+		shown = u.Redacted()
+	}
+	opts, err := redis.ParseURL(raw)
+	if err != nil {
+		t.Fatalf("TEST_REDIS_URL %s: %v", shown, err)
+	}
+	client := redis.NewClient(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		client.Close()
+		t.Fatalf("Redis is not reachable at TEST_REDIS_URL (%s): %v", shown, err)
+	}
+	buf := make([]byte, 8)
+	rand.Read(buf)
+	prefix := "kptest:" + hex.EncodeToString(buf) + ":"
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if keys := redisKeys(t, client, prefix); len(keys) > 0 {
+			client.Del(ctx, keys...)
+		}
+		client.Close()
+	})
+	return client, prefix
+}
+
+func redisKeys(t *testing.T, client *redis.Client, prefix string) []string {
+	t.Helper()
+	var keys []string
+	iter := client.Scan(context.Background(), 0, prefix+"*", 100).Iterator()
+	for iter.Next(context.Background()) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Errorf("scan redis keys %s*: %v", prefix, err)
+	}
+	return keys
+}
+
+// throttleImpls builds each kind of Throttle on a fake clock.
+var throttleImpls = []struct {
+	name string
+	make func(t *testing.T, clk *fakeClock) *account.Throttle
+}{
+	{"memory", func(t *testing.T, clk *fakeClock) *account.Throttle {
+		return account.NewThrottle(clk.Now, quietLogger)
+	}},
+	{"redis", func(t *testing.T, clk *fakeClock) *account.Throttle {
+		client, prefix := testRedis(t)
+		return account.NewRedisThrottle(client, prefix, clk.Now, quietLogger)
+	}},
+}
+
+func wantWait(t *testing.T, th *account.Throttle, email, ip string, want time.Duration) {
+	t.Helper()
+	if got := th.Check(context.Background(), email, ip); got != want {
+		t.Errorf("Check(%q, %q) = %v, want %v", email, ip, got, want)
+	}
+}
+
+func fail(th *account.Throttle, email, ip string, n int) {
+	for range n {
+		th.Failure(context.Background(), email, ip)
+	}
+}
+
+func TestThrottle(t *testing.T) {
+	const window = account.ThrottleWindow
+	scenarios := []struct {
+		name string
+		run  func(t *testing.T, th *account.Throttle, clk *fakeClock)
+	}{
+		{"five failures block the account from any IP until the window passes", func(t *testing.T, th *account.Throttle, clk *fakeClock) {
+			first := clk.Now()
+			for i := range account.AccountFailureLimit - 1 {
+				th.Failure(context.Background(), "alice@example.com", fmt.Sprintf("192.0.2.%d", i+1))
+				wantWait(t, th, "alice@example.com", "192.0.2.99", 0)
+				clk.Advance(time.Minute)
+			}
+			th.Failure(context.Background(), "alice@example.com", "192.0.2.5")
+			wantWait(t, th, "alice@example.com", "192.0.2.5", first.Add(window).Sub(clk.Now()))
+			wantWait(t, th, "alice@example.com", "198.51.100.1", first.Add(window).Sub(clk.Now()))
+			wantWait(t, th, "bob@example.com", "192.0.2.5", 0)
+
+			clk.Advance(first.Add(window).Sub(clk.Now()) - time.Second)
+			wantWait(t, th, "alice@example.com", "198.51.100.1", time.Second)
+			clk.Advance(time.Second)
+			wantWait(t, th, "alice@example.com", "198.51.100.1", 0)
+		}},
+		{"the window slides over the failures", func(t *testing.T, th *account.Throttle, clk *fakeClock) {
+			start := clk.Now()
+			for range 4 { // at 0, 1, 2 and 3 minutes
+				th.Failure(context.Background(), "alice@example.com", "192.0.2.1")
+				clk.Advance(time.Minute)
+			}
+			clk.Advance(6 * time.Minute) // 10 minutes
+			th.Failure(context.Background(), "alice@example.com", "192.0.2.1")
+			wantWait(t, th, "alice@example.com", "192.0.2.1", 5*time.Minute)
+			clk.Advance(5 * time.Minute) // 15 minutes: the failure at 0 has left
+			wantWait(t, th, "alice@example.com", "192.0.2.1", 0)
+			th.Failure(context.Background(), "alice@example.com", "192.0.2.1")
+			// Five in the window again (1, 2, 3, 10, 15): blocked until the one at 1 leaves.
+			wantWait(t, th, "alice@example.com", "192.0.2.1", start.Add(time.Minute+window).Sub(clk.Now()))
+		}},
+		{"with more failures than the limit the block lasts until enough have left", func(t *testing.T, th *account.Throttle, clk *fakeClock) {
+			start := clk.Now()
+			for i := range account.AccountFailureLimit + 1 { // at 0..5 minutes, e.g. concurrent attempts
+				if i > 0 {
+					clk.Advance(time.Minute)
+				}
+				th.Failure(context.Background(), "alice@example.com", "192.0.2.1")
+			}
+			// Six in the window: five remain once the one at 1 minute has left.
+			wantWait(t, th, "alice@example.com", "192.0.2.1", start.Add(time.Minute+window).Sub(clk.Now()))
+			clk.Advance(start.Add(window).Sub(clk.Now()))
+			wantWait(t, th, "alice@example.com", "192.0.2.1", time.Minute)
+			clk.Advance(time.Minute)
+			wantWait(t, th, "alice@example.com", "192.0.2.1", 0)
+		}},
+		{"twenty failures from one IP block every account from it", func(t *testing.T, th *account.Throttle, clk *fakeClock) {
+			first := clk.Now()
+			for i := range account.IPFailureLimit - 1 {
+				th.Failure(context.Background(), fmt.Sprintf("user%d@example.com", i), "192.0.2.1")
+				clk.Advance(10 * time.Second)
+			}
+			wantWait(t, th, "someone@example.com", "192.0.2.1", 0)
+			wantWait(t, th, "user0@example.com", "192.0.2.1", 0)
+			th.Failure(context.Background(), "user19@example.com", "192.0.2.1")
+			wait := first.Add(window).Sub(clk.Now())
+			for _, email := range []string{"someone@example.com", "user0@example.com", "user19@example.com"} {
+				wantWait(t, th, email, "192.0.2.1", wait)
+			}
+			wantWait(t, th, "someone@example.com", "192.0.2.2", 0)
+			wantWait(t, th, "user0@example.com", "2001:db8::1", 0)
+
+			clk.Advance(wait)
+			wantWait(t, th, "someone@example.com", "192.0.2.1", 0)
+		}},
+		{"success clears the account but not the IP", func(t *testing.T, th *account.Throttle, clk *fakeClock) {
+			fail(th, "alice@example.com", "192.0.2.1", account.AccountFailureLimit)
+			wantWait(t, th, "alice@example.com", "198.51.100.1", window)
+			th.Success(context.Background(), "alice@example.com")
+			wantWait(t, th, "alice@example.com", "198.51.100.1", 0)
+			wantWait(t, th, "alice@example.com", "192.0.2.1", 0)
+
+			// The IP still counts alice's five: fourteen more make nineteen, one more twenty.
+			for i := range account.IPFailureLimit - account.AccountFailureLimit - 1 {
+				th.Failure(context.Background(), fmt.Sprintf("user%d@example.com", i), "192.0.2.1")
+			}
+			wantWait(t, th, "zed@example.com", "192.0.2.1", 0)
+			th.Failure(context.Background(), "last@example.com", "192.0.2.1")
+			wantWait(t, th, "zed@example.com", "192.0.2.1", window)
+			wantWait(t, th, "alice@example.com", "192.0.2.1", window)
+		}},
+		{"emails compare case-insensitively", func(t *testing.T, th *account.Throttle, clk *fakeClock) {
+			for i, e := range []string{"Alice@Example.com", "ALICE@EXAMPLE.COM", " alice@example.com ", "alice@EXAMPLE.com", "aLiCe@example.com"} {
+				th.Failure(context.Background(), e, fmt.Sprintf("192.0.2.%d", i+1))
+			}
+			wantWait(t, th, "alice@example.com", "198.51.100.1", window)
+			wantWait(t, th, "ALICE@example.COM", "198.51.100.1", window)
+			th.Success(context.Background(), "ALICE@EXAMPLE.COM")
+			wantWait(t, th, "alice@example.com", "198.51.100.1", 0)
+		}},
+	}
+	for _, impl := range throttleImpls {
+		t.Run(impl.name, func(t *testing.T) {
+			for _, sc := range scenarios {
+				t.Run(sc.name, func(t *testing.T) {
+					clk := newFakeClock()
+					sc.run(t, impl.make(t, clk), clk)
+				})
+			}
+		})
+	}
+}
+
+func TestRedisThrottleIsShared(t *testing.T) {
+	client, prefix := testRedis(t)
+	clk := newFakeClock()
+	a := account.NewRedisThrottle(client, prefix, clk.Now, quietLogger)
+	b := account.NewRedisThrottle(client, prefix, clk.Now, quietLogger)
+
+	fail(a, "alice@example.com", "192.0.2.1", account.AccountFailureLimit)
+	wantWait(t, b, "alice@example.com", "192.0.2.9", account.ThrottleWindow)
+	if keys := redisKeys(t, client, prefix); len(keys) == 0 {
+		t.Errorf("no keys under %s: the state is not in Redis", prefix)
+	}
+	b.Success(context.Background(), "alice@example.com")
+	wantWait(t, a, "alice@example.com", "192.0.2.9", 0)
+}
+
+// syncBuffer is a log sink the throttle may write to from any goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestRedisThrottleFallsBackToMemoryWhenRedisIsDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	// No retries: with go-redis's defaults every call to a dead server takes
+	// about a second of dial retries, which only slows the test down.
+	client := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, MaxRetries: -1, DialerRetries: 1})
+	t.Cleanup(func() { client.Close() })
+
+	var logs syncBuffer
+	clk := newFakeClock()
+	th := account.NewRedisThrottle(client, "kptest:down:", clk.Now, slog.New(slog.NewTextHandler(&logs, nil)))
+
+	fail(th, "alice@example.com", "192.0.2.1", account.AccountFailureLimit-1)
+	wantWait(t, th, "alice@example.com", "192.0.2.1", 0)
+	th.Failure(context.Background(), "alice@example.com", "192.0.2.1")
+	wantWait(t, th, "alice@example.com", "198.51.100.1", account.ThrottleWindow)
+	th.Success(context.Background(), "alice@example.com")
+	wantWait(t, th, "alice@example.com", "198.51.100.1", 0)
+	if !strings.Contains(logs.String(), "redis unreachable") {
+		t.Errorf("no warning about Redis in the log: %q", logs.String())
+	}
+}

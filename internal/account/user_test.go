@@ -1,0 +1,267 @@
+package account_test
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"keyplane/internal/account"
+	"keyplane/internal/apperr"
+	"keyplane/internal/store"
+	"keyplane/internal/store/storetest"
+)
+
+func countUsers(t *testing.T, db *store.DB) int64 {
+	t.Helper()
+	var n int64
+	if err := db.Model(&account.User{}).Count(&n).Error; err != nil {
+		t.Fatalf("count users: %v", err)
+	}
+	return n
+}
+
+func TestCreateUser(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := newFakeClock()
+		svc := account.NewService(db, clk.Now)
+
+		u, err := svc.CreateUser(ctx, account.NewUser{Email: "  Alice@Example.COM ", Name: "  Alice Liddell ", Password: testPassword, Operator: true})
+		if err != nil {
+			t.Fatalf("CreateUser: %v", err)
+		}
+		if u.Email != "alice@example.com" || u.Name != "Alice Liddell" || !u.IsOperator || !store.ValidID(u.ID) {
+			t.Errorf("CreateUser = %+v, want lower-cased email, trimmed name, operator, a UUID", u)
+		}
+		var stored []string
+		if err := db.Model(&account.User{}).Pluck("email", &stored).Error; err != nil {
+			t.Fatalf("read emails: %v", err)
+		}
+		if !slices.Equal(stored, []string{"alice@example.com"}) {
+			t.Errorf("stored emails = %v, want [alice@example.com]", stored)
+		}
+		got, err := svc.UserByEmail(ctx, "ALICE@example.com")
+		if err != nil || got.ID != u.ID {
+			t.Fatalf("UserByEmail in other case = %v, %v; want %s", got.ID, err, u.ID)
+		}
+		if !strings.HasPrefix(got.PasswordHash, "$argon2id$") || strings.Contains(got.PasswordHash, testPassword) {
+			t.Errorf("stored password hash %q is not an argon2id hash", got.PasswordHash)
+		}
+		if !got.CreatedAt.Equal(clk.Now()) || got.Disabled() || got.LastLoginAt != nil {
+			t.Errorf("stored user = %+v, want created now, enabled, never logged in", got)
+		}
+
+		_, err = svc.CreateUser(ctx, account.NewUser{Email: "aLiCe@EXAMPLE.com", Name: "Other", Password: testPassword})
+		if !apperr.Is(err, apperr.Conflict) {
+			t.Fatalf("duplicate email in other case: %v, want Conflict", err)
+		}
+		if apperr.FieldsOf(err)["email"] == "" {
+			t.Errorf("duplicate email: fields = %v, want a message on email", apperr.FieldsOf(err))
+		}
+		if n := countUsers(t, db); n != 1 {
+			t.Errorf("%d users after the conflict, want 1", n)
+		}
+	})
+}
+
+func TestCreateUserInvalid(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		svc := account.NewService(db, nil)
+		tests := []struct {
+			name       string
+			in         account.NewUser
+			wantFields []string
+		}{
+			{"empty email", account.NewUser{Email: "", Name: "A", Password: testPassword}, []string{"email"}},
+			{"blank email", account.NewUser{Email: "   ", Name: "A", Password: testPassword}, []string{"email"}},
+			{"no at sign", account.NewUser{Email: "alice.example.com", Name: "A", Password: testPassword}, []string{"email"}},
+			{"no dot in domain", account.NewUser{Email: "alice@localhost", Name: "A", Password: testPassword}, []string{"email"}},
+			{"display name form", account.NewUser{Email: "Alice <alice@example.com>", Name: "A", Password: testPassword}, []string{"email"}},
+			{"email too long", account.NewUser{Email: strings.Repeat("a", 250) + "@example.com", Name: "A", Password: testPassword}, []string{"email"}},
+			{"empty name", account.NewUser{Email: "a@example.com", Name: "", Password: testPassword}, []string{"name"}},
+			{"blank name", account.NewUser{Email: "a@example.com", Name: "  \t ", Password: testPassword}, []string{"name"}},
+			{"name too long", account.NewUser{Email: "a@example.com", Name: strings.Repeat("n", 101), Password: testPassword}, []string{"name"}},
+			{"password too short", account.NewUser{Email: "a@example.com", Name: "A", Password: strings.Repeat("p", 11)}, []string{"password"}},
+			{"password too long", account.NewUser{Email: "a@example.com", Name: "A", Password: strings.Repeat("p", 129)}, []string{"password"}},
+			{"everything wrong", account.NewUser{Email: "nope", Name: "", Password: "short"}, []string{"email", "name", "password"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				_, err := svc.CreateUser(context.Background(), tt.in)
+				if !apperr.Is(err, apperr.Invalid) {
+					t.Fatalf("CreateUser = %v, want Invalid", err)
+				}
+				fields := apperr.FieldsOf(err)
+				if got := slices.Sorted(maps.Keys(fields)); !slices.Equal(got, tt.wantFields) {
+					t.Errorf("fields = %v, want messages on %v", fields, tt.wantFields)
+				}
+				for f, msg := range fields {
+					if msg == "" {
+						t.Errorf("field %s has an empty message", f)
+					}
+				}
+				if n := countUsers(t, db); n != 0 {
+					t.Errorf("%d users stored, want none", n)
+				}
+			})
+		}
+		// The bounds themselves are accepted: 254-character email, 100-rune name, 128-rune password.
+		email := strings.Repeat("a", 242) + "@example.com"
+		if _, err := svc.CreateUser(context.Background(), account.NewUser{Email: email, Name: strings.Repeat("é", 100), Password: strings.Repeat("p", 128)}); err != nil {
+			t.Errorf("CreateUser at the bounds: %v", err)
+		}
+	})
+}
+
+func TestAuthenticate(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := newFakeClock()
+		svc := account.NewService(db, clk.Now)
+		alice := mustCreateUser(t, svc, "alice@example.com")
+		clk.Advance(time.Hour)
+
+		u, err := svc.Authenticate(ctx, "alice@example.com", testPassword)
+		if err != nil {
+			t.Fatalf("Authenticate: %v", err)
+		}
+		if u.ID != alice.ID || u.LastLoginAt == nil || !u.LastLoginAt.Equal(clk.Now()) {
+			t.Errorf("Authenticate = %s, last login %v; want %s at %v", u.ID, u.LastLoginAt, alice.ID, clk.Now())
+		}
+		stored, err := svc.UserByID(ctx, alice.ID)
+		if err != nil {
+			t.Fatalf("UserByID: %v", err)
+		}
+		if stored.LastLoginAt == nil || !stored.LastLoginAt.Equal(clk.Now()) {
+			t.Errorf("stored last login = %v, want %v", stored.LastLoginAt, clk.Now())
+		}
+
+		clk.Advance(time.Minute)
+		if u, err := svc.Authenticate(ctx, "  ALICE@Example.com ", testPassword); err != nil || u.ID != alice.ID {
+			t.Errorf("Authenticate with email in other case = %s, %v; want %s", u.ID, err, alice.ID)
+		}
+
+		const msg = "Invalid email or password."
+		failures := []struct {
+			name, email, password string
+		}{
+			{"wrong password", "alice@example.com", testPassword + "!"},
+			{"unknown email", "nobody@example.com", testPassword},
+			{"empty password", "alice@example.com", ""},
+			{"oversized password", "alice@example.com", strings.Repeat("x", 10000)},
+		}
+		var texts []string
+		for _, f := range failures {
+			_, err := svc.Authenticate(ctx, f.email, f.password)
+			if !apperr.Is(err, apperr.Unauthorized) || apperr.MessageOf(err) != msg {
+				t.Errorf("%s: Authenticate = %v, want Unauthorized %q", f.name, err, msg)
+				continue
+			}
+			texts = append(texts, err.Error())
+		}
+		for i := 1; i < len(texts); i++ {
+			if texts[i] != texts[0] {
+				t.Errorf("%s says %q but %s says %q", failures[i].name, texts[i], failures[0].name, texts[0])
+			}
+		}
+	})
+}
+
+func TestAuthenticateDisabledUser(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := newFakeClock()
+		svc := account.NewService(db, clk.Now)
+		alice := mustCreateUser(t, svc, "alice@example.com")
+		if err := svc.SetDisabled(ctx, alice.ID, true); err != nil {
+			t.Fatalf("SetDisabled: %v", err)
+		}
+
+		if _, err := svc.Authenticate(ctx, "alice@example.com", testPassword); !apperr.Is(err, apperr.Forbidden) {
+			t.Errorf("disabled user, right password: %v, want Forbidden", err)
+		}
+		// Without the password nobody learns that the account is disabled.
+		if _, err := svc.Authenticate(ctx, "alice@example.com", "wrong password!"); !apperr.Is(err, apperr.Unauthorized) {
+			t.Errorf("disabled user, wrong password: %v, want Unauthorized", err)
+		}
+		if u, _ := svc.UserByID(ctx, alice.ID); u.LastLoginAt != nil {
+			t.Errorf("a refused login recorded last login %v", u.LastLoginAt)
+		}
+
+		if err := svc.SetDisabled(ctx, alice.ID, false); err != nil {
+			t.Fatalf("SetDisabled(false): %v", err)
+		}
+		if _, err := svc.Authenticate(ctx, "alice@example.com", testPassword); err != nil {
+			t.Errorf("re-enabled user: %v, want success", err)
+		}
+	})
+}
+
+func TestSetDisabled(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := newFakeClock()
+		svc := account.NewService(db, clk.Now)
+		alice := mustCreateUser(t, svc, "alice@example.com")
+		bob := mustCreateUser(t, svc, "bob@example.com")
+		a1, _ := mustCreateSession(t, svc, alice.ID, testLimits)
+		a2, _ := mustCreateSession(t, svc, alice.ID, testLimits)
+		b1, _ := mustCreateSession(t, svc, bob.ID, testLimits)
+
+		if err := svc.SetDisabled(ctx, alice.ID, true); err != nil {
+			t.Fatalf("SetDisabled: %v", err)
+		}
+		wantGone(t, svc, a1, testLimits)
+		wantGone(t, svc, a2, testLimits)
+		wantLive(t, svc, b1, testLimits)
+		if n := sessionRows(t, db, "user_id = ?", alice.ID); n != 0 {
+			t.Errorf("disabled user keeps %d session rows, want 0", n)
+		}
+		u, err := svc.UserByID(ctx, alice.ID)
+		if err != nil {
+			t.Fatalf("UserByID: %v", err)
+		}
+		if !u.Disabled() || !u.DisabledAt.Equal(clk.Now()) {
+			t.Errorf("disabled at = %v, want %v", u.DisabledAt, clk.Now())
+		}
+
+		for _, id := range []string{store.NewID(), "not-a-uuid", ""} {
+			if err := svc.SetDisabled(ctx, id, true); !apperr.Is(err, apperr.NotFound) {
+				t.Errorf("SetDisabled(%q) = %v, want NotFound", id, err)
+			}
+		}
+	})
+}
+
+func TestHasUsersAndListUsers(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		svc := account.NewService(db, nil)
+		if has, err := svc.HasUsers(ctx); err != nil || has {
+			t.Fatalf("HasUsers on an empty database = %v, %v; want false", has, err)
+		}
+		if list, err := svc.ListUsers(ctx); err != nil || len(list) != 0 {
+			t.Fatalf("ListUsers on an empty database = %v, %v; want none", list, err)
+		}
+		for _, e := range []string{"carol@example.com", "Alice@example.com", "bob@example.com"} {
+			mustCreateUser(t, svc, e)
+		}
+		if has, err := svc.HasUsers(ctx); err != nil || !has {
+			t.Fatalf("HasUsers = %v, %v; want true", has, err)
+		}
+		list, err := svc.ListUsers(ctx)
+		if err != nil {
+			t.Fatalf("ListUsers: %v", err)
+		}
+		var emails []string
+		for _, u := range list {
+			emails = append(emails, u.Email)
+		}
+		if want := []string{"alice@example.com", "bob@example.com", "carol@example.com"}; !slices.Equal(emails, want) {
+			t.Errorf("ListUsers = %v, want %v", emails, want)
+		}
+	})
+}
