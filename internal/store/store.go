@@ -7,6 +7,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -128,7 +130,18 @@ func (db *DB) Migrate(ctx context.Context) error {
 	var opts []goose.ProviderOption
 	if db.Dialect == Postgres {
 		dialect = goose.DialectPostgres
-		locker, err := lock.NewPostgresSessionLocker()
+		var where string
+		if err := sqlDB.QueryRowContext(ctx, "SELECT current_database() || '.' || current_schema()").Scan(&where); err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		// One lock per database and schema: replicas of one deployment
+		// wait for each other; unrelated schemas on the server do not.
+		h := fnv.New64a()
+		h.Write([]byte("keyplane migrations " + where))
+		locker, err := lock.NewPostgresSessionLocker(
+			lock.WithLockID(int64(h.Sum64()&math.MaxInt64)),
+			lock.WithLockTimeout(1, 300),
+		)
 		if err != nil {
 			return fmt.Errorf("store: migrate: %w", err)
 		}
