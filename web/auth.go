@@ -65,7 +65,7 @@ func (s *Server) loginSubmit(c echo.Context) error {
 	}
 
 	s.throttle.Success(ctx, email)
-	if err := s.sessions.login(c, u.ID); err != nil {
+	if err := s.signIn(c, u.ID); err != nil {
 		return err
 	}
 	a := audit.Actor{UserID: u.ID, Email: u.Email, IP: ip, UserAgent: c.Request().UserAgent()}
@@ -146,8 +146,18 @@ func (s *Server) setupSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.sessions.login(c, u.ID); err != nil {
+	if err := s.signIn(c, u.ID); err != nil {
 		return err
 	}
 	return redirect(c, "/orgs/"+o.Slug+"/keys")
+}
+
+// signIn starts a new session for userID, replacing any the browser had, and
+// a new CSRF token with it.
+func (s *Server) signIn(c echo.Context, userID string) error {
+	if err := s.sessions.login(c, userID); err != nil {
+		return err
+	}
+	s.renewCSRF(c)
+	return nil
 }

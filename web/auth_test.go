@@ -188,8 +188,15 @@ func TestSessionCookie(t *testing.T) {
 				case ck.Secure != tc.secure:
 					t.Errorf("session cookie Secure %v, want %v", ck.Secure, tc.secure)
 				}
-				if csrf := responseCookie(r, csrfCookie); csrf != nil && csrf.Secure != tc.secure {
-					t.Errorf("CSRF cookie Secure %v, want %v", csrf.Secure, tc.secure)
+				csrfName := "kp_csrf"
+				if tc.secure {
+					csrfName = "__Host-kp_csrf"
+				}
+				// Login renews the CSRF token, so its cookie is in this response.
+				if csrf := responseCookie(r, csrfName); csrf == nil {
+					t.Errorf("login did not renew the CSRF cookie %s", csrfName)
+				} else if csrf.Secure != tc.secure || !csrf.HttpOnly {
+					t.Errorf("CSRF cookie Secure %v HttpOnly %v, want %v true", csrf.Secure, csrf.HttpOnly, tc.secure)
 				}
 				wantStatus(t, c.get("/orgs/acme/keys"), http.StatusOK)
 

@@ -77,6 +77,10 @@ func TestCSRF(t *testing.T) {
 		tok := htmx.token()
 		r := htmx.postRaw("/login", login, layout.CSRFHeader, tok, "Origin", e.ts.URL, "Sec-Fetch-Site", "same-origin")
 		wantRedirect(t, r, "/")
+		// Login renews the token: the one from before no longer works, the
+		// one on the next page does.
+		wantForbidden(t, htmx.postRaw("/admin/users", newUser("stale@example.com"), layout.CSRFHeader, tok))
+		tok = htmx.token()
 		r = htmx.postRaw("/admin/users", newUser("htmx@example.com"), layout.CSRFHeader, tok, "HX-Request", "true")
 		wantStatus(t, r, http.StatusOK)
 		if got := r.Header.Get("HX-Redirect"); got != "/admin/users" {

@@ -196,6 +196,12 @@ func (c *client) do(req *http.Request) *resp {
 	if err != nil {
 		c.t.Fatalf("parse html: %v", err)
 	}
+	for _, ck := range res.Cookies() {
+		// A new CSRF cookie (set at login) outdates the token of earlier pages.
+		if strings.HasSuffix(ck.Name, "kp_csrf") {
+			c.csrf = ""
+		}
+	}
 	if tok := csrfOf(r.doc); tok != "" {
 		c.csrf = tok
 	}

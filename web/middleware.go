@@ -2,6 +2,7 @@ package web
 
 import (
 	"crypto/rand"
+	"errors"
 	"crypto/subtle"
 	"encoding/base64"
 	"log/slog"
@@ -87,46 +88,69 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-const csrfCookie = "kp_csrf"
-
 var errCSRF = apperr.New(apperr.Forbidden, "Your form has expired or was sent from another site. Reload the page and try again.")
+
+// csrfCookieName is the CSRF cookie's name; over https the __Host- prefix
+// stops a sibling subdomain from planting one.
+func (s *Server) csrfCookieName() string {
+	if s.cfg.SecureCookies() {
+		return "__Host-kp_csrf"
+	}
+	return "kp_csrf"
+}
 
 // csrf refuses state-changing dashboard requests that do not carry the
 // token from the CSRF cookie, in the form field or the header htmx sends, or
-// that a browser marks as cross-site. Safe methods pass and get a token.
+// that a browser marks as cross-site (403). It also reads the form of every
+// such request, bounded to maxFormBytes (413 beyond, 400 when malformed), so
+// handlers never see a partial form. Safe methods pass and get a token.
 func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
-	secure := s.cfg.SecureCookies()
 	return func(c echo.Context) error {
 		r := c.Request()
 		token := ""
-		if ck, err := r.Cookie(csrfCookie); err == nil && len(ck.Value) == 43 {
+		if ck, err := r.Cookie(s.csrfCookieName()); err == nil && len(ck.Value) == 43 {
 			token = ck.Value
 		}
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
 		default:
-			r.Body = http.MaxBytesReader(c.Response(), r.Body, maxFormBytes)
 			if token == "" || r.Header.Get("Sec-Fetch-Site") == "cross-site" || !s.sameOrigin(r) {
 				return errCSRF
 			}
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, maxFormBytes)
+			if err := r.ParseForm(); err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					return echo.NewHTTPError(http.StatusRequestEntityTooLarge)
+				}
+				return echo.NewHTTPError(http.StatusBadRequest)
+			}
 			sent := r.Header.Get(layout.CSRFHeader)
 			if sent == "" {
-				sent = formValueLimited(c, layout.CSRFField)
+				sent = r.PostFormValue(layout.CSRFField)
 			}
 			if subtle.ConstantTimeCompare([]byte(sent), []byte(token)) != 1 {
 				return errCSRF
 			}
 		}
 		if token == "" {
-			token = randomToken(32)
-			c.SetCookie(&http.Cookie{
-				Name: csrfCookie, Value: token, Path: "/", HttpOnly: true, Secure: secure,
-				SameSite: http.SameSiteLaxMode, MaxAge: 0,
-			})
+			s.renewCSRF(c)
+			return next(c)
 		}
 		c.Set(ctxCSRF, token)
 		return next(c)
 	}
+}
+
+// renewCSRF issues a new CSRF token, as at login, so a token known before
+// signing in is worthless after.
+func (s *Server) renewCSRF(c echo.Context) {
+	token := randomToken(32)
+	c.SetCookie(&http.Cookie{
+		Name: s.csrfCookieName(), Value: token, Path: "/", HttpOnly: true, Secure: s.cfg.SecureCookies(),
+		SameSite: http.SameSiteLaxMode,
+	})
+	c.Set(ctxCSRF, token)
 }
 
 // sameOrigin checks the Origin header, when a browser sends one, against the
@@ -145,18 +169,6 @@ func (s *Server) sameOrigin(r *http.Request) bool {
 
 // maxFormBytes bounds every dashboard form body.
 const maxFormBytes = 64 << 10
-
-// formValueLimited reads a form field; a malformed or oversized body (the
-// csrf middleware caps it at maxFormBytes) reads as empty.
-func formValueLimited(c echo.Context, name string) string {
-	r := c.Request()
-	if r.PostForm == nil {
-		if err := r.ParseForm(); err != nil {
-			return ""
-		}
-	}
-	return r.PostFormValue(name)
-}
 
 // loadSession puts the signed-in user and their session on the context.
 func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
