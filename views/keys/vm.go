@@ -42,7 +42,9 @@ type Filter struct {
 }
 
 // Active reports whether any filter is set.
-func (f Filter) Active() bool { return f.Status != "" || f.Environment != "" || f.Kind != "" || f.Q != "" }
+func (f Filter) Active() bool {
+	return f.Status != "" || f.Environment != "" || f.Kind != "" || f.Q != ""
+}
 
 // ListPage is the keys screen, the home of an organization.
 type ListPage struct {
