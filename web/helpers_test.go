@@ -18,6 +18,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"keyplane/internal/account"
+	"keyplane/internal/apikey"
 	"keyplane/internal/audit"
 	"keyplane/internal/config"
 	"keyplane/internal/org"
@@ -58,6 +59,7 @@ type env struct {
 	clock    *fakeClock
 	accounts *account.Service
 	orgs     *org.Service
+	keys     *apikey.Service
 	srv      *Server
 	ts       *httptest.Server
 }
@@ -83,8 +85,11 @@ func newEnv(t *testing.T, db *store.DB, vars map[string]string, tweaks ...func(*
 	e := &env{t: t, db: db, cfg: cfg, clock: clock}
 	e.accounts = account.NewService(db, clock.Now)
 	e.orgs = org.NewService(db, clock.Now)
+	keyOpts := apikey.ConfigOptions(cfg)
+	keyOpts.Now = clock.Now
+	e.keys = apikey.NewService(db, keyOpts)
 	deps := Deps{
-		Config: cfg, DB: db, Accounts: e.accounts, Orgs: e.orgs,
+		Config: cfg, DB: db, Accounts: e.accounts, Orgs: e.orgs, Keys: e.keys,
 		Throttle: account.NewThrottle(clock.Now, logger), Logger: logger,
 		SessionSecret: cfg.SessionSecret, SetupToken: cfg.SetupToken, Now: clock.Now, Version: "test",
 	}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keyplane/views/keys"
 	"keyplane/views/pages"
 )
 
@@ -33,11 +32,4 @@ func (s *Server) home(c echo.Context) error {
 
 func (s *Server) orgHome(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/orgs/"+currentMembership(c).Slug+"/keys")
-}
-
-// keysPage is the organization's home: its API keys.
-func (s *Server) keysPage(c echo.Context) error {
-	m := currentMembership(c)
-	vm := keys.ListPage{Slug: m.Slug, OrgName: m.Name, IsAdmin: isOrgAdmin(c), Limit: s.cfg.MaxKeysPerOrg, TableURL: "/orgs/" + m.Slug + "/keys"}
-	return render(c, http.StatusOK, keys.ListScreen(s.page(c, "API keys · "+m.Name), vm))
 }

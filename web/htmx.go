@@ -6,11 +6,12 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// isHTMX reports whether htmx made the request (and not as a boosted page
-// load, which wants the whole page).
+// isHTMX reports whether htmx made the request for a fragment: not a
+// boosted page load, and not a history restore, both of which want the
+// whole page.
 func isHTMX(c echo.Context) bool {
 	h := c.Request().Header
-	return h.Get("HX-Request") == "true" && h.Get("HX-Boosted") != "true"
+	return h.Get("HX-Request") == "true" && h.Get("HX-Boosted") != "true" && h.Get("HX-History-Restore-Request") != "true"
 }
 
 // redirect sends the browser to url: a 303 for plain requests, HX-Redirect

@@ -1,5 +1,7 @@
 package web
 
+import "keyplane/internal/org"
+
 // routes registers every route of Keyplane, grouped by the middleware that
 // guards it.
 func (s *Server) routes() {
@@ -35,5 +37,16 @@ func (s *Server) routes() {
 
 	orgs := user.Group("/orgs/:slug", s.requireMember)
 	orgs.GET("", s.orgHome)
-	orgs.GET("/keys", s.keysPage)
+	orgs.GET("/keys", s.keysList)
+	orgs.GET("/keys/:id", s.keyShow)
+
+	// Admin-only actions of an organization: members get 403.
+	admin := s.requireRole(org.Admin)
+	orgs.GET("/keys/new", s.keyNew, admin)
+	orgs.POST("/keys", s.keyCreate, admin)
+	orgs.POST("/keys/:id", s.keyUpdate, admin)
+	orgs.GET("/keys/:id/revoke", s.keyRevokeConfirm, admin)
+	orgs.POST("/keys/:id/revoke", s.keyRevoke, admin)
+	orgs.GET("/keys/:id/rotate", s.keyRotateForm, admin)
+	orgs.POST("/keys/:id/rotate", s.keyRotate, admin)
 }

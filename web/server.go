@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyplane/internal/account"
+	"keyplane/internal/apikey"
 	"keyplane/internal/clientip"
 	"keyplane/internal/config"
 	"keyplane/internal/org"
@@ -26,6 +27,7 @@ type Deps struct {
 	DB            *store.DB
 	Accounts      *account.Service
 	Orgs          *org.Service
+	Keys          *apikey.Service
 	Throttle      *account.Throttle
 	Logger        *slog.Logger
 	SessionSecret []byte
@@ -42,6 +44,7 @@ type Server struct {
 	db         *store.DB
 	accounts   *account.Service
 	orgs       *org.Service
+	keys       *apikey.Service
 	throttle   *account.Throttle
 	logger     *slog.Logger
 	sessions   *SessionStore
@@ -65,7 +68,7 @@ func NewServer(d Deps) *Server {
 		d.Logger = slog.Default()
 	}
 	s := &Server{
-		cfg: d.Config, db: d.DB, accounts: d.Accounts, orgs: d.Orgs, throttle: d.Throttle,
+		cfg: d.Config, db: d.DB, accounts: d.Accounts, orgs: d.Orgs, keys: d.Keys, throttle: d.Throttle,
 		logger: d.Logger, setupToken: d.SetupToken, now: d.Now, version: d.Version,
 	}
 	ipOf := clientip.New(d.Config.TrustedProxies).FromRequest

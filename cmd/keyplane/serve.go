@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"keyplane/internal/account"
+	"keyplane/internal/apikey"
 	"keyplane/internal/config"
 	"keyplane/internal/org"
 	"keyplane/internal/store"
@@ -73,7 +74,7 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	}
 
 	srv := web.NewServer(web.Deps{
-		Config: cfg, DB: db, Accounts: accounts, Orgs: org.NewService(db, nil), Throttle: throttle,
+		Config: cfg, DB: db, Accounts: accounts, Orgs: org.NewService(db, nil), Keys: apikey.NewService(db, apikey.ConfigOptions(cfg)), Throttle: throttle,
 		Logger: logger, SessionSecret: secret, SetupToken: setupToken, Version: version,
 	})
 	httpSrv := &http.Server{

@@ -1,0 +1,121 @@
+package apikey
+
+import (
+	"database/sql/driver"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// List is a list of strings stored as one newline-separated text column.
+type List []string
+
+// Value stores the list.
+func (l List) Value() (driver.Value, error) { return strings.Join(l, "\n"), nil }
+
+// Scan reads the list.
+func (l *List) Scan(src any) error {
+	var s string
+	switch v := src.(type) {
+	case nil:
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	default:
+		return fmt.Errorf("apikey: scan list from %T", src)
+	}
+	*l = nil
+	if s != "" {
+		*l = strings.Split(s, "\n")
+	}
+	return nil
+}
+
+// Key is an API key as stored: everything but the key itself, of which only
+// the SHA-256 is kept.
+type Key struct {
+	ID                 string
+	OrgID              string
+	KeyHash            []byte
+	Hint               string
+	Description        string
+	Kind               Kind
+	Environment        Environment
+	Scopes             List
+	Domains            List
+	IPs                List `gorm:"column:ips"`
+	RateLimitPerMinute *int
+	BlockMinutes       *int
+	ExpiresAt          *time.Time
+	CreatedByID        *string
+	CreatedByEmail     string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+	LastUsedAt         *time.Time
+	LastUsedIP         string `gorm:"column:last_used_ip"`
+	LastUsedOrigin     string
+	RevokedAt          *time.Time
+	RevokedByID        *string
+	ReplacesID         *string
+	ReplacedByID       *string
+	GraceUntil         *time.Time
+	FormToken          *string
+}
+
+// TableName maps Key to its table.
+func (Key) TableName() string { return "api_keys" }
+
+// Status is a key's state as the dashboard shows it.
+type Status string
+
+// The statuses.
+const (
+	Active   Status = "active"
+	Expiring Status = "expiring"
+	Expired  Status = "expired"
+	Revoked  Status = "revoked"
+)
+
+// ExpiringWithin is how close a deadline makes a key "expiring".
+const ExpiringWithin = 7 * 24 * time.Hour
+
+// Deadline returns when the key stops working on its own: the earlier of its
+// expiry and the end of its rotation grace period, or nil.
+func (k Key) Deadline() *time.Time {
+	d := k.ExpiresAt
+	if k.GraceUntil != nil && (d == nil || k.GraceUntil.Before(*d)) {
+		d = k.GraceUntil
+	}
+	return d
+}
+
+// StatusAt returns the key's status at now.
+func (k Key) StatusAt(now time.Time) Status {
+	if k.RevokedAt != nil {
+		return Revoked
+	}
+	d := k.Deadline()
+	switch {
+	case d == nil:
+		return Active
+	case !now.Before(*d):
+		return Expired
+	case d.Sub(now) <= ExpiringWithin:
+		return Expiring
+	}
+	return Active
+}
+
+// InGrace reports whether the key was rotated and still works until its
+// grace deadline.
+func (k Key) InGrace(now time.Time) bool {
+	return k.RevokedAt == nil && k.GraceUntil != nil && now.Before(*k.GraceUntil)
+}
+
+// Editable reports whether the key's settings may still change: not once it
+// is revoked, expired or replaced by a rotation.
+func (k Key) Editable(now time.Time) bool {
+	s := k.StatusAt(now)
+	return s != Revoked && s != Expired && k.ReplacedByID == nil
+}

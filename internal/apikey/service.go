@@ -1,0 +1,424 @@
+package apikey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"keyplane/internal/apperr"
+	"keyplane/internal/audit"
+	"keyplane/internal/config"
+	"keyplane/internal/store"
+)
+
+// Service creates, lists, edits, rotates and revokes an organization's keys.
+// Every query is scoped by organization: another org's key is NotFound.
+type Service struct {
+	db      *store.DB
+	now     func() time.Time
+	rand    io.Reader
+	prefix  string
+	maxKeys int
+	policy  Policy
+	// changed is called with a key's hash after it is revoked, edited or
+	// rotated, so caches can drop it at once.
+	changed func(keyHash []byte)
+}
+
+// Options configure a Service.
+type Options struct {
+	Prefix  string
+	MaxKeys int
+	Policy  Policy
+	Now     func() time.Time
+	// Rand is the randomness of new keys; crypto/rand when nil.
+	Rand io.Reader
+	// Changed, when set, hears of every key whose verification may change.
+	Changed func(keyHash []byte)
+}
+
+// ConfigOptions returns the Options the deployment's configuration
+// describes: key prefix, limit, scope catalogue and public-key defaults.
+func ConfigOptions(cfg config.Config) Options {
+	names := make([]string, 0, len(cfg.Scopes))
+	for _, sc := range cfg.Scopes {
+		names = append(names, sc.Name)
+	}
+	return Options{
+		Prefix:  cfg.KeyPrefix,
+		MaxKeys: cfg.MaxKeysPerOrg,
+		Policy: Policy{
+			Scopes:             names,
+			PublicRateLimit:    cfg.PublicRateLimit,
+			PublicBlockMinutes: int(cfg.PublicBlock / time.Minute),
+		},
+	}
+}
+
+// NewService returns a key service.
+func NewService(db *store.DB, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Changed == nil {
+		o.Changed = func([]byte) {}
+	}
+	return &Service{db: db, now: o.Now, rand: o.Rand, prefix: o.Prefix, maxKeys: o.MaxKeys, policy: o.Policy, changed: o.Changed}
+}
+
+// Policy returns the rules settings are validated against.
+func (s *Service) Policy() Policy { return s.policy }
+
+// MaxKeys returns the limit of active keys per organization.
+func (s *Service) MaxKeys() int { return s.maxKeys }
+
+// Created is a new key and its plaintext, which exists only here: the caller
+// shows it once and forgets it.
+type Created struct {
+	Key    Key
+	Secret string
+}
+
+// ErrAlreadyCreated is returned when a form's single-use token was used
+// before: a reload re-posted the form.
+var ErrAlreadyCreated = apperr.New(apperr.Conflict, "This key was already created. For security it is shown only once; if you did not copy it, revoke it and create another.")
+
+// activeScope selects the keys that count against the limit: not revoked,
+// not past their deadline, not in a rotation grace period.
+func activeScope(db *gorm.DB, now time.Time) *gorm.DB {
+	return db.Where("revoked_at IS NULL AND replaced_by_id IS NULL AND (expires_at IS NULL OR expires_at > ?)", now)
+}
+
+// CountActive returns how many of orgID's keys count against the limit.
+func (s *Service) CountActive(ctx context.Context, orgID string) (int, error) {
+	var n int64
+	err := activeScope(s.db.WithContext(ctx).Model(&Key{}).Where("org_id = ?", orgID), s.now().UTC()).Count(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("apikey: count: %w", err)
+	}
+	return int(n), nil
+}
+
+// Create validates in and stores a new key for orgID. formToken is the
+// form's single-use token: a second create with it returns
+// ErrAlreadyCreated. Returns Invalid for bad settings and Limit when the
+// organization has MaxKeys active keys; parallel creates never exceed it.
+func (s *Service) Create(ctx context.Context, orgID, formToken string, in Input, actor audit.Actor) (Created, error) {
+	now := s.now().UTC()
+	set, err := s.policy.Validate(in, now)
+	if err != nil {
+		return Created{}, err
+	}
+	var out Created
+	err = s.db.Transaction(func(tx *gorm.DB) error {
+		tx = tx.WithContext(ctx)
+		if err := s.lockOrg(tx, orgID); err != nil {
+			return err
+		}
+		if formToken != "" {
+			var n int64
+			if err := tx.Model(&Key{}).Where("org_id = ? AND form_token = ?", orgID, formToken).Count(&n).Error; err != nil {
+				return fmt.Errorf("apikey: create: %w", err)
+			}
+			if n > 0 {
+				return ErrAlreadyCreated
+			}
+		}
+		var active int64
+		if err := activeScope(tx.Model(&Key{}).Where("org_id = ?", orgID), now).Count(&active).Error; err != nil {
+			return fmt.Errorf("apikey: create: %w", err)
+		}
+		if int(active) >= s.maxKeys {
+			return apperr.New(apperr.Limit, "This organization has reached its limit of %d active keys. Revoke a key you no longer use to create another.", s.maxKeys)
+		}
+		created, err := s.insert(tx, orgID, set, formToken, nil, actor, now)
+		if err != nil {
+			return err
+		}
+		out = created
+		return audit.Record(ctx, tx, orgID, actor, audit.KeyCreated, "api_key", created.Key.ID,
+			fmt.Sprintf("%s created %s (%s)", actorName(actor), created.Key.Hint, created.Key.Description))
+	})
+	if err != nil {
+		return Created{}, err
+	}
+	return out, nil
+}
+
+// lockOrg serialises key creation per organization so the limit holds under
+// concurrency: a row lock on PostgreSQL; SQLite transactions are already
+// exclusive (immediate).
+func (s *Service) lockOrg(tx *gorm.DB, orgID string) error {
+	q := tx.Table("organizations").Select("id").Where("id = ?", orgID)
+	if s.db.Dialect == store.Postgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	var id string
+	if err := q.Take(&id).Error; err != nil {
+		if store.IsNotFound(err) {
+			return apperr.New(apperr.NotFound, "Organization not found.")
+		}
+		return fmt.Errorf("apikey: lock org: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) insert(tx *gorm.DB, orgID string, set Settings, formToken string, replaces *string, actor audit.Actor, now time.Time) (Created, error) {
+	secret, err := Generate(s.rand, s.prefix, set.Kind, set.Environment)
+	if err != nil {
+		return Created{}, err
+	}
+	k := Key{
+		ID: store.NewID(), OrgID: orgID, KeyHash: Hash(secret), Hint: Hint(secret),
+		Description: set.Description, Kind: set.Kind, Environment: set.Environment,
+		Scopes: set.Scopes, Domains: set.Domains, IPs: set.IPs,
+		RateLimitPerMinute: set.RateLimitPerMinute, BlockMinutes: set.BlockMinutes, ExpiresAt: set.ExpiresAt,
+		CreatedByEmail: actor.Email, CreatedAt: now, UpdatedAt: now, ReplacesID: replaces,
+	}
+	if actor.UserID != "" {
+		k.CreatedByID = &actor.UserID
+	}
+	if formToken != "" {
+		k.FormToken = &formToken
+	}
+	if err := tx.Create(&k).Error; err != nil {
+		if store.IsUniqueViolation(err) && formToken != "" {
+			return Created{}, ErrAlreadyCreated
+		}
+		return Created{}, fmt.Errorf("apikey: insert: %w", err)
+	}
+	return Created{Key: k, Secret: secret}, nil
+}
+
+// Filter narrows the keys list.
+type Filter struct {
+	Status      Status      // "" for all
+	Environment Environment // "" for all
+	Kind        Kind        // "" for all
+	Search      string      // substring of the description, any case
+}
+
+// List returns orgID's keys matching f, newest first.
+func (s *Service) List(ctx context.Context, orgID string, f Filter) ([]Key, error) {
+	now := s.now().UTC()
+	q := s.db.WithContext(ctx).Where("org_id = ?", orgID)
+	if f.Environment != "" {
+		q = q.Where("environment = ?", f.Environment)
+	}
+	if f.Kind != "" {
+		q = q.Where("kind = ?", f.Kind)
+	}
+	var keys []Key
+	if err := q.Order("created_at DESC, id DESC").Find(&keys).Error; err != nil {
+		return nil, fmt.Errorf("apikey: list: %w", err)
+	}
+	// Search runs here, not in SQL: SQLite's LOWER folds only ASCII.
+	term := strings.ToLower(strings.TrimSpace(f.Search))
+	if f.Status == "" && term == "" {
+		return keys, nil
+	}
+	out := keys[:0]
+	for _, k := range keys {
+		if (f.Status == "" || k.StatusAt(now) == f.Status) &&
+			(term == "" || strings.Contains(strings.ToLower(k.Description), term)) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// Get returns orgID's key id, or NotFound (also for another org's key).
+func (s *Service) Get(ctx context.Context, orgID, id string) (Key, error) {
+	return s.get(s.db.WithContext(ctx), orgID, id)
+}
+
+func (s *Service) get(tx *gorm.DB, orgID, id string) (Key, error) {
+	notFound := apperr.New(apperr.NotFound, "API key not found.")
+	if !store.ValidID(id) {
+		return Key{}, notFound
+	}
+	var k Key
+	err := tx.Where("org_id = ? AND id = ?", orgID, id).Take(&k).Error
+	if store.IsNotFound(err) {
+		return Key{}, notFound
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("apikey: get: %w", err)
+	}
+	return k, nil
+}
+
+// Update changes a key's description, scopes, domains, IPs, expiry and rate
+// limit; kind and environment stay. Returns NotFound, Invalid, or Conflict
+// for a key that is revoked, expired or replaced.
+func (s *Service) Update(ctx context.Context, orgID, id string, in Input, actor audit.Actor) (Key, error) {
+	now := s.now().UTC()
+	var out Key
+	err := s.db.Transaction(func(tx *gorm.DB) error {
+		tx = tx.WithContext(ctx)
+		k, err := s.get(tx, orgID, id)
+		if err != nil {
+			return err
+		}
+		if !k.Editable(now) {
+			return apperr.New(apperr.Conflict, "This key is %s and can no longer be edited.", k.StatusAt(now))
+		}
+		in.Kind, in.Environment = string(k.Kind), string(k.Environment)
+		set, err := s.policy.Validate(in, now)
+		if err != nil {
+			return err
+		}
+		k.Description, k.Scopes, k.Domains, k.IPs = set.Description, set.Scopes, set.Domains, set.IPs
+		k.ExpiresAt, k.RateLimitPerMinute, k.BlockMinutes = set.ExpiresAt, set.RateLimitPerMinute, set.BlockMinutes
+		k.UpdatedAt = now
+		res := tx.Model(&Key{}).Where("org_id = ? AND id = ? AND revoked_at IS NULL AND replaced_by_id IS NULL", orgID, id).Updates(map[string]any{
+			"description": k.Description, "scopes": k.Scopes, "domains": k.Domains, "ips": k.IPs,
+			"expires_at": k.ExpiresAt, "rate_limit_per_minute": k.RateLimitPerMinute,
+			"block_minutes": k.BlockMinutes, "updated_at": now,
+		})
+		if res.Error != nil {
+			return fmt.Errorf("apikey: update: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return apperr.New(apperr.Conflict, "This key was revoked or rotated meanwhile and can no longer be edited.")
+		}
+		out = k
+		return audit.Record(ctx, tx, orgID, actor, audit.KeyUpdated, "api_key", k.ID,
+			fmt.Sprintf("%s edited %s (%s)", actorName(actor), k.Hint, k.Description))
+	})
+	if err != nil {
+		return Key{}, err
+	}
+	s.changed(out.KeyHash)
+	return out, nil
+}
+
+// Revoke ends a key for good. Returns NotFound, or Conflict when it is
+// already revoked.
+func (s *Service) Revoke(ctx context.Context, orgID, id string, actor audit.Actor) (Key, error) {
+	now := s.now().UTC()
+	var out Key
+	err := s.db.Transaction(func(tx *gorm.DB) error {
+		tx = tx.WithContext(ctx)
+		k, err := s.get(tx, orgID, id)
+		if err != nil {
+			return err
+		}
+		if k.RevokedAt != nil {
+			return apperr.New(apperr.Conflict, "This key is already revoked.")
+		}
+		updates := map[string]any{"revoked_at": now, "updated_at": now}
+		if actor.UserID != "" {
+			updates["revoked_by_id"] = actor.UserID
+		}
+		res := tx.Model(&Key{}).Where("org_id = ? AND id = ? AND revoked_at IS NULL", orgID, id).Updates(updates)
+		if res.Error != nil {
+			return fmt.Errorf("apikey: revoke: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return apperr.New(apperr.Conflict, "This key is already revoked.")
+		}
+		k.RevokedAt = &now
+		out = k
+		return audit.Record(ctx, tx, orgID, actor, audit.KeyRevoked, "api_key", k.ID,
+			fmt.Sprintf("%s revoked %s (%s)", actorName(actor), k.Hint, k.Description))
+	})
+	if err != nil {
+		return Key{}, err
+	}
+	s.changed(out.KeyHash)
+	return out, nil
+}
+
+// Grace periods a rotation may leave the old key.
+var GracePeriods = map[string]time.Duration{"0": 0, "1h": time.Hour, "24h": 24 * time.Hour, "168h": 7 * 24 * time.Hour}
+
+// Rotate makes a new key with the settings of key id; the old key keeps
+// working for grace ("0", "1h", "24h" or "168h") and then answers expired.
+// Rotations do not count against the limit. formToken makes the form
+// single-use as for Create. Returns NotFound, Invalid for a bad grace, or
+// Conflict for a key that is revoked, expired or already rotated.
+func (s *Service) Rotate(ctx context.Context, orgID, id, grace, formToken string, actor audit.Actor) (Created, Key, error) {
+	period, ok := GracePeriods[grace]
+	if !ok {
+		return Created{}, Key{}, apperr.InvalidFields(map[string]string{"grace": "Choose when the old key stops working."})
+	}
+	now := s.now().UTC()
+	var created Created
+	var old Key
+	err := s.db.Transaction(func(tx *gorm.DB) error {
+		tx = tx.WithContext(ctx)
+		if err := s.lockOrg(tx, orgID); err != nil {
+			return err
+		}
+		k, err := s.get(tx, orgID, id)
+		if err != nil {
+			return err
+		}
+		if formToken != "" {
+			var n int64
+			if err := tx.Model(&Key{}).Where("org_id = ? AND form_token = ?", orgID, formToken).Count(&n).Error; err != nil {
+				return fmt.Errorf("apikey: rotate: %w", err)
+			}
+			if n > 0 {
+				return ErrAlreadyCreated
+			}
+		}
+		if !k.Editable(now) {
+			return apperr.New(apperr.Conflict, "This key is %s or already rotated and cannot be rotated.", k.StatusAt(now))
+		}
+		set := Settings{
+			Description: k.Description, Kind: k.Kind, Environment: k.Environment, Scopes: k.Scopes,
+			Domains: k.Domains, IPs: k.IPs, ExpiresAt: k.ExpiresAt,
+			RateLimitPerMinute: k.RateLimitPerMinute, BlockMinutes: k.BlockMinutes,
+		}
+		c, err := s.insert(tx, orgID, set, formToken, &k.ID, actor, now)
+		if err != nil {
+			return err
+		}
+		deadline := now.Add(period)
+		res := tx.Model(&Key{}).Where("org_id = ? AND id = ? AND replaced_by_id IS NULL", orgID, k.ID).
+			Updates(map[string]any{"replaced_by_id": c.Key.ID, "grace_until": deadline, "updated_at": now})
+		if res.Error != nil {
+			return fmt.Errorf("apikey: rotate: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return apperr.New(apperr.Conflict, "This key was rotated meanwhile.")
+		}
+		k.ReplacedByID, k.GraceUntil = &c.Key.ID, &deadline
+		created, old = c, k
+		return audit.Record(ctx, tx, orgID, actor, audit.KeyRotated, "api_key", k.ID,
+			fmt.Sprintf("%s rotated %s (%s) to %s; the old key stops %s", actorName(actor), k.Hint, k.Description, c.Key.Hint, graceWords(period)))
+	})
+	if err != nil {
+		return Created{}, Key{}, err
+	}
+	s.changed(old.KeyHash)
+	return created, old, nil
+}
+
+func graceWords(d time.Duration) string {
+	switch d {
+	case 0:
+		return "now"
+	case 7 * 24 * time.Hour:
+		return "in 7 days"
+	}
+	return "in " + strings.TrimSuffix(d.String(), "0m0s")
+}
+
+func actorName(a audit.Actor) string {
+	if a.Email != "" {
+		return a.Email
+	}
+	return "keyplane (command line)"
+}
+
+// IsAlreadyCreated reports whether err means a re-posted form.
+func IsAlreadyCreated(err error) bool { return errors.Is(err, ErrAlreadyCreated) }

@@ -1,0 +1,147 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keyplane/internal/apikey"
+	"keyplane/internal/apperr"
+	"keyplane/views/keys"
+)
+
+// keyShow is a key's page: its settings, and for admins the edit form.
+func (s *Server) keyShow(c echo.Context) error {
+	k, err := s.keys.Get(c.Request().Context(), currentMembership(c).ID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	f := s.keyForm(c, formValues(k))
+	return s.renderKey(c, http.StatusOK, k, f)
+}
+
+func (s *Server) renderKey(c echo.Context, status int, k apikey.Key, f keys.Form) error {
+	ctx := c.Request().Context()
+	m := currentMembership(c)
+	now := s.now()
+	f.Edit = true
+	f.Action = keyPath(m.Slug, k.ID)
+	d := keys.Detail{
+		Slug: m.Slug, Key: keyRow(k, m.Slug, now), IsAdmin: isOrgAdmin(c), Editable: k.Editable(now), Form: f,
+	}
+	if k.ReplacedByID != nil {
+		if next, err := s.keys.Get(ctx, m.ID, *k.ReplacedByID); err == nil {
+			d.SuccessorURL, d.SuccessorHint = keyPath(m.Slug, next.ID), next.Hint
+		}
+	}
+	if k.ReplacesID != nil {
+		d.PredecessorURL = keyPath(m.Slug, *k.ReplacesID)
+	}
+	return render(c, status, keys.DetailScreen(s.page(c, k.Description+" · API key"), d))
+}
+
+// keyUpdate saves a key's editable settings. Admins only.
+func (s *Server) keyUpdate(c echo.Context) error {
+	m := currentMembership(c)
+	in := keyInput(c)
+	k, err := s.keys.Update(c.Request().Context(), m.ID, c.Param("id"), in, actor(c))
+	if apperr.Is(err, apperr.Invalid) {
+		old, gerr := s.keys.Get(c.Request().Context(), m.ID, c.Param("id"))
+		if gerr != nil {
+			return gerr
+		}
+		f := s.keyForm(c, inputValues(in))
+		f.Errors, f.Error = apperr.FieldsOf(err), apperr.MessageOf(err)
+		return s.renderKey(c, http.StatusUnprocessableEntity, old, f)
+	}
+	if err != nil {
+		return err
+	}
+	s.sessions.addFlash(c, "Saved the changes to "+k.Description+".")
+	return redirect(c, keyPath(m.Slug, k.ID))
+}
+
+func (s *Server) confirmVM(c echo.Context, k apikey.Key) keys.Confirm {
+	return keys.Confirm{
+		Slug: currentMembership(c).Slug, CSRFToken: csrfToken(c), ID: k.ID, Hint: k.Hint,
+		Description: k.Description, FormToken: randomToken(16), Grace: "24h",
+	}
+}
+
+// keyRevokeConfirm asks before revoking: a dialog for htmx, a page otherwise.
+func (s *Server) keyRevokeConfirm(c echo.Context) error {
+	k, err := s.keys.Get(c.Request().Context(), currentMembership(c).ID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if k.RevokedAt != nil {
+		return apperr.New(apperr.Conflict, "This key is already revoked.")
+	}
+	vm := s.confirmVM(c, k)
+	if isHTMX(c) {
+		return render(c, http.StatusOK, keys.RevokeModal(vm))
+	}
+	return render(c, http.StatusOK, keys.RevokeScreen(s.page(c, "Revoke "+k.Description), vm))
+}
+
+// keyRevoke revokes a key for good. Admins only.
+func (s *Server) keyRevoke(c echo.Context) error {
+	m := currentMembership(c)
+	k, err := s.keys.Revoke(c.Request().Context(), m.ID, c.Param("id"), actor(c))
+	if err != nil {
+		return err
+	}
+	s.sessions.addFlash(c, fmt.Sprintf("Revoked %s (%s).", k.Hint, k.Description))
+	return redirect(c, keyPath(m.Slug, k.ID))
+}
+
+// keyRotateForm asks when the old key should stop.
+func (s *Server) keyRotateForm(c echo.Context) error {
+	k, err := s.keys.Get(c.Request().Context(), currentMembership(c).ID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if !k.Editable(s.now()) {
+		return apperr.New(apperr.Conflict, "This key is %s or already rotated and cannot be rotated.", k.StatusAt(s.now()))
+	}
+	vm := s.confirmVM(c, k)
+	if isHTMX(c) {
+		return render(c, http.StatusOK, keys.RotateModal(vm))
+	}
+	return render(c, http.StatusOK, keys.RotateScreen(s.page(c, "Rotate "+k.Description), vm))
+}
+
+// keyRotate makes the successor key and reveals it once. Admins only.
+func (s *Server) keyRotate(c echo.Context) error {
+	m := currentMembership(c)
+	created, old, err := s.keys.Rotate(c.Request().Context(), m.ID, c.Param("id"), c.FormValue("grace"), c.FormValue("form_token"), actor(c))
+	if apperr.Is(err, apperr.Invalid) || apikey.IsAlreadyCreated(err) {
+		k, gerr := s.keys.Get(c.Request().Context(), m.ID, c.Param("id"))
+		if gerr != nil {
+			return gerr
+		}
+		vm := s.confirmVM(c, k)
+		vm.Error = apperr.MessageOf(err)
+		status := http.StatusUnprocessableEntity
+		if apikey.IsAlreadyCreated(err) {
+			status = http.StatusConflict
+		}
+		if isHTMX(c) {
+			return render(c, status, keys.RotateModal(vm))
+		}
+		return render(c, status, keys.RotateScreen(s.page(c, "Rotate "+k.Description), vm))
+	}
+	if err != nil {
+		return err
+	}
+	deadline := "stops working now"
+	if old.GraceUntil != nil && old.GraceUntil.After(s.now()) {
+		deadline = "keeps working until " + old.GraceUntil.UTC().Format(exactLayout) + " (" + relative(*old.GraceUntil, s.now().Add(-time.Second)) + ")"
+	}
+	return s.reveal(c, keys.Reveal{
+		Slug: m.Slug, Secret: created.Secret, Hint: created.Key.Hint, Description: created.Key.Description,
+		KeyURL: keyPath(m.Slug, created.Key.ID), OldHint: old.Hint, OldDeadline: deadline,
+	})
+}

@@ -1,0 +1,186 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"keyplane/internal/apikey"
+	"keyplane/internal/apperr"
+	"keyplane/views/keys"
+)
+
+// keysList is the organization's home: its keys, filtered by status,
+// environment, kind and a description search. htmx requests get the table
+// alone.
+func (s *Server) keysList(c echo.Context) error {
+	ctx := c.Request().Context()
+	m := currentMembership(c)
+	f := keys.Filter{
+		Status:      oneOf(c.QueryParam("status"), "active", "expiring", "expired", "revoked"),
+		Environment: oneOf(c.QueryParam("environment"), "live", "test"),
+		Kind:        oneOf(c.QueryParam("kind"), "private", "public"),
+		Q:           truncateRunes(strings.TrimSpace(c.QueryParam("q")), 200),
+	}
+	list, err := s.keys.List(ctx, m.ID, apikey.Filter{
+		Status: apikey.Status(f.Status), Environment: apikey.Environment(f.Environment), Kind: apikey.Kind(f.Kind), Search: f.Q,
+	})
+	if err != nil {
+		return err
+	}
+	active, err := s.keys.CountActive(ctx, m.ID)
+	if err != nil {
+		return err
+	}
+	anyKeys := len(list) > 0
+	if !anyKeys && f.Active() {
+		all, err := s.keys.List(ctx, m.ID, apikey.Filter{})
+		if err != nil {
+			return err
+		}
+		anyKeys = len(all) > 0
+	}
+	now := s.now()
+	vm := keys.ListPage{
+		Slug: m.Slug, OrgName: m.Name, IsAdmin: isOrgAdmin(c), Filter: f, AnyKeys: anyKeys,
+		Limit: s.keys.MaxKeys(), ActiveNow: active, AtLimit: active >= s.keys.MaxKeys(),
+		TableURL: listURL(m.Slug, f),
+	}
+	for _, k := range list {
+		vm.Rows = append(vm.Rows, keyRow(k, m.Slug, now))
+	}
+	if isHTMX(c) {
+		return render(c, http.StatusOK, keys.Table(vm))
+	}
+	return render(c, http.StatusOK, keys.ListScreen(s.page(c, "API keys · "+m.Name), vm))
+}
+
+func listURL(slug string, f keys.Filter) string {
+	q := url.Values{}
+	for k, v := range map[string]string{"status": f.Status, "environment": f.Environment, "kind": f.Kind, "q": f.Q} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if len(q) == 0 {
+		return keysPath(slug)
+	}
+	return keysPath(slug) + "?" + q.Encode()
+}
+
+func oneOf(v string, allowed ...string) string {
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	return ""
+}
+
+func truncateRunes(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}
+
+// keyForm returns the create form's view model for the current request.
+func (s *Server) keyForm(c echo.Context, v keys.FormValues) keys.Form {
+	m := currentMembership(c)
+	p := s.keys.Policy()
+	f := keys.Form{
+		Slug: m.Slug, CSRFToken: csrfToken(c), Action: keysPath(m.Slug), FormToken: randomToken(16),
+		Values: v, DefaultRate: p.PublicRateLimit, DefaultBlock: p.PublicBlockMinutes, Limit: s.keys.MaxKeys(),
+	}
+	for _, sc := range s.cfg.Scopes {
+		f.Catalogue = append(f.Catalogue, keys.ScopeOption{Name: sc.Name, Description: sc.Description})
+	}
+	return f
+}
+
+// renderKeyForm shows the create form: in the modal for htmx, as a page
+// otherwise.
+func (s *Server) renderKeyForm(c echo.Context, status int, f keys.Form) error {
+	if isHTMX(c) {
+		return render(c, status, keys.NewModal(f))
+	}
+	return render(c, status, keys.NewScreen(s.page(c, "Create an API key"), f))
+}
+
+// keyNew shows the create form. Admins only.
+func (s *Server) keyNew(c echo.Context) error {
+	f := s.keyForm(c, keys.FormValues{Kind: string(apikey.Private), Environment: string(apikey.Live)})
+	active, err := s.keys.CountActive(c.Request().Context(), currentMembership(c).ID)
+	if err != nil {
+		return err
+	}
+	if active >= s.keys.MaxKeys() {
+		f.AtLimit = true
+		f.Error = limitMessage(s.keys.MaxKeys())
+	}
+	return s.renderKeyForm(c, http.StatusOK, f)
+}
+
+func limitMessage(max int) string {
+	return apperr.MessageOf(apperr.New(apperr.Limit, "This organization has reached its limit of %d active keys. Revoke a key you no longer use to create another.", max))
+}
+
+func keyInput(c echo.Context) apikey.Input {
+	form := c.Request().PostForm
+	return apikey.Input{
+		Description: c.FormValue("description"), Kind: c.FormValue("kind"), Environment: c.FormValue("environment"),
+		Scopes: form["scopes"], Domains: c.FormValue("domains"), IPs: c.FormValue("ips"),
+		ExpiresAt: c.FormValue("expires_at"), RateLimit: c.FormValue("rate_limit_per_minute"),
+		BlockMinutes: c.FormValue("block_minutes"),
+	}
+}
+
+func inputValues(in apikey.Input) keys.FormValues {
+	return keys.FormValues{
+		Description: in.Description, Kind: in.Kind, Environment: in.Environment, Scopes: in.Scopes,
+		Domains: in.Domains, IPs: in.IPs, ExpiresAt: in.ExpiresAt, RateLimit: in.RateLimit, BlockMinutes: in.BlockMinutes,
+	}
+}
+
+// keyCreate creates a key and reveals it once. Bad input, the limit and a
+// re-posted form answer with the form and a message; nothing is created.
+func (s *Server) keyCreate(c echo.Context) error {
+	m := currentMembership(c)
+	in := keyInput(c)
+	created, err := s.keys.Create(c.Request().Context(), m.ID, c.FormValue("form_token"), in, actor(c))
+	if err != nil {
+		f := s.keyForm(c, inputValues(in))
+		switch {
+		case apperr.Is(err, apperr.Invalid):
+			f.Errors = apperr.FieldsOf(err)
+			f.Error = apperr.MessageOf(err)
+			return s.renderKeyForm(c, http.StatusUnprocessableEntity, f)
+		case apperr.Is(err, apperr.Limit):
+			f.AtLimit = true
+			f.Error = apperr.MessageOf(err)
+			return s.renderKeyForm(c, http.StatusConflict, f)
+		case apikey.IsAlreadyCreated(err):
+			f.Error = apperr.MessageOf(err)
+			return s.renderKeyForm(c, http.StatusConflict, f)
+		}
+		return err
+	}
+	return s.reveal(c, keys.Reveal{
+		Slug: m.Slug, Secret: created.Secret, Hint: created.Key.Hint, Description: created.Key.Description,
+		KeyURL: keyPath(m.Slug, created.Key.ID),
+	})
+}
+
+// reveal answers with the one response that ever holds a key's plaintext:
+// never cached, kept out of htmx's history, and the keys table told to
+// reload behind the dialog.
+func (s *Server) reveal(c echo.Context, r keys.Reveal) error {
+	noStore(c)
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Trigger", keys.ChangedEvt)
+		return render(c, http.StatusOK, keys.RevealModal(r))
+	}
+	return render(c, http.StatusOK, keys.RevealScreen(s.page(c, "Your new API key"), r))
+}

@@ -1,0 +1,109 @@
+package web
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"keyplane/internal/apikey"
+	"keyplane/views/keys"
+)
+
+const exactLayout = "2006-01-02 15:04:05 UTC"
+
+func keysPath(slug string) string    { return "/orgs/" + slug + "/keys" }
+func keyPath(slug, id string) string { return keysPath(slug) + "/" + id }
+
+// keyRow turns a key into what the list and the key page show.
+func keyRow(k apikey.Key, slug string, now time.Time) keys.Row {
+	r := keys.Row{
+		ID: k.ID, URL: keyPath(slug, k.ID), Hint: k.Hint, Description: k.Description,
+		Kind: string(k.Kind), Environment: string(k.Environment), Status: string(k.StatusAt(now)),
+		Scopes: k.Scopes, Domains: k.Domains, IPs: k.IPs, CreatedBy: k.CreatedByEmail,
+		CreatedAt: k.CreatedAt.UTC().Format(exactLayout), CreatedAtISO: k.CreatedAt.UTC().Format(time.RFC3339),
+		LastUsed: "Never used", LastUsedIP: k.LastUsedIP, LastOrigin: k.LastUsedOrigin,
+		RateLimit: rateLimitText(k),
+	}
+	if r.CreatedBy == "" {
+		r.CreatedBy = "command line"
+	}
+	if k.LastUsedAt != nil {
+		r.LastUsed = relative(*k.LastUsedAt, now)
+		r.LastUsedExact = k.LastUsedAt.UTC().Format(exactLayout)
+	}
+	if d := k.Deadline(); d != nil && k.RevokedAt == nil {
+		r.ExpiryExact = d.UTC().Format(exactLayout)
+		if now.Before(*d) {
+			r.Expiry = "expires " + relative(*d, now)
+		} else {
+			r.Expiry = "expired " + relative(*d, now)
+		}
+	}
+	return r
+}
+
+func rateLimitText(k apikey.Key) string {
+	if k.RateLimitPerMinute == nil {
+		return "none"
+	}
+	if k.Kind == apikey.Public {
+		block := 0
+		if k.BlockMinutes != nil {
+			block = *k.BlockMinutes
+		}
+		return fmt.Sprintf("%d per minute per client IP; blocked for %d min when exceeded", *k.RateLimitPerMinute, block)
+	}
+	return fmt.Sprintf("%d per minute across all client IPs", *k.RateLimitPerMinute)
+}
+
+// relative says how far t is from now in words: "3 minutes ago", "in 2 days".
+func relative(t, now time.Time) string {
+	d := now.Sub(t)
+	future := d < 0
+	if future {
+		d = -d
+	}
+	var n int
+	var unit string
+	switch {
+	case d < time.Minute:
+		if future {
+			return "in less than a minute"
+		}
+		return "just now"
+	case d < time.Hour:
+		n, unit = int(d/time.Minute), "minute"
+	case d < 48*time.Hour:
+		n, unit = int(d/time.Hour), "hour"
+	default:
+		n, unit = int(math.Round(float64(d)/float64(24*time.Hour))), "day"
+	}
+	s := strconv.Itoa(n) + " " + unit
+	if n != 1 {
+		s += "s"
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
+}
+
+// formValues turns a key back into the form's values, for editing.
+func formValues(k apikey.Key) keys.FormValues {
+	v := keys.FormValues{
+		Description: k.Description, Kind: string(k.Kind), Environment: string(k.Environment),
+		Scopes: k.Scopes, Domains: strings.Join(k.Domains, "\n"), IPs: strings.Join(k.IPs, "\n"),
+	}
+	if k.ExpiresAt != nil {
+		v.ExpiresAt = k.ExpiresAt.UTC().Format("2006-01-02")
+	}
+	if k.RateLimitPerMinute != nil {
+		v.RateLimit = strconv.Itoa(*k.RateLimitPerMinute)
+	}
+	if k.BlockMinutes != nil {
+		v.BlockMinutes = strconv.Itoa(*k.BlockMinutes)
+	}
+	return v
+}
