@@ -2,34 +2,7 @@
 // token, logout, login, the organization's home, and an htmx form whose POST
 // must carry the CSRF token in a header.
 import { test, expect } from '@playwright/test';
-import AxeBuilder from '@axe-core/playwright';
-
-const setupToken = 'e2e-setup-token-0123456789';
-const operator = { name: 'Olivia Operator', email: 'olivia@example.com', password: 'correct-horse-battery' };
-
-// Every page of the walk must be free of console errors, CSP violations
-// and server errors. Chromium logs every 4xx document as a console error;
-// forms answer 4xx on purpose when their input is wrong, so those lines are
-// left out (a 5xx is still caught by the response listener).
-function watch(page) {
-  const problems = [];
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error') return;
-    if (/^Failed to load resource: the server responded with a status of 4\d\d/.test(msg.text())) return;
-    problems.push(`console: ${msg.text()}`);
-  });
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  page.on('response', (res) => {
-    if (res.status() >= 500) problems.push(`${res.status()} ${res.url()}`);
-  });
-  return problems;
-}
-
-async function expectAccessible(page) {
-  const results = await new AxeBuilder({ page }).analyze();
-  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(serious.map((v) => `${v.id}: ${v.help}`)).toEqual([]);
-}
+import { setupToken, operator, watch, expectAccessible } from './helpers.js';
 
 test.describe.configure({ mode: 'serial' });
 

@@ -1,0 +1,49 @@
+// Shared steps of the browser tests.
+import { expect } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
+
+export const setupToken = 'e2e-setup-token-0123456789';
+export const operator = { name: 'Olivia Operator', email: 'olivia@example.com', password: 'correct-horse-battery' };
+
+// watch collects console errors, page errors and 5xx responses. Chromium
+// logs every 4xx document as a console error; forms answer 4xx on purpose
+// when their input is wrong, so those lines are left out (a 5xx is still
+// caught by the response listener).
+export function watch(page) {
+  const problems = [];
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error') return;
+    if (/^Failed to load resource: the server responded with a status of 4\d\d/.test(msg.text())) return;
+    problems.push(`console: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('response', (res) => {
+    if (res.status() >= 500) problems.push(`${res.status()} ${res.url()}`);
+  });
+  return problems;
+}
+
+export async function expectAccessible(page) {
+  const results = await new AxeBuilder({ page }).analyze();
+  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target).join(', ')})`)).toEqual([]);
+}
+
+// signIn logs the operator in, running first-run setup if the instance is new.
+export async function signIn(page) {
+  await page.goto('/login');
+  if (page.url().endsWith('/setup')) {
+    await page.getByLabel('Setup token').fill(setupToken);
+    await page.getByLabel('Your name').fill(operator.name);
+    await page.getByLabel('Email').fill(operator.email);
+    await page.getByLabel('Password').fill(operator.password);
+    await page.getByLabel('Organization name').fill('Acme');
+    await page.getByLabel('Slug').fill('acme');
+    await page.getByRole('button', { name: 'Create and sign in' }).click();
+  } else {
+    await page.getByLabel('Email').fill(operator.email);
+    await page.getByLabel('Password').fill(operator.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  }
+  await expect(page).toHaveURL(/\/orgs\/acme\/keys/);
+}

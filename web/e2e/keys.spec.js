@@ -1,0 +1,132 @@
+// API keys in a real browser: create in a dialog, the one-time reveal with
+// its copy button, filters that keep the URL bookmarkable, revoke and rotate
+// behind confirmations.
+import { test, expect } from '@playwright/test';
+import { watch, expectAccessible, signIn } from './helpers.js';
+
+test.describe.configure({ mode: 'serial' });
+
+const keyPattern = /^kp_sk_live_[0-9A-Za-z]{36}$/;
+
+test('create a key, see it once, find it in the list', async ({ page, context }) => {
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+  const problems = watch(page);
+  await signIn(page);
+
+  const opener = page.getByTestId('create-key').first();
+  await opener.click();
+  const dialog = page.getByTestId('new-key-modal');
+  await expect(dialog).toBeVisible();
+  await expect(dialog.getByLabel('Description')).toBeFocused();
+  await expectAccessible(page);
+
+  // A public key without domains: the dialog answers with the message in place.
+  await dialog.getByLabel('Description').fill('Checkout widget');
+  await dialog.getByRole('radio', { name: /^Public/ }).check();
+  await dialog.getByRole('button', { name: 'Create key' }).click();
+  await expect(page.getByTestId('error-domains')).toContainText('at least one allowed domain');
+  await expect(page.getByTestId('new-key-modal').getByLabel('Description')).toHaveValue('Checkout widget');
+
+  // Corrected to a private key with a scope, it is created and revealed once.
+  const form = page.getByTestId('new-key-modal');
+  await form.getByLabel('Description').fill('Production backend');
+  await form.getByRole('radio', { name: /^Private/ }).check();
+  await form.getByRole('checkbox', { name: /^read/ }).check();
+  await form.getByRole('button', { name: 'Create key' }).click();
+
+  const reveal = page.getByTestId('reveal-modal');
+  await expect(reveal).toBeVisible();
+  await expect(reveal).toContainText('will not be shown again');
+  const secret = await reveal.getByTestId('revealed-key').inputValue();
+  expect(secret).toMatch(keyPattern);
+  await reveal.getByTestId('copy-key').click();
+  await expect(reveal.getByTestId('copy-key')).toContainText('Copied');
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+  await expectAccessible(page);
+
+  // Escape closes the dialog and focus returns to where it was.
+  await page.keyboard.press('Escape');
+  await expect(reveal).toBeHidden();
+  await expect(opener).toBeFocused();
+
+  // The table behind the dialog has reloaded with the new key.
+  const row = page.getByTestId('key-row').filter({ hasText: 'Production backend' });
+  await expect(row).toBeVisible();
+  await expect(row.getByTestId('key-last-used')).toHaveText('Never used');
+  await expect(row.getByTestId('key-hint')).toHaveText(`kp_sk_live_…${secret.slice(-4)}`);
+
+  // The key never appears again: not after a reload, not on its page.
+  await page.reload();
+  expect(await page.content()).not.toContain(secret);
+  await row.getByRole('link', { name: 'Production backend' }).click();
+  await expect(page.getByTestId('key-description')).toHaveText('Production backend');
+  expect(await page.content()).not.toContain(secret);
+  await page.goBack();
+  expect(await page.content()).not.toContain(secret);
+  await expectAccessible(page);
+  expect(problems).toEqual([]);
+});
+
+test('filters narrow the list and keep the URL', async ({ page }) => {
+  const problems = watch(page);
+  await signIn(page);
+
+  // A second key, through the page without the dialog.
+  await page.goto('/orgs/acme/keys/new');
+  await page.getByLabel('Description').fill('Staging CI');
+  await page.getByRole('radio', { name: /^Test/ }).check();
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await expect(page.getByTestId('revealed-key')).toHaveValue(/^kp_sk_test_/);
+  await page.getByRole('link', { name: 'I have copied the key' }).click();
+
+  await expect(page.getByTestId('key-row')).toHaveCount(2);
+  await page.getByTestId('filter-q').fill('staging');
+  await expect(page).toHaveURL(/q=staging/);
+  await expect(page.getByTestId('key-row')).toHaveCount(1);
+  await expect(page.getByTestId('key-row')).toContainText('Staging CI');
+
+  await page.getByTestId('filter-q').fill('');
+  await page.getByTestId('filter-environment').selectOption('live');
+  await expect(page).toHaveURL(/environment=live/);
+  await expect(page.getByTestId('key-row')).toHaveCount(1);
+  await expect(page.getByTestId('key-row')).toContainText('Production backend');
+
+  // The URL is a bookmark: loading it gives the same rows.
+  await page.goto(page.url());
+  await expect(page.getByTestId('key-row')).toHaveCount(1);
+  await expect(page.getByTestId('filter-environment')).toHaveValue('live');
+  expect(problems).toEqual([]);
+});
+
+test('rotate with a grace period, then revoke', async ({ page }) => {
+  const problems = watch(page);
+  await signIn(page);
+
+  await page.getByRole('link', { name: 'Staging CI' }).click();
+  await page.getByTestId('rotate-key').click();
+  const rotate = page.getByTestId('rotate-modal');
+  await expect(rotate).toBeVisible();
+  await rotate.getByLabel('In 1 hour').check();
+  await rotate.getByTestId('confirm-rotate').click();
+  const reveal = page.getByTestId('reveal-modal');
+  await expect(reveal).toBeVisible();
+  await expect(reveal.getByTestId('rotation-note')).toContainText('keeps working until');
+  await expect(reveal.getByTestId('revealed-key')).toHaveValue(/^kp_sk_test_/);
+  await page.keyboard.press('Escape');
+
+  await page.reload();
+  await expect(page.getByTestId('key-expiry')).toContainText('expires in');
+  await expect(page.getByTestId('successor')).toBeVisible();
+
+  await page.getByTestId('revoke-key').click();
+  const revoke = page.getByTestId('revoke-modal');
+  await expect(revoke).toBeVisible();
+  await expect(revoke.getByTestId('confirm-description')).toHaveText('Staging CI');
+  await expect(revoke).toContainText('cannot be undone');
+  await expectAccessible(page);
+  await revoke.getByTestId('confirm-revoke').click();
+  await expect(page.getByTestId('key-status')).toHaveText('revoked');
+  await expect(page.getByTestId('rotate-key')).toHaveCount(0);
+  await expect(page.getByTestId('revoke-key')).toHaveCount(0);
+  expect(problems).toEqual([]);
+});
