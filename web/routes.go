@@ -1,6 +1,10 @@
 package web
 
-import "keyplane/internal/org"
+import (
+	"github.com/labstack/echo/v4/middleware"
+
+	"keyplane/internal/org"
+)
 
 // routes registers every route of Keyplane, grouped by the middleware that
 // guards it.
@@ -10,14 +14,15 @@ func (s *Server) routes() {
 	// Operations: no session, no CSRF, no request log.
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/static/*", s.staticFile)
+	gzip := middleware.GzipWithConfig(middleware.GzipConfig{Level: 5, MinLength: 1024})
+	e.GET("/static/*", s.staticFile, gzip)
 
 	// Data plane: keys, not cookies; no session, no CSRF, no per-request log.
 	v1 := e.Group("/v1")
 	v1.RouteNotFound("/*", s.apiNotFound)
 
 	// Dashboard: request log, security headers, CSRF, session, first-run gate.
-	dash := e.Group("", s.requestLog, s.securityHeaders, s.csrf, s.loadSession, s.setupGate)
+	dash := e.Group("", s.requestLog, gzip, s.securityHeaders, s.csrf, s.loadSession, s.setupGate)
 	dash.GET("/setup", s.setupForm)
 	dash.POST("/setup", s.setupSubmit)
 	dash.GET("/login", s.loginForm)

@@ -6,7 +6,7 @@ import { watch, expectAccessible, signIn } from './helpers.js';
 
 test.describe.configure({ mode: 'serial' });
 
-const keyPattern = /^kp_sk_live_[0-9A-Za-z]{36}$/;
+const keyPattern = /^kp_pk_live_[0-9A-Za-z]{36}$/;
 
 test('create a key, see it once, find it in the list', async ({ page, context }) => {
   await context.grantPermissions(['clipboard-read', 'clipboard-write']);
@@ -27,10 +27,9 @@ test('create a key, see it once, find it in the list', async ({ page, context })
   await expect(page.getByTestId('error-domains')).toContainText('at least one allowed domain');
   await expect(page.getByTestId('new-key-modal').getByLabel('Description')).toHaveValue('Checkout widget');
 
-  // Corrected to a private key with a scope, it is created and revealed once.
+  // With a domain and a scope it is created and revealed once.
   const form = page.getByTestId('new-key-modal');
-  await form.getByLabel('Description').fill('Production backend');
-  await form.getByRole('radio', { name: /^Private/ }).check();
+  await form.getByLabel('Allowed domains').fill('shop.example.com\n*.example.org');
   await form.getByRole('checkbox', { name: /^read/ }).check();
   await form.getByRole('button', { name: 'Create key' }).click();
 
@@ -50,16 +49,17 @@ test('create a key, see it once, find it in the list', async ({ page, context })
   await expect(opener).toBeFocused();
 
   // The table behind the dialog has reloaded with the new key.
-  const row = page.getByTestId('key-row').filter({ hasText: 'Production backend' });
+  const row = page.getByTestId('key-row').filter({ hasText: 'Checkout widget' });
   await expect(row).toBeVisible();
   await expect(row.getByTestId('key-last-used')).toHaveText('Never used');
-  await expect(row.getByTestId('key-hint')).toHaveText(`kp_sk_live_…${secret.slice(-4)}`);
+  await expect(row.getByTestId('key-hint')).toHaveText(`kp_pk_live_…${secret.slice(-4)}`);
+  await expect(row).toContainText('shop.example.com');
 
   // The key never appears again: not after a reload, not on its page.
   await page.reload();
   expect(await page.content()).not.toContain(secret);
-  await row.getByRole('link', { name: 'Production backend' }).click();
-  await expect(page.getByTestId('key-description')).toHaveText('Production backend');
+  await row.getByRole('link', { name: 'Checkout widget' }).click();
+  await expect(page.getByTestId('key-description')).toHaveText('Checkout widget');
   expect(await page.content()).not.toContain(secret);
   await page.goBack();
   expect(await page.content()).not.toContain(secret);
@@ -89,7 +89,7 @@ test('filters narrow the list and keep the URL', async ({ page }) => {
   await page.getByTestId('filter-environment').selectOption('live');
   await expect(page).toHaveURL(/environment=live/);
   await expect(page.getByTestId('key-row')).toHaveCount(1);
-  await expect(page.getByTestId('key-row')).toContainText('Production backend');
+  await expect(page.getByTestId('key-row')).toContainText('Checkout widget');
 
   // The URL is a bookmark: loading it gives the same rows.
   await page.goto(page.url());
@@ -98,7 +98,7 @@ test('filters narrow the list and keep the URL', async ({ page }) => {
   expect(problems).toEqual([]);
 });
 
-test('rotate with a grace period, then revoke', async ({ page }) => {
+test('rotate with 24 hours of grace, then revoke', async ({ page }) => {
   const problems = watch(page);
   await signIn(page);
 
@@ -106,7 +106,7 @@ test('rotate with a grace period, then revoke', async ({ page }) => {
   await page.getByTestId('rotate-key').click();
   const rotate = page.getByTestId('rotate-modal');
   await expect(rotate).toBeVisible();
-  await rotate.getByLabel('In 1 hour').check();
+  await rotate.getByLabel('In 24 hours').check();
   await rotate.getByTestId('confirm-rotate').click();
   const reveal = page.getByTestId('reveal-modal');
   await expect(reveal).toBeVisible();
@@ -129,4 +129,46 @@ test('rotate with a grace period, then revoke', async ({ page }) => {
   await expect(page.getByTestId('rotate-key')).toHaveCount(0);
   await expect(page.getByTestId('revoke-key')).toHaveCount(0);
   expect(problems).toEqual([]);
+});
+
+test('a member sees the keys but no controls', async ({ page, browser }) => {
+  await signIn(page);
+  await page.goto('/admin/users');
+  const create = page.getByTestId('create-user-form');
+  await create.getByLabel('Name').fill('Max Member');
+  await create.getByLabel('Email').fill('max@example.com');
+  await create.getByLabel('Password').fill('a-long-enough-password');
+  await create.getByRole('button', { name: 'Create user' }).click();
+  await expect(page.getByTestId('users-table')).toContainText('max@example.com');
+  await page.goto('/admin/orgs');
+  const add = page.getByTestId('add-member-form');
+  await add.getByLabel('Organization').selectOption({ label: 'Acme (acme)' });
+  await add.getByLabel('User').selectOption({ label: 'Max Member <max@example.com>' });
+  await add.getByLabel('Role').selectOption('member');
+  await add.getByRole('button', { name: 'Add to organization' }).click();
+
+  const memberContext = await browser.newContext();
+  const member = await memberContext.newPage();
+  const problems = watch(member);
+  await member.goto('/login');
+  await member.getByLabel('Email').fill('max@example.com');
+  await member.getByLabel('Password').fill('a-long-enough-password');
+  await member.getByRole('button', { name: 'Sign in' }).click();
+  await expect(member).toHaveURL(/\/orgs\/acme\/keys/);
+  await expect(member.getByTestId('nav-role')).toHaveText('member');
+  await expect(member.getByTestId('key-row').first()).toBeVisible();
+  await expect(member.getByTestId('create-key')).toHaveCount(0);
+
+  await member.getByRole('link', { name: 'Checkout widget' }).click();
+  await expect(member.getByTestId('key-description')).toHaveText('Checkout widget');
+  await expect(member.getByTestId('rotate-key')).toHaveCount(0);
+  await expect(member.getByTestId('revoke-key')).toHaveCount(0);
+  await expect(member.getByTestId('key-form')).toHaveCount(0);
+  await expectAccessible(member);
+
+  // Going around the missing buttons is refused on the server.
+  const res = await member.request.get('/orgs/acme/keys/new');
+  expect(res.status()).toBe(403);
+  expect(problems).toEqual([]);
+  await memberContext.close();
 });
