@@ -103,8 +103,8 @@ func (s *Server) keyRotateForm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if !k.Editable(s.now()) {
-		return apperr.New(apperr.Conflict, "This key is %s or already rotated and cannot be rotated.", k.StatusAt(s.now()))
+	if err := apikey.CanRotate(k, s.now()); err != nil {
+		return err
 	}
 	vm := s.confirmVM(c, k)
 	if isHTMX(c) {
@@ -124,6 +124,9 @@ func (s *Server) keyRotate(c echo.Context) error {
 		}
 		vm := s.confirmVM(c, k)
 		vm.Error = apperr.MessageOf(err)
+		if msg := apperr.FieldsOf(err)["grace"]; msg != "" {
+			vm.Error = msg
+		}
 		status := http.StatusUnprocessableEntity
 		if apikey.IsAlreadyCreated(err) {
 			status = http.StatusConflict

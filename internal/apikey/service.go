@@ -370,8 +370,8 @@ func (s *Service) Rotate(ctx context.Context, orgID, id, grace, formToken string
 				return ErrAlreadyCreated
 			}
 		}
-		if !k.Editable(now) {
-			return apperr.New(apperr.Conflict, "This key is %s or already rotated and cannot be rotated.", k.StatusAt(now))
+		if err := CanRotate(k, now); err != nil {
+			return err
 		}
 		set := Settings{
 			Description: k.Description, Kind: k.Kind, Environment: k.Environment, Scopes: k.Scopes,
@@ -401,6 +401,18 @@ func (s *Service) Rotate(ctx context.Context, orgID, id, grace, formToken string
 	}
 	s.changed(old.KeyHash)
 	return created, old, nil
+}
+
+// CanRotate returns nil when key k may be rotated at now, else Conflict
+// with the reason: already rotated, revoked or expired.
+func CanRotate(k Key, now time.Time) error {
+	switch {
+	case k.ReplacedByID != nil:
+		return apperr.New(apperr.Conflict, "This key was already rotated; rotate its successor instead.")
+	case !k.Editable(now):
+		return apperr.New(apperr.Conflict, "This key is %s and cannot be rotated.", k.StatusAt(now))
+	}
+	return nil
 }
 
 func graceWords(d time.Duration) string {
