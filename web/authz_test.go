@@ -1,0 +1,136 @@
+package web
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"keyplane/internal/apikey"
+	"keyplane/internal/audit"
+	"keyplane/internal/org"
+	"keyplane/internal/store/storetest"
+)
+
+// The people the authorization matrix asks on every route.
+const (
+	asAnonymous = iota
+	asMember
+	asAdmin
+	asOtherAdmin // admin of another organization
+	asOperator   // instance operator, not a member of the organization
+	roleCount
+)
+
+var roleNames = [roleCount]string{"anonymous", "member", "admin", "admin of another org", "operator"}
+
+// authzMatrix is the expected status of every dashboard route for each
+// person, requested with a valid CSRF token and an empty form. Admin-only
+// actions get 403 for members; another organization's people get 404; the
+// operator pages are 404 for everyone else.
+var authzMatrix = map[string][roleCount]int{
+	"GET /healthz":                     {200, 200, 200, 200, 200},
+	"GET /readyz":                      {200, 200, 200, 200, 200},
+	"GET /static/*":                    {200, 200, 200, 200, 200},
+	"GET /setup":                       {404, 404, 404, 404, 404},
+	"POST /setup":                      {404, 404, 404, 404, 404},
+	"GET /login":                       {200, 303, 303, 303, 303},
+	"POST /login":                      {401, 401, 401, 401, 401},
+	"POST /logout":                     {303, 303, 303, 303, 303},
+	"GET /":                            {303, 303, 303, 303, 200},
+	"GET /admin":                       {303, 404, 404, 404, 303},
+	"GET /admin/users":                 {303, 404, 404, 404, 200},
+	"POST /admin/users":                {303, 404, 404, 404, 422},
+	"GET /admin/orgs":                  {303, 404, 404, 404, 200},
+	"POST /admin/orgs":                 {303, 404, 404, 404, 422},
+	"POST /admin/orgs/members":         {303, 404, 404, 404, 422},
+	"GET /orgs/:slug":                  {303, 303, 303, 404, 404},
+	"GET /orgs/:slug/keys":             {303, 200, 200, 404, 404},
+	"GET /orgs/:slug/keys/:id":         {303, 200, 200, 404, 404},
+	"GET /orgs/:slug/keys/new":         {303, 403, 200, 404, 404},
+	"POST /orgs/:slug/keys":            {303, 403, 422, 404, 404},
+	"POST /orgs/:slug/keys/:id":        {303, 403, 422, 404, 404},
+	"GET /orgs/:slug/keys/:id/revoke":  {303, 403, 200, 404, 404},
+	"POST /orgs/:slug/keys/:id/revoke": {303, 403, 303, 404, 404},
+	"GET /orgs/:slug/keys/:id/rotate":  {303, 403, 200, 404, 404},
+	"POST /orgs/:slug/keys/:id/rotate": {303, 403, 422, 404, 404},
+}
+
+// TestAuthorizationMatrix walks the router's own route list: a route added
+// without a row here fails, and every row is asked of every person, on a
+// fresh instance per route (admin last, so its action changes nothing the
+// others see).
+func TestAuthorizationMatrix(t *testing.T) {
+	db := storetest.SQLite(t)
+	routes := newEnv(t, db, nil).srv.Routes()
+	seen := map[string]bool{}
+	var keys []string
+	for _, r := range routes {
+		if r.Method == echo.RouteNotFound {
+			continue
+		}
+		k := r.Method + " " + r.Path
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		keys = append(keys, k)
+		if _, ok := authzMatrix[k]; !ok {
+			t.Errorf("route %s has no row in the authorization matrix", k)
+		}
+	}
+	for k := range authzMatrix {
+		if !seen[k] {
+			t.Errorf("matrix row %s matches no route", k)
+		}
+	}
+	sort.Strings(keys)
+
+	order := []int{asAnonymous, asOtherAdmin, asOperator, asMember, asAdmin}
+	for _, route := range keys {
+		want, ok := authzMatrix[route]
+		if !ok {
+			continue
+		}
+		t.Run(route, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, storetest.SQLite(t), nil)
+			adm := e.user("admin@example.com", "Admin", false)
+			mem := e.user("member@example.com", "Member", false)
+			oth := e.user("other@example.com", "Other", false)
+			e.user("operator@example.com", "Operator", true)
+			acme := e.org("Acme", "acme", adm.ID)
+			e.org("Beta", "beta", oth.ID)
+			e.addMember(acme.ID, mem.ID, org.Member)
+			opts := apikey.ConfigOptions(e.cfg)
+			opts.Now = e.clock.Now
+			created, err := apikey.NewService(e.db, opts).Create(t.Context(), acme.ID, "", apikey.Input{
+				Description: "Backend", Kind: "private", Environment: "live",
+			}, audit.Actor{UserID: adm.ID, Email: adm.Email})
+			if err != nil {
+				t.Fatal(err)
+			}
+			method, path, _ := strings.Cut(route, " ")
+			path = strings.NewReplacer(":slug", "acme", ":id", created.Key.ID, "*", "app.css").Replace(path)
+
+			emails := [roleCount]string{"", "member@example.com", "admin@example.com", "other@example.com", "operator@example.com"}
+			for _, role := range order {
+				c := e.client()
+				if emails[role] != "" {
+					c.mustLogin(emails[role])
+				}
+				var r *resp
+				if method == http.MethodGet {
+					r = c.get(path)
+				} else {
+					r = c.post(path, nil)
+				}
+				if r.StatusCode != want[role] {
+					t.Errorf("%s as %s: status %d, want %d", route, roleNames[role], r.StatusCode, want[role])
+				}
+			}
+		})
+	}
+}
