@@ -68,7 +68,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 	seen := map[string]bool{}
 	var keys []string
 	for _, r := range routes {
-		if r.Method == echo.RouteNotFound {
+		// The data plane and metrics take no session: their own tests cover them.
+		if r.Method == echo.RouteNotFound || strings.HasPrefix(r.Path, "/v1/") || r.Path == "/metrics" {
 			continue
 		}
 		k := r.Method + " " + r.Path

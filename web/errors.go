@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"keyplane/views/components"
 	"keyplane/views/layout"
 	"keyplane/views/pages"
+	"keyplane/web/api"
 )
 
 // statusOf maps an application error code to its HTTP status.
@@ -51,7 +51,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	path := c.Request().URL.Path
 	if strings.HasPrefix(path, "/v1/") || strings.HasPrefix(path, "/api/") || path == "/v1" {
-		writeJSONError(c, status, string(code), msg)
+		api.WriteError(c, status, string(code), msg)
 		return
 	}
 	if status == http.StatusUnauthorized && currentUser(c) == nil && path != "/login" {
@@ -114,19 +114,6 @@ func headingOf(status int) string {
 	return "This request could not be completed"
 }
 
-// writeJSONError writes the data plane's error shape.
-func writeJSONError(c echo.Context, status int, code, msg string) error {
-	var body struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	body.Error.Code, body.Error.Message = code, msg
-	b, _ := json.Marshal(body)
-	return c.JSONBlob(status, b)
-}
-
 func (s *Server) apiNotFound(c echo.Context) error {
-	return writeJSONError(c, http.StatusNotFound, "not_found", "No such endpoint.")
+	return api.WriteError(c, http.StatusNotFound, "not_found", "No such endpoint.")
 }

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"keyplane/internal/org"
 )
@@ -17,8 +19,14 @@ func (s *Server) routes() {
 	gzip := middleware.GzipWithConfig(middleware.GzipConfig{Level: 5, MinLength: 1024})
 	e.GET("/static/*", s.staticFile, gzip)
 
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{})))
+
 	// Data plane: keys, not cookies; no session, no CSRF, no per-request log.
 	v1 := e.Group("/v1")
+	v1.Any("/auth", s.dataPlane.ForwardAuth)
+	v1.Any("/auth/*", s.dataPlane.ForwardAuth)
+	v1.POST("/verify", s.dataPlane.Verify)
+	v1.GET("/me", s.dataPlane.Me)
 	v1.RouteNotFound("/*", s.apiNotFound)
 
 	// Dashboard: request log, security headers, CSRF, session, first-run gate.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"keyplane/internal/account"
 	"keyplane/internal/apikey"
@@ -19,16 +20,25 @@ import (
 	"keyplane/internal/config"
 	"keyplane/internal/org"
 	"keyplane/internal/store"
+	"keyplane/internal/usage"
+	"keyplane/internal/verify"
+	"keyplane/web/api"
 )
 
 // Deps are what the server needs from the rest of Keyplane.
 type Deps struct {
-	Config        config.Config
-	DB            *store.DB
-	Accounts      *account.Service
-	Orgs          *org.Service
-	Keys          *apikey.Service
-	Throttle      *account.Throttle
+	Config   config.Config
+	DB       *store.DB
+	Accounts *account.Service
+	Orgs     *org.Service
+	Keys     *apikey.Service
+	Throttle *account.Throttle
+	// Verifier decides the data plane; one over DB is made when nil.
+	Verifier *verify.Verifier
+	// Usage counts data plane outcomes; nil counts nothing.
+	Usage *usage.Recorder
+	// Metrics is served at /metrics; an empty registry when nil.
+	Metrics       prometheus.Gatherer
 	Logger        *slog.Logger
 	SessionSecret []byte
 	// SetupToken unlocks /setup while the instance has no user.
@@ -52,6 +62,9 @@ type Server struct {
 	now        func() time.Time
 	version    string
 
+	dataPlane *api.DataPlane
+	metrics   prometheus.Gatherer
+
 	echo *echo.Echo
 
 	// hasUsers turns true once the first user exists and never back.
@@ -71,7 +84,16 @@ func NewServer(d Deps) *Server {
 		cfg: d.Config, db: d.DB, accounts: d.Accounts, orgs: d.Orgs, keys: d.Keys, throttle: d.Throttle,
 		logger: d.Logger, setupToken: d.SetupToken, now: d.Now, version: d.Version,
 	}
-	ipOf := clientip.New(d.Config.TrustedProxies).FromRequest
+	if d.Verifier == nil {
+		d.Verifier = verify.New(verify.Options{Store: verify.DBStore{DB: d.DB}, Prefix: d.Config.KeyPrefix, Now: d.Now, Logger: d.Logger})
+	}
+	if d.Metrics == nil {
+		d.Metrics = prometheus.NewRegistry()
+	}
+	resolver := clientip.New(d.Config.TrustedProxies)
+	s.dataPlane = api.NewDataPlane(d.Verifier, d.Usage, d.Config.RouteScopes, resolver, d.Now)
+	s.metrics = d.Metrics
+	ipOf := resolver.FromRequest
 	limits := account.SessionLimits{Idle: d.Config.SessionIdle, Max: d.Config.SessionMax}
 	s.sessions = NewSessionStore(d.Accounts, d.SessionSecret, limits, d.Config.SecureCookies(), ipOf)
 

@@ -45,7 +45,7 @@ func exitCode(err error, stderr io.Writer) int {
 	return 1
 }
 
-const usage = `usage: keyplane [serve | migrate | version | admin <command>]`
+const usageText = `usage: keyplane [serve | migrate | version | admin <command>]`
 
 // run is the whole program: it reads its configuration from getenv and
 // dispatches to the subcommand named in args (serve when none).
@@ -59,7 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintln(stdout, "keyplane", version)
 		return nil
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, usage)
+		fmt.Fprintln(stdout, usageText)
 		return nil
 	}
 	cfg, err := config.Load(getenv)
@@ -86,5 +86,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "admin":
 		return adminCommand(ctx, cfg, args, stdin, stdout)
 	}
-	return usagef("unknown command %q; %s", cmd, usage)
+	return usagef("unknown command %q; %s", cmd, usageText)
 }

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"keyplane/internal/account"
@@ -21,6 +23,8 @@ import (
 	"keyplane/internal/config"
 	"keyplane/internal/org"
 	"keyplane/internal/store"
+	"keyplane/internal/usage"
+	"keyplane/internal/verify"
 	"keyplane/web"
 )
 
@@ -49,17 +53,37 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	if err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	accounts := account.NewService(db, nil)
 	throttle := account.NewThrottle(nil, logger)
+	var limiter verify.Limiter = verify.NewMemoryLimiter()
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
 			return &config.Error{Var: "REDIS_URL", Msg: "cannot be parsed (value not shown)"}
 		}
+		// Fail fast, so a Redis outage costs a request little before the
+		// in-process fallback answers.
+		opts.MaxRetries = -1
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 200*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
 		client := redis.NewClient(opts)
 		defer client.Close()
 		throttle = account.NewRedisThrottle(client, "keyplane:", nil, logger)
+		rl := verify.NewRedisLimiter(client, "keyplane:", logger)
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "keyplane_ratelimit_redis_fallbacks_total",
+			Help: "Rate-limit decisions taken in process because Redis could not be reached.",
+		}, func() float64 { return float64(rl.Fallbacks.Load()) }))
+		limiter = rl
 	}
+	verifier := verify.New(verify.Options{
+		Store: verify.DBStore{DB: db}, Limiter: limiter, Prefix: cfg.KeyPrefix, Logger: logger,
+		Metrics: verify.NewMetrics(reg),
+	})
+	keyOpts := apikey.ConfigOptions(cfg)
+	keyOpts.Changed = verifier.Invalidate
+	recorder := usage.NewRecorder(db, logger, reg)
 
 	setupToken := cfg.SetupToken
 	if has, err := accounts.HasUsers(ctx); err != nil {
@@ -74,7 +98,8 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	}
 
 	srv := web.NewServer(web.Deps{
-		Config: cfg, DB: db, Accounts: accounts, Orgs: org.NewService(db, nil), Keys: apikey.NewService(db, apikey.ConfigOptions(cfg)), Throttle: throttle,
+		Config: cfg, DB: db, Accounts: accounts, Orgs: org.NewService(db, nil), Keys: apikey.NewService(db, keyOpts),
+		Throttle: throttle, Verifier: verifier, Usage: recorder, Metrics: reg,
 		Logger: logger, SessionSecret: secret, SetupToken: setupToken, Version: version,
 	})
 	httpSrv := &http.Server{
@@ -94,6 +119,14 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	logger.Info("keyplane listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL.String(), "database", db.Dialect, "version", version)
 
 	go pruneSessions(ctx, accounts, account.SessionLimits{Idle: cfg.SessionIdle, Max: cfg.SessionMax}, logger)
+	go verifier.Watch(ctx, db, cfg.DatabaseURL)
+
+	// Usage outlives the HTTP server: requests drain first, then the last
+	// counts are flushed.
+	usageCtx, stopUsage := context.WithCancel(context.Background())
+	usageDone := make(chan struct{})
+	go func() { recorder.Run(usageCtx); close(usageDone) }()
+	defer func() { stopUsage(); <-usageDone }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
@@ -108,6 +141,8 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	stopUsage()
+	<-usageDone
 	logger.Info("stopped")
 	return nil
 }

@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -289,6 +290,9 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input, actor 
 			return apperr.New(apperr.Conflict, "This key was revoked or rotated meanwhile and can no longer be edited.")
 		}
 		out = k
+		if err := s.recordChange(tx, k.KeyHash, now); err != nil {
+			return err
+		}
 		return audit.Record(ctx, tx, orgID, actor, audit.KeyUpdated, "api_key", k.ID,
 			fmt.Sprintf("%s edited %s (%s)", actorName(actor), k.Hint, k.Description))
 	})
@@ -326,6 +330,9 @@ func (s *Service) Revoke(ctx context.Context, orgID, id string, actor audit.Acto
 		}
 		k.RevokedAt = &now
 		out = k
+		if err := s.recordChange(tx, k.KeyHash, now); err != nil {
+			return err
+		}
 		return audit.Record(ctx, tx, orgID, actor, audit.KeyRevoked, "api_key", k.ID,
 			fmt.Sprintf("%s revoked %s (%s)", actorName(actor), k.Hint, k.Description))
 	})
@@ -393,6 +400,9 @@ func (s *Service) Rotate(ctx context.Context, orgID, id, grace, formToken string
 		}
 		k.ReplacedByID, k.GraceUntil = &c.Key.ID, &deadline
 		created, old = c, k
+		if err := s.recordChange(tx, k.KeyHash, now); err != nil {
+			return err
+		}
 		return audit.Record(ctx, tx, orgID, actor, audit.KeyRotated, "api_key", k.ID,
 			fmt.Sprintf("%s rotated %s (%s) to %s; the old key stops %s", actorName(actor), k.Hint, k.Description, c.Key.Hint, graceWords(period)))
 	})
@@ -401,6 +411,31 @@ func (s *Service) Rotate(ctx context.Context, orgID, id, grace, formToken string
 	}
 	s.changed(old.KeyHash)
 	return created, old, nil
+}
+
+// KeyChange records that a key's verification may have changed.
+type KeyChange struct {
+	ID        int64
+	KeyHash   []byte
+	CreatedAt time.Time
+}
+
+// TableName maps KeyChange to its table.
+func (KeyChange) TableName() string { return "key_changes" }
+
+// recordChange notes, inside tx, that keyHash's verification may have
+// changed: a row in key_changes (which SQLite servers poll for) and, on
+// PostgreSQL, a notification delivered to every server at commit.
+func (s *Service) recordChange(tx *gorm.DB, keyHash []byte, now time.Time) error {
+	if err := tx.Create(&KeyChange{KeyHash: keyHash, CreatedAt: now}).Error; err != nil {
+		return fmt.Errorf("apikey: record change: %w", err)
+	}
+	if s.db.Dialect == store.Postgres {
+		if err := tx.Exec("SELECT pg_notify(?, ?)", store.KeyChangesChannel, hex.EncodeToString(keyHash)).Error; err != nil {
+			return fmt.Errorf("apikey: notify change: %w", err)
+		}
+	}
+	return nil
 }
 
 // CanRotate returns nil when key k may be rotated at now, else Conflict

@@ -31,6 +31,10 @@ const (
 	SQLite   = "sqlite"
 )
 
+// KeyChangesChannel is the PostgreSQL notification channel on which key
+// changes are announced to every server.
+const KeyChangesChannel = "keyplane_key_changes"
+
 // DB is an open database: GORM for queries, plus the dialect for the few
 // places where PostgreSQL and SQLite differ.
 type DB struct {

@@ -1,0 +1,65 @@
+package verify
+
+import (
+	"crypto/sha256"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// hashKey is the cache index: the SHA-256 of a key's plaintext.
+type hashKey [sha256.Size]byte
+
+type entry struct {
+	key      *Key // nil in the negative cache
+	loadedAt time.Time
+}
+
+// cache holds known keys and, apart, well-formed keys known not to exist, so
+// a flood of crafted keys can only evict other crafted keys. Entries older
+// than ttl are reloaded, but kept to answer while the database is down.
+type cache struct {
+	known   *lru.Cache[hashKey, entry]
+	unknown *lru.Cache[hashKey, entry]
+	ttl     time.Duration
+}
+
+func newCache(knownSize, unknownSize int, ttl time.Duration) *cache {
+	known, _ := lru.New[hashKey, entry](knownSize)
+	unknown, _ := lru.New[hashKey, entry](unknownSize)
+	return &cache{known: known, unknown: unknown, ttl: ttl}
+}
+
+// get returns the cached entry for h, whether it is fresh, and whether one
+// was found at all.
+func (c *cache) get(h hashKey, now time.Time) (e entry, fresh, found bool) {
+	if e, ok := c.known.Get(h); ok {
+		return e, now.Sub(e.loadedAt) < c.ttl, true
+	}
+	if e, ok := c.unknown.Get(h); ok {
+		return e, now.Sub(e.loadedAt) < c.ttl, true
+	}
+	return entry{}, false, false
+}
+
+func (c *cache) put(h hashKey, k *Key, now time.Time) {
+	if k == nil {
+		c.known.Remove(h)
+		c.unknown.Add(h, entry{loadedAt: now})
+		return
+	}
+	c.unknown.Remove(h)
+	c.known.Add(h, entry{key: k, loadedAt: now})
+}
+
+// drop forgets h, so the next verification reads the database.
+func (c *cache) drop(h hashKey) {
+	c.known.Remove(h)
+	c.unknown.Remove(h)
+}
+
+// purge forgets everything (after missed change notifications).
+func (c *cache) purge() {
+	c.known.Purge()
+	c.unknown.Purge()
+}

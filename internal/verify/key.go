@@ -1,0 +1,101 @@
+// Package verify is the data plane's decision: is this API key, presented
+// from this address and origin, allowed to do this now? It keeps keys in
+// memory so a known key is decided without touching the database.
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"keyplane/internal/apikey"
+	"keyplane/internal/store"
+)
+
+// Key is what verification needs to know of an API key, parsed once when
+// it is loaded.
+type Key struct {
+	ID          string
+	OrgID       string
+	OrgSlug     string
+	OrgName     string
+	Hint        string
+	Description string
+	Kind        apikey.Kind
+	Environment apikey.Environment
+	Scopes      []string
+	Domains     []apikey.DomainPattern
+	IPs         []netip.Prefix
+	RateLimit   int           // requests per minute; 0 means none
+	Block       time.Duration // block after the limit is exceeded; 0 means none
+	RevokedAt   *time.Time
+	Deadline    *time.Time
+	CreatedAt   time.Time
+}
+
+// HasScope reports whether the key grants scope; admin grants every scope.
+func (k *Key) HasScope(scope string) bool {
+	return slices.Contains(k.Scopes, scope) || slices.Contains(k.Scopes, "admin")
+}
+
+// ErrUnknownKey is returned by a Store for a hash no key has.
+var ErrUnknownKey = errors.New("verify: unknown key")
+
+// Store loads keys by the SHA-256 of their plaintext.
+type Store interface {
+	KeyByHash(ctx context.Context, hash []byte) (*Key, error)
+}
+
+// DBStore loads keys from Keyplane's database.
+type DBStore struct{ DB *store.DB }
+
+type keyRow struct {
+	apikey.Key
+	OrgSlug string
+	OrgName string
+}
+
+// KeyByHash returns the key whose hash is hash, or ErrUnknownKey.
+func (s DBStore) KeyByHash(ctx context.Context, hash []byte) (*Key, error) {
+	var row keyRow
+	err := s.DB.WithContext(ctx).Table("api_keys AS k").
+		Select("k.*, o.slug AS org_slug, o.name AS org_name").
+		Joins("JOIN organizations AS o ON o.id = k.org_id").
+		Where("k.key_hash = ?", hash).
+		Take(&row).Error
+	if store.IsNotFound(err) {
+		return nil, ErrUnknownKey
+	}
+	if err != nil {
+		return nil, fmt.Errorf("verify: load key: %w", err)
+	}
+	return fromRow(row), nil
+}
+
+func fromRow(row keyRow) *Key {
+	k := &Key{
+		ID: row.ID, OrgID: row.OrgID, OrgSlug: row.OrgSlug, OrgName: row.OrgName, Hint: row.Hint,
+		Description: row.Description, Kind: row.Kind, Environment: row.Environment, Scopes: row.Scopes,
+		RevokedAt: row.RevokedAt, Deadline: row.Deadline(), CreatedAt: row.CreatedAt,
+	}
+	for _, d := range row.Domains {
+		if p, err := apikey.ParseDomainPattern(d); err == nil {
+			k.Domains = append(k.Domains, p)
+		}
+	}
+	for _, ip := range row.IPs {
+		if p, err := netip.ParsePrefix(ip); err == nil {
+			k.IPs = append(k.IPs, p)
+		}
+	}
+	if row.RateLimitPerMinute != nil {
+		k.RateLimit = *row.RateLimitPerMinute
+	}
+	if row.BlockMinutes != nil {
+		k.Block = time.Duration(*row.BlockMinutes) * time.Minute
+	}
+	return k
+}

@@ -1,0 +1,276 @@
+package verify
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"keyplane/internal/apikey"
+)
+
+// Error codes of the data plane, as the product's error table names them.
+const (
+	CodeUnauthorized     = "unauthorized"
+	CodeRevoked          = "key_revoked"
+	CodeExpired          = "key_expired"
+	CodeIPNotAllowed     = "ip_not_allowed"
+	CodeDomainNotAllowed = "domain_not_allowed"
+	CodeAnonymous        = "anonymous_request"
+	CodeForbidden        = "forbidden"
+	CodeRateLimited      = "rate_limited"
+	CodeUnavailable      = "unavailable"
+)
+
+// OutcomeAllowed is the usage outcome of an allowed request.
+const OutcomeAllowed = "allowed"
+
+const (
+	defaultCacheSize    = 100_000
+	defaultNegativeSize = 20_000
+	defaultCacheTTL     = 30 * time.Second
+)
+
+// Request is what a verification is asked: the presented key and where the
+// request comes from, with the scopes it needs.
+type Request struct {
+	// Key is the presented key, as extracted by KeyFromHeaders (or a JSON body).
+	Key      string
+	Origin   string // Origin header, else Referer
+	ClientIP netip.Addr
+	// Scopes are the scopes the request needs; all must be granted.
+	Scopes []string
+}
+
+// RateLimit describes the limit a response was measured against.
+type RateLimit struct {
+	Limit     int
+	Remaining int
+	Reset     time.Duration
+}
+
+// Result is a verification's outcome.
+type Result struct {
+	Allowed bool
+	Status  int
+	Code    string // "" when allowed
+	Message string
+	Key     *Key // set whenever the key was found
+	// RateLimit is set for keys that have a limit.
+	RateLimit *RateLimit
+}
+
+// Outcome is the usage outcome: "allowed" or the error code.
+func (r Result) Outcome() string {
+	if r.Allowed {
+		return OutcomeAllowed
+	}
+	return r.Code
+}
+
+func deny(status int, code, msg string, k *Key) Result {
+	return Result{Status: status, Code: code, Message: msg, Key: k}
+}
+
+// Options configure a Verifier.
+type Options struct {
+	Store   Store
+	Limiter Limiter
+	Prefix  string
+	Now     func() time.Time
+	Logger  *slog.Logger
+	// CacheSize, NegativeCacheSize and CacheTTL bound the caches; zero
+	// values take the defaults (100,000, 20,000 and 30 s).
+	CacheSize         int
+	NegativeCacheSize int
+	CacheTTL          time.Duration
+	Metrics           *Metrics
+}
+
+// Verifier decides verifications. It is safe for concurrent use.
+type Verifier struct {
+	store   Store
+	limiter Limiter
+	prefix  string
+	now     func() time.Time
+	logger  *slog.Logger
+	cache   *cache
+	metrics *Metrics
+}
+
+// New returns a Verifier.
+func New(o Options) *Verifier {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Limiter == nil {
+		o.Limiter = NewMemoryLimiter()
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = defaultCacheSize
+	}
+	if o.NegativeCacheSize == 0 {
+		o.NegativeCacheSize = defaultNegativeSize
+	}
+	if o.CacheTTL == 0 {
+		o.CacheTTL = defaultCacheTTL
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	return &Verifier{
+		store: o.Store, limiter: o.Limiter, prefix: o.Prefix, now: o.Now, logger: o.Logger,
+		cache: newCache(o.CacheSize, o.NegativeCacheSize, o.CacheTTL), metrics: o.Metrics,
+	}
+}
+
+// Invalidate drops the key with hash from the cache at once.
+func (v *Verifier) Invalidate(hash []byte) {
+	var h hashKey
+	if copy(h[:], hash) == len(h) {
+		v.cache.drop(h)
+	}
+}
+
+// InvalidateAll empties the cache.
+func (v *Verifier) InvalidateAll() { v.cache.purge() }
+
+// Verify runs the checks in order: format and checksum, lookup by hash,
+// revoked or expired, IP allowlist, public-key origin, rate limit, scope.
+func (v *Verifier) Verify(ctx context.Context, req Request) Result {
+	start := time.Now()
+	res := v.verify(ctx, req)
+	v.metrics.observe(res, time.Since(start))
+	return res
+}
+
+func (v *Verifier) verify(ctx context.Context, req Request) Result {
+	now := v.now()
+	if _, err := apikey.Parse(req.Key, v.prefix); err != nil {
+		return deny(http.StatusUnauthorized, CodeUnauthorized, "Invalid or missing API key", nil)
+	}
+	k, err := v.lookup(ctx, req.Key, now)
+	if errors.Is(err, ErrUnknownKey) {
+		return deny(http.StatusUnauthorized, CodeUnauthorized, "Invalid or missing API key", nil)
+	}
+	if err != nil {
+		return deny(http.StatusServiceUnavailable, CodeUnavailable, "Key verification is temporarily unavailable", nil)
+	}
+
+	if k.RevokedAt != nil {
+		return deny(http.StatusUnauthorized, CodeRevoked, "This API key has been revoked", k)
+	}
+	if k.Deadline != nil && !now.Before(*k.Deadline) {
+		return deny(http.StatusUnauthorized, CodeExpired, "This API key has expired", k)
+	}
+	if len(k.IPs) > 0 && !containsAddr(k.IPs, req.ClientIP) {
+		return deny(http.StatusForbidden, CodeIPNotAllowed, "Requests from this IP address are not allowed for this key", k)
+	}
+	if k.Kind == apikey.Public {
+		origin := strings.TrimSpace(req.Origin)
+		if origin == "" || origin == "null" {
+			return deny(http.StatusForbidden, CodeAnonymous, "Public keys are accepted only from web pages that send an Origin or Referer", k)
+		}
+		if !originAllowed(k.Domains, origin) {
+			return deny(http.StatusForbidden, CodeDomainNotAllowed, "Requests from this origin are not allowed for this key", k)
+		}
+	}
+
+	var rl *RateLimit
+	if k.RateLimit > 0 {
+		bucket := k.ID
+		if k.Kind == apikey.Public {
+			bucket += "|" + req.ClientIP.String()
+		}
+		d, _ := v.limiter.Take(ctx, bucket, Limit{Max: k.RateLimit, Block: k.Block}, now)
+		rl = &RateLimit{Limit: k.RateLimit, Remaining: d.Remaining, Reset: d.Reset}
+		if !d.Allowed {
+			res := deny(http.StatusTooManyRequests, CodeRateLimited, "Rate limit exceeded; retry in "+strconv.Itoa(ceilSeconds(d.Reset))+" seconds", k)
+			res.RateLimit = rl
+			return res
+		}
+	}
+
+	for _, s := range req.Scopes {
+		if !k.HasScope(s) {
+			res := deny(http.StatusForbidden, CodeForbidden, "This API key lacks the required scope "+s, k)
+			res.RateLimit = rl
+			return res
+		}
+	}
+	return Result{Allowed: true, Status: http.StatusOK, Key: k, RateLimit: rl}
+}
+
+// lookup finds the key: from the cache when fresh, else from the store; a
+// stale entry still answers while the store fails.
+func (v *Verifier) lookup(ctx context.Context, key string, now time.Time) (*Key, error) {
+	h := hashKey(sha256.Sum256([]byte(key)))
+	e, fresh, found := v.cache.get(h, now)
+	if found && fresh {
+		v.metrics.cacheHits.Inc()
+		if e.key == nil {
+			return nil, ErrUnknownKey
+		}
+		return e.key, nil
+	}
+	v.metrics.cacheMisses.Inc()
+	k, err := v.store.KeyByHash(ctx, h[:])
+	switch {
+	case errors.Is(err, ErrUnknownKey):
+		v.cache.put(h, nil, now)
+		return nil, ErrUnknownKey
+	case err != nil:
+		if found {
+			v.logger.Warn("verify: database unreachable, answering from a stale cache entry", "err", err)
+			if e.key == nil {
+				return nil, ErrUnknownKey
+			}
+			return e.key, nil
+		}
+		v.logger.Warn("verify: database unreachable", "err", err)
+		return nil, err
+	}
+	v.cache.put(h, k, now)
+	return k, nil
+}
+
+func containsAddr(prefixes []netip.Prefix, a netip.Addr) bool {
+	if !a.IsValid() {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func originAllowed(patterns []apikey.DomainPattern, origin string) bool {
+	for _, p := range patterns {
+		if p.Matches(origin) {
+			return true
+		}
+	}
+	return false
+}
+
+func ceilSeconds(d time.Duration) int {
+	s := int((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		return 1
+	}
+	return s
+}
+
+// RetryAfterSeconds is the Retry-After value for a rate-limited result.
+func (r RateLimit) RetryAfterSeconds() int { return ceilSeconds(r.Reset) }

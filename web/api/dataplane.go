@@ -1,0 +1,137 @@
+package api
+
+import (
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keyplane/internal/clientip"
+	"keyplane/internal/config"
+	"keyplane/internal/usage"
+	"keyplane/internal/verify"
+)
+
+// DataPlane serves /v1: forward-auth, verify and me. No session, no CSRF,
+// no per-request log line: metrics and usage counts instead.
+type DataPlane struct {
+	verifier    *verify.Verifier
+	recorder    *usage.Recorder
+	routeScopes []config.RouteScope
+	resolver    *clientip.Resolver
+	now         func() time.Time
+}
+
+// NewDataPlane returns the data plane's handlers.
+func NewDataPlane(v *verify.Verifier, r *usage.Recorder, routeScopes []config.RouteScope, resolver *clientip.Resolver, now func() time.Time) *DataPlane {
+	if now == nil {
+		now = time.Now
+	}
+	return &DataPlane{verifier: v, recorder: r, routeScopes: routeScopes, resolver: resolver, now: now}
+}
+
+// Identity headers of an allowed forward-auth request. They are always
+// computed, never copied from the request.
+const (
+	HeaderKeyID       = "X-Keyplane-Key-Id"
+	HeaderOrgID       = "X-Keyplane-Org-Id"
+	HeaderOrg         = "X-Keyplane-Org"
+	HeaderEnvironment = "X-Keyplane-Environment"
+	HeaderScopes      = "X-Keyplane-Scopes"
+)
+
+func (d *DataPlane) clientIP(r *http.Request) netip.Addr {
+	return d.resolver.Resolve(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
+}
+
+func originOf(h http.Header) string {
+	if o := h.Get("Origin"); o != "" {
+		return o
+	}
+	return h.Get("Referer")
+}
+
+// originalRequest returns the method and path of the request a proxy asks
+// about: X-Forwarded-Method/-Uri (Traefik, Caddy), X-Original-Method/-URI
+// (nginx), or the path after /v1/auth as Envoy sends it.
+func originalRequest(r *http.Request, rest string) (method, path string) {
+	h := r.Header
+	method = h.Get("X-Forwarded-Method")
+	if method == "" {
+		method = h.Get("X-Original-Method")
+	}
+	if method == "" {
+		method = r.Method
+	}
+	path = h.Get("X-Forwarded-Uri")
+	if path == "" {
+		path = h.Get("X-Original-URI")
+	}
+	if path == "" {
+		path = "/" + strings.TrimPrefix(rest, "/")
+	}
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	return strings.ToUpper(method), path
+}
+
+// ForwardAuth answers a proxy's question about one request: 200 with the
+// identity headers, or the error status and shape. A CORS preflight
+// without a key passes with no identity, so the upstream answers it.
+func (d *DataPlane) ForwardAuth(c echo.Context) error {
+	r := c.Request()
+	method, path := originalRequest(r, c.Param("*"))
+	key, conflict := verify.KeyFromHeaders(r.Header.Get("X-Api-Key"), r.Header.Get("Authorization"))
+	if key == "" && !conflict && method == http.MethodOptions &&
+		r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+		return c.NoContent(http.StatusOK)
+	}
+	if conflict {
+		return WriteError(c, http.StatusUnauthorized, verify.CodeUnauthorized, "Two different API keys were presented")
+	}
+	scopes := verify.RequiredScopes(r.Header.Get("X-Required-Scope"), method, path, d.routeScopes)
+	req := verify.Request{Key: key, Origin: originOf(r.Header), ClientIP: d.clientIP(r), Scopes: scopes}
+	res := d.verifier.Verify(r.Context(), req)
+	d.record(res, req)
+	h := c.Response().Header()
+	setRateLimitHeaders(h, res)
+	if !res.Allowed {
+		return WriteError(c, res.Status, res.Code, res.Message)
+	}
+	h.Set(HeaderKeyID, res.Key.ID)
+	h.Set(HeaderOrgID, res.Key.OrgID)
+	h.Set(HeaderOrg, res.Key.OrgSlug)
+	h.Set(HeaderEnvironment, string(res.Key.Environment))
+	h.Set(HeaderScopes, strings.Join(res.Key.Scopes, " "))
+	return c.NoContent(http.StatusOK)
+}
+
+// record counts the outcome against the key, when there is one.
+func (d *DataPlane) record(res verify.Result, req verify.Request) {
+	if res.Key == nil || d.recorder == nil {
+		return
+	}
+	ip := ""
+	if req.ClientIP.IsValid() {
+		ip = req.ClientIP.String()
+	}
+	d.recorder.Record(res.Key.ID, res.Key.OrgID, d.now(), res.Outcome(), strings.Join(req.Scopes, " "), ip, req.Origin)
+}
+
+// setRateLimitHeaders writes the IETF RateLimit-Policy and RateLimit
+// headers for keys with a limit, and Retry-After when refused.
+func setRateLimitHeaders(h http.Header, res verify.Result) {
+	rl := res.RateLimit
+	if rl == nil {
+		return
+	}
+	h.Set("RateLimit-Policy", `"default";q=`+strconv.Itoa(rl.Limit)+`;w=`+strconv.Itoa(int(verify.Window/time.Second)))
+	h.Set("RateLimit", `"default";r=`+strconv.Itoa(rl.Remaining)+`;t=`+strconv.Itoa(rl.RetryAfterSeconds()))
+	if res.Code == verify.CodeRateLimited {
+		h.Set("Retry-After", strconv.Itoa(rl.RetryAfterSeconds()))
+	}
+}

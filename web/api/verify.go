@@ -1,0 +1,140 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keyplane/internal/verify"
+)
+
+// MaxVerifyBody bounds the body of POST /v1/verify.
+const MaxVerifyBody = 64 << 10
+
+type verifyRequest struct {
+	Key    string `json:"key"`
+	Scope  string `json:"scope"`
+	Origin string `json:"origin"`
+	IP     string `json:"ip"`
+}
+
+type rateLimitBody struct {
+	Limit     int `json:"limit"`
+	Remaining int `json:"remaining"`
+	Reset     int `json:"reset"`
+}
+
+type verifyResponse struct {
+	Valid       bool           `json:"valid"`
+	KeyID       string         `json:"key_id,omitempty"`
+	OrgID       string         `json:"org_id,omitempty"`
+	Org         string         `json:"org,omitempty"`
+	Environment string         `json:"environment,omitempty"`
+	Kind        string         `json:"kind,omitempty"`
+	Scopes      []string       `json:"scopes,omitempty"`
+	RateLimit   *rateLimitBody `json:"ratelimit,omitempty"`
+	Code        string         `json:"code,omitempty"`
+	Message     string         `json:"message,omitempty"`
+	RetryAfter  int            `json:"retry_after,omitempty"`
+}
+
+// Verify is POST /v1/verify, for services that check a key themselves. Any
+// verification outcome is 200 with "valid"; a malformed body is 400, an
+// oversized one 413, a database outage 503, in the error shape.
+func (d *DataPlane) Verify(c echo.Context) error {
+	r := c.Request()
+	r.Body = http.MaxBytesReader(c.Response(), r.Body, MaxVerifyBody)
+	var in verifyRequest
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(&in); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return WriteError(c, http.StatusRequestEntityTooLarge, "too_large", "The request body is larger than 64 KiB")
+		}
+		return WriteError(c, http.StatusBadRequest, "bad_request", "The body must be a JSON object: {\"key\": \"...\", \"scope\": \"...\", \"origin\": \"...\", \"ip\": \"...\"}")
+	}
+	if dec.More() {
+		return WriteError(c, http.StatusBadRequest, "bad_request", "The body must hold exactly one JSON object")
+	}
+	ip := d.clientIP(r)
+	if s := strings.TrimSpace(in.IP); s != "" {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return WriteError(c, http.StatusBadRequest, "bad_request", "\"ip\" is not an IP address")
+		}
+		ip = a.Unmap()
+	}
+	req := verify.Request{Key: strings.TrimSpace(in.Key), Origin: in.Origin, ClientIP: ip, Scopes: verify.RequiredScopes(in.Scope, "", "", nil)}
+	res := d.verifier.Verify(r.Context(), req)
+	d.record(res, req)
+	if res.Code == verify.CodeUnavailable {
+		return WriteError(c, res.Status, res.Code, res.Message)
+	}
+	out := verifyResponse{Valid: res.Allowed}
+	if rl := res.RateLimit; rl != nil {
+		out.RateLimit = &rateLimitBody{Limit: rl.Limit, Remaining: rl.Remaining, Reset: rl.RetryAfterSeconds()}
+	}
+	if !res.Allowed {
+		out.Code, out.Message = res.Code, res.Message
+		if res.Code == verify.CodeRateLimited {
+			out.RetryAfter = res.RateLimit.RetryAfterSeconds()
+		}
+		return c.JSON(http.StatusOK, out)
+	}
+	k := res.Key
+	out.KeyID, out.OrgID, out.Org = k.ID, k.OrgID, k.OrgSlug
+	out.Environment, out.Kind, out.Scopes = string(k.Environment), string(k.Kind), k.Scopes
+	if out.Scopes == nil {
+		out.Scopes = []string{}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+type meResponse struct {
+	Org struct {
+		ID   string `json:"id"`
+		Slug string `json:"slug"`
+		Name string `json:"name"`
+	} `json:"org"`
+	Key struct {
+		ID          string    `json:"id"`
+		Description string    `json:"description"`
+		Hint        string    `json:"hint"`
+		Kind        string    `json:"kind"`
+		Environment string    `json:"environment"`
+		Scopes      []string  `json:"scopes"`
+		CreatedAt   time.Time `json:"created_at"`
+	} `json:"key"`
+}
+
+// Me is GET /v1/me: the key and organization of the presented key, so a
+// developer can test a key with curl.
+func (d *DataPlane) Me(c echo.Context) error {
+	r := c.Request()
+	key, conflict := verify.KeyFromHeaders(r.Header.Get("X-Api-Key"), r.Header.Get("Authorization"))
+	if conflict {
+		return WriteError(c, http.StatusUnauthorized, verify.CodeUnauthorized, "Two different API keys were presented")
+	}
+	req := verify.Request{Key: key, Origin: originOf(r.Header), ClientIP: d.clientIP(r)}
+	res := d.verifier.Verify(r.Context(), req)
+	d.record(res, req)
+	setRateLimitHeaders(c.Response().Header(), res)
+	if !res.Allowed {
+		return WriteError(c, res.Status, res.Code, res.Message)
+	}
+	k := res.Key
+	var out meResponse
+	out.Org.ID, out.Org.Slug, out.Org.Name = k.OrgID, k.OrgSlug, k.OrgName
+	out.Key.ID, out.Key.Description, out.Key.Hint = k.ID, k.Description, k.Hint
+	out.Key.Kind, out.Key.Environment, out.Key.Scopes = string(k.Kind), string(k.Environment), k.Scopes
+	out.Key.CreatedAt = k.CreatedAt.UTC()
+	if out.Key.Scopes == nil {
+		out.Key.Scopes = []string{}
+	}
+	return c.JSON(http.StatusOK, out)
+}
