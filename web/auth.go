@@ -34,8 +34,14 @@ func (s *Server) loginSubmit(c echo.Context) error {
 	password := c.FormValue("password")
 	ip := c.RealIP()
 	form := auth.LoginForm{Email: email}
+	bad := apperr.New(apperr.Unauthorized, "Invalid email or password.")
+	if len(email) > 254 {
+		form.Email, form.Error = "", apperr.MessageOf(bad)
+		return render(c, http.StatusUnauthorized, auth.LoginPage(s.page(c, "Sign in"), form))
+	}
 
-	if wait := s.throttle.Check(ctx, email, ip); wait > 0 {
+	at, wait := s.throttle.Attempt(ctx, email, ip)
+	if wait > 0 {
 		secs := int(math.Ceil(wait.Seconds()))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 		form.Error = fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", humanWait(wait))
@@ -46,7 +52,6 @@ func (s *Server) loginSubmit(c echo.Context) error {
 	switch apperr.CodeOf(err) {
 	case "":
 	case apperr.Unauthorized:
-		s.throttle.Failure(ctx, email, ip)
 		if u.ID != "" {
 			a := audit.Actor{UserID: u.ID, Email: u.Email, IP: ip, UserAgent: c.Request().UserAgent()}
 			if err := audit.RecordInUserOrgs(ctx, s.db.DB, u.ID, a, audit.LoginFailed, "user", u.ID, u.Email+" failed to sign in"); err != nil {
@@ -64,12 +69,12 @@ func (s *Server) loginSubmit(c echo.Context) error {
 		return err
 	}
 
-	s.throttle.Success(ctx, email)
-	if err := s.signIn(c, u.ID); err != nil {
-		return err
-	}
+	s.throttle.Succeeded(ctx, email, ip, at)
 	a := audit.Actor{UserID: u.ID, Email: u.Email, IP: ip, UserAgent: c.Request().UserAgent()}
 	if err := audit.RecordInUserOrgs(ctx, s.db.DB, u.ID, a, audit.LoginSucceeded, "user", u.ID, u.Email+" signed in"); err != nil {
+		return err
+	}
+	if err := s.signIn(c, u.ID); err != nil {
 		return err
 	}
 	return redirect(c, "/")

@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"keyplane/internal/account"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
 )
@@ -316,4 +318,44 @@ func TestLogoutEndsSession(t *testing.T) {
 		wantRedirect(t, replay.get("/"), "/login")
 		wantRedirect(t, replay.get("/orgs/acme/keys"), "/login")
 	})
+}
+
+// TestLoginThrottleHoldsUnderParallelGuesses fires many wrong passwords at
+// once: each attempt is counted before its hash is checked, so no more than
+// the limit can be tried.
+func TestLoginThrottleHoldsUnderParallelGuesses(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storetest.SQLite(t), nil)
+	u := e.user("alice@example.com", "Alice", false)
+	e.org("Acme", "acme", u.ID)
+	const guesses = 30
+	clients := make([]*client, guesses)
+	for i := range clients {
+		clients[i] = e.client()
+		clients[i].token()
+	}
+	statuses := make(chan int, guesses)
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- c.login("alice@example.com", fmt.Sprintf("wrong password %d", i)).StatusCode
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	tried := 0
+	for st := range statuses {
+		switch st {
+		case http.StatusUnauthorized:
+			tried++
+		case http.StatusTooManyRequests:
+		default:
+			t.Errorf("status %d, want 401 or 429", st)
+		}
+	}
+	if tried > account.AccountFailureLimit {
+		t.Fatalf("%d passwords were checked in parallel, want at most %d", tried, account.AccountFailureLimit)
+	}
 }

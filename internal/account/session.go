@@ -99,8 +99,11 @@ func (s *Service) LookupSession(ctx context.Context, token string, limits Sessio
 		return Session{}, User{}, gone
 	}
 	u, err := s.UserByID(ctx, sess.UserID)
-	if err != nil {
+	if apperr.Is(err, apperr.NotFound) {
 		return Session{}, User{}, gone
+	}
+	if err != nil {
+		return Session{}, User{}, err
 	}
 	if u.Disabled() {
 		return Session{}, User{}, gone

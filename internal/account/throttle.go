@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
@@ -21,6 +22,8 @@ const (
 type failureLog interface {
 	add(ctx context.Context, key string, at time.Time, window time.Duration) error
 	recent(ctx context.Context, key string, now time.Time, window time.Duration) ([]time.Time, error)
+	// remove forgets one entry recorded at at.
+	remove(ctx context.Context, key string, at time.Time) error
 	clear(ctx context.Context, key string) error
 }
 
@@ -28,6 +31,8 @@ type failureLog interface {
 // state in memory, or in Redis when given one so every replica shares it; if
 // Redis cannot be reached it falls back to memory and says so in the log.
 type Throttle struct {
+	// attempts makes Attempt's check and record one step in this process.
+	attempts sync.Mutex
 	log      failureLog
 	fallback *memoryLog
 	now      func() time.Time
@@ -47,7 +52,42 @@ func NewThrottle(now func() time.Time, logger *slog.Logger) *Throttle {
 }
 
 func accountKey(email string) string { return "acct:" + NormalizeEmail(email) }
-func ipKey(ip string) string         { return "ip:" + ip }
+
+// ipKey names the client's network: an IPv4 address, or the /64 of an IPv6
+// one, since a single host can hold a whole /64.
+func ipKey(ip string) string {
+	if a, err := netip.ParseAddr(ip); err == nil && a.Unmap().Is6() {
+		p, _ := a.Prefix(64)
+		return "ip:" + p.String()
+	}
+	return "ip:" + ip
+}
+
+// Attempt reserves a login attempt for email from ip. When either is
+// throttled it returns how long to wait and records nothing. Otherwise it
+// records the attempt as a failure before the password is even checked, so
+// parallel guesses cannot all pass the check while the hash is computed;
+// a successful login then calls Succeeded with the returned time.
+func (t *Throttle) Attempt(ctx context.Context, email, ip string) (time.Time, time.Duration) {
+	t.attempts.Lock()
+	defer t.attempts.Unlock()
+	if wait := t.Check(ctx, email, ip); wait > 0 {
+		return time.Time{}, wait
+	}
+	at := t.now()
+	t.failureAt(ctx, email, ip, at)
+	return at, 0
+}
+
+// Succeeded undoes the attempt made at at: the account's failures are
+// forgotten, and the IP's count loses this attempt but keeps the others.
+func (t *Throttle) Succeeded(ctx context.Context, email, ip string, at time.Time) {
+	t.Success(ctx, email)
+	if err := t.log.remove(ctx, ipKey(ip), at); err != nil {
+		t.degraded(err)
+		t.fallback.remove(ctx, ipKey(ip), at)
+	}
+}
 
 // Check returns how long the caller must wait before trying to log in as
 // email from ip, or 0 when the attempt may go ahead.
@@ -75,7 +115,10 @@ func (t *Throttle) wait(ctx context.Context, key string, limit int, now time.Tim
 
 // Failure records a failed login as email from ip.
 func (t *Throttle) Failure(ctx context.Context, email, ip string) {
-	now := t.now()
+	t.failureAt(ctx, email, ip, t.now())
+}
+
+func (t *Throttle) failureAt(ctx context.Context, email, ip string, now time.Time) {
 	for _, key := range []string{accountKey(email), ipKey(ip)} {
 		if err := t.log.add(ctx, key, now, ThrottleWindow); err != nil {
 			t.degraded(err)
@@ -129,6 +172,19 @@ func (m *memoryLog) recent(_ context.Context, key string, now time.Time, window 
 	}
 	m.keys[key] = times
 	return append([]time.Time(nil), times...), nil
+}
+
+func (m *memoryLog) remove(_ context.Context, key string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	times := m.keys[key]
+	for i, t := range times {
+		if t.Equal(at) {
+			m.keys[key] = append(times[:i:i], times[i+1:]...)
+			break
+		}
+	}
+	return nil
 }
 
 func (m *memoryLog) clear(_ context.Context, key string) error {

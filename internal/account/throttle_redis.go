@@ -54,6 +54,17 @@ func (r *redisLog) recent(ctx context.Context, key string, now time.Time, window
 	return times, nil
 }
 
+// remove forgets one entry recorded at at (members begin with its Unix
+// milliseconds).
+func (r *redisLog) remove(ctx context.Context, key string, at time.Time) error {
+	ms := strconv.FormatInt(at.UnixMilli(), 10)
+	members, err := r.client.ZRangeByScore(ctx, r.prefix+key, &redis.ZRangeBy{Min: ms, Max: ms, Count: 1}).Result()
+	if err != nil || len(members) == 0 {
+		return err
+	}
+	return r.client.ZRem(ctx, r.prefix+key, members[0]).Err()
+}
+
 func (r *redisLog) clear(ctx context.Context, key string) error {
 	return r.client.Del(ctx, r.prefix+key).Err()
 }

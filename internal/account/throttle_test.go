@@ -271,3 +271,44 @@ func TestRedisThrottleFallsBackToMemoryWhenRedisIsDown(t *testing.T) {
 		t.Errorf("no warning about Redis in the log: %q", logs.String())
 	}
 }
+
+// TestThrottleCountsIPv6PerSlash64 makes sure one host cannot rotate
+// through the addresses of its /64 to escape the IP limit.
+func TestThrottleCountsIPv6PerSlash64(t *testing.T) {
+	clock := newFakeClock()
+	th := account.NewThrottle(clock.Now, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	for i := range account.IPFailureLimit {
+		th.Failure(ctx, fmt.Sprintf("user%d@example.com", i), fmt.Sprintf("2001:db8:1:2::%x", i+1))
+	}
+	if wait := th.Check(ctx, "someone@example.com", "2001:db8:1:2:ffff::1"); wait != account.ThrottleWindow {
+		t.Fatalf("another address of the /64: wait %v, want %v", wait, account.ThrottleWindow)
+	}
+	if wait := th.Check(ctx, "someone@example.com", "2001:db8:1:3::1"); wait != 0 {
+		t.Fatalf("another /64: wait %v, want 0", wait)
+	}
+}
+
+// TestAttemptIsCountedBeforeTheOutcome checks that an attempt counts at
+// once and that Succeeded takes back only its own entry.
+func TestAttemptIsCountedBeforeTheOutcome(t *testing.T) {
+	clock := newFakeClock()
+	th := account.NewThrottle(clock.Now, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	var last time.Time
+	for i := range account.AccountFailureLimit {
+		at, wait := th.Attempt(ctx, "alice@example.com", "192.0.2.1")
+		if wait != 0 {
+			t.Fatalf("attempt %d refused", i+1)
+		}
+		last = at
+		clock.Advance(time.Second)
+	}
+	if _, wait := th.Attempt(ctx, "alice@example.com", "192.0.2.1"); wait == 0 {
+		t.Fatal("sixth attempt allowed while five are pending")
+	}
+	th.Succeeded(ctx, "alice@example.com", "192.0.2.1", last)
+	if _, wait := th.Attempt(ctx, "alice@example.com", "192.0.2.1"); wait != 0 {
+		t.Fatalf("after a success the account is still throttled for %v", wait)
+	}
+}
