@@ -15,7 +15,7 @@ import (
 const timeLayout = "2006-01-02 15:04 UTC"
 
 func (s *Server) adminHome(c echo.Context) error {
-	return c.Redirect(http.StatusSeeOther, "/admin/users")
+	return redirect(c, "/admin/users")
 }
 
 func (s *Server) adminUsers(c echo.Context) error {

@@ -27,9 +27,9 @@ func (s *Server) home(c echo.Context) error {
 			}
 		}
 	}
-	return c.Redirect(http.StatusSeeOther, "/orgs/"+target+"/keys")
+	return redirect(c, "/orgs/"+target+"/keys")
 }
 
 func (s *Server) orgHome(c echo.Context) error {
-	return c.Redirect(http.StatusSeeOther, "/orgs/"+currentMembership(c).Slug+"/keys")
+	return redirect(c, "/orgs/"+currentMembership(c).Slug+"/keys")
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"keyplane/internal/account"
@@ -102,6 +103,13 @@ func NewServer(d Deps) *Server {
 	e.HidePort = true
 	e.IPExtractor = ipOf
 	e.HTTPErrorHandler = s.handleError
+	// A panic becomes a 500 through handleError, with its stack in the log.
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.logger.Error("panic", "err", err, "path", c.Request().URL.Path, "stack", string(stack))
+			return err
+		},
+	}))
 	s.echo = e
 	s.routes()
 	return s

@@ -93,8 +93,10 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 			b := make([]byte, 16)
 			rand.Read(b)
 			setupToken = hex.EncodeToString(b)
+			logger.Info("no user exists yet: open /setup and enter the setup token", "url", cfg.BaseURL.String()+"/setup", "setup_token", setupToken)
+		} else {
+			logger.Info("no user exists yet: open /setup and enter the token set in KEYPLANE_SETUP_TOKEN", "url", cfg.BaseURL.String()+"/setup")
 		}
-		logger.Info("no user exists yet: open /setup and enter the setup token", "url", cfg.BaseURL.String()+"/setup", "setup_token", setupToken)
 	}
 
 	srv := web.NewServer(web.Deps{

@@ -1,6 +1,10 @@
 package store
 
-import "github.com/google/uuid"
+import (
+	"strings"
+
+	"github.com/google/uuid"
+)
 
 // NewID returns a new UUIDv7: time-ordered, so indexes stay compact, and
 // random enough to be unguessable.
@@ -8,10 +12,11 @@ func NewID() string {
 	return uuid.Must(uuid.NewV7()).String()
 }
 
-// ValidID reports whether s is a well-formed UUID, so malformed ids in URLs
-// become "not found" without reaching the database.
+// ValidID reports whether s is a well-formed UUID in its canonical lower-case
+// form, so malformed ids in URLs become "not found" without reaching the
+// database, alike on PostgreSQL (which would fold case) and SQLite.
 func ValidID(s string) bool {
-	if len(s) != 36 {
+	if len(s) != 36 || strings.ToLower(s) != s {
 		return false
 	}
 	_, err := uuid.Parse(s)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"keyplane/internal/store"
@@ -29,7 +30,7 @@ func TestNewIDIsUUIDv7(t *testing.T) {
 	if a == b || !store.ValidID(a) || a[14] != '7' {
 		t.Fatalf("ids %q %q are not distinct UUIDv7", a, b)
 	}
-	for _, bad := range []string{"", "1", "../etc/passwd", "0193c0de-0000-7000-8000-00000000000g"} {
+	for _, bad := range []string{"", "1", "../etc/passwd", "0193c0de-0000-7000-8000-00000000000g", strings.ToUpper(a)} {
 		if store.ValidID(bad) {
 			t.Errorf("ValidID(%q) = true", bad)
 		}
