@@ -36,11 +36,9 @@ func (s *Server) keysList(c echo.Context) error {
 	}
 	anyKeys := len(list) > 0
 	if !anyKeys && f.Active() {
-		all, err := s.keys.List(ctx, m.ID, apikey.Filter{})
-		if err != nil {
+		if anyKeys, err = s.keys.HasAny(ctx, m.ID); err != nil {
 			return err
 		}
-		anyKeys = len(all) > 0
 	}
 	now := s.now()
 	vm := keys.ListPage{
@@ -118,13 +116,9 @@ func (s *Server) keyNew(c echo.Context) error {
 	}
 	if active >= s.keys.MaxKeys() {
 		f.AtLimit = true
-		f.Error = limitMessage(s.keys.MaxKeys())
+		f.Error = apperr.MessageOf(apikey.LimitError(s.keys.MaxKeys()))
 	}
 	return s.renderKeyForm(c, http.StatusOK, f)
-}
-
-func limitMessage(max int) string {
-	return apperr.MessageOf(apperr.New(apperr.Limit, "This organization has reached its limit of %d active keys. Revoke a key you no longer use to create another.", max))
 }
 
 func keyInput(c echo.Context) apikey.Input {

@@ -97,7 +97,7 @@ func formValues(k apikey.Key) keys.FormValues {
 		Scopes: k.Scopes, Domains: strings.Join(k.Domains, "\n"), IPs: strings.Join(k.IPs, "\n"),
 	}
 	if k.ExpiresAt != nil {
-		v.ExpiresAt = k.ExpiresAt.UTC().Format("2006-01-02")
+		v.ExpiresAt = apikey.ExpiryDate(*k.ExpiresAt)
 	}
 	if k.RateLimitPerMinute != nil {
 		v.RateLimit = strconv.Itoa(*k.RateLimitPerMinute)

@@ -2,7 +2,6 @@ package apikey
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -57,7 +56,7 @@ func ConfigOptions(cfg config.Config) Options {
 		Policy: Policy{
 			Scopes:             names,
 			PublicRateLimit:    cfg.PublicRateLimit,
-			PublicBlockMinutes: int(cfg.PublicBlock / time.Minute),
+			PublicBlockMinutes: int((cfg.PublicBlock + time.Minute - 1) / time.Minute),
 		},
 	}
 }
@@ -89,6 +88,11 @@ type Created struct {
 // ErrAlreadyCreated is returned when a form's single-use token was used
 // before: a reload re-posted the form.
 var ErrAlreadyCreated = apperr.New(apperr.Conflict, "This key was already created. For security it is shown only once; if you did not copy it, revoke it and create another.")
+
+// LimitError is the Limit error of an organization with max active keys.
+func LimitError(max int) error {
+	return apperr.New(apperr.Limit, "This organization has reached its limit of %d active keys. Revoke a key you no longer use to create another.", max)
+}
 
 // activeScope selects the keys that count against the limit: not revoked,
 // not past their deadline, not in a rotation grace period.
@@ -122,21 +126,15 @@ func (s *Service) Create(ctx context.Context, orgID, formToken string, in Input,
 		if err := s.lockOrg(tx, orgID); err != nil {
 			return err
 		}
-		if formToken != "" {
-			var n int64
-			if err := tx.Model(&Key{}).Where("org_id = ? AND form_token = ?", orgID, formToken).Count(&n).Error; err != nil {
-				return fmt.Errorf("apikey: create: %w", err)
-			}
-			if n > 0 {
-				return ErrAlreadyCreated
-			}
+		if err := formTokenUnused(tx, orgID, formToken); err != nil {
+			return err
 		}
 		var active int64
 		if err := activeScope(tx.Model(&Key{}).Where("org_id = ?", orgID), now).Count(&active).Error; err != nil {
 			return fmt.Errorf("apikey: create: %w", err)
 		}
 		if int(active) >= s.maxKeys {
-			return apperr.New(apperr.Limit, "This organization has reached its limit of %d active keys. Revoke a key you no longer use to create another.", s.maxKeys)
+			return LimitError(s.maxKeys)
 		}
 		created, err := s.insert(tx, orgID, set, formToken, nil, actor, now)
 		if err != nil {
@@ -144,12 +142,28 @@ func (s *Service) Create(ctx context.Context, orgID, formToken string, in Input,
 		}
 		out = created
 		return audit.Record(ctx, tx, orgID, actor, audit.KeyCreated, "api_key", created.Key.ID,
-			fmt.Sprintf("%s created %s (%s)", actorName(actor), created.Key.Hint, created.Key.Description))
+			fmt.Sprintf("%s created %s (%s)", actor.Name(), created.Key.Hint, created.Key.Description))
 	})
 	if err != nil {
 		return Created{}, err
 	}
 	return out, nil
+}
+
+// formTokenUnused returns ErrAlreadyCreated when a key was already made
+// from the form whose single-use token is token ("" for none).
+func formTokenUnused(tx *gorm.DB, orgID, token string) error {
+	if token == "" {
+		return nil
+	}
+	var n int64
+	if err := tx.Model(&Key{}).Where("org_id = ? AND form_token = ?", orgID, token).Count(&n).Error; err != nil {
+		return fmt.Errorf("apikey: form token: %w", err)
+	}
+	if n > 0 {
+		return ErrAlreadyCreated
+	}
+	return nil
 }
 
 // lockOrg serialises key creation per organization so the limit holds under
@@ -197,64 +211,6 @@ func (s *Service) insert(tx *gorm.DB, orgID string, set Settings, formToken stri
 	return Created{Key: k, Secret: secret}, nil
 }
 
-// Filter narrows the keys list.
-type Filter struct {
-	Status      Status      // "" for all
-	Environment Environment // "" for all
-	Kind        Kind        // "" for all
-	Search      string      // substring of the description, any case
-}
-
-// List returns orgID's keys matching f, newest first.
-func (s *Service) List(ctx context.Context, orgID string, f Filter) ([]Key, error) {
-	now := s.now().UTC()
-	q := s.db.WithContext(ctx).Where("org_id = ?", orgID)
-	if f.Environment != "" {
-		q = q.Where("environment = ?", f.Environment)
-	}
-	if f.Kind != "" {
-		q = q.Where("kind = ?", f.Kind)
-	}
-	var keys []Key
-	if err := q.Order("created_at DESC, id DESC").Find(&keys).Error; err != nil {
-		return nil, fmt.Errorf("apikey: list: %w", err)
-	}
-	// Search runs here, not in SQL: SQLite's LOWER folds only ASCII.
-	term := strings.ToLower(strings.TrimSpace(f.Search))
-	if f.Status == "" && term == "" {
-		return keys, nil
-	}
-	out := keys[:0]
-	for _, k := range keys {
-		if (f.Status == "" || k.StatusAt(now) == f.Status) &&
-			(term == "" || strings.Contains(strings.ToLower(k.Description), term)) {
-			out = append(out, k)
-		}
-	}
-	return out, nil
-}
-
-// Get returns orgID's key id, or NotFound (also for another org's key).
-func (s *Service) Get(ctx context.Context, orgID, id string) (Key, error) {
-	return s.get(s.db.WithContext(ctx), orgID, id)
-}
-
-func (s *Service) get(tx *gorm.DB, orgID, id string) (Key, error) {
-	notFound := apperr.New(apperr.NotFound, "API key not found.")
-	if !store.ValidID(id) {
-		return Key{}, notFound
-	}
-	var k Key
-	err := tx.Where("org_id = ? AND id = ?", orgID, id).Take(&k).Error
-	if store.IsNotFound(err) {
-		return Key{}, notFound
-	}
-	if err != nil {
-		return Key{}, fmt.Errorf("apikey: get: %w", err)
-	}
-	return k, nil
-}
-
 // Update changes a key's description, scopes, domains, IPs, expiry and rate
 // limit; kind and environment stay. Returns NotFound, Invalid, or Conflict
 // for a key that is revoked, expired or replaced.
@@ -275,6 +231,11 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input, actor 
 		if err != nil {
 			return err
 		}
+		// An expiry set to the minute (from the command line) survives an
+		// edit that leaves its date alone.
+		if k.ExpiresAt != nil && strings.TrimSpace(in.ExpiresAt) == ExpiryDate(*k.ExpiresAt) {
+			set.ExpiresAt = k.ExpiresAt
+		}
 		k.Description, k.Scopes, k.Domains, k.IPs = set.Description, set.Scopes, set.Domains, set.IPs
 		k.ExpiresAt, k.RateLimitPerMinute, k.BlockMinutes = set.ExpiresAt, set.RateLimitPerMinute, set.BlockMinutes
 		k.UpdatedAt = now
@@ -294,7 +255,7 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input, actor 
 			return err
 		}
 		return audit.Record(ctx, tx, orgID, actor, audit.KeyUpdated, "api_key", k.ID,
-			fmt.Sprintf("%s edited %s (%s)", actorName(actor), k.Hint, k.Description))
+			fmt.Sprintf("%s edited %s (%s)", actor.Name(), k.Hint, k.Description))
 	})
 	if err != nil {
 		return Key{}, err
@@ -334,137 +295,13 @@ func (s *Service) Revoke(ctx context.Context, orgID, id string, actor audit.Acto
 			return err
 		}
 		return audit.Record(ctx, tx, orgID, actor, audit.KeyRevoked, "api_key", k.ID,
-			fmt.Sprintf("%s revoked %s (%s)", actorName(actor), k.Hint, k.Description))
+			fmt.Sprintf("%s revoked %s (%s)", actor.Name(), k.Hint, k.Description))
 	})
 	if err != nil {
 		return Key{}, err
 	}
 	s.changed(out.KeyHash)
 	return out, nil
-}
-
-// Grace periods a rotation may leave the old key.
-var GracePeriods = map[string]time.Duration{"0": 0, "1h": time.Hour, "24h": 24 * time.Hour, "168h": 7 * 24 * time.Hour}
-
-// Rotate makes a new key with the settings of key id; the old key keeps
-// working for grace ("0", "1h", "24h" or "168h") and then answers expired.
-// Rotations do not count against the limit. formToken makes the form
-// single-use as for Create. Returns NotFound, Invalid for a bad grace, or
-// Conflict for a key that is revoked, expired or already rotated.
-func (s *Service) Rotate(ctx context.Context, orgID, id, grace, formToken string, actor audit.Actor) (Created, Key, error) {
-	period, ok := GracePeriods[grace]
-	if !ok {
-		return Created{}, Key{}, apperr.InvalidFields(map[string]string{"grace": "Choose when the old key stops working."})
-	}
-	now := s.now().UTC()
-	var created Created
-	var old Key
-	err := s.db.Transaction(func(tx *gorm.DB) error {
-		tx = tx.WithContext(ctx)
-		if err := s.lockOrg(tx, orgID); err != nil {
-			return err
-		}
-		k, err := s.get(tx, orgID, id)
-		if err != nil {
-			return err
-		}
-		if formToken != "" {
-			var n int64
-			if err := tx.Model(&Key{}).Where("org_id = ? AND form_token = ?", orgID, formToken).Count(&n).Error; err != nil {
-				return fmt.Errorf("apikey: rotate: %w", err)
-			}
-			if n > 0 {
-				return ErrAlreadyCreated
-			}
-		}
-		if err := CanRotate(k, now); err != nil {
-			return err
-		}
-		set := Settings{
-			Description: k.Description, Kind: k.Kind, Environment: k.Environment, Scopes: k.Scopes,
-			Domains: k.Domains, IPs: k.IPs, ExpiresAt: k.ExpiresAt,
-			RateLimitPerMinute: k.RateLimitPerMinute, BlockMinutes: k.BlockMinutes,
-		}
-		c, err := s.insert(tx, orgID, set, formToken, &k.ID, actor, now)
-		if err != nil {
-			return err
-		}
-		deadline := now.Add(period)
-		res := tx.Model(&Key{}).Where("org_id = ? AND id = ? AND replaced_by_id IS NULL", orgID, k.ID).
-			Updates(map[string]any{"replaced_by_id": c.Key.ID, "grace_until": deadline, "updated_at": now})
-		if res.Error != nil {
-			return fmt.Errorf("apikey: rotate: %w", res.Error)
-		}
-		if res.RowsAffected == 0 {
-			return apperr.New(apperr.Conflict, "This key was rotated meanwhile.")
-		}
-		k.ReplacedByID, k.GraceUntil = &c.Key.ID, &deadline
-		created, old = c, k
-		if err := s.recordChange(tx, k.KeyHash, now); err != nil {
-			return err
-		}
-		return audit.Record(ctx, tx, orgID, actor, audit.KeyRotated, "api_key", k.ID,
-			fmt.Sprintf("%s rotated %s (%s) to %s; the old key stops %s", actorName(actor), k.Hint, k.Description, c.Key.Hint, graceWords(period)))
-	})
-	if err != nil {
-		return Created{}, Key{}, err
-	}
-	s.changed(old.KeyHash)
-	return created, old, nil
-}
-
-// KeyChange records that a key's verification may have changed.
-type KeyChange struct {
-	ID        int64
-	KeyHash   []byte
-	CreatedAt time.Time
-}
-
-// TableName maps KeyChange to its table.
-func (KeyChange) TableName() string { return "key_changes" }
-
-// recordChange notes, inside tx, that keyHash's verification may have
-// changed: a row in key_changes (which SQLite servers poll for) and, on
-// PostgreSQL, a notification delivered to every server at commit.
-func (s *Service) recordChange(tx *gorm.DB, keyHash []byte, now time.Time) error {
-	if err := tx.Create(&KeyChange{KeyHash: keyHash, CreatedAt: now}).Error; err != nil {
-		return fmt.Errorf("apikey: record change: %w", err)
-	}
-	if s.db.Dialect == store.Postgres {
-		if err := tx.Exec("SELECT pg_notify(?, ?)", store.KeyChangesChannel, hex.EncodeToString(keyHash)).Error; err != nil {
-			return fmt.Errorf("apikey: notify change: %w", err)
-		}
-	}
-	return nil
-}
-
-// CanRotate returns nil when key k may be rotated at now, else Conflict
-// with the reason: already rotated, revoked or expired.
-func CanRotate(k Key, now time.Time) error {
-	switch {
-	case k.ReplacedByID != nil:
-		return apperr.New(apperr.Conflict, "This key was already rotated; rotate its successor instead.")
-	case !k.Editable(now):
-		return apperr.New(apperr.Conflict, "This key is %s and cannot be rotated.", k.StatusAt(now))
-	}
-	return nil
-}
-
-func graceWords(d time.Duration) string {
-	switch d {
-	case 0:
-		return "now"
-	case 7 * 24 * time.Hour:
-		return "in 7 days"
-	}
-	return "in " + strings.TrimSuffix(d.String(), "0m0s")
-}
-
-func actorName(a audit.Actor) string {
-	if a.Email != "" {
-		return a.Email
-	}
-	return "keyplane (command line)"
 }
 
 // IsAlreadyCreated reports whether err means a re-posted form.

@@ -259,7 +259,7 @@ func TestCreate(t *testing.T) {
 		if k.OrgID != f.org {
 			t.Errorf("OrgID = %q, want %q", k.OrgID, f.org)
 		}
-		wantExpiry := time.Date(2030, 12, 31, 23, 59, 59, 0, time.UTC)
+		wantExpiry := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
 		assertSameSettings(t, k, Key{
 			Description: "Checkout widget", Kind: Public, Environment: Live,
 			Scopes: List{"read", "sms:send"}, Domains: List{"example.com", "*.example.org"},
@@ -548,7 +548,7 @@ func TestUpdate(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Update: %v (%v)", err, apperr.FieldsOf(err))
 		}
-		expiry := time.Date(2031, 1, 31, 23, 59, 59, 0, time.UTC)
+		expiry := time.Date(2031, 2, 1, 0, 0, 0, 0, time.UTC)
 		want := Key{
 			Description: "Billing server v2", Kind: Private, Environment: Live,
 			Scopes: List{"write", "sms:send"}, Domains: List{"example.com"}, IPs: List{"192.168.0.0/24"},

@@ -134,7 +134,9 @@ func (p Policy) Validate(in Input, now time.Time) (Settings, error) {
 		if err != nil {
 			errs["expires_at"] = "Enter a date as YYYY-MM-DD."
 		} else {
-			end := day.Add(24*time.Hour - time.Second).UTC()
+			// The key works through that whole day, UTC, and stops at the
+			// first instant of the next.
+			end := day.AddDate(0, 0, 1).UTC()
 			if !end.After(now) {
 				errs["expires_at"] = "Choose a date in the future."
 			} else if end.Sub(now) > 10*365*24*time.Hour {
@@ -169,6 +171,12 @@ func (p Policy) Validate(in Input, now time.Time) (Settings, error) {
 		return Settings{}, apperr.InvalidFields(errs)
 	}
 	return s, nil
+}
+
+// ExpiryDate is the last day, UTC, on which a key expiring at t works: the
+// date the form shows and takes back.
+func ExpiryDate(t time.Time) string {
+	return t.Add(-time.Nanosecond).UTC().Format("2006-01-02")
 }
 
 func lines(s string) []string {

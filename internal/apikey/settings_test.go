@@ -54,8 +54,9 @@ func showInt(p *int) any {
 
 func TestPolicyValidate(t *testing.T) {
 	now := time.Date(2030, 6, 15, 12, 0, 0, 0, time.UTC)
+	// The end of a day is the first instant of the next: keys stop there.
 	endOf := func(y int, m time.Month, d int) *time.Time {
-		t := time.Date(y, m, d, 23, 59, 59, 0, time.UTC)
+		t := time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
 		return &t
 	}
 	tests := []struct {

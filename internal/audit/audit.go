@@ -31,6 +31,15 @@ type Actor struct {
 	UserAgent string
 }
 
+// Name is how summaries name the actor: their email, or the command line
+// when there is no signed-in user.
+func (a Actor) Name() string {
+	if a.Email != "" {
+		return a.Email
+	}
+	return "keyplane (command line)"
+}
+
 // Event is one audit record.
 type Event struct {
 	ID         string

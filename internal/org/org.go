@@ -147,7 +147,7 @@ func (s *Service) Create(ctx context.Context, name, slug, adminUserID string, ac
 			return fmt.Errorf("org: create: %w", err)
 		}
 		if err := audit.Record(ctx, tx, o.ID, actor, audit.OrgCreated, "org", o.ID,
-			fmt.Sprintf("%s created the organization %s (%s)", actorName(actor), o.Name, o.Slug)); err != nil {
+			fmt.Sprintf("%s created the organization %s (%s)", actor.Name(), o.Name, o.Slug)); err != nil {
 			return err
 		}
 		return s.addMember(ctx, tx, o, adminUserID, Admin, actor)
@@ -200,18 +200,11 @@ func (s *Service) addMember(ctx context.Context, tx *gorm.DB, o Organization, us
 		return fmt.Errorf("org: add member: %w", err)
 	}
 	return audit.Record(ctx, tx, o.ID, actor, audit.MemberAdded, "user", userID,
-		fmt.Sprintf("%s added %s to %s as %s", actorName(actor), email, o.Name, role))
+		fmt.Sprintf("%s added %s to %s as %s", actor.Name(), email, o.Name, role))
 }
 
 func fieldErr(code apperr.Code, field, msg string) error {
 	return &apperr.Error{Code: code, Message: msg, Fields: map[string]string{field: msg}}
-}
-
-func actorName(a audit.Actor) string {
-	if a.Email != "" {
-		return a.Email
-	}
-	return "keyplane (command line)"
 }
 
 // BySlug returns the organization with slug, or NotFound.

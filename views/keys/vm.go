@@ -121,7 +121,6 @@ type Detail struct {
 	SuccessorURL   string
 	SuccessorHint  string
 	PredecessorURL string
-	Flash          string
 }
 
 // Confirm is the revoke or rotate dialog.

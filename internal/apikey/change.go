@@ -1,0 +1,36 @@
+package apikey
+
+import (
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"keyplane/internal/store"
+)
+
+// KeyChange records that a key's verification may have changed.
+type KeyChange struct {
+	ID        int64
+	KeyHash   []byte
+	CreatedAt time.Time
+}
+
+// TableName maps KeyChange to its table.
+func (KeyChange) TableName() string { return "key_changes" }
+
+// recordChange notes, inside tx, that keyHash's verification may have
+// changed: a row in key_changes (which SQLite servers poll for) and, on
+// PostgreSQL, a notification delivered to every server at commit.
+func (s *Service) recordChange(tx *gorm.DB, keyHash []byte, now time.Time) error {
+	if err := tx.Create(&KeyChange{KeyHash: keyHash, CreatedAt: now}).Error; err != nil {
+		return fmt.Errorf("apikey: record change: %w", err)
+	}
+	if s.db.Dialect == store.Postgres {
+		if err := tx.Exec("SELECT pg_notify(?, ?)", store.KeyChangesChannel, hex.EncodeToString(keyHash)).Error; err != nil {
+			return fmt.Errorf("apikey: notify change: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,99 @@
+package apikey
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"keyplane/internal/apperr"
+	"keyplane/internal/audit"
+)
+
+// Grace periods a rotation may leave the old key.
+var GracePeriods = map[string]time.Duration{"0": 0, "1h": time.Hour, "24h": 24 * time.Hour, "168h": 7 * 24 * time.Hour}
+
+// Rotate makes a new key with the settings of key id; the old key keeps
+// working for grace ("0", "1h", "24h" or "168h") and then answers expired.
+// Rotations do not count against the limit. formToken makes the form
+// single-use as for Create. Returns NotFound, Invalid for a bad grace, or
+// Conflict for a key that is revoked, expired or already rotated.
+func (s *Service) Rotate(ctx context.Context, orgID, id, grace, formToken string, actor audit.Actor) (Created, Key, error) {
+	period, ok := GracePeriods[grace]
+	if !ok {
+		return Created{}, Key{}, apperr.InvalidFields(map[string]string{"grace": "Choose when the old key stops working."})
+	}
+	now := s.now().UTC()
+	var created Created
+	var old Key
+	err := s.db.Transaction(func(tx *gorm.DB) error {
+		tx = tx.WithContext(ctx)
+		if err := s.lockOrg(tx, orgID); err != nil {
+			return err
+		}
+		k, err := s.get(tx, orgID, id)
+		if err != nil {
+			return err
+		}
+		if err := formTokenUnused(tx, orgID, formToken); err != nil {
+			return err
+		}
+		if err := CanRotate(k, now); err != nil {
+			return err
+		}
+		set := Settings{
+			Description: k.Description, Kind: k.Kind, Environment: k.Environment, Scopes: k.Scopes,
+			Domains: k.Domains, IPs: k.IPs, ExpiresAt: k.ExpiresAt,
+			RateLimitPerMinute: k.RateLimitPerMinute, BlockMinutes: k.BlockMinutes,
+		}
+		c, err := s.insert(tx, orgID, set, formToken, &k.ID, actor, now)
+		if err != nil {
+			return err
+		}
+		deadline := now.Add(period)
+		res := tx.Model(&Key{}).Where("org_id = ? AND id = ? AND replaced_by_id IS NULL", orgID, k.ID).
+			Updates(map[string]any{"replaced_by_id": c.Key.ID, "grace_until": deadline, "updated_at": now})
+		if res.Error != nil {
+			return fmt.Errorf("apikey: rotate: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return apperr.New(apperr.Conflict, "This key was rotated meanwhile.")
+		}
+		k.ReplacedByID, k.GraceUntil = &c.Key.ID, &deadline
+		created, old = c, k
+		if err := s.recordChange(tx, k.KeyHash, now); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, orgID, actor, audit.KeyRotated, "api_key", k.ID,
+			fmt.Sprintf("%s rotated %s (%s) to %s; the old key stops %s", actor.Name(), k.Hint, k.Description, c.Key.Hint, graceWords(period)))
+	})
+	if err != nil {
+		return Created{}, Key{}, err
+	}
+	s.changed(old.KeyHash)
+	return created, old, nil
+}
+
+// CanRotate returns nil when key k may be rotated at now, else Conflict
+// with the reason: already rotated, revoked or expired.
+func CanRotate(k Key, now time.Time) error {
+	switch {
+	case k.ReplacedByID != nil:
+		return apperr.New(apperr.Conflict, "This key was already rotated; rotate its successor instead.")
+	case !k.Editable(now):
+		return apperr.New(apperr.Conflict, "This key is %s and cannot be rotated.", k.StatusAt(now))
+	}
+	return nil
+}
+
+func graceWords(d time.Duration) string {
+	switch d {
+	case 0:
+		return "now"
+	case 7 * 24 * time.Hour:
+		return "in 7 days"
+	}
+	return "in " + strings.TrimSuffix(d.String(), "0m0s")
+}
