@@ -27,17 +27,17 @@ func (s *Server) renderKey(c echo.Context, status int, k apikey.Key, f keys.Form
 	m := currentMembership(c)
 	now := s.now()
 	f.Edit = true
-	f.Action = keyPath(m.Slug, k.ID)
+	f.Action = keys.KeyURL(m.Slug, k.ID)
 	d := keys.Detail{
 		Slug: m.Slug, Key: keyRow(k, m.Slug, now), IsAdmin: isOrgAdmin(c), Editable: k.Editable(now), Form: f,
 	}
 	if k.ReplacedByID != nil {
 		if next, err := s.keys.Get(ctx, m.ID, *k.ReplacedByID); err == nil {
-			d.SuccessorURL, d.SuccessorHint = keyPath(m.Slug, next.ID), next.Hint
+			d.SuccessorURL, d.SuccessorHint = keys.KeyURL(m.Slug, next.ID), next.Hint
 		}
 	}
 	if k.ReplacesID != nil {
-		d.PredecessorURL = keyPath(m.Slug, *k.ReplacesID)
+		d.PredecessorURL = keys.KeyURL(m.Slug, *k.ReplacesID)
 	}
 	return render(c, status, keys.DetailScreen(s.page(c, k.Description+" · API key"), d))
 }
@@ -60,7 +60,7 @@ func (s *Server) keyUpdate(c echo.Context) error {
 		return err
 	}
 	s.sessions.addFlash(c, "Saved the changes to "+k.Description+".")
-	return redirect(c, keyPath(m.Slug, k.ID))
+	return redirect(c, keys.KeyURL(m.Slug, k.ID))
 }
 
 func (s *Server) confirmVM(c echo.Context, k apikey.Key) keys.Confirm {
@@ -94,7 +94,7 @@ func (s *Server) keyRevoke(c echo.Context) error {
 		return err
 	}
 	s.sessions.addFlash(c, fmt.Sprintf("Revoked %s (%s).", k.Hint, k.Description))
-	return redirect(c, keyPath(m.Slug, k.ID))
+	return redirect(c, keys.KeyURL(m.Slug, k.ID))
 }
 
 // keyRotateForm asks when the old key should stop.
@@ -145,6 +145,6 @@ func (s *Server) keyRotate(c echo.Context) error {
 	}
 	return s.reveal(c, keys.Reveal{
 		Slug: m.Slug, Secret: created.Secret, Hint: created.Key.Hint, Description: created.Key.Description,
-		KeyURL: keyPath(m.Slug, created.Key.ID), OldHint: old.Hint, OldDeadline: deadline,
+		KeyURL: keys.KeyURL(m.Slug, created.Key.ID), OldHint: old.Hint, OldDeadline: deadline,
 	})
 }

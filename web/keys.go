@@ -63,9 +63,9 @@ func listURL(slug string, f keys.Filter) string {
 		}
 	}
 	if len(q) == 0 {
-		return keysPath(slug)
+		return keys.ListURL(slug)
 	}
-	return keysPath(slug) + "?" + q.Encode()
+	return keys.ListURL(slug) + "?" + q.Encode()
 }
 
 func oneOf(v string, allowed ...string) string {
@@ -89,7 +89,7 @@ func (s *Server) keyForm(c echo.Context, v keys.FormValues) keys.Form {
 	m := currentMembership(c)
 	p := s.keys.Policy()
 	f := keys.Form{
-		Slug: m.Slug, CSRFToken: csrfToken(c), Action: keysPath(m.Slug), FormToken: randomToken(16),
+		Slug: m.Slug, CSRFToken: csrfToken(c), Action: keys.ListURL(m.Slug), FormToken: randomToken(16),
 		Values: v, DefaultRate: p.PublicRateLimit, DefaultBlock: p.PublicBlockMinutes, Limit: s.keys.MaxKeys(),
 	}
 	for _, sc := range s.cfg.Scopes {
@@ -163,7 +163,7 @@ func (s *Server) keyCreate(c echo.Context) error {
 	}
 	return s.reveal(c, keys.Reveal{
 		Slug: m.Slug, Secret: created.Secret, Hint: created.Key.Hint, Description: created.Key.Description,
-		KeyURL: keyPath(m.Slug, created.Key.ID),
+		KeyURL: keys.KeyURL(m.Slug, created.Key.ID),
 	})
 }
 

@@ -13,13 +13,10 @@ import (
 
 const exactLayout = "2006-01-02 15:04:05 UTC"
 
-func keysPath(slug string) string    { return "/orgs/" + slug + "/keys" }
-func keyPath(slug, id string) string { return keysPath(slug) + "/" + id }
-
 // keyRow turns a key into what the list and the key page show.
 func keyRow(k apikey.Key, slug string, now time.Time) keys.Row {
 	r := keys.Row{
-		ID: k.ID, URL: keyPath(slug, k.ID), Hint: k.Hint, Description: k.Description,
+		ID: k.ID, URL: keys.KeyURL(slug, k.ID), Hint: k.Hint, Description: k.Description,
 		Kind: string(k.Kind), Environment: string(k.Environment), Status: string(k.StatusAt(now)),
 		Scopes: k.Scopes, Domains: k.Domains, IPs: k.IPs, CreatedBy: k.CreatedByEmail,
 		CreatedAt: k.CreatedAt.UTC().Format(exactLayout), CreatedAtISO: k.CreatedAt.UTC().Format(time.RFC3339),

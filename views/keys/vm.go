@@ -9,6 +9,12 @@ const (
 	ChangedEvt = "keys-changed"
 )
 
+// ListURL is the address of an organization's keys.
+func ListURL(slug string) string { return "/orgs/" + slug + "/keys" }
+
+// KeyURL is the address of one key's page.
+func KeyURL(slug, id string) string { return ListURL(slug) + "/" + id }
+
 // Row is one key as the list and the key page show it.
 type Row struct {
 	ID            string
