@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"regexp"
@@ -187,5 +188,65 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not stop within 10s of the signal")
+	}
+}
+
+func TestKeysCommands(t *testing.T) {
+	getenv := env(t, nil)
+	if code, _, stderr := runCLI(t, getenv, "a long enough password\n", "admin", "create-user", "--email", "ada@example.com", "--name", "Ada", "--password-stdin"); code != 0 {
+		t.Fatalf("create-user: %s", stderr)
+	}
+	if code, _, stderr := runCLI(t, getenv, "", "admin", "create-org", "--name", "Acme", "--slug", "acme", "--admin", "ada@example.com"); code != 0 {
+		t.Fatalf("create-org: %s", stderr)
+	}
+	code, out, stderr := runCLI(t, getenv, "", "keys", "create", "--org", "acme", "--description", "Billing", "--kind", "public",
+		"--env", "test", "--scope", "read", "--domain", "shop.example.com", "--expires-in", "30d", "--rate-limit", "10", "--block", "90s")
+	if code != 0 {
+		t.Fatalf("keys create: exit %d: %s", code, stderr)
+	}
+	secret := strings.TrimSpace(out)
+	if !regexp.MustCompile(`^kp_pk_test_[0-9A-Za-z]{36}$`).MatchString(secret) || strings.Count(out, "\n") != 1 {
+		t.Fatalf("keys create printed %q, want the key and nothing else", out)
+	}
+	if code, _, stderr := runCLI(t, getenv, "", "keys", "create", "--org", "acme", "--description", "X", "--scope", "nope"); code != 1 || !strings.Contains(stderr, "scope") {
+		t.Fatalf("unknown scope: exit %d stderr %q", code, stderr)
+	}
+	if code, _, _ := runCLI(t, getenv, "", "keys", "create", "--org", "acme"); code != 2 {
+		t.Fatalf("missing description: exit %d, want 2", code)
+	}
+	if code, _, _ := runCLI(t, getenv, "", "keys", "create", "--org", "acme", "--description", "X", "--expires-in", "soon"); code != 2 {
+		t.Fatalf("bad --expires-in: exit %d, want 2", code)
+	}
+
+	code, out, stderr = runCLI(t, getenv, "", "keys", "list", "--org", "acme", "--json")
+	if code != 0 {
+		t.Fatalf("keys list: %s", stderr)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 {
+		t.Fatalf("keys list --json: %v %q", err, out)
+	}
+	k := list[0]
+	for _, field := range []string{"id", "description", "hint", "kind", "environment", "scopes", "domains", "ips", "status", "created_at", "expires_at", "last_used_at", "requests_24h"} {
+		if _, ok := k[field]; !ok {
+			t.Errorf("keys list --json lacks %q", field)
+		}
+	}
+	if k["status"] != "active" || k["kind"] != "public" || k["requests_24h"] != float64(0) || k["last_used_at"] != nil || k["expires_at"] == nil {
+		t.Errorf("keys list --json: %v", k)
+	}
+	if strings.Contains(out, secret) {
+		t.Fatal("keys list shows the secret")
+	}
+
+	id := k["id"].(string)
+	if code, out, stderr := runCLI(t, getenv, "", "keys", "revoke", "--org", "acme", id); code != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("keys revoke: exit %d %q %q", code, out, stderr)
+	}
+	if code, _, stderr := runCLI(t, getenv, "", "keys", "revoke", "--org", "acme", id); code != 1 || !strings.Contains(stderr, "already revoked") {
+		t.Fatalf("second revoke: exit %d %q", code, stderr)
+	}
+	if code, out, _ := runCLI(t, getenv, "", "keys", "list", "--org", "acme"); code != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("keys list: %q", out)
 	}
 }

@@ -14,13 +14,16 @@ import (
 
 // Input is a key's settings as typed into the form, before validation.
 type Input struct {
-	Description  string
-	Kind         string
-	Environment  string
-	Scopes       []string
-	Domains      string // one per line
-	IPs          string // one CIDR or address per line
-	ExpiresAt    string // a date, YYYY-MM-DD; empty for none
+	Description string
+	Kind        string
+	Environment string
+	Scopes      []string
+	Domains     string // one per line
+	IPs         string // one CIDR or address per line
+	ExpiresAt   string // a date, YYYY-MM-DD; empty for none
+	// ExpiresIn, when positive, sets the expiry to now plus it, to the
+	// second (the command line's --expires-in); it wins over ExpiresAt.
+	ExpiresIn    time.Duration
 	RateLimit    string // requests per minute; empty for the default
 	BlockMinutes string
 }
@@ -129,21 +132,26 @@ func (p Policy) Validate(in Input, now time.Time) (Settings, error) {
 		}
 	}
 
-	if d := strings.TrimSpace(in.ExpiresAt); d != "" {
+	var end time.Time
+	if in.ExpiresIn > 0 {
+		end = now.Add(in.ExpiresIn).UTC().Truncate(time.Second)
+	} else if d := strings.TrimSpace(in.ExpiresAt); d != "" {
 		day, err := time.Parse("2006-01-02", d)
 		if err != nil {
 			errs["expires_at"] = "Enter a date as YYYY-MM-DD."
 		} else {
 			// The key works through that whole day, UTC, and stops at the
 			// first instant of the next.
-			end := day.AddDate(0, 0, 1).UTC()
-			if !end.After(now) {
-				errs["expires_at"] = "Choose a date in the future."
-			} else if end.Sub(now) > 10*365*24*time.Hour {
-				errs["expires_at"] = "Choose a date within ten years."
-			}
-			s.ExpiresAt = &end
+			end = day.AddDate(0, 0, 1).UTC()
 		}
+	}
+	if !end.IsZero() {
+		if !end.After(now) {
+			errs["expires_at"] = "Choose a date in the future."
+		} else if end.Sub(now) > 10*365*24*time.Hour {
+			errs["expires_at"] = "Choose a date within ten years."
+		}
+		s.ExpiresAt = &end
 	}
 
 	if v, msg := optionalInt(in.RateLimit, 1, MaxRateLimit); msg != "" {

@@ -68,12 +68,13 @@ func (v *Verifier) receive(ctx context.Context, conn *pgx.Conn, db *store.DB) er
 		}
 		wctx, cancel := context.WithTimeout(ctx, time.Minute)
 		n, err := conn.WaitForNotification(wctx)
+		timedOut := wctx.Err() != nil
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if wctx.Err() != nil {
+			if timedOut && !conn.IsClosed() {
 				continue
 			}
 			return err

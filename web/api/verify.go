@@ -36,7 +36,7 @@ type verifyResponse struct {
 	Org         string         `json:"org,omitempty"`
 	Environment string         `json:"environment,omitempty"`
 	Kind        string         `json:"kind,omitempty"`
-	Scopes      []string       `json:"scopes,omitempty"`
+	Scopes      []string       `json:"scopes,omitzero"`
 	RateLimit   *rateLimitBody `json:"ratelimit,omitempty"`
 	Code        string         `json:"code,omitempty"`
 	Message     string         `json:"message,omitempty"`

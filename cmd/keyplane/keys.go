@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"keyplane/internal/apikey"
+	"keyplane/internal/audit"
+	"keyplane/internal/config"
+	"keyplane/internal/org"
+	"keyplane/internal/store"
+	"keyplane/internal/usage"
+)
+
+const keysUsage = "usage: keyplane keys create | list | revoke [flags]"
+
+// repeated is a flag that may be given several times.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ",") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+
+// durationFlag takes Go durations plus a "d" suffix for days.
+type durationFlag struct{ d time.Duration }
+
+func (f *durationFlag) String() string { return f.d.String() }
+func (f *durationFlag) Set(v string) error {
+	d, err := config.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%q is not a positive duration (like 90d or 12h)", v)
+	}
+	f.d = d
+	return nil
+}
+
+// keysCommand runs `keyplane keys ...`: create prints the new key and
+// nothing else on stdout; list prints a table or JSON; revoke ends a key.
+func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usagef("%s", keysUsage)
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var orgSlug, description, kind, env string
+	var scopes, domains, ips repeated
+	var expiresIn, block durationFlag
+	var rateLimit int
+	var asJSON bool
+	fs.StringVar(&orgSlug, "org", "", "")
+	switch sub {
+	case "create":
+		fs.StringVar(&description, "description", "", "")
+		fs.StringVar(&kind, "kind", string(apikey.Private), "")
+		fs.StringVar(&env, "env", string(apikey.Live), "")
+		fs.Var(&scopes, "scope", "")
+		fs.Var(&domains, "domain", "")
+		fs.Var(&ips, "ip", "")
+		fs.Var(&expiresIn, "expires-in", "")
+		fs.IntVar(&rateLimit, "rate-limit", 0, "")
+		fs.Var(&block, "block", "")
+	case "list":
+		fs.BoolVar(&asJSON, "json", false, "")
+	case "revoke":
+	default:
+		return usagef("unknown keys command %q; %s", sub, keysUsage)
+	}
+	if err := fs.Parse(args); err != nil {
+		return usagef("keys %s: %v", sub, err)
+	}
+	if orgSlug == "" {
+		return usagef("keys %s: missing --org", sub)
+	}
+	if sub == "revoke" && fs.NArg() != 1 {
+		return usagef("keys revoke: give exactly one KEY_ID after the flags")
+	}
+	if sub != "revoke" && fs.NArg() > 0 {
+		return usagef("keys %s: unexpected argument %q", sub, fs.Arg(0))
+	}
+	if sub == "create" && description == "" {
+		return usagef("keys create: missing --description")
+	}
+
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	o, err := org.NewService(db, nil).BySlug(ctx, orgSlug)
+	if err != nil {
+		return fmt.Errorf("no organization with slug %s", orgSlug)
+	}
+	keys := apikey.NewService(db, apikey.ConfigOptions(cfg))
+	cli := audit.Actor{}
+
+	switch sub {
+	case "create":
+		in := apikey.Input{
+			Description: description, Kind: kind, Environment: env, Scopes: scopes,
+			Domains: strings.Join(domains, "\n"), IPs: strings.Join(ips, "\n"), ExpiresIn: expiresIn.d,
+		}
+		if rateLimit != 0 {
+			in.RateLimit = strconv.Itoa(rateLimit)
+		}
+		if block.d > 0 {
+			in.BlockMinutes = strconv.Itoa(int((block.d + time.Minute - 1) / time.Minute))
+		}
+		created, err := keys.Create(ctx, o.ID, "", in, cli)
+		if err != nil {
+			return cliError(err)
+		}
+		fmt.Fprintln(stdout, created.Secret)
+	case "list":
+		return listKeys(ctx, keys, db, o, asJSON, stdout)
+	case "revoke":
+		k, err := keys.Revoke(ctx, o.ID, fs.Arg(0), cli)
+		if err != nil {
+			return cliError(err)
+		}
+		fmt.Fprintf(stdout, "revoked %s (%s)\n", k.Hint, k.Description)
+	}
+	return nil
+}
+
+// keyJSON is one key in `keys list --json`.
+type keyJSON struct {
+	ID          string     `json:"id"`
+	Description string     `json:"description"`
+	Hint        string     `json:"hint"`
+	Kind        string     `json:"kind"`
+	Environment string     `json:"environment"`
+	Scopes      []string   `json:"scopes"`
+	Domains     []string   `json:"domains"`
+	IPs         []string   `json:"ips"`
+	Status      string     `json:"status"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   *time.Time `json:"expires_at"`
+	LastUsedAt  *time.Time `json:"last_used_at"`
+	Requests24h int64      `json:"requests_24h"`
+}
+
+func listKeys(ctx context.Context, keys *apikey.Service, db *store.DB, o org.Organization, asJSON bool, stdout io.Writer) error {
+	list, err := keys.List(ctx, o.ID, apikey.Filter{})
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	counts, err := usage.Requests24h(ctx, db, o.ID, now)
+	if err != nil {
+		return err
+	}
+	out := make([]keyJSON, 0, len(list))
+	for _, k := range list {
+		out = append(out, keyJSON{
+			ID: k.ID, Description: k.Description, Hint: k.Hint, Kind: string(k.Kind), Environment: string(k.Environment),
+			Scopes: orEmpty(k.Scopes), Domains: orEmpty(k.Domains), IPs: orEmpty(k.IPs), Status: string(k.StatusAt(now)),
+			CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utc(k.Deadline()), LastUsedAt: utc(k.LastUsedAt), Requests24h: counts[k.ID],
+		})
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tHINT\tDESCRIPTION\tKIND\tENV\tSTATUS\tLAST USED\tREQUESTS 24H")
+	for _, k := range out {
+		last := "never"
+		if k.LastUsedAt != nil {
+			last = k.LastUsedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", k.ID, k.Hint, k.Description, k.Kind, k.Environment, k.Status, last, k.Requests24h)
+	}
+	return tw.Flush()
+}
+
+func orEmpty(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}

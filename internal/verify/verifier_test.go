@@ -1,0 +1,533 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"keyplane/internal/apikey"
+)
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// fakeStore is a Store in memory that counts its reads and fails on demand.
+type fakeStore struct {
+	mu    sync.Mutex
+	keys  map[hashKey]*Key
+	reads map[hashKey]int
+	total int
+	err   error
+}
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{keys: map[hashKey]*Key{}, reads: map[hashKey]int{}}
+}
+
+func (s *fakeStore) KeyByHash(_ context.Context, hash []byte) (*Key, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var h hashKey
+	copy(h[:], hash)
+	s.total++
+	s.reads[h]++
+	if s.err != nil {
+		return nil, s.err
+	}
+	k, ok := s.keys[h]
+	if !ok {
+		return nil, ErrUnknownKey
+	}
+	c := *k
+	return &c, nil
+}
+
+func (s *fakeStore) put(secret string, k *Key) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys[hashKey(apikey.Hash(secret))] = k
+}
+
+func (s *fakeStore) setErr(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.err = err
+}
+
+// readsOf returns how often the store was asked for secret.
+func (s *fakeStore) readsOf(secret string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads[hashKey(apikey.Hash(secret))]
+}
+
+func (s *fakeStore) totalReads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
+
+// fixture is a Verifier over a fake store on a fake clock.
+type fixture struct {
+	store *fakeStore
+	clock *fakeClock
+	v     *Verifier
+	n     int
+}
+
+func newFixture(t *testing.T, o Options) *fixture {
+	t.Helper()
+	f := &fixture{store: newFakeStore(), clock: &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}}
+	o.Store, o.Prefix, o.Now, o.Logger = f.store, "kp", f.clock.Now, quietLogger
+	f.v = New(o)
+	return f
+}
+
+// add stores a new private live key, changed by edit, and returns its
+// plaintext.
+func (f *fixture) add(t *testing.T, edit func(*Key)) string {
+	t.Helper()
+	f.n++
+	k := &Key{
+		ID: fmt.Sprintf("key-%d", f.n), OrgID: "org-1", OrgSlug: "acme", OrgName: "Acme",
+		Kind: apikey.Private, Environment: apikey.Live, CreatedAt: f.clock.Now(),
+	}
+	if edit != nil {
+		edit(k)
+	}
+	secret, err := apikey.Generate(nil, "kp", k.Kind, k.Environment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.store.put(secret, k)
+	return secret
+}
+
+func (f *fixture) verify(req Request) Result { return f.v.Verify(context.Background(), req) }
+
+func wellFormedUnknown(t *testing.T) string {
+	t.Helper()
+	k, err := apikey.Generate(nil, "kp", apikey.Private, apikey.Live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func mustPrefixes(t *testing.T, ss ...string) []netip.Prefix {
+	t.Helper()
+	var out []netip.Prefix
+	for _, s := range ss {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}
+
+func mustDomains(t *testing.T, ss ...string) []apikey.DomainPattern {
+	t.Helper()
+	var out []apikey.DomainPattern
+	for _, s := range ss {
+		p, err := apikey.ParseDomainPattern(s)
+		if err != nil {
+			t.Fatalf("domain %q: %v", s, err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+var ip = netip.MustParseAddr
+
+// TestVerifyChecks covers each check and the order between them, one request
+// per scenario on a fresh verifier.
+func TestVerifyChecks(t *testing.T) {
+	public := func(t *testing.T) func(*Key) {
+		return func(k *Key) {
+			k.Kind = apikey.Public
+			k.Domains = mustDomains(t, "example.com", "*.example.org")
+			k.RateLimit, k.Block = 5, 5*time.Minute
+		}
+	}
+	past := func(d time.Duration) func(*fixture) *time.Time {
+		return func(f *fixture) *time.Time { x := f.clock.Now().Add(d); return &x }
+	}
+	tests := []struct {
+		name     string
+		edit     func(t *testing.T, f *fixture) func(*Key) // nil: a plain private key
+		key      func(t *testing.T, secret string) string  // nil: the key itself
+		req      Request
+		status   int
+		code     string
+		keyFound bool
+		rl       bool
+	}{
+		{name: "valid private key", status: 200, keyFound: true},
+		{name: "empty key", key: func(*testing.T, string) string { return "" }, status: 401, code: CodeUnauthorized},
+		{name: "garbage", key: func(*testing.T, string) string { return "hello" }, status: 401, code: CodeUnauthorized},
+		{name: "bad checksum", key: func(_ *testing.T, s string) string {
+			b := []byte(s)
+			if b[len(b)-1] == 'A' {
+				b[len(b)-1] = 'B'
+			} else {
+				b[len(b)-1] = 'A'
+			}
+			return string(b)
+		}, status: 401, code: CodeUnauthorized},
+		{name: "other prefix", key: func(_ *testing.T, s string) string {
+			k, _ := apikey.Generate(nil, "xx", apikey.Private, apikey.Live)
+			return k
+		}, status: 401, code: CodeUnauthorized},
+		{name: "unknown well-formed key", key: func(t *testing.T, _ string) string { return wellFormedUnknown(t) }, status: 401, code: CodeUnauthorized},
+		{name: "revoked beats IP, origin and scope", edit: func(t *testing.T, f *fixture) func(*Key) {
+			return func(k *Key) {
+				k.RevokedAt = past(-time.Hour)(f)
+				k.IPs = mustPrefixes(t, "10.0.0.0/8")
+				k.Scopes = nil
+			}
+		}, req: Request{ClientIP: ip("192.0.2.1"), Scopes: []string{"sms:send"}}, status: 401, code: CodeRevoked, keyFound: true},
+		{name: "expired at its deadline", edit: func(_ *testing.T, f *fixture) func(*Key) {
+			return func(k *Key) { k.Deadline = past(0)(f) }
+		}, status: 401, code: CodeExpired, keyFound: true},
+		{name: "a nanosecond before the deadline", edit: func(_ *testing.T, f *fixture) func(*Key) {
+			return func(k *Key) { k.Deadline = past(time.Nanosecond)(f) }
+		}, status: 200, keyFound: true},
+		{name: "expired beats IP", edit: func(t *testing.T, f *fixture) func(*Key) {
+			return func(k *Key) { k.Deadline = past(-time.Second)(f); k.IPs = mustPrefixes(t, "10.0.0.0/8") }
+		}, req: Request{ClientIP: ip("192.0.2.1")}, status: 401, code: CodeExpired, keyFound: true},
+		{name: "IP inside the allowlist", edit: func(t *testing.T, _ *fixture) func(*Key) {
+			return func(k *Key) { k.IPs = mustPrefixes(t, "10.0.0.0/24", "2001:db8::/64") }
+		}, req: Request{ClientIP: ip("10.0.0.255")}, status: 200, keyFound: true},
+		{name: "IPv4-mapped IPv6 client", edit: func(t *testing.T, _ *fixture) func(*Key) {
+			return func(k *Key) { k.IPs = mustPrefixes(t, "10.0.0.0/24") }
+		}, req: Request{ClientIP: ip("::ffff:10.0.0.7")}, status: 200, keyFound: true},
+		{name: "IP outside the allowlist", edit: func(t *testing.T, _ *fixture) func(*Key) {
+			return func(k *Key) { k.IPs = mustPrefixes(t, "10.0.0.0/24", "2001:db8::/64") }
+		}, req: Request{ClientIP: ip("10.0.1.0")}, status: 403, code: CodeIPNotAllowed, keyFound: true},
+		{name: "IPv6 outside the allowlist", edit: func(t *testing.T, _ *fixture) func(*Key) {
+			return func(k *Key) { k.IPs = mustPrefixes(t, "2001:db8::/64") }
+		}, req: Request{ClientIP: ip("2001:db8:0:1::1")}, status: 403, code: CodeIPNotAllowed, keyFound: true},
+		{name: "no client IP with an allowlist", edit: func(t *testing.T, _ *fixture) func(*Key) {
+			return func(k *Key) { k.IPs = mustPrefixes(t, "0.0.0.0/0") }
+		}, status: 403, code: CodeIPNotAllowed, keyFound: true},
+		{name: "public key, allowed origin", edit: func(t *testing.T, _ *fixture) func(*Key) { return public(t) },
+			req: Request{Origin: "https://example.com"}, status: 200, keyFound: true, rl: true},
+		{name: "public key, wildcard subdomain", edit: func(t *testing.T, _ *fixture) func(*Key) { return public(t) },
+			req: Request{Origin: "https://a.b.example.org"}, status: 200, keyFound: true, rl: true},
+		{name: "public key, no origin", edit: func(t *testing.T, _ *fixture) func(*Key) { return public(t) },
+			status: 403, code: CodeAnonymous, keyFound: true},
+		{name: "public key, Origin null", edit: func(t *testing.T, _ *fixture) func(*Key) { return public(t) },
+			req: Request{Origin: "null"}, status: 403, code: CodeAnonymous, keyFound: true},
+		{name: "public key, other origin", edit: func(t *testing.T, _ *fixture) func(*Key) { return public(t) },
+			req: Request{Origin: "https://evil-example.com"}, status: 403, code: CodeDomainNotAllowed, keyFound: true},
+		{name: "public key, IP checked before origin", edit: func(t *testing.T, _ *fixture) func(*Key) {
+			return func(k *Key) { public(t)(k); k.IPs = mustPrefixes(t, "10.0.0.0/8") }
+		}, req: Request{ClientIP: ip("192.0.2.1")}, status: 403, code: CodeIPNotAllowed, keyFound: true},
+		{name: "private key ignores origin", edit: func(t *testing.T, _ *fixture) func(*Key) {
+			return func(k *Key) { k.Domains = mustDomains(t, "example.com") }
+		}, req: Request{Origin: "https://evil.net"}, status: 200, keyFound: true},
+		{name: "scope missing", edit: func(*testing.T, *fixture) func(*Key) {
+			return func(k *Key) { k.Scopes = []string{"reports:read"} }
+		}, req: Request{Scopes: []string{"sms:send"}}, status: 403, code: CodeForbidden, keyFound: true},
+		{name: "every required scope is needed", edit: func(*testing.T, *fixture) func(*Key) {
+			return func(k *Key) { k.Scopes = []string{"reports:read"} }
+		}, req: Request{Scopes: []string{"reports:read", "sms:send"}}, status: 403, code: CodeForbidden, keyFound: true},
+		{name: "scopes granted", edit: func(*testing.T, *fixture) func(*Key) {
+			return func(k *Key) { k.Scopes = []string{"reports:read", "sms:send"} }
+		}, req: Request{Scopes: []string{"sms:send", "reports:read"}}, status: 200, keyFound: true},
+		{name: "admin grants every scope", edit: func(*testing.T, *fixture) func(*Key) {
+			return func(k *Key) { k.Scopes = []string{"admin"} }
+		}, req: Request{Scopes: []string{"sms:send", "anything"}}, status: 200, keyFound: true},
+		{name: "rate-limited private key reports its limit", edit: func(*testing.T, *fixture) func(*Key) {
+			return func(k *Key) { k.RateLimit = 3 }
+		}, status: 200, keyFound: true, rl: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, Options{})
+			var edit func(*Key)
+			if tt.edit != nil {
+				edit = tt.edit(t, f)
+			}
+			secret := f.add(t, edit)
+			req := tt.req
+			req.Key = secret
+			if tt.key != nil {
+				req.Key = tt.key(t, secret)
+			}
+			res := f.verify(req)
+			if res.Status != tt.status || res.Code != tt.code || res.Allowed != (tt.status == http.StatusOK) {
+				t.Fatalf("got status %d code %q allowed %v, want %d %q", res.Status, res.Code, res.Allowed, tt.status, tt.code)
+			}
+			if (res.Key != nil) != tt.keyFound {
+				t.Errorf("Key set = %v, want %v", res.Key != nil, tt.keyFound)
+			}
+			if (res.RateLimit != nil) != tt.rl {
+				t.Errorf("RateLimit = %+v, want set %v", res.RateLimit, tt.rl)
+			}
+			if !res.Allowed && res.Message == "" {
+				t.Error("refusal without a message")
+			}
+			if want := tt.code; want == "" && res.Outcome() != OutcomeAllowed || want != "" && res.Outcome() != want {
+				t.Errorf("Outcome() = %q", res.Outcome())
+			}
+			if tt.key != nil && tt.code == CodeUnauthorized && req.Key != "" {
+				if _, err := apikey.Parse(req.Key, "kp"); err != nil && f.store.totalReads() != 0 {
+					t.Errorf("a malformed key read the store %d times", f.store.totalReads())
+				}
+			}
+		})
+	}
+}
+
+// TestVerifyOrderRateLimitBeforeScope: refusals before the limiter (origin)
+// do not count; a request lacking a scope still counts.
+func TestVerifyOrderRateLimitAndScope(t *testing.T) {
+	f := newFixture(t, Options{})
+	secret := f.add(t, func(k *Key) {
+		k.Kind = apikey.Public
+		k.Domains = mustDomains(t, "example.com")
+		k.RateLimit = 2
+		k.Scopes = []string{"reports:read"}
+	})
+	client := ip("198.51.100.7")
+	for range 5 {
+		if res := f.verify(Request{Key: secret, ClientIP: client, Origin: "https://evil.net"}); res.Code != CodeDomainNotAllowed {
+			t.Fatalf("bad origin: %q", res.Code)
+		}
+	}
+	res := f.verify(Request{Key: secret, ClientIP: client, Origin: "https://example.com", Scopes: []string{"sms:send"}})
+	if res.Code != CodeForbidden || res.RateLimit == nil || res.RateLimit.Remaining != 1 {
+		t.Fatalf("first counted request: code %q ratelimit %+v, want forbidden with 1 remaining", res.Code, res.RateLimit)
+	}
+	if res := f.verify(Request{Key: secret, ClientIP: client, Origin: "https://example.com"}); !res.Allowed || res.RateLimit.Remaining != 0 {
+		t.Fatalf("second counted request: %+v", res)
+	}
+	res = f.verify(Request{Key: secret, ClientIP: client, Origin: "https://example.com", Scopes: []string{"sms:send"}})
+	if res.Code != CodeRateLimited || res.Status != http.StatusTooManyRequests {
+		t.Fatalf("third: code %q status %d, want rate_limited 429", res.Code, res.Status)
+	}
+	if got := res.RateLimit.RetryAfterSeconds(); got != 60 {
+		t.Errorf("RetryAfterSeconds = %d, want 60", got)
+	}
+	// A public key is limited per client IP.
+	if res := f.verify(Request{Key: secret, ClientIP: ip("198.51.100.8"), Origin: "https://example.com"}); !res.Allowed {
+		t.Fatalf("another IP: %+v", res)
+	}
+}
+
+func TestVerifyPrivateKeyLimitedAcrossIPs(t *testing.T) {
+	f := newFixture(t, Options{})
+	secret := f.add(t, func(k *Key) { k.RateLimit = 2 })
+	for i, addr := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
+		res := f.verify(Request{Key: secret, ClientIP: ip(addr)})
+		if want := i < 2; res.Allowed != want {
+			t.Fatalf("request %d from %s: allowed %v, want %v", i, addr, res.Allowed, want)
+		}
+	}
+}
+
+func TestCacheKnownKeyReadsStoreOnce(t *testing.T) {
+	f := newFixture(t, Options{})
+	secret := f.add(t, nil)
+	for i := range 3 {
+		if res := f.verify(Request{Key: secret}); !res.Allowed {
+			t.Fatalf("verify %d: %+v", i, res)
+		}
+	}
+	if n := f.store.readsOf(secret); n != 1 {
+		t.Fatalf("store read %d times for three verifications, want 1", n)
+	}
+}
+
+func TestCacheMalformedKeyNeverReadsStore(t *testing.T) {
+	f := newFixture(t, Options{})
+	for _, k := range []string{"", "x", "kp_sk_live_" + "000000000000000000000000000000000000", "Bearer abc"} {
+		f.verify(Request{Key: k})
+	}
+	if n := f.store.totalReads(); n != 0 {
+		t.Fatalf("malformed keys read the store %d times", n)
+	}
+}
+
+func TestCacheNegative(t *testing.T) {
+	f := newFixture(t, Options{CacheSize: 2, NegativeCacheSize: 4})
+	known := f.add(t, nil)
+	if res := f.verify(Request{Key: known}); !res.Allowed {
+		t.Fatalf("known: %+v", res)
+	}
+	unknown := wellFormedUnknown(t)
+	for range 3 {
+		if res := f.verify(Request{Key: unknown}); res.Code != CodeUnauthorized {
+			t.Fatalf("unknown: %+v", res)
+		}
+	}
+	if n := f.store.readsOf(unknown); n != 1 {
+		t.Fatalf("unknown key read %d times, want 1 (negative cache)", n)
+	}
+	// A flood of crafted keys, far more than both caches hold.
+	for range 200 {
+		f.verify(Request{Key: wellFormedUnknown(t)})
+	}
+	if res := f.verify(Request{Key: known}); !res.Allowed {
+		t.Fatalf("known after the flood: %+v", res)
+	}
+	if n := f.store.readsOf(known); n != 1 {
+		t.Fatalf("known key read %d times: the flood of unknown keys evicted it", n)
+	}
+	// The negative cache is bounded: the first unknown key was evicted.
+	f.verify(Request{Key: unknown})
+	if n := f.store.readsOf(unknown); n != 2 {
+		t.Fatalf("unknown key read %d times after the flood, want 2", n)
+	}
+}
+
+func TestCacheKnownLRUEvictsOnlyKnownKeys(t *testing.T) {
+	f := newFixture(t, Options{CacheSize: 2, NegativeCacheSize: 2})
+	a, b, c := f.add(t, nil), f.add(t, nil), f.add(t, nil)
+	for _, k := range []string{a, b, c, a} {
+		f.verify(Request{Key: k})
+	}
+	if n := f.store.readsOf(a); n != 2 {
+		t.Fatalf("a read %d times, want 2 (evicted by c in a cache of 2)", n)
+	}
+}
+
+func TestCacheUnknownKeyThatAppearsIsFoundAfterInvalidate(t *testing.T) {
+	f := newFixture(t, Options{})
+	secret := wellFormedUnknown(t)
+	if res := f.verify(Request{Key: secret}); res.Code != CodeUnauthorized {
+		t.Fatalf("before: %+v", res)
+	}
+	f.store.put(secret, &Key{ID: "late", OrgID: "org-1", Kind: apikey.Private, Environment: apikey.Live})
+	if res := f.verify(Request{Key: secret}); res.Code != CodeUnauthorized {
+		t.Fatalf("negative entry not used: %+v", res)
+	}
+	f.v.Invalidate(apikey.Hash(secret))
+	if res := f.verify(Request{Key: secret}); !res.Allowed {
+		t.Fatalf("after Invalidate: %+v", res)
+	}
+}
+
+func TestCacheInvalidate(t *testing.T) {
+	f := newFixture(t, Options{})
+	secret := f.add(t, nil)
+	f.verify(Request{Key: secret})
+	revoked := f.clock.Now()
+	f.store.put(secret, &Key{ID: "key-1", OrgID: "org-1", Kind: apikey.Private, Environment: apikey.Live, RevokedAt: &revoked})
+	if res := f.verify(Request{Key: secret}); !res.Allowed {
+		t.Fatalf("cached entry not used: %+v", res)
+	}
+	f.v.Invalidate(apikey.Hash(secret))
+	if res := f.verify(Request{Key: secret}); res.Code != CodeRevoked {
+		t.Fatalf("after Invalidate: code %q, want key_revoked", res.Code)
+	}
+	if n := f.store.readsOf(secret); n != 2 {
+		t.Fatalf("store read %d times, want 2", n)
+	}
+	// A hash of the wrong length is ignored, not a panic.
+	f.v.Invalidate([]byte("short"))
+	f.v.InvalidateAll()
+	f.verify(Request{Key: secret})
+	if n := f.store.readsOf(secret); n != 3 {
+		t.Fatalf("store read %d times after InvalidateAll, want 3", n)
+	}
+}
+
+func TestCacheTTL(t *testing.T) {
+	f := newFixture(t, Options{CacheTTL: 10 * time.Second})
+	secret := f.add(t, nil)
+	f.verify(Request{Key: secret})
+	f.clock.Advance(10*time.Second - time.Nanosecond)
+	f.verify(Request{Key: secret})
+	if n := f.store.readsOf(secret); n != 1 {
+		t.Fatalf("read %d times within the TTL, want 1", n)
+	}
+	f.clock.Advance(time.Nanosecond)
+	f.verify(Request{Key: secret})
+	if n := f.store.readsOf(secret); n != 2 {
+		t.Fatalf("read %d times once the TTL passed, want 2", n)
+	}
+	// The default TTL is at most 30 s.
+	g := newFixture(t, Options{})
+	s2 := g.add(t, nil)
+	g.verify(Request{Key: s2})
+	g.clock.Advance(30 * time.Second)
+	g.verify(Request{Key: s2})
+	if n := g.store.readsOf(s2); n != 2 {
+		t.Fatalf("default TTL: read %d times after 30 s, want 2", n)
+	}
+}
+
+func TestCacheStoreDown(t *testing.T) {
+	f := newFixture(t, Options{CacheTTL: 10 * time.Second})
+	cached := f.add(t, func(k *Key) { k.Scopes = []string{"sms:send"} })
+	uncached := f.add(t, nil)
+	f.verify(Request{Key: cached})
+	f.clock.Advance(time.Minute) // the entry is stale
+	f.store.setErr(errors.New("connection refused"))
+
+	res := f.verify(Request{Key: cached, Scopes: []string{"sms:send"}})
+	if !res.Allowed {
+		t.Fatalf("stale cached key with the store down: %+v", res)
+	}
+	if n := f.store.readsOf(cached); n != 2 {
+		t.Fatalf("the stale entry was not refreshed first: %d reads", n)
+	}
+	res = f.verify(Request{Key: uncached})
+	if res.Status != http.StatusServiceUnavailable || res.Code != CodeUnavailable || res.Key != nil {
+		t.Fatalf("uncached key with the store down: %+v, want 503 unavailable", res)
+	}
+	// Malformed keys are still refused without the store.
+	if res := f.verify(Request{Key: "nope"}); res.Code != CodeUnauthorized {
+		t.Fatalf("malformed with the store down: %+v", res)
+	}
+
+	// Recovery without intervention.
+	f.store.setErr(nil)
+	if res := f.verify(Request{Key: uncached}); !res.Allowed {
+		t.Fatalf("after recovery: %+v", res)
+	}
+}
+
+func TestVerifyConcurrent(t *testing.T) {
+	f := newFixture(t, Options{CacheSize: 8, NegativeCacheSize: 8})
+	keys := []string{f.add(t, nil), f.add(t, nil), f.add(t, nil)}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				k := keys[(g+i)%len(keys)]
+				if i%7 == 0 {
+					f.v.Invalidate(apikey.Hash(k))
+				}
+				if res := f.verify(Request{Key: k}); !res.Allowed {
+					t.Errorf("verify: %+v", res)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
