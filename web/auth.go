@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"gorm.io/gorm"
 
 	"keyplane/internal/account"
 	"keyplane/internal/apperr"
 	"keyplane/internal/audit"
 	"keyplane/internal/org"
+	"keyplane/internal/store"
 	"keyplane/views/auth"
 )
 
@@ -136,21 +138,37 @@ func (s *Server) setupSubmit(c echo.Context) error {
 
 	s.setupMu.Lock()
 	defer s.setupMu.Unlock()
-	if done, err := s.accounts.HasUsers(ctx); err != nil {
+	var u account.User
+	var o org.Organization
+	// The operator and the first organization are made together or not at
+	// all; on PostgreSQL a transaction lock keeps two replicas from both
+	// running setup.
+	err := s.db.Transaction(func(tx *gorm.DB) error {
+		if s.db.Dialect == store.Postgres {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtext('keyplane setup'))").Error; err != nil {
+				return err
+			}
+		}
+		txdb := &store.DB{DB: tx, Dialect: s.db.Dialect}
+		accounts := account.NewService(txdb, s.now)
+		if done, err := accounts.HasUsers(ctx); err != nil {
+			return err
+		} else if done {
+			return echo.ErrNotFound
+		}
+		var err error
+		u, err = accounts.CreateUser(ctx, account.NewUser{Email: f.Email, Name: f.Name, Password: password, Operator: true})
+		if err != nil {
+			return err
+		}
+		a := audit.Actor{UserID: u.ID, Email: u.Email, IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
+		o, err = org.NewService(txdb, s.now).Create(ctx, f.OrgName, f.OrgSlug, u.ID, a)
 		return err
-	} else if done {
-		return echo.ErrNotFound
-	}
-	u, err := s.accounts.CreateUser(ctx, account.NewUser{Email: f.Email, Name: f.Name, Password: password, Operator: true})
+	})
 	if err != nil {
 		return err
 	}
 	s.hasUsers.Store(true)
-	a := audit.Actor{UserID: u.ID, Email: u.Email, IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
-	o, err := s.orgs.Create(ctx, f.OrgName, f.OrgSlug, u.ID, a)
-	if err != nil {
-		return err
-	}
 	if err := s.signIn(c, u.ID); err != nil {
 		return err
 	}
