@@ -69,6 +69,7 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt -l reports unformatted files (run gofmt -w):"; echo "$$unformatted"; exit 1; fi
 
 test-go:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "nginx not found: apt-get install -y nginx"; exit 1; }
 	@if command -v pg_isready >/dev/null; then \
 		hostport=$$(echo "$$TEST_DATABASE_URL" | sed -E 's#^[a-z]+://([^@/]*@)?([^/?]*).*#\2#'); \
 		host=$${hostport%%:*}; port=5432; [ "$$hostport" = "$$host" ] || port=$${hostport##*:}; \
