@@ -34,6 +34,9 @@ const (
 	defaultCacheSize    = 100_000
 	defaultNegativeSize = 20_000
 	defaultCacheTTL     = 30 * time.Second
+	// lookupTimeout bounds a cache miss's database read, so a database
+	// that stops answering costs an uncached key a 503, not a hung request.
+	lookupTimeout = 2 * time.Second
 )
 
 // Request is what a verification is asked: the presented key and where the
@@ -222,6 +225,8 @@ func (v *Verifier) lookup(ctx context.Context, key string, now time.Time) (*Key,
 		return e.key, nil
 	}
 	v.metrics.cacheMisses.Inc()
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
 	k, err := v.store.KeyByHash(ctx, h[:])
 	switch {
 	case errors.Is(err, ErrUnknownKey):
