@@ -66,7 +66,7 @@ func (v *Verifier) receive(ctx context.Context, conn *pgx.Conn, db *store.DB) er
 			pruneChanges(ctx, db, v.now())
 			lastPrune = time.Now()
 		}
-		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		n, err := conn.WaitForNotification(wctx)
 		timedOut := wctx.Err() != nil
 		cancel()
@@ -75,7 +75,14 @@ func (v *Verifier) receive(ctx context.Context, conn *pgx.Conn, db *store.DB) er
 				return ctx.Err()
 			}
 			if timedOut && !conn.IsClosed() {
-				continue
+				// A quiet channel, or a database that stopped answering:
+				// a ping tells them apart within seconds.
+				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				err = conn.Ping(pctx)
+				cancel()
+				if err == nil {
+					continue
+				}
 			}
 			return err
 		}
