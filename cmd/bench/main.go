@@ -1,0 +1,142 @@
+// Command bench measures Keyplane's data plane against the targets of
+// PRODUCT.md ("Speed it must reach") and prints the figures; it asserts
+// nothing. It builds keyplane, baseline (a minimal Echo server answering
+// 200) and loadgen, then, all on 127.0.0.1 and bounded in time:
+//
+//  1. SQLite: sets up a user, an organization and a private key with the
+//     keyplane CLI in a temporary data dir, starts keyplane and baseline,
+//     and runs closed-loop rounds alternating between the two; prints each
+//     one's median requests per second and the ratio (target ≥ 0.80).
+//  2. Open loop at half keyplane's median rate: p50/p99 (target p99 < 2 ms),
+//     and baseline at the same rate for comparison.
+//  3. Database queries per cached verification, from keyplane's /metrics
+//     before and after a burst: each cache miss is one database read.
+//  4. PostgreSQL (TEST_DATABASE_URL, when reachable): a throwaway database
+//     seeded with 1,000,000 keys by COPY, then a sample of real keys each
+//     verified once, so each is a cache miss (target p99 < 5 ms).
+//
+// Run it from the module: go run ./cmd/bench [-h for the knobs].
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the knobs; the defaults keep a run under two minutes on two
+// cores.
+type options struct {
+	rounds      int
+	round       time.Duration
+	warmup      time.Duration
+	conns       int
+	open        time.Duration
+	openConns   int
+	burst       time.Duration
+	pg          string
+	pgKeys      int
+	pgSample    int
+	pgRate      float64
+	pgStreams   int
+	timeout     time.Duration
+	keep        bool
+	databaseURL string
+}
+
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.rounds, "rounds", 5, "closed-loop rounds per target")
+	fs.DurationVar(&o.round, "round", 5*time.Second, "length of one closed-loop round")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "closed-loop warm-up per target, not counted")
+	fs.IntVar(&o.conns, "c", 16, "closed-loop connections")
+	fs.DurationVar(&o.open, "open", 10*time.Second, "open-loop length")
+	fs.IntVar(&o.openConns, "open-c", 32, "open-loop connections")
+	fs.DurationVar(&o.burst, "burst", 3*time.Second, "burst measured for database queries per cached verification")
+	fs.StringVar(&o.pg, "pg", "auto", "PostgreSQL part: auto (when reachable), on (fail if not), off")
+	fs.IntVar(&o.pgKeys, "pg-keys", 1_000_000, "keys seeded into PostgreSQL")
+	fs.IntVar(&o.pgSample, "pg-sample", 2000, "distinct keys verified once each (uncached)")
+	fs.Float64Var(&o.pgRate, "pg-rate", 200, "open-loop rate of the uncached verifications, per second")
+	fs.IntVar(&o.pgStreams, "pg-streams", 2, "parallel COPY streams when seeding")
+	fs.DurationVar(&o.timeout, "timeout", 9*time.Minute, "the whole run stops after this")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, logs, SQLite data)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case o.rounds < 1, o.round <= 0, o.conns < 1, o.open <= 0, o.openConns < 1, o.burst <= 0:
+		return o, errors.New("rounds, durations and connections must be positive")
+	case o.pg != "auto" && o.pg != "on" && o.pg != "off":
+		return o, errors.New("-pg must be auto, on or off")
+	case o.pgKeys < 1, o.pgSample < 1, o.pgSample > o.pgKeys/2, o.pgRate <= 0, o.pgStreams < 1:
+		return o, errors.New("-pg-keys, -pg-sample (at most half the keys), -pg-rate and -pg-streams must be positive")
+	}
+	o.databaseURL = getenv("TEST_DATABASE_URL")
+	if o.databaseURL == "" {
+		o.databaseURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	began := time.Now()
+
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "keyplane-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintln(stdout, "temporary directory (kept):", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	bin := filepath.Join(tmp, "bin")
+	t := time.Now()
+	if err := buildBinaries(ctx, root, bin); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "built keyplane, baseline and loadgen in %.1f s\n", time.Since(t).Seconds())
+
+	b := &bench{o: o, out: stdout, tmp: tmp, keyplane: filepath.Join(bin, "keyplane"), baseline: filepath.Join(bin, "baseline"),
+		load: loadgen{bin: filepath.Join(bin, "loadgen")}}
+	if err := b.sqlitePart(ctx); err != nil {
+		return err
+	}
+	if err := b.postgresPart(ctx); err != nil {
+		return err
+	}
+	b.summary(time.Since(began))
+	return nil
+}

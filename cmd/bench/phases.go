@@ -1,0 +1,330 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	benchOrg      = "bench"
+	benchEmail    = "bench@example.com"
+	benchPassword = "bench-password-long-enough"
+	authPath      = "/v1/auth"
+	// safetyTTL is how long a cached key may answer before it is read
+	// again (PRODUCT.md: "a safety TTL of at most 30 s"): one miss per key
+	// per TTL is a reload, not an uncached verification.
+	safetyTTL = 30 * time.Second
+)
+
+// bench holds the run's settings and the figures for the summary.
+type bench struct {
+	o        options
+	out      io.Writer
+	tmp      string
+	keyplane string
+	baseline string
+	load     loadgen
+
+	kpRPS, baseRPS   []float64
+	openRate         float64
+	kpOpen, baseOpen loadResult
+	burstRequests    int64
+	burstMisses      float64
+	pgSkipped        string
+	pgSeed           time.Duration
+	pgKeys           int
+	pgResult         loadResult
+	pgMisses         float64
+	pgServerUnder5ms float64
+}
+
+func (b *bench) printf(format string, args ...any) { fmt.Fprintf(b.out, format, args...) }
+
+// env is the environment of one keyplane instance: its own address, data
+// dir and session secret, and the database given (SQLite when empty).
+func (b *bench) env(addr, dataDir, databaseURL string) []string {
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	env := []string{
+		"KEYPLANE_ADDR=" + addr, "KEYPLANE_BASE_URL=http://" + addr, "KEYPLANE_DATA_DIR=" + dataDir,
+		"KEYPLANE_SESSION_SECRET=" + hex.EncodeToString(secret),
+	}
+	if databaseURL != "" {
+		env = append(env, "DATABASE_URL="+databaseURL)
+	}
+	return cleanEnv(env...)
+}
+
+// setUp creates the operator and the organization through the CLI, which
+// also applies the migrations.
+func (b *bench) setUp(ctx context.Context, env []string) error {
+	if _, err := runCLI(ctx, b.keyplane, env, benchPassword+"\n", "admin", "create-user", "--email", benchEmail, "--name", "Bench", "--operator", "--password-stdin"); err != nil {
+		return err
+	}
+	_, err := runCLI(ctx, b.keyplane, env, "", "admin", "create-org", "--name", "Bench", "--slug", benchOrg, "--admin", benchEmail)
+	return err
+}
+
+// sqlitePart measures cached forward-auth against the baseline, open-loop
+// latency, and database reads per cached verification.
+func (b *bench) sqlitePart(ctx context.Context) error {
+	o := b.o
+	kpAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	env := b.env(kpAddr, filepath.Join(b.tmp, "sqlite"), "")
+	if err := b.setUp(ctx, env); err != nil {
+		return err
+	}
+	key, err := runCLI(ctx, b.keyplane, env, "", "keys", "create", "--org", benchOrg, "--description", "bench forward-auth")
+	if err != nil {
+		return err
+	}
+	kp, err := startServer(ctx, "keyplane", b.keyplane, []string{"serve"}, env, kpAddr, filepath.Join(b.tmp, "keyplane-sqlite.log"), "/healthz")
+	if err != nil {
+		return err
+	}
+	defer kp.stop()
+	baseAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	base, err := startServer(ctx, "baseline", b.baseline, []string{"-addr", baseAddr}, cleanEnv(), baseAddr, filepath.Join(b.tmp, "baseline.log"), "/")
+	if err != nil {
+		return err
+	}
+	defer base.stop()
+
+	// What Traefik's ForwardAuth sends; the baseline gets the same bytes.
+	b.load.headers = []string{"X-Api-Key: " + key, "X-Forwarded-Method: GET", "X-Forwarded-Uri: /api/orders/42"}
+	h := http.Header{}
+	for _, line := range b.load.headers {
+		name, value, _ := strings.Cut(line, ": ")
+		h.Set(name, value)
+	}
+	status, _, err := kp.get(ctx, authPath, h)
+	if err != nil || status != http.StatusOK {
+		return fmt.Errorf("forward-auth with the new key: status %d, %v\n%s", status, err, kp.tail())
+	}
+	kpURL, baseURL := "http://"+kpAddr+authPath, "http://"+baseAddr+authPath
+
+	b.printf("\n== cached forward-auth vs baseline: closed loop, %d connections, %d rounds of %s each, alternating ==\n", o.conns, o.rounds, o.round)
+	for _, u := range []string{kpURL, baseURL} {
+		if _, err := b.load.closed(ctx, u, o.warmup, o.conns); err != nil {
+			return err
+		}
+	}
+	for r := range o.rounds {
+		order := []string{"keyplane", "baseline"}
+		if r%2 == 1 {
+			order = []string{"baseline", "keyplane"}
+		}
+		for _, name := range order {
+			u := kpURL
+			if name == "baseline" {
+				u = baseURL
+			}
+			res, err := b.load.closed(ctx, u, o.round, o.conns)
+			if err != nil {
+				return err
+			}
+			b.printf("round %d  %-8s  %8.0f rps  p50 %.3f ms  p99 %.3f ms%s\n", r+1, name, res.RPS, res.Latency.P50, res.Latency.P99, warn(res))
+			if name == "keyplane" {
+				b.kpRPS = append(b.kpRPS, res.RPS)
+			} else {
+				b.baseRPS = append(b.baseRPS, res.RPS)
+			}
+		}
+	}
+	kpMed, baseMed := median(b.kpRPS), median(b.baseRPS)
+	b.printf("median    keyplane %.0f rps, baseline %.0f rps: ratio %.3f (target ≥ 0.80)\n", kpMed, baseMed, kpMed/baseMed)
+
+	b.openRate = math.Round(kpMed / 2)
+	b.printf("\n== open loop at %.0f requests/s (half keyplane's median), %s each, %d connections ==\n", b.openRate, o.open, o.openConns)
+	for _, t := range []struct {
+		name string
+		url  string
+		res  *loadResult
+	}{{"keyplane", kpURL, &b.kpOpen}, {"baseline", baseURL, &b.baseOpen}} {
+		res, err := b.load.open(ctx, t.url, o.open, b.openRate, o.openConns)
+		if err != nil {
+			return err
+		}
+		*t.res = res
+		b.printf("%-8s  %6d requests, %.0f rps  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms  (client send lag p99 %.3f ms)%s\n",
+			t.name, res.Requests, res.RPS, res.Latency.P50, res.Latency.P90, res.Latency.P99, res.Latency.P999, res.Latency.Max, sendLagP99(res), warn(res))
+	}
+
+	b.printf("\n== database queries per cached verification: /metrics before and after a %s burst ==\n", o.burst)
+	before, err := kp.scrape(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := b.load.closed(ctx, kpURL, o.burst, o.conns)
+	if err != nil {
+		return err
+	}
+	after, err := kp.scrape(ctx)
+	if err != nil {
+		return err
+	}
+	b.burstRequests = res.Requests
+	b.burstMisses = delta(before, after, "keyplane_verify_cache_misses_total")
+	b.printf("%d requests; keyplane counted %.0f verifications, %.0f cache hits, %.0f cache misses%s\n",
+		res.Requests, delta(before, after, "keyplane_verify_total"), delta(before, after, "keyplane_verify_cache_hits_total"), b.burstMisses, warn(res))
+	b.printf("each cache miss is one database read (verify.DBStore.KeyByHash): %.6f queries per cached verification (target 0)\n",
+		b.burstMisses/float64(max(1, res.Requests)))
+	return nil
+}
+
+// postgresPart seeds a throwaway database with many keys and measures
+// verifications that must read it.
+func (b *bench) postgresPart(ctx context.Context) error {
+	o := b.o
+	b.printf("\n== PostgreSQL: uncached verifications with %d keys ==\n", o.pgKeys)
+	if o.pg == "off" {
+		b.pgSkipped = "skipped (-pg off)"
+		b.printf("%s\n", b.pgSkipped)
+		return nil
+	}
+	db, err := createThrowawayDB(ctx, o.databaseURL)
+	if err != nil {
+		if o.pg == "on" {
+			return fmt.Errorf("PostgreSQL at %s: %w", redact(o.databaseURL), err)
+		}
+		b.pgSkipped = fmt.Sprintf("skipped: PostgreSQL not usable at %s (%v)", redact(o.databaseURL), err)
+		b.printf("%s\n", b.pgSkipped)
+		return nil
+	}
+	defer func() {
+		if err := db.drop(); err != nil {
+			b.printf("warning: could not drop database %s: %v\n", db.name, err)
+		}
+	}()
+	b.printf("throwaway database %s on %s\n", db.name, redact(o.databaseURL))
+
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	env := b.env(addr, filepath.Join(b.tmp, "pg"), db.url)
+	if err := b.setUp(ctx, env); err != nil {
+		return err
+	}
+	warm := min(200, o.pgSample/4+1)
+	t := time.Now()
+	keys, err := seedKeys(ctx, db.url, benchOrg, "kp", o.pgKeys, o.pgSample+warm, o.pgStreams)
+	if err != nil {
+		return err
+	}
+	b.pgSeed, b.pgKeys = time.Since(t), o.pgKeys
+	b.printf("seeded %d keys with COPY (%d streams) in %.1f s\n", o.pgKeys, o.pgStreams, b.pgSeed.Seconds())
+
+	kp, err := startServer(ctx, "keyplane", b.keyplane, []string{"serve"}, env, addr, filepath.Join(b.tmp, "keyplane-pg.log"), "/healthz")
+	if err != nil {
+		return err
+	}
+	defer kp.stop()
+	warmFile, sampleFile := filepath.Join(b.tmp, "warm-keys.txt"), filepath.Join(b.tmp, "sample-keys.txt")
+	if err := writeLines(warmFile, keys[:warm]); err != nil {
+		return err
+	}
+	if err := writeLines(sampleFile, keys[warm:]); err != nil {
+		return err
+	}
+	load := loadgen{bin: b.load.bin, headers: []string{"X-Forwarded-Method: GET", "X-Forwarded-Uri: /api/orders/42"}}
+	u := "http://" + addr + authPath
+	span := func(n int) time.Duration { return time.Duration(float64(n) / o.pgRate * float64(time.Second)) }
+	// Warm the connection pool and the server with other keys first.
+	if _, err := load.open(ctx, u, span(warm), o.pgRate, 16, "-keys", warmFile); err != nil {
+		return err
+	}
+	before, err := kp.scrape(ctx)
+	if err != nil {
+		return err
+	}
+	n := len(keys) - warm
+	res, err := load.open(ctx, u, span(n), o.pgRate, 16, "-keys", sampleFile, "-n", strconv.Itoa(n))
+	if err != nil {
+		return err
+	}
+	after, err := kp.scrape(ctx)
+	if err != nil {
+		return err
+	}
+	b.pgResult = res
+	b.pgMisses = delta(before, after, "keyplane_verify_cache_misses_total")
+	count := delta(before, after, "keyplane_verify_duration_seconds_count")
+	if count > 0 {
+		b.pgServerUnder5ms = delta(before, after, `keyplane_verify_duration_seconds_bucket{le="0.005"}`) / count
+	}
+	b.printf("%d distinct keys, each verified once, open loop at %.0f/s: %d requests, %.0f cache misses (database reads)%s\n",
+		n, o.pgRate, res.Requests, b.pgMisses, warn(res))
+	b.printf("client-side forward-auth latency: p50 %.3f  p90 %.3f  p99 %.3f  max %.3f ms (target p99 < 5 ms)\n",
+		res.Latency.P50, res.Latency.P90, res.Latency.P99, res.Latency.Max)
+	b.printf("server-side (keyplane_verify_duration_seconds): %.1f%% of these verifications decided within 5 ms\n", 100*b.pgServerUnder5ms)
+	return nil
+}
+
+func (b *bench) summary(total time.Duration) {
+	kpMed, baseMed := median(b.kpRPS), median(b.baseRPS)
+	ratio := kpMed / baseMed
+	b.printf("\n== summary (PRODUCT.md targets; printed, not asserted) ==\n")
+	b.printf("cached forward-auth   keyplane %.0f rps vs baseline %.0f rps (medians of %d rounds): ratio %.3f  [target ≥ 0.80: %s]\n",
+		kpMed, baseMed, len(b.kpRPS), ratio, verdict(ratio >= 0.80))
+	b.printf("open loop %.0f/s       keyplane p50 %.3f ms, p99 %.3f ms  [target p99 < 2 ms: %s]; baseline p50 %.3f ms, p99 %.3f ms\n",
+		b.openRate, b.kpOpen.Latency.P50, b.kpOpen.Latency.P99, verdict(b.kpOpen.Latency.P99 < 2 && b.kpOpen.ok()), b.baseOpen.Latency.P50, b.baseOpen.Latency.P99)
+	perReq := b.burstMisses / float64(max(1, b.burstRequests))
+	queries := verdict(b.burstMisses == 0)
+	if reloads := math.Ceil(b.o.burst.Seconds() / safetyTTL.Seconds()); b.burstMisses > 0 && b.burstMisses <= reloads {
+		queries = fmt.Sprintf("met but for the safety-TTL reload (at most %.0f in %s for one key)", reloads, b.o.burst)
+	}
+	b.printf("db queries / cached   %.6f (%.0f cache misses in %d verifications; a miss is a database read)  [target 0: %s]\n",
+		perReq, b.burstMisses, b.burstRequests, queries)
+	if b.pgSkipped != "" {
+		b.printf("uncached, PostgreSQL  %s\n", b.pgSkipped)
+	} else {
+		r := b.pgResult
+		b.printf("uncached, %d keys  p50 %.3f ms, p99 %.3f ms over %d keys once each (seeded in %.1f s)  [target p99 < 5 ms: %s]\n",
+			b.pgKeys, r.Latency.P50, r.Latency.P99, r.Requests, b.pgSeed.Seconds(), verdict(r.Latency.P99 < 5 && r.ok()))
+	}
+	b.printf("bench run took %s\n", total.Round(time.Second))
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func warn(r loadResult) string {
+	if r.ok() {
+		return ""
+	}
+	return "  WARNING: not all 200: " + r.statuses()
+}
+
+func sendLagP99(r loadResult) float64 {
+	if r.SendLag == nil {
+		return 0
+	}
+	return r.SendLag.P99
+}
+
+func delta(before, after metrics, name string) float64 { return after.sum(name) - before.sum(name) }
+
+func writeLines(name string, lines []string) error {
+	return os.WriteFile(name, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+}
