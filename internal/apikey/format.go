@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"io"
 	"strings"
+	"unsafe"
 )
 
 // Kind is who a key is for: servers (private) or web pages (public).
@@ -91,13 +92,19 @@ func Generate(rnd io.Reader, prefix string, kind Kind, env Environment) (string,
 // Checksum returns the CRC32 (IEEE) of s in base62, most significant digit
 // first, left-padded with 0 to six characters.
 func Checksum(s string) string {
-	v := crc32.ChecksumIEEE([]byte(s))
-	out := []byte("000000")
+	sum := checksum(s)
+	return string(sum[:])
+}
+
+// checksum computes Checksum without allocating, for Parse's hot path.
+func checksum(s string) [ChecksumLen]byte {
+	v := crc32.Update(0, crc32.IEEETable, unsafeBytes(s))
+	out := [ChecksumLen]byte{'0', '0', '0', '0', '0', '0'}
 	for i := ChecksumLen - 1; i >= 0 && v > 0; i-- {
 		out[i] = base62[v%62]
 		v /= 62
 	}
-	return string(out)
+	return out
 }
 
 // Parse checks the shape and checksum of key for the deployment's prefix and
@@ -136,11 +143,14 @@ func Parse(key, prefix string) (Parsed, error) {
 		}
 	}
 	split := len(key) - ChecksumLen
-	if Checksum(key[:split]) != key[split:] {
+	if sum := checksum(key[:split]); string(sum[:]) != key[split:] {
 		return Parsed{}, ErrMalformed
 	}
 	return p, nil
 }
+
+// unsafeBytes views s as bytes without copying; the bytes are only read.
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 func isBase62(c byte) bool {
 	return ('0' <= c && c <= '9') || ('A' <= c && c <= 'Z') || ('a' <= c && c <= 'z')

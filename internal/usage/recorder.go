@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -43,7 +44,7 @@ type countKey struct {
 
 type lastUse struct {
 	at     time.Time
-	ip     string
+	ip     netip.Addr
 	origin string
 }
 
@@ -88,7 +89,7 @@ func NewRecorder(db *store.DB, logger *slog.Logger, reg prometheus.Registerer) *
 // Record counts one request of key keyID (of orgID) at at with outcome
 // ("allowed" or an error code) and the required scopes (space-separated,
 // "" for none), and notes the client's IP and origin as the key's last use.
-func (r *Recorder) Record(keyID, orgID string, at time.Time, outcome, scope, ip, origin string) {
+func (r *Recorder) Record(keyID, orgID string, at time.Time, outcome, scope string, ip netip.Addr, origin string) {
 	k := countKey{keyID: keyID, orgID: orgID, hour: at.Unix() - at.Unix()%3600, outcome: outcome, scope: scope}
 	r.mu.Lock()
 	r.counts[k]++
@@ -177,13 +178,20 @@ func (r *Recorder) write(ctx context.Context, counts map[countKey]int64, last ma
 		for id, u := range last {
 			err := tx.Table("api_keys").
 				Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", id, u.at.UTC()).
-				Updates(map[string]any{"last_used_at": u.at.UTC(), "last_used_ip": u.ip, "last_used_origin": truncate(u.origin, 300)}).Error
+				Updates(map[string]any{"last_used_at": u.at.UTC(), "last_used_ip": ipString(u.ip), "last_used_origin": truncate(u.origin, 300)}).Error
 			if err != nil {
 				return fmt.Errorf("usage: write last use: %w", err)
 			}
 		}
 		return nil
 	})
+}
+
+func ipString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 func truncate(s string, n int) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -111,7 +112,7 @@ func (f *fixture) recordMany(r *Recorder, n, seed int, want map[bucket]int64) {
 		at := base.Add(time.Duration(j%3)*time.Hour + time.Duration(j*7919%3600)*time.Second)
 		outcome := outcomes[(j/3)%len(outcomes)]
 		scope := scopes[(j/9)%len(scopes)]
-		r.Record(key, f.orgID, at, outcome, scope, "192.0.2.1", "")
+		r.Record(key, f.orgID, at, outcome, scope, netip.MustParseAddr("192.0.2.1"), "")
 		hour := at.Truncate(time.Hour).Unix()
 		want[bucket{key, hour, outcome, scope}]++
 	}
@@ -201,8 +202,8 @@ func TestLastUseMovesOnlyForward(t *testing.T) {
 		t1 := base.Add(90*time.Minute + 123456*time.Microsecond)
 
 		// In one batch, the latest use wins whatever the order.
-		r.Record(k, f.orgID, t1, "allowed", "", "192.0.2.10", "https://app.example.com")
-		r.Record(k, f.orgID, t1.Add(-time.Minute), "allowed", "", "192.0.2.9", "https://old.example.com")
+		r.Record(k, f.orgID, t1, "allowed", "", netip.MustParseAddr("192.0.2.10"), "https://app.example.com")
+		r.Record(k, f.orgID, t1.Add(-time.Minute), "allowed", "", netip.MustParseAddr("192.0.2.9"), "https://old.example.com")
 		if err := r.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +213,7 @@ func TestLastUseMovesOnlyForward(t *testing.T) {
 		}
 
 		// An older use in a later flush does not move it back.
-		r.Record(k, f.orgID, t1.Add(-time.Hour), "allowed", "", "2001:db8::1", "")
+		r.Record(k, f.orgID, t1.Add(-time.Hour), "allowed", "", netip.MustParseAddr("2001:db8::1"), "")
 		if err := r.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +221,7 @@ func TestLastUseMovesOnlyForward(t *testing.T) {
 
 		// A newer one does; refusals count as use too.
 		t2 := t1.Add(time.Second)
-		r.Record(k, f.orgID, t2, "ip_not_allowed", "", "2001:db8::2", "")
+		r.Record(k, f.orgID, t2, "ip_not_allowed", "", netip.MustParseAddr("2001:db8::2"), "")
 		if err := r.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -228,7 +229,7 @@ func TestLastUseMovesOnlyForward(t *testing.T) {
 
 		// A very long origin is cut, not an error.
 		long := "https://" + strings.Repeat("a", 400) + ".example.com"
-		r.Record(k, f.orgID, t2.Add(time.Second), "allowed", "", "192.0.2.1", long)
+		r.Record(k, f.orgID, t2.Add(time.Second), "allowed", "", netip.MustParseAddr("192.0.2.1"), long)
 		if err := r.Flush(ctx); err != nil {
 			t.Fatalf("flush with a long origin: %v", err)
 		}
@@ -246,7 +247,7 @@ func TestFailedFlushKeepsCounts(t *testing.T) {
 		want := map[bucket]int64{}
 		f.recordMany(r, 300, 0, want)
 		t1 := base.Add(2*time.Hour + 30*time.Minute)
-		r.Record(f.keys[0], f.orgID, t1, "allowed", "", "192.0.2.77", "")
+		r.Record(f.keys[0], f.orgID, t1, "allowed", "", netip.MustParseAddr("192.0.2.77"), "")
 		want[bucket{f.keys[0], t1.Truncate(time.Hour).Unix(), "allowed", ""}]++
 
 		// Break the table: the flush fails and keeps everything.
@@ -296,8 +297,8 @@ func TestFlushOnClosedDatabase(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := NewRecorder(closed, quietLogger, nil)
-		r.Record(f.keys[0], f.orgID, base, "allowed", "", "192.0.2.1", "")
-		r.Record(f.keys[1], f.orgID, base, "forbidden", "x", "192.0.2.1", "")
+		r.Record(f.keys[0], f.orgID, base, "allowed", "", netip.MustParseAddr("192.0.2.1"), "")
+		r.Record(f.keys[1], f.orgID, base, "forbidden", "x", netip.MustParseAddr("192.0.2.1"), "")
 		for range 2 {
 			if err := r.Flush(context.Background()); err == nil {
 				t.Fatal("flush on a closed database succeeded")
@@ -348,7 +349,7 @@ func TestConcurrentRecordAndFlush(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := range 500 {
-					r.Record(f.keys[(g+i)%3], f.orgID, base.Add(time.Duration(i)*time.Second), "allowed", "", "192.0.2.1", "")
+					r.Record(f.keys[(g+i)%3], f.orgID, base.Add(time.Duration(i)*time.Second), "allowed", "", netip.MustParseAddr("192.0.2.1"), "")
 				}
 			}()
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"keyplane/internal/apikey"
@@ -27,13 +28,15 @@ type Key struct {
 	Kind        apikey.Kind
 	Environment apikey.Environment
 	Scopes      []string
-	Domains     []apikey.DomainPattern
-	IPs         []netip.Prefix
-	RateLimit   int           // requests per minute; 0 means none
-	Block       time.Duration // block after the limit is exceeded; 0 means none
-	RevokedAt   *time.Time
-	Deadline    *time.Time
-	CreatedAt   time.Time
+	// ScopeList is Scopes joined by spaces, as the identity header says it.
+	ScopeList string
+	Domains   []apikey.DomainPattern
+	IPs       []netip.Prefix
+	RateLimit int           // requests per minute; 0 means none
+	Block     time.Duration // block after the limit is exceeded; 0 means none
+	RevokedAt *time.Time
+	Deadline  *time.Time
+	CreatedAt time.Time
 }
 
 // HasScope reports whether the key grants scope; admin grants every scope.
@@ -79,6 +82,7 @@ func fromRow(row keyRow) *Key {
 	k := &Key{
 		ID: row.ID, OrgID: row.OrgID, OrgSlug: row.OrgSlug, OrgName: row.OrgName, Hint: row.Hint,
 		Description: row.Description, Kind: row.Kind, Environment: row.Environment, Scopes: row.Scopes,
+		ScopeList: strings.Join(row.Scopes, " "),
 		RevokedAt: row.RevokedAt, Deadline: row.Deadline(), CreatedAt: row.CreatedAt,
 	}
 	for _, d := range row.Domains {

@@ -66,6 +66,8 @@ type Result struct {
 	Key     *Key // set whenever the key was found
 	// RateLimit is set for keys that have a limit.
 	RateLimit *RateLimit
+	// At is when the decision was taken, by the verifier's clock.
+	At time.Time
 }
 
 // Outcome is the usage outcome: "allowed" or the error code.
@@ -150,13 +152,18 @@ func (v *Verifier) InvalidateAll() { v.cache.purge() }
 // revoked or expired, IP allowlist, public-key origin, rate limit, scope.
 func (v *Verifier) Verify(ctx context.Context, req Request) Result {
 	start := time.Now()
-	res := v.verify(ctx, req)
+	res := v.verify(ctx, req, v.now())
 	v.metrics.observe(res, time.Since(start))
 	return res
 }
 
-func (v *Verifier) verify(ctx context.Context, req Request) Result {
-	now := v.now()
+func (v *Verifier) verify(ctx context.Context, req Request, now time.Time) Result {
+	res := v.decide(ctx, req, now)
+	res.At = now
+	return res
+}
+
+func (v *Verifier) decide(ctx context.Context, req Request, now time.Time) Result {
 	if _, err := apikey.Parse(req.Key, v.prefix); err != nil {
 		return deny(http.StatusUnauthorized, CodeUnauthorized, "Invalid or missing API key", nil)
 	}

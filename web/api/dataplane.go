@@ -102,11 +102,12 @@ func (d *DataPlane) ForwardAuth(c echo.Context) error {
 	if !res.Allowed {
 		return WriteError(c, res.Status, res.Code, res.Message)
 	}
-	h.Set(HeaderKeyID, res.Key.ID)
-	h.Set(HeaderOrgID, res.Key.OrgID)
-	h.Set(HeaderOrg, res.Key.OrgSlug)
-	h.Set(HeaderEnvironment, string(res.Key.Environment))
-	h.Set(HeaderScopes, strings.Join(res.Key.Scopes, " "))
+	// The names are canonical already, so the map is written directly.
+	h[HeaderKeyID] = []string{res.Key.ID}
+	h[HeaderOrgID] = []string{res.Key.OrgID}
+	h[HeaderOrg] = []string{res.Key.OrgSlug}
+	h[HeaderEnvironment] = []string{string(res.Key.Environment)}
+	h[HeaderScopes] = []string{res.Key.ScopeList}
 	return c.NoContent(http.StatusOK)
 }
 
@@ -115,11 +116,15 @@ func (d *DataPlane) record(res verify.Result, req verify.Request) {
 	if res.Key == nil || d.recorder == nil {
 		return
 	}
-	ip := ""
-	if req.ClientIP.IsValid() {
-		ip = req.ClientIP.String()
+	scope := ""
+	switch len(req.Scopes) {
+	case 0:
+	case 1:
+		scope = req.Scopes[0]
+	default:
+		scope = strings.Join(req.Scopes, " ")
 	}
-	d.recorder.Record(res.Key.ID, res.Key.OrgID, d.now(), res.Outcome(), strings.Join(req.Scopes, " "), ip, req.Origin)
+	d.recorder.Record(res.Key.ID, res.Key.OrgID, res.At, res.Outcome(), scope, req.ClientIP, req.Origin)
 }
 
 // setRateLimitHeaders writes the IETF RateLimit-Policy and RateLimit
