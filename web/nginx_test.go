@@ -63,6 +63,8 @@ server {
         proxy_set_header Content-Length "";
         proxy_set_header X-Original-Method $request_method;
         proxy_set_header X-Original-URI    $request_uri;
+        proxy_set_header X-Forwarded-Method "";  # a client's own would
+        proxy_set_header X-Forwarded-Uri    "";  # contradict the above
         proxy_set_header X-Forwarded-For   $remote_addr;
     }
 

@@ -51,6 +51,12 @@ func (res *Resolver) Resolve(remoteAddr string, xff []string) netip.Addr {
 	return client
 }
 
+// TrustsPeer reports whether the TCP peer remoteAddr is a trusted proxy.
+func (res *Resolver) TrustsPeer(remoteAddr string) bool {
+	peer := parsePeer(remoteAddr)
+	return peer.IsValid() && res.isTrusted(peer)
+}
+
 func (res *Resolver) isTrusted(a netip.Addr) bool {
 	for _, p := range res.trusted {
 		if p.Contains(a) {

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"crypto/sha256"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -19,6 +20,9 @@ type entry struct {
 // a flood of crafted keys can only evict other crafted keys. Entries older
 // than ttl are reloaded, but kept to answer while the database is down.
 type cache struct {
+	// gen counts drops and purges: a load that began before one must not
+	// write back what it read, or a revoke could be undone for a TTL.
+	gen     atomic.Uint64
 	known   *lru.Cache[hashKey, entry]
 	unknown *lru.Cache[hashKey, entry]
 	ttl     time.Duration
@@ -42,7 +46,15 @@ func (c *cache) get(h hashKey, now time.Time) (e entry, fresh, found bool) {
 	return entry{}, false, false
 }
 
-func (c *cache) put(h hashKey, k *Key, now time.Time) {
+// generation returns the drop counter, to pass to put after a load.
+func (c *cache) generation() uint64 { return c.gen.Load() }
+
+// put stores what a load begun at generation gen found, unless anything was
+// dropped meanwhile.
+func (c *cache) put(h hashKey, k *Key, now time.Time, gen uint64) {
+	if c.gen.Load() != gen {
+		return
+	}
 	if k == nil {
 		c.known.Remove(h)
 		c.unknown.Add(h, entry{loadedAt: now})
@@ -54,12 +66,14 @@ func (c *cache) put(h hashKey, k *Key, now time.Time) {
 
 // drop forgets h, so the next verification reads the database.
 func (c *cache) drop(h hashKey) {
+	c.gen.Add(1)
 	c.known.Remove(h)
 	c.unknown.Remove(h)
 }
 
 // purge forgets everything (after missed change notifications).
 func (c *cache) purge() {
+	c.gen.Add(1)
 	c.known.Purge()
 	c.unknown.Purge()
 }

@@ -2,6 +2,8 @@ package verify
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"strconv"
 	"sync/atomic"
@@ -47,6 +49,7 @@ return {0, 0, tonumber(oldest[2]) + window - now}
 type RedisLimiter struct {
 	client   redis.UniversalClient
 	prefix   string
+	id       string // tells this process's log entries from other replicas'
 	fallback *MemoryLimiter
 	logger   *slog.Logger
 	seq      atomic.Uint64
@@ -60,13 +63,15 @@ func NewRedisLimiter(client redis.UniversalClient, prefix string, logger *slog.L
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &RedisLimiter{client: client, prefix: prefix + "rl:", fallback: NewMemoryLimiter(), logger: logger}
+	id := make([]byte, 6)
+	rand.Read(id)
+	return &RedisLimiter{client: client, prefix: prefix + "rl:", id: hex.EncodeToString(id), fallback: NewMemoryLimiter(), logger: logger}
 }
 
 // Take counts one request against bucket.
 func (r *RedisLimiter) Take(ctx context.Context, name string, l Limit, now time.Time) (Decision, error) {
 	ms := now.UnixMilli()
-	member := strconv.FormatInt(ms, 10) + "-" + strconv.FormatUint(r.seq.Add(1), 36)
+	member := strconv.FormatInt(ms, 10) + "-" + r.id + "-" + strconv.FormatUint(r.seq.Add(1), 36)
 	res, err := takeScript.Run(ctx, r.client, []string{r.prefix + name, r.prefix + name + ":block"},
 		ms, Window.Milliseconds(), l.Max, l.Block.Milliseconds(), member).Int64Slice()
 	if err != nil || len(res) != 3 {

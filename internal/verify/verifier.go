@@ -198,7 +198,7 @@ func (v *Verifier) decide(ctx context.Context, req Request, now time.Time) Resul
 	if k.RateLimit > 0 {
 		bucket := k.ID
 		if k.Kind == apikey.Public {
-			bucket += "|" + req.ClientIP.String()
+			bucket += "|" + clientNetwork(req.ClientIP)
 		}
 		d, _ := v.limiter.Take(ctx, bucket, Limit{Max: k.RateLimit, Block: k.Block}, now)
 		rl = &RateLimit{Limit: k.RateLimit, Remaining: d.Remaining, Reset: d.Reset}
@@ -232,12 +232,13 @@ func (v *Verifier) lookup(ctx context.Context, key string, now time.Time) (*Key,
 		return e.key, nil
 	}
 	v.metrics.cacheMisses.Inc()
+	gen := v.cache.generation()
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
 	k, err := v.store.KeyByHash(ctx, h[:])
 	switch {
 	case errors.Is(err, ErrUnknownKey):
-		v.cache.put(h, nil, now)
+		v.cache.put(h, nil, now, gen)
 		return nil, ErrUnknownKey
 	case err != nil:
 		if found {
@@ -250,8 +251,18 @@ func (v *Verifier) lookup(ctx context.Context, key string, now time.Time) (*Key,
 		v.logger.Warn("verify: database unreachable", "err", err)
 		return nil, err
 	}
-	v.cache.put(h, k, now)
+	v.cache.put(h, k, now, gen)
 	return k, nil
+}
+
+// clientNetwork names the client for per-IP limits: its IPv4 address, or
+// the /64 of an IPv6 one, since one host can hold a whole /64.
+func clientNetwork(a netip.Addr) string {
+	if a = a.Unmap(); a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }
 
 func containsAddr(prefixes []netip.Prefix, a netip.Addr) bool {

@@ -531,3 +531,53 @@ func TestVerifyConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// blockingStore holds every read until released, to interleave a load with
+// an invalidation.
+type blockingStore struct {
+	*fakeStore
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *blockingStore) KeyByHash(ctx context.Context, hash []byte) (*Key, error) {
+	k, err := s.fakeStore.KeyByHash(ctx, hash)
+	s.started <- struct{}{}
+	<-s.release
+	return k, err
+}
+
+// TestLoadDoesNotUndoAnInvalidation: a key read before a revoke commits
+// must not be cached after the revoke's invalidation.
+func TestLoadDoesNotUndoAnInvalidation(t *testing.T) {
+	f := newFixture(t, Options{})
+	secret := f.add(t, nil)
+	bs := &blockingStore{fakeStore: f.store, started: make(chan struct{}, 2), release: make(chan struct{}, 2)}
+	f.v.store = bs
+
+	done := make(chan Result)
+	go func() { done <- f.verify(Request{Key: secret}) }()
+	<-bs.started
+	// The revoke commits and is announced while the old row is in flight.
+	revoked := f.clock.Now()
+	f.store.mu.Lock()
+	f.store.keys[hashKey(apikey.Hash(secret))].RevokedAt = &revoked
+	f.store.mu.Unlock()
+	f.v.Invalidate(apikey.Hash(secret))
+	bs.release <- struct{}{}
+	if res := <-done; !res.Allowed {
+		t.Fatalf("the in-flight request read the old row and should pass, got %s", res.Code)
+	}
+
+	// A fresh load runs (and is let through); a cached old row would not.
+	bs.release <- struct{}{}
+	res := f.verify(Request{Key: secret})
+	select {
+	case <-bs.started:
+	default:
+		t.Fatal("the next verification answered from the cache instead of reloading")
+	}
+	if res.Code != CodeRevoked {
+		t.Fatalf("after the invalidation the key answered %q, want %s", res.Outcome(), CodeRevoked)
+	}
+}

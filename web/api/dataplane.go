@@ -3,6 +3,8 @@ package api
 import (
 	"net/http"
 	"net/netip"
+	"net/url"
+	pathpkg "path"
 	"strconv"
 	"strings"
 	"time"
@@ -56,19 +58,21 @@ func originOf(h http.Header) string {
 
 // originalRequest returns the method and path of the request a proxy asks
 // about: X-Forwarded-Method/-Uri (Traefik, Caddy), X-Original-Method/-URI
-// (nginx), or the path after /v1/auth as Envoy sends it.
-func originalRequest(r *http.Request, rest string) (method, path string) {
-	h := r.Header
-	method = h.Get("X-Forwarded-Method")
-	if method == "" {
-		method = h.Get("X-Original-Method")
+// (nginx), or the path after /v1/auth as Envoy sends it. A proxy sets one
+// family; a client may send the other, so two families that disagree, or a
+// header given twice, make ok false. The path is decoded and cleaned as the
+// upstream will see it, so %-escapes cannot dodge a route rule.
+func originalRequest(r *http.Request, rest string) (method, path string, ok bool) {
+	method, ok = agreed(r.Header, "X-Forwarded-Method", "X-Original-Method")
+	if !ok {
+		return "", "", false
 	}
 	if method == "" {
 		method = r.Method
 	}
-	path = h.Get("X-Forwarded-Uri")
-	if path == "" {
-		path = h.Get("X-Original-URI")
+	path, ok = agreed(r.Header, "X-Forwarded-Uri", "X-Original-Uri")
+	if !ok {
+		return "", "", false
 	}
 	if path == "" {
 		path = "/" + strings.TrimPrefix(rest, "/")
@@ -76,7 +80,32 @@ func originalRequest(r *http.Request, rest string) (method, path string) {
 	if i := strings.IndexAny(path, "?#"); i >= 0 {
 		path = path[:i]
 	}
-	return strings.ToUpper(method), path
+	decoded, err := url.PathUnescape(path)
+	if err != nil || !strings.HasPrefix(decoded, "/") {
+		return "", "", false
+	}
+	cleaned := pathpkg.Clean(decoded)
+	if strings.HasSuffix(decoded, "/") && cleaned != "/" {
+		cleaned += "/"
+	}
+	return strings.ToUpper(method), cleaned, true
+}
+
+// agreed returns the value the named headers carry, "" when none does, and
+// false when they carry different values (or one is given twice).
+func agreed(h http.Header, names ...string) (string, bool) {
+	value := ""
+	for _, name := range names {
+		for _, v := range h.Values(name) {
+			switch {
+			case value == "":
+				value = v
+			case v != value:
+				return "", false
+			}
+		}
+	}
+	return value, true
 }
 
 // ForwardAuth answers a proxy's question about one request: 200 with the
@@ -84,8 +113,11 @@ func originalRequest(r *http.Request, rest string) (method, path string) {
 // without a key passes with no identity, so the upstream answers it.
 func (d *DataPlane) ForwardAuth(c echo.Context) error {
 	r := c.Request()
-	method, path := originalRequest(r, c.Param("*"))
-	key, conflict := verify.KeyFromHeaders(r.Header.Get("X-Api-Key"), r.Header.Get("Authorization"))
+	method, path, ok := originalRequest(r, c.Param("*"))
+	if !ok {
+		return WriteError(c, http.StatusForbidden, verify.CodeForbidden, "The original request's method or path is ambiguous")
+	}
+	key, conflict := keyOf(r.Header)
 	if key == "" && !conflict && method == http.MethodOptions &&
 		r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
 		return c.NoContent(http.StatusOK)
@@ -111,6 +143,35 @@ func (d *DataPlane) ForwardAuth(c echo.Context) error {
 	return c.NoContent(http.StatusOK)
 }
 
+// keyOf returns the presented key; conflict is true when the request
+// carries two different keys (in two headers, or one header twice).
+func keyOf(h http.Header) (key string, conflict bool) {
+	add := func(k string) bool {
+		if k != "" && key != "" && k != key {
+			return false
+		}
+		if k != "" {
+			key = k
+		}
+		return true
+	}
+	for _, v := range h.Values("X-Api-Key") {
+		if !add(strings.TrimSpace(v)) {
+			return "", true
+		}
+	}
+	for _, v := range h.Values("Authorization") {
+		if bearer, _ := verify.KeyFromHeaders("", v); !add(bearer) {
+			return "", true
+		}
+	}
+	return key, false
+}
+
+// maxScopeLabel bounds the required-scope label usage is counted under; a
+// longer one (which no catalogue needs) is counted as "(too long)".
+const maxScopeLabel = 200
+
 // record counts the outcome against the key, when there is one.
 func (d *DataPlane) record(res verify.Result, req verify.Request) {
 	if res.Key == nil || d.recorder == nil {
@@ -123,6 +184,9 @@ func (d *DataPlane) record(res verify.Result, req verify.Request) {
 		scope = req.Scopes[0]
 	default:
 		scope = strings.Join(req.Scopes, " ")
+	}
+	if len(scope) > maxScopeLabel {
+		scope = "(too long)"
 	}
 	d.recorder.Record(res.Key.ID, res.Key.OrgID, res.At, res.Outcome(), scope, req.ClientIP, req.Origin)
 }

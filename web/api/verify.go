@@ -67,7 +67,12 @@ func (d *DataPlane) Verify(c echo.Context) error {
 		if err != nil {
 			return WriteError(c, http.StatusBadRequest, "bad_request", "\"ip\" is not an IP address")
 		}
-		ip = a.Unmap()
+		// Anyone may hold a public key, so a stranger must not pick the
+		// address its per-IP limit blocks: for public keys the body's
+		// address counts only from a trusted proxy.
+		if !strings.Contains(in.Key, "_pk_") || d.resolver.TrustsPeer(r.RemoteAddr) {
+			ip = a.Unmap()
+		}
 	}
 	req := verify.Request{Key: strings.TrimSpace(in.Key), Origin: in.Origin, ClientIP: ip, Scopes: verify.RequiredScopes(in.Scope, "", "", nil)}
 	res := d.verifier.Verify(r.Context(), req)
@@ -116,7 +121,7 @@ type meResponse struct {
 // developer can test a key with curl.
 func (d *DataPlane) Me(c echo.Context) error {
 	r := c.Request()
-	key, conflict := verify.KeyFromHeaders(r.Header.Get("X-Api-Key"), r.Header.Get("Authorization"))
+	key, conflict := keyOf(r.Header)
 	if conflict {
 		return WriteError(c, http.StatusUnauthorized, verify.CodeUnauthorized, "Two different API keys were presented")
 	}
