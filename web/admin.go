@@ -27,9 +27,10 @@ func (s *Server) renderUsers(c echo.Context, status int, f admin.UserForm) error
 	if err != nil {
 		return err
 	}
+	me := currentUser(c)
 	rows := make([]admin.UserRow, 0, len(users))
 	for _, u := range users {
-		row := admin.UserRow{ID: u.ID, Name: u.Name, Email: u.Email, IsOperator: u.IsOperator, Disabled: u.Disabled(),
+		row := admin.UserRow{ID: u.ID, Name: u.Name, Email: u.Email, IsOperator: u.IsOperator, Disabled: u.Disabled(), Self: u.ID == me.ID,
 			Created: u.CreatedAt.UTC().Format(timeLayout), LastLogin: "Never"}
 		if u.LastLoginAt != nil {
 			row.LastLogin = u.LastLoginAt.UTC().Format(timeLayout)
@@ -59,6 +60,37 @@ func (s *Server) adminCreateUser(c echo.Context) error {
 		return err
 	}
 	s.sessions.addFlash(c, "Created the user "+u.Email+".")
+	return redirect(c, "/admin/users")
+}
+
+// adminDisableUser disables a user and ends all their sessions at once; an
+// operator cannot disable themselves.
+func (s *Server) adminDisableUser(c echo.Context) error {
+	return s.setUserDisabled(c, true)
+}
+
+// adminEnableUser lets a disabled user sign in again.
+func (s *Server) adminEnableUser(c echo.Context) error {
+	return s.setUserDisabled(c, false)
+}
+
+func (s *Server) setUserDisabled(c echo.Context, disabled bool) error {
+	ctx := c.Request().Context()
+	u, err := s.accounts.UserByID(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if disabled && u.ID == currentUser(c).ID {
+		return apperr.New(apperr.Conflict, "You cannot disable your own account. Ask another operator.")
+	}
+	if err := s.accounts.SetDisabled(ctx, u.ID, disabled); err != nil {
+		return err
+	}
+	if disabled {
+		s.sessions.addFlash(c, "Disabled "+u.Email+". Their sessions have ended.")
+	} else {
+		s.sessions.addFlash(c, "Enabled "+u.Email+". They can sign in again.")
+	}
 	return redirect(c, "/admin/users")
 }
 

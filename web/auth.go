@@ -56,7 +56,7 @@ func (s *Server) loginSubmit(c echo.Context) error {
 	case apperr.Unauthorized:
 		if u.ID != "" {
 			a := audit.Actor{UserID: u.ID, Email: u.Email, IP: ip, UserAgent: c.Request().UserAgent()}
-			if err := audit.RecordInUserOrgs(ctx, s.db.DB, u.ID, a, audit.LoginFailed, "user", u.ID, u.Email+" failed to sign in"); err != nil {
+			if err := audit.RecordInUserOrgs(ctx, s.db.DB, s.now(), u.ID, a, audit.LoginFailed, "user", u.ID, u.Email+" failed to sign in"); err != nil {
 				return err
 			}
 		} else {
@@ -73,7 +73,7 @@ func (s *Server) loginSubmit(c echo.Context) error {
 
 	s.throttle.Succeeded(ctx, email, ip, at)
 	a := audit.Actor{UserID: u.ID, Email: u.Email, IP: ip, UserAgent: c.Request().UserAgent()}
-	if err := audit.RecordInUserOrgs(ctx, s.db.DB, u.ID, a, audit.LoginSucceeded, "user", u.ID, u.Email+" signed in"); err != nil {
+	if err := audit.RecordInUserOrgs(ctx, s.db.DB, s.now(), u.ID, a, audit.LoginSucceeded, "user", u.ID, u.Email+" signed in"); err != nil {
 		return err
 	}
 	if err := s.signIn(c, u.ID); err != nil {

@@ -43,6 +43,8 @@ var authzMatrix = map[string][roleCount]int{
 	"GET /admin":                       {303, 404, 404, 404, 303},
 	"GET /admin/users":                 {303, 404, 404, 404, 200},
 	"POST /admin/users":                {303, 404, 404, 404, 422},
+	"POST /admin/users/:id/disable":    {303, 404, 404, 404, 404}, // :id is a key's id, no user's
+	"POST /admin/users/:id/enable":     {303, 404, 404, 404, 404},
 	"GET /admin/orgs":                  {303, 404, 404, 404, 200},
 	"POST /admin/orgs":                 {303, 404, 404, 404, 422},
 	"POST /admin/orgs/members":         {303, 404, 404, 404, 422},
@@ -56,6 +58,15 @@ var authzMatrix = map[string][roleCount]int{
 	"POST /orgs/:slug/keys/:id/revoke": {303, 403, 303, 404, 404},
 	"GET /orgs/:slug/keys/:id/rotate":  {303, 403, 200, 404, 404},
 	"POST /orgs/:slug/keys/:id/rotate": {303, 403, 422, 404, 404},
+	"GET /orgs/:slug/audit":            {303, 403, 200, 404, 404},
+	"GET /orgs/:slug/audit.csv":        {303, 403, 200, 404, 404},
+
+	// The user's own account: anyone signed in. :id is a key's id, no session's.
+	"GET /account":                         {303, 200, 200, 200, 200},
+	"POST /account/name":                   {303, 422, 422, 422, 422},
+	"POST /account/password":               {303, 422, 422, 422, 422},
+	"POST /account/sessions/revoke-others": {303, 303, 303, 303, 303},
+	"POST /account/sessions/:id/revoke":    {303, 404, 404, 404, 404},
 }
 
 // TestAuthorizationMatrix walks the router's own route list: a route added

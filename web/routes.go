@@ -39,11 +39,18 @@ func (s *Server) routes() {
 
 	user := dash.Group("", s.requireUser)
 	user.GET("/", s.home)
+	user.GET("/account", s.accountPage)
+	user.POST("/account/name", s.accountRename)
+	user.POST("/account/password", s.accountPassword)
+	user.POST("/account/sessions/revoke-others", s.accountRevokeOthers)
+	user.POST("/account/sessions/:id/revoke", s.accountRevokeSession)
 
 	operator := user.Group("/admin", s.requireOperator)
 	operator.GET("", s.adminHome)
 	operator.GET("/users", s.adminUsers)
 	operator.POST("/users", s.adminCreateUser)
+	operator.POST("/users/:id/disable", s.adminDisableUser)
+	operator.POST("/users/:id/enable", s.adminEnableUser)
 	operator.GET("/orgs", s.adminOrgs)
 	operator.POST("/orgs", s.adminCreateOrg)
 	operator.POST("/orgs/members", s.adminAddMember)
@@ -62,4 +69,6 @@ func (s *Server) routes() {
 	orgs.POST("/keys/:id/revoke", s.keyRevoke, admin)
 	orgs.GET("/keys/:id/rotate", s.keyRotateForm, admin)
 	orgs.POST("/keys/:id/rotate", s.keyRotate, admin)
+	orgs.GET("/audit", s.auditLog, admin)
+	orgs.GET("/audit.csv", s.auditCSV, admin)
 }

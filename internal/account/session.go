@@ -133,15 +133,35 @@ func (s *Service) DeleteSession(ctx context.Context, token string) error {
 	return nil
 }
 
-// ListSessions returns the live sessions of userID, newest first.
-func (s *Service) ListSessions(ctx context.Context, userID string) ([]Session, error) {
+// ListSessions returns the live sessions of userID, most recently seen
+// first: those past their absolute lifetime or idle for limits.Idle or longer
+// are left out, as LookupSession would refuse them.
+func (s *Service) ListSessions(ctx context.Context, userID string, limits SessionLimits) ([]Session, error) {
+	now := s.now().UTC()
 	var list []Session
-	err := s.db.WithContext(ctx).Where("user_id = ? AND expires_at > ?", userID, s.now().UTC()).
-		Order("last_seen_at DESC").Find(&list).Error
+	err := s.db.WithContext(ctx).Where("user_id = ? AND expires_at > ? AND last_seen_at > ?", userID, now, now.Add(-limits.Idle)).
+		Order("last_seen_at DESC, created_at DESC").Find(&list).Error
 	if err != nil {
 		return nil, fmt.Errorf("account: list sessions: %w", err)
 	}
 	return list, nil
+}
+
+// RevokeSession ends the session with id if it belongs to userID. Returns
+// NotFound for an unknown id and for another user's session alike.
+func (s *Service) RevokeSession(ctx context.Context, userID, id string) error {
+	gone := apperr.New(apperr.NotFound, "This session does not exist or has already ended.")
+	if !store.ValidID(id) {
+		return gone
+	}
+	res := s.db.WithContext(ctx).Where("id = ? AND user_id = ?", id, userID).Delete(&Session{})
+	if res.Error != nil {
+		return fmt.Errorf("account: revoke session: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return gone
+	}
+	return nil
 }
 
 // DeleteUserSessions ends every session of userID except exceptID (which may

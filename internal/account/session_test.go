@@ -364,9 +364,9 @@ func TestListSessions(t *testing.T) {
 		clk.Advance(5 * time.Minute)
 		_, s3 := mustCreateSession(t, svc, alice.ID, testLimits)
 
-		ids := func() []string {
+		ids := func(limits account.SessionLimits) []string {
 			t.Helper()
-			list, err := svc.ListSessions(ctx, alice.ID)
+			list, err := svc.ListSessions(ctx, alice.ID, limits)
 			if err != nil {
 				t.Fatalf("ListSessions: %v", err)
 			}
@@ -379,12 +379,21 @@ func TestListSessions(t *testing.T) {
 			}
 			return ids
 		}
-		if got, want := ids(), []string{s3.ID, s2.ID, s1.ID}; !slices.Equal(got, want) {
+		long := account.SessionLimits{Idle: time.Hour, Max: time.Hour}
+		if got, want := ids(long), []string{s3.ID, s2.ID, s1.ID}; !slices.Equal(got, want) {
 			t.Errorf("ListSessions = %v, want newest first %v", got, want)
 		}
+		// s1 has been idle for exactly testLimits.Idle: LookupSession refuses it.
+		if got, want := ids(testLimits), []string{s3.ID, s2.ID}; !slices.Equal(got, want) {
+			t.Errorf("ListSessions with s1 idle-expired = %v, want %v", got, want)
+		}
 		clk.Advance(5 * time.Minute) // s1 reaches its lifetime
-		if got, want := ids(), []string{s3.ID, s2.ID}; !slices.Equal(got, want) {
+		if got, want := ids(long), []string{s3.ID, s2.ID}; !slices.Equal(got, want) {
 			t.Errorf("ListSessions after s1 expired = %v, want %v", got, want)
+		}
+		// s2 has been idle for 10 minutes, s3 for 5.
+		if got, want := ids(testLimits), []string{s3.ID}; !slices.Equal(got, want) {
+			t.Errorf("ListSessions after s2 went idle = %v, want %v", got, want)
 		}
 	})
 }
@@ -423,6 +432,34 @@ func TestPruneSessions(t *testing.T) {
 		}
 		if n, err := svc.PruneSessions(ctx, testLimits); err != nil || n != 0 {
 			t.Errorf("second PruneSessions = %d, %v; want 0", n, err)
+		}
+	})
+}
+
+func TestRevokeSession(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		svc := account.NewService(db, newFakeClock().Now)
+		alice := mustCreateUser(t, svc, "alice@example.com")
+		bob := mustCreateUser(t, svc, "bob@example.com")
+		ta, sa := mustCreateSession(t, svc, alice.ID, testLimits)
+		tb, sb := mustCreateSession(t, svc, bob.ID, testLimits)
+
+		if err := svc.RevokeSession(ctx, alice.ID, sb.ID); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("RevokeSession of another user's session = %v, want NotFound", err)
+		}
+		wantLive(t, svc, tb, testLimits)
+		for _, id := range []string{store.NewID(), "not-a-uuid", ""} {
+			if err := svc.RevokeSession(ctx, alice.ID, id); !apperr.Is(err, apperr.NotFound) {
+				t.Errorf("RevokeSession(%q) = %v, want NotFound", id, err)
+			}
+		}
+		if err := svc.RevokeSession(ctx, alice.ID, sa.ID); err != nil {
+			t.Fatalf("RevokeSession: %v", err)
+		}
+		wantGone(t, svc, ta, testLimits)
+		if err := svc.RevokeSession(ctx, alice.ID, sa.ID); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("second RevokeSession = %v, want NotFound", err)
 		}
 	})
 }

@@ -241,3 +241,84 @@ func (s *Service) SetDisabled(ctx context.Context, userID string, disabled bool)
 		return nil
 	})
 }
+
+// Rename sets the display name of userID, any user for themselves. Returns
+// Invalid with a message for the field "name" and NotFound for an unknown
+// user.
+func (s *Service) Rename(ctx context.Context, userID, name string) (User, error) {
+	name = strings.TrimSpace(name)
+	if msg := ValidateName(name); msg != "" {
+		return User{}, apperr.InvalidFields(map[string]string{"name": msg})
+	}
+	u, err := s.UserByID(ctx, userID)
+	if err != nil {
+		return User{}, err
+	}
+	now := s.now().UTC()
+	res := s.db.WithContext(ctx).Model(&User{}).Where("id = ?", userID).Updates(map[string]any{"name": name, "updated_at": now})
+	if res.Error != nil {
+		return User{}, fmt.Errorf("account: rename: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return User{}, apperr.New(apperr.NotFound, "User not found.")
+	}
+	u.Name, u.UpdatedAt = name, now
+	return u, nil
+}
+
+// ChangePassword replaces the password of userID after checking current
+// against the stored hash, and ends every session of the user except
+// keepSessionID (the caller's own), in one transaction. Returns Invalid with
+// messages for the fields "current_password" and "new_password", and
+// NotFound for an unknown user. A wrong current password changes nothing and
+// is not counted anywhere.
+func (s *Service) ChangePassword(ctx context.Context, userID, keepSessionID, current, next string) error {
+	u, err := s.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	fields := map[string]string{}
+	switch {
+	case current == "":
+		fields["current_password"] = "Enter your current password."
+	case len(current) > 4*MaxPasswordLen:
+		fields["current_password"] = "This is not your current password."
+	default:
+		ok, err := CheckPassword(current, u.PasswordHash)
+		if err != nil {
+			return fmt.Errorf("account: change password: %w", err)
+		}
+		if !ok {
+			fields["current_password"] = "This is not your current password."
+		}
+	}
+	if err := ValidatePassword(next); err != nil {
+		fields["new_password"] = apperr.FieldsOf(err)["password"]
+	}
+	if len(fields) > 0 {
+		return apperr.InvalidFields(fields)
+	}
+	hash, err := HashPassword(next)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	return s.db.Transaction(func(tx *gorm.DB) error {
+		res := tx.WithContext(ctx).Model(&User{}).Where("id = ?", userID).
+			Updates(map[string]any{"password_hash": hash, "updated_at": now})
+		if res.Error != nil {
+			return fmt.Errorf("account: change password: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return apperr.New(apperr.NotFound, "User not found.")
+		}
+		q := tx.WithContext(ctx).Where("user_id = ?", userID)
+		if keepSessionID != "" {
+			q = q.Where("id <> ?", keepSessionID)
+		}
+		if err := q.Delete(&Session{}).Error; err != nil {
+			return fmt.Errorf("account: end sessions: %w", err)
+		}
+		return nil
+	})
+}

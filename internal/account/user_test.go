@@ -265,3 +265,71 @@ func TestHasUsersAndListUsers(t *testing.T) {
 		}
 	})
 }
+
+func TestRename(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		svc := account.NewService(db, newFakeClock().Now)
+		alice := mustCreateUser(t, svc, "alice@example.com")
+
+		u, err := svc.Rename(ctx, alice.ID, "  Alice Liddell ")
+		if err != nil || u.Name != "Alice Liddell" {
+			t.Fatalf("Rename = %q, %v; want Alice Liddell", u.Name, err)
+		}
+		if got, _ := svc.UserByID(ctx, alice.ID); got.Name != "Alice Liddell" {
+			t.Errorf("stored name = %q", got.Name)
+		}
+		for _, bad := range []string{"", "   ", strings.Repeat("x", 101)} {
+			if _, err := svc.Rename(ctx, alice.ID, bad); apperr.FieldsOf(err)["name"] == "" {
+				t.Errorf("Rename(%q) = %v, want a name field error", bad, err)
+			}
+		}
+		if got, _ := svc.UserByID(ctx, alice.ID); got.Name != "Alice Liddell" {
+			t.Errorf("a refused rename changed the name to %q", got.Name)
+		}
+		if _, err := svc.Rename(ctx, store.NewID(), "Nobody"); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("Rename of an unknown user = %v, want NotFound", err)
+		}
+	})
+}
+
+func TestChangePassword(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		svc := account.NewService(db, newFakeClock().Now)
+		alice := mustCreateUser(t, svc, "alice@example.com")
+		bob := mustCreateUser(t, svc, "bob@example.com")
+		keepTok, keep := mustCreateSession(t, svc, alice.ID, testLimits)
+		otherTok, _ := mustCreateSession(t, svc, alice.ID, testLimits)
+		bobTok, _ := mustCreateSession(t, svc, bob.ID, testLimits)
+		const next = "a brand new passphrase"
+
+		err := svc.ChangePassword(ctx, alice.ID, keep.ID, "wrong password!", next)
+		if f := apperr.FieldsOf(err); !apperr.Is(err, apperr.Invalid) || f["current_password"] == "" || f["new_password"] != "" {
+			t.Errorf("wrong current password = %v (%v), want only a current_password error", err, f)
+		}
+		if f := apperr.FieldsOf(svc.ChangePassword(ctx, alice.ID, keep.ID, "", "short")); f["current_password"] == "" || f["new_password"] == "" {
+			t.Errorf("empty current and short new = %v, want both field errors", f)
+		}
+		if f := apperr.FieldsOf(svc.ChangePassword(ctx, alice.ID, keep.ID, testPassword, strings.Repeat("x", 129))); f["new_password"] == "" || f["current_password"] != "" {
+			t.Errorf("too long new = %v, want only a new_password error", f)
+		}
+		wantLive(t, svc, otherTok, testLimits)
+		if _, err := svc.Authenticate(ctx, "alice@example.com", testPassword); err != nil {
+			t.Fatalf("a refused change altered the password: %v", err)
+		}
+
+		if err := svc.ChangePassword(ctx, alice.ID, keep.ID, testPassword, next); err != nil {
+			t.Fatalf("ChangePassword: %v", err)
+		}
+		wantLive(t, svc, keepTok, testLimits)
+		wantGone(t, svc, otherTok, testLimits)
+		wantLive(t, svc, bobTok, testLimits)
+		if _, err := svc.Authenticate(ctx, "alice@example.com", testPassword); !apperr.Is(err, apperr.Unauthorized) {
+			t.Errorf("old password after change: %v, want Unauthorized", err)
+		}
+		if _, err := svc.Authenticate(ctx, "alice@example.com", next); err != nil {
+			t.Errorf("new password after change: %v", err)
+		}
+	})
+}

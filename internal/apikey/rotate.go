@@ -66,7 +66,7 @@ func (s *Service) Rotate(ctx context.Context, orgID, id, grace, formToken string
 		if err := s.recordChange(tx, k.KeyHash, now); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, orgID, actor, audit.KeyRotated, "api_key", k.ID,
+		return audit.Record(ctx, tx, now, orgID, actor, audit.KeyRotated, "api_key", k.ID,
 			fmt.Sprintf("%s rotated %s (%s) to %s; the old key stops %s", actor.Name(), k.Hint, k.Description, c.Key.Hint, graceWords(period)))
 	})
 	if err != nil {

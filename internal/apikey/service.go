@@ -141,7 +141,7 @@ func (s *Service) Create(ctx context.Context, orgID, formToken string, in Input,
 			return err
 		}
 		out = created
-		return audit.Record(ctx, tx, orgID, actor, audit.KeyCreated, "api_key", created.Key.ID,
+		return audit.Record(ctx, tx, now, orgID, actor, audit.KeyCreated, "api_key", created.Key.ID,
 			fmt.Sprintf("%s created %s (%s)", actor.Name(), created.Key.Hint, created.Key.Description))
 	})
 	if err != nil {
@@ -254,7 +254,7 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input, actor 
 		if err := s.recordChange(tx, k.KeyHash, now); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, orgID, actor, audit.KeyUpdated, "api_key", k.ID,
+		return audit.Record(ctx, tx, now, orgID, actor, audit.KeyUpdated, "api_key", k.ID,
 			fmt.Sprintf("%s edited %s (%s)", actor.Name(), k.Hint, k.Description))
 	})
 	if err != nil {
@@ -294,7 +294,7 @@ func (s *Service) Revoke(ctx context.Context, orgID, id string, actor audit.Acto
 		if err := s.recordChange(tx, k.KeyHash, now); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, orgID, actor, audit.KeyRevoked, "api_key", k.ID,
+		return audit.Record(ctx, tx, now, orgID, actor, audit.KeyRevoked, "api_key", k.ID,
 			fmt.Sprintf("%s revoked %s (%s)", actor.Name(), k.Hint, k.Description))
 	})
 	if err != nil {

@@ -58,13 +58,14 @@ type Event struct {
 // TableName maps Event to its table.
 func (Event) TableName() string { return "audit_events" }
 
-// Record appends an event for orgID (empty: instance-wide) by actor, inside
-// tx when the change it describes is part of a transaction.
-func Record(ctx context.Context, tx *gorm.DB, orgID string, actor Actor, action, targetType, targetID, summary string) error {
+// Record appends an event for orgID (empty: instance-wide) by actor, that
+// happened at (the caller's clock), inside tx when the change it describes
+// is part of a transaction.
+func Record(ctx context.Context, tx *gorm.DB, at time.Time, orgID string, actor Actor, action, targetType, targetID, summary string) error {
 	e := Event{
 		ID: store.NewID(), ActorEmail: actor.Email, Action: action,
 		TargetType: targetType, TargetID: targetID, Summary: summary,
-		IP: actor.IP, UserAgent: truncate(actor.UserAgent, 512), CreatedAt: time.Now().UTC(),
+		IP: actor.IP, UserAgent: truncate(actor.UserAgent, 512), CreatedAt: at.UTC(),
 	}
 	if orgID != "" {
 		e.OrgID = &orgID
@@ -102,14 +103,14 @@ func truncate(s string, n int) string {
 }
 
 // RecordInUserOrgs appends the same event to every organization userID
-// belongs to (logins and failed logins are recorded this way).
-func RecordInUserOrgs(ctx context.Context, tx *gorm.DB, userID string, actor Actor, action, targetType, targetID, summary string) error {
+// belongs to, at at (logins and failed logins are recorded this way).
+func RecordInUserOrgs(ctx context.Context, tx *gorm.DB, at time.Time, userID string, actor Actor, action, targetType, targetID, summary string) error {
 	var orgIDs []string
 	if err := tx.WithContext(ctx).Table("memberships").Where("user_id = ?", userID).Pluck("org_id", &orgIDs).Error; err != nil {
 		return fmt.Errorf("audit: record %s: %w", action, err)
 	}
 	for _, id := range orgIDs {
-		if err := Record(ctx, tx, id, actor, action, targetType, targetID, summary); err != nil {
+		if err := Record(ctx, tx, at, id, actor, action, targetType, targetID, summary); err != nil {
 			return err
 		}
 	}

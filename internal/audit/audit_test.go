@@ -59,7 +59,7 @@ func TestRecord(t *testing.T) {
 		actor := audit.Actor{UserID: alice.ID, Email: alice.Email, IP: "2001:db8::7", UserAgent: "Mozilla/5.0 (audit test)"}
 
 		before := time.Now().Add(-time.Second)
-		if err := audit.Record(ctx, db.DB, orgID, actor, "key.created", "key", "key-1", "alice created a key"); err != nil {
+		if err := audit.Record(ctx, db.DB, time.Now(), orgID, actor, "key.created", "key", "key-1", "alice created a key"); err != nil {
 			t.Fatalf("Record: %v", err)
 		}
 		events, err := audit.List(ctx, db.DB, orgID, 10)
@@ -80,7 +80,7 @@ func TestRecord(t *testing.T) {
 		}
 
 		// An instance-wide event by nobody in particular belongs to no org.
-		if err := audit.Record(ctx, db.DB, "", audit.Actor{IP: "192.0.2.1"}, "setup.done", "", "", "setup finished"); err != nil {
+		if err := audit.Record(ctx, db.DB, time.Now(), "", audit.Actor{IP: "192.0.2.1"}, "setup.done", "", "", "setup finished"); err != nil {
 			t.Fatalf("Record instance-wide: %v", err)
 		}
 		if n := countEvents(t, db, "org_id IS NULL AND actor_id IS NULL AND action = ?", "setup.done"); n != 1 {
@@ -108,7 +108,7 @@ func TestRecordTruncatesUserAgent(t *testing.T) {
 		for i, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				orgID := insertOrg(t, db, fmt.Sprintf("org-%d", i))
-				if err := audit.Record(ctx, db.DB, orgID, audit.Actor{UserAgent: tt.agent}, "login.failed", "", "", "s"); err != nil {
+				if err := audit.Record(ctx, db.DB, time.Now(), orgID, audit.Actor{UserAgent: tt.agent}, "login.failed", "", "", "s"); err != nil {
 					t.Fatalf("Record: %v", err)
 				}
 				events, err := audit.List(ctx, db.DB, orgID, 1)
@@ -138,7 +138,7 @@ func TestRecordInUserOrgs(t *testing.T) {
 		c := insertOrg(t, db, "org-c", bob)
 		actor := audit.Actor{UserID: alice.ID, Email: alice.Email, IP: "192.0.2.1", UserAgent: "ua"}
 
-		if err := audit.RecordInUserOrgs(ctx, db.DB, alice.ID, actor, audit.LoginSucceeded, "user", alice.ID, "alice signed in"); err != nil {
+		if err := audit.RecordInUserOrgs(ctx, db.DB, time.Now(), alice.ID, actor, audit.LoginSucceeded, "user", alice.ID, "alice signed in"); err != nil {
 			t.Fatalf("RecordInUserOrgs: %v", err)
 		}
 		for _, tt := range []struct {
@@ -162,7 +162,7 @@ func TestRecordInUserOrgs(t *testing.T) {
 			}
 		}
 
-		if err := audit.RecordInUserOrgs(ctx, db.DB, loner.ID, audit.Actor{UserID: loner.ID}, audit.LoginFailed, "user", loner.ID, "x"); err != nil {
+		if err := audit.RecordInUserOrgs(ctx, db.DB, time.Now(), loner.ID, audit.Actor{UserID: loner.ID}, audit.LoginFailed, "user", loner.ID, "x"); err != nil {
 			t.Fatalf("RecordInUserOrgs for a user in no org: %v", err)
 		}
 		if n := countEvents(t, db, "1 = 1"); n != 2 {
@@ -179,7 +179,7 @@ func TestListNewestFirstAndScoped(t *testing.T) {
 		for _, ev := range []struct{ org, summary string }{
 			{a, "a1"}, {b, "b1"}, {a, "a2"}, {a, "a3"}, {b, "b2"}, {a, "a4"},
 		} {
-			if err := audit.Record(ctx, db.DB, ev.org, audit.Actor{}, "test.event", "", "", ev.summary); err != nil {
+			if err := audit.Record(ctx, db.DB, time.Now(), ev.org, audit.Actor{}, "test.event", "", "", ev.summary); err != nil {
 				t.Fatalf("Record(%s): %v", ev.summary, err)
 			}
 		}

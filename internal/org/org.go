@@ -146,7 +146,7 @@ func (s *Service) Create(ctx context.Context, name, slug, adminUserID string, ac
 			}
 			return fmt.Errorf("org: create: %w", err)
 		}
-		if err := audit.Record(ctx, tx, o.ID, actor, audit.OrgCreated, "org", o.ID,
+		if err := audit.Record(ctx, tx, now, o.ID, actor, audit.OrgCreated, "org", o.ID,
 			fmt.Sprintf("%s created the organization %s (%s)", actor.Name(), o.Name, o.Slug)); err != nil {
 			return err
 		}
@@ -199,7 +199,7 @@ func (s *Service) addMember(ctx context.Context, tx *gorm.DB, o Organization, us
 		}
 		return fmt.Errorf("org: add member: %w", err)
 	}
-	return audit.Record(ctx, tx, o.ID, actor, audit.MemberAdded, "user", userID,
+	return audit.Record(ctx, tx, now, o.ID, actor, audit.MemberAdded, "user", userID,
 		fmt.Sprintf("%s added %s to %s as %s", actor.Name(), email, o.Name, role))
 }
 
