@@ -36,6 +36,8 @@ func (s *Server) routes() {
 	dash.GET("/login", s.loginForm)
 	dash.POST("/login", s.loginSubmit)
 	dash.POST("/logout", s.logout)
+	dash.GET("/invites/:token", s.inviteShow)
+	dash.POST("/invites/:token", s.inviteAccept)
 
 	user := dash.Group("", s.requireUser)
 	user.GET("/", s.home)
@@ -59,6 +61,7 @@ func (s *Server) routes() {
 	orgs.GET("", s.orgHome)
 	orgs.GET("/keys", s.keysList)
 	orgs.GET("/keys/:id", s.keyShow)
+	orgs.GET("/members", s.membersList)
 
 	// Admin-only actions of an organization: members get 403.
 	admin := s.requireRole(org.Admin)
@@ -69,6 +72,11 @@ func (s *Server) routes() {
 	orgs.POST("/keys/:id/revoke", s.keyRevoke, admin)
 	orgs.GET("/keys/:id/rotate", s.keyRotateForm, admin)
 	orgs.POST("/keys/:id/rotate", s.keyRotate, admin)
+	orgs.POST("/members/:id/role", s.memberRole, admin)
+	orgs.GET("/members/:id/remove", s.memberRemoveConfirm, admin)
+	orgs.POST("/members/:id/remove", s.memberRemove, admin)
+	orgs.POST("/invites", s.inviteCreate, admin)
+	orgs.POST("/invites/:id/revoke", s.inviteRevoke, admin)
 	orgs.GET("/audit", s.auditLog, admin)
 	orgs.GET("/audit.csv", s.auditCSV, admin)
 }

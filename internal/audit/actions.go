@@ -7,3 +7,12 @@ const (
 	KeyRevoked = "key.revoked"
 	KeyRotated = "key.rotated"
 )
+
+// Actions on an organization's members recorded in the audit log.
+const (
+	MemberRoleChanged = "member.role_changed"
+	MemberRemoved     = "member.removed"
+	MemberInvited     = "member.invited"
+	MemberJoined      = "member.joined"
+	InviteRevoked     = "invite.revoked"
+)
