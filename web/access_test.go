@@ -272,3 +272,26 @@ func wantClientError(t *testing.T, r *resp) {
 		t.Fatalf("%s %s: status %d, want 4xx: %.300s", r.Request.Method, r.Request.URL.Path, r.StatusCode, r.body)
 	}
 }
+
+func TestHomeGoesToTheOrgUsedLast(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, nil)
+		alice := e.user("alice@example.com", "Alice", false)
+		bob := e.user("bob@example.com", "Bob", false)
+		e.org("Acme", "acme", alice.ID)
+		globex := e.org("Globex", "globex", bob.ID)
+		e.addMember(globex.ID, alice.ID, org.Member)
+
+		c := e.client()
+		c.mustLogin("alice@example.com")
+		// Both orgs are hers; Acme comes first by name until she uses Globex.
+		wantRedirect(t, c.get("/"), "/orgs/acme/keys")
+		wantStatus(t, c.get("/orgs/globex/keys"), http.StatusOK)
+		wantRedirect(t, c.get("/"), "/orgs/globex/keys")
+		// It survives signing out and in again.
+		c2 := e.client()
+		c2.mustLogin("alice@example.com")
+		wantRedirect(t, c2.get("/"), "/orgs/globex/keys")
+	})
+}
