@@ -1,12 +1,14 @@
 package apikey
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"time"
 
 	"gorm.io/gorm"
 
+	"keyplane/internal/audit"
 	"keyplane/internal/store"
 )
 
@@ -33,4 +35,15 @@ func (s *Service) recordChange(tx *gorm.DB, keyHash []byte, now time.Time) error
 		}
 	}
 	return nil
+}
+
+// noteChange records, inside tx, that key k changed: for other servers'
+// caches and in the audit log ("alice@example.com revoked kp_sk_live_…a9Qz
+// (Billing)").
+func (s *Service) noteChange(ctx context.Context, tx *gorm.DB, now time.Time, actor audit.Actor, action string, k Key, verb string) error {
+	if err := s.recordChange(tx, k.KeyHash, now); err != nil {
+		return err
+	}
+	return audit.Record(ctx, tx, now, k.OrgID, actor, action, "api_key", k.ID,
+		fmt.Sprintf("%s %s %s (%s)", actor.Name(), verb, k.Hint, k.Description))
 }

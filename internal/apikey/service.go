@@ -251,11 +251,7 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input, actor 
 			return apperr.New(apperr.Conflict, "This key was revoked or rotated meanwhile and can no longer be edited.")
 		}
 		out = k
-		if err := s.recordChange(tx, k.KeyHash, now); err != nil {
-			return err
-		}
-		return audit.Record(ctx, tx, now, orgID, actor, audit.KeyUpdated, "api_key", k.ID,
-			fmt.Sprintf("%s edited %s (%s)", actor.Name(), k.Hint, k.Description))
+		return s.noteChange(ctx, tx, now, actor, audit.KeyUpdated, k, "edited")
 	})
 	if err != nil {
 		return Key{}, err
@@ -291,11 +287,7 @@ func (s *Service) Revoke(ctx context.Context, orgID, id string, actor audit.Acto
 		}
 		k.RevokedAt = &now
 		out = k
-		if err := s.recordChange(tx, k.KeyHash, now); err != nil {
-			return err
-		}
-		return audit.Record(ctx, tx, now, orgID, actor, audit.KeyRevoked, "api_key", k.ID,
-			fmt.Sprintf("%s revoked %s (%s)", actor.Name(), k.Hint, k.Description))
+		return s.noteChange(ctx, tx, now, actor, audit.KeyRevoked, k, "revoked")
 	})
 	if err != nil {
 		return Key{}, err

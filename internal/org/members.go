@@ -84,14 +84,8 @@ func (s *Service) ChangeRole(ctx context.Context, orgID, userID string, role Rol
 		if m.Role == role {
 			return nil
 		}
-		if m.Role == Admin {
-			n, err := countAdmins(ctx, tx, orgID)
-			if err != nil {
-				return err
-			}
-			if n <= 1 {
-				return lastAdminError(m.Email, "made a member")
-			}
+		if err := keepAnAdmin(ctx, tx, orgID, m, "made a member"); err != nil {
+			return err
 		}
 		now := s.now().UTC()
 		res := tx.WithContext(ctx).Model(&Membership{}).Where("org_id = ? AND user_id = ?", orgID, userID).
@@ -126,14 +120,8 @@ func (s *Service) RemoveMember(ctx context.Context, orgID, userID string, actor 
 		if m, err = memberRow(ctx, tx, orgID, userID); err != nil {
 			return err
 		}
-		if m.Role == Admin {
-			n, err := countAdmins(ctx, tx, orgID)
-			if err != nil {
-				return err
-			}
-			if n <= 1 {
-				return lastAdminError(m.Email, "removed")
-			}
+		if err := keepAnAdmin(ctx, tx, orgID, m, "removed"); err != nil {
+			return err
 		}
 		res := tx.WithContext(ctx).Where("org_id = ? AND user_id = ?", orgID, userID).Delete(&Membership{})
 		if res.Error != nil {
@@ -149,4 +137,20 @@ func (s *Service) RemoveMember(ctx context.Context, orgID, userID string, actor 
 		return MemberRow{}, err
 	}
 	return m, nil
+}
+
+// keepAnAdmin returns Conflict when m is the organization's last admin and
+// so cannot be demoted or removed; verb says which ("removed").
+func keepAnAdmin(ctx context.Context, tx *gorm.DB, orgID string, m MemberRow, verb string) error {
+	if m.Role != Admin {
+		return nil
+	}
+	n, err := countAdmins(ctx, tx, orgID)
+	if err != nil {
+		return err
+	}
+	if n <= 1 {
+		return lastAdminError(m.Email, verb)
+	}
+	return nil
 }
