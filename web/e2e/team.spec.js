@@ -43,7 +43,13 @@ test('invite, accept, promote, and find it all in the audit log', async ({ page,
   const row = page.getByTestId('member-row').filter({ hasText: 'nora@example.com' });
   await expect(row).toBeVisible();
   await row.getByLabel('Role of nora@example.com').selectOption('admin');
-  await row.getByRole('button', { name: 'Change role' }).click();
+  // The form goes through htmx (boosted), carrying the CSRF header.
+  const [roleRequest] = await Promise.all([
+    page.waitForRequest((r) => r.method() === 'POST' && r.url().includes('/role')),
+    row.getByRole('button', { name: 'Change role' }).click(),
+  ]);
+  expect(roleRequest.headers()['hx-request']).toBe('true');
+  expect(roleRequest.headers()['x-csrf-token']).toBeTruthy();
   await expect(page.getByTestId('member-row').filter({ hasText: 'nora@example.com' }).getByTestId('member-role')).toContainText('admin');
 
   // Promotion takes effect on the newcomer's next page.
