@@ -45,7 +45,7 @@ func exitCode(err error, stderr io.Writer) int {
 	return 1
 }
 
-const usageText = `usage: keyplane [serve | migrate | version | admin <command> | keys <command>]`
+const usageText = `usage: keyplane [serve | migrate | version | demo [--force] | admin <command> | keys <command>]`
 
 // run is the whole program: it reads its configuration from getenv and
 // dispatches to the subcommand named in args (serve when none).
@@ -87,6 +87,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return adminCommand(ctx, cfg, args, stdin, stdout)
 	case "keys":
 		return keysCommand(ctx, cfg, args, stdout)
+	case "demo":
+		return demoCommand(ctx, cfg, args, stdout)
 	}
 	return usagef("unknown command %q; %s", cmd, usageText)
 }

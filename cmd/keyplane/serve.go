@@ -122,6 +122,7 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 
 	go pruneSessions(ctx, accounts, account.SessionLimits{Idle: cfg.SessionIdle, Max: cfg.SessionMax}, logger)
 	go verifier.Watch(ctx, db, cfg.DatabaseURL)
+	go usage.RunRetention(ctx, db, cfg.UsageRetention, time.Now, time.Hour, logger)
 
 	// Usage outlives the HTTP server: requests drain first, then the last
 	// counts are flushed.

@@ -1,0 +1,59 @@
+package usage
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"keyplane/internal/store"
+)
+
+// pruneBatch is how many rows one DELETE removes at most, so pruning a large
+// backlog never holds a long lock. Tests lower it.
+var pruneBatch = 5000
+
+// Prune deletes the usage_hourly rows whose hour is before olderThan, in
+// batches, and returns how many it deleted.
+func Prune(ctx context.Context, db *store.DB, olderThan time.Time) (int64, error) {
+	rowID := "rowid"
+	if db.Dialect == store.Postgres {
+		rowID = "ctid"
+	}
+	q := "DELETE FROM usage_hourly WHERE " + rowID + " IN (SELECT " + rowID +
+		" FROM usage_hourly WHERE hour < ? LIMIT ?)"
+	var total int64
+	for {
+		res := db.WithContext(ctx).Exec(q, olderThan.UTC(), pruneBatch)
+		if res.Error != nil {
+			return total, fmt.Errorf("usage: prune: %w", res.Error)
+		}
+		total += res.RowsAffected
+		if res.RowsAffected < int64(pruneBatch) {
+			return total, nil
+		}
+	}
+}
+
+// RunRetention deletes usage older than retention (measured from now()) at
+// once and then every every, until ctx ends. Failures are logged and retried
+// at the next tick.
+func RunRetention(ctx context.Context, db *store.DB, retention time.Duration, now func() time.Time, every time.Duration, logger *slog.Logger) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := Prune(ctx, db, now().Add(-retention)); err != nil && ctx.Err() == nil {
+			logger.Warn("usage: retention failed; will retry", "err", err)
+		} else if n > 0 {
+			logger.Info("usage: pruned old usage", "rows", n, "retention", retention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
