@@ -59,6 +59,7 @@ var authzMatrix = map[string][roleCount]int{
 	"GET /orgs/:slug/keys/:id/rotate":     {303, 403, 200, 404, 404},
 	"POST /orgs/:slug/keys/:id/rotate":    {303, 403, 422, 404, 404},
 	"GET /orgs/:slug/members":             {303, 200, 200, 404, 404},
+	"GET /orgs/:slug/usage":               {303, 200, 200, 404, 404},
 	"POST /orgs/:slug/members/:id/role":   {303, 403, 422, 404, 404}, // :id is a key's id, no member's; empty role
 	"GET /orgs/:slug/members/:id/remove":  {303, 403, 404, 404, 404},
 	"POST /orgs/:slug/members/:id/remove": {303, 403, 404, 404, 404},

@@ -9,6 +9,7 @@ import (
 
 	"keyplane/internal/apikey"
 	"keyplane/internal/apperr"
+	"keyplane/internal/usage"
 	"keyplane/views/keys"
 )
 
@@ -39,6 +40,18 @@ func (s *Server) renderKey(c echo.Context, status int, k apikey.Key, f keys.Form
 	if k.ReplacesID != nil {
 		d.PredecessorURL = keys.KeyURL(m.Slug, *k.ReplacesID)
 	}
+	from, to := lastHours(now)
+	hourly, err := usage.KeySeries(ctx, s.db, m.ID, k.ID, from, to, usage.Hour)
+	if err != nil {
+		return err
+	}
+	d.Hourly = chartOf("usage-hourly", "Requests, last 24 hours (UTC)", hourly, usage.Hour)
+	from, to = lastDays(now)
+	daily, err := usage.KeySeries(ctx, s.db, m.ID, k.ID, from, to, usage.Day)
+	if err != nil {
+		return err
+	}
+	d.Daily = chartOf("usage-daily", "Last 30 days (UTC days)", daily, usage.Day)
 	return render(c, status, keys.DetailScreen(s.page(c, k.Description+" · API key"), d))
 }
 

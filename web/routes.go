@@ -62,6 +62,7 @@ func (s *Server) routes() {
 	orgs.GET("/keys", s.keysList)
 	orgs.GET("/keys/:id", s.keyShow)
 	orgs.GET("/members", s.membersList)
+	orgs.GET("/usage", s.usagePage)
 
 	// Admin-only actions of an organization: members get 403.
 	admin := s.requireRole(org.Admin)

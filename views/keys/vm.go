@@ -1,5 +1,7 @@
 package keys
 
+import "keyplane/views/components"
+
 // IDs shared by the keys screens and the handlers that swap them.
 const (
 	TableID    = "keys-table"
@@ -127,6 +129,10 @@ type Detail struct {
 	SuccessorURL   string
 	SuccessorHint  string
 	PredecessorURL string
+	// Hourly and Daily are the key's requests over the last 24 hours and
+	// the last 30 UTC days.
+	Hourly components.Chart
+	Daily  components.Chart
 }
 
 // Confirm is the revoke or rotate dialog.
