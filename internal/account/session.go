@@ -6,9 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"keyplane/internal/apperr"
 	"keyplane/internal/store"
@@ -37,19 +35,6 @@ type SessionLimits struct {
 	Max  time.Duration
 }
 
-// truncateUTF8 makes s valid UTF-8 and cuts it to at most n bytes on a rune
-// boundary: PostgreSQL refuses text that is not valid UTF-8.
-func truncateUTF8(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
 func hashToken(token string) []byte {
 	sum := sha256.Sum256([]byte(token))
 	return sum[:]
@@ -64,7 +49,7 @@ func (s *Service) CreateSession(ctx context.Context, userID, ip, userAgent strin
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw)
 	now := s.now().UTC()
-	userAgent = truncateUTF8(userAgent, 512)
+	userAgent = store.Text(userAgent, 512)
 	sess := Session{
 		ID: store.NewID(), TokenHash: hashToken(token), UserID: userID,
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(limits.Max),

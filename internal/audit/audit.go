@@ -6,9 +6,7 @@ package audit
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 
@@ -65,7 +63,7 @@ func Record(ctx context.Context, tx *gorm.DB, at time.Time, orgID string, actor 
 	e := Event{
 		ID: store.NewID(), ActorEmail: actor.Email, Action: action,
 		TargetType: targetType, TargetID: targetID, Summary: summary,
-		IP: actor.IP, UserAgent: truncate(actor.UserAgent, 512), CreatedAt: at.UTC(),
+		IP: actor.IP, UserAgent: store.Text(actor.UserAgent, 512), CreatedAt: at.UTC(),
 	}
 	if orgID != "" {
 		e.OrgID = &orgID
@@ -87,19 +85,6 @@ func List(ctx context.Context, db *gorm.DB, orgID string, limit int) ([]Event, e
 		return nil, fmt.Errorf("audit: list: %w", err)
 	}
 	return events, nil
-}
-
-// truncate makes s valid UTF-8 and cuts it to at most n bytes on a rune
-// boundary: PostgreSQL refuses text that is not valid UTF-8.
-func truncate(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // RecordInUserOrgs appends the same event to every organization userID

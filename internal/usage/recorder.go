@@ -178,7 +178,7 @@ func (r *Recorder) write(ctx context.Context, counts map[countKey]int64, last ma
 		for id, u := range last {
 			err := tx.Table("api_keys").
 				Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", id, u.at.UTC()).
-				Updates(map[string]any{"last_used_at": u.at.UTC(), "last_used_ip": ipString(u.ip), "last_used_origin": truncate(u.origin, 300)}).Error
+				Updates(map[string]any{"last_used_at": u.at.UTC(), "last_used_ip": ipString(u.ip), "last_used_origin": store.Text(u.origin, 300)}).Error
 			if err != nil {
 				return fmt.Errorf("usage: write last use: %w", err)
 			}
@@ -192,14 +192,4 @@ func ipString(a netip.Addr) string {
 		return ""
 	}
 	return a.String()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }
