@@ -263,6 +263,15 @@ func TestMalformedInput(t *testing.T) {
 		} {
 			want404(t, c.get(path))
 		}
+
+		// Text that is not UTF-8, in a form or a query: 4xx, nothing stored.
+		r = c.post("/orgs/acme/keys", url.Values{"description": {"bad \xff byte"}, "kind": {"private"}, "environment": {"live"}})
+		wantClientError(t, r)
+		if n := e.count("api_keys"); n != 0 {
+			t.Fatalf("%d keys created from a form with invalid UTF-8", n)
+		}
+		wantClientError(t, c.get("/orgs/acme/audit?actor=%ff"))
+		wantClientError(t, c.get("/orgs/acme/keys?q=%c3%28"))
 	})
 }
 

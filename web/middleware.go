@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -151,6 +152,28 @@ func (s *Server) renewCSRF(c echo.Context) {
 		SameSite: http.SameSiteLaxMode,
 	})
 	c.Set(ctxCSRF, token)
+}
+
+// validText answers 400 to a dashboard request whose query or form holds
+// text that is not valid UTF-8, which PostgreSQL would refuse deep inside a
+// handler.
+func (s *Server) validText(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		for _, values := range []url.Values{r.URL.Query(), r.PostForm} {
+			for k, vs := range values {
+				if !utf8.ValidString(k) {
+					return echo.NewHTTPError(http.StatusBadRequest)
+				}
+				for _, v := range vs {
+					if !utf8.ValidString(v) {
+						return echo.NewHTTPError(http.StatusBadRequest)
+					}
+				}
+			}
+		}
+		return next(c)
+	}
 }
 
 // sameOrigin checks the Origin header, when a browser sends one, against the

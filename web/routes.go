@@ -30,7 +30,7 @@ func (s *Server) routes() {
 	v1.RouteNotFound("/*", s.apiNotFound)
 
 	// Dashboard: request log, security headers, CSRF, session, first-run gate.
-	dash := e.Group("", s.requestLog, gzip, s.securityHeaders, s.csrf, s.loadSession, s.setupGate)
+	dash := e.Group("", s.requestLog, gzip, s.securityHeaders, s.csrf, s.validText, s.loadSession, s.setupGate)
 	dash.GET("/setup", s.setupForm)
 	dash.POST("/setup", s.setupSubmit)
 	dash.GET("/login", s.loginForm)
