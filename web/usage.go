@@ -59,15 +59,11 @@ func (s *Server) usagePage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rejections, err := usage.RejectionsByCode(ctx, s.db, m.ID, from, to)
-	if err != nil {
-		return err
-	}
 	vm := usageview.Page{Slug: m.Slug, Daily: chartOf("usage-daily", "Requests per day, last 30 days (UTC days)", daily, usage.Day)}
 	for _, k := range top {
 		vm.TopKeys = append(vm.TopKeys, usageview.KeyTotal{URL: keys.KeyURL(m.Slug, k.KeyID), Description: k.Description, Hint: k.Hint, Total: k.Total})
 	}
-	for _, r := range rejections {
+	for _, r := range usage.Rejections(daily) {
 		vm.Rejections = append(vm.Rejections, usageview.Rejection{Code: r.Code, Total: r.Total})
 	}
 	return render(c, http.StatusOK, usageview.Screen(s.page(c, "Usage"), vm))

@@ -232,7 +232,7 @@ func demoKeysAndUsage(ctx context.Context, db *store.DB, cfg config.Config, orgI
 	}
 
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.CreateInBatches(rows, 500).Error; err != nil {
+		if err := usage.Write(ctx, tx, rows); err != nil {
 			return fmt.Errorf("demo: write usage: %w", err)
 		}
 		return demoLastUse(tx, rng, orgID, rows, keys, now)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"keyplane/internal/store"
 )
@@ -166,14 +165,8 @@ func (r *Recorder) write(ctx context.Context, counts map[countKey]int64, last ma
 		rows = append(rows, Hourly{KeyID: k.keyID, OrgID: k.orgID, Hour: time.Unix(k.hour, 0).UTC(), Outcome: k.outcome, Scope: k.scope, Count: n})
 	}
 	return r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if len(rows) > 0 {
-			err := tx.Clauses(clause.OnConflict{
-				Columns:   []clause.Column{{Name: "key_id"}, {Name: "hour"}, {Name: "outcome"}, {Name: "scope"}},
-				DoUpdates: clause.Assignments(map[string]any{"count": gorm.Expr("usage_hourly.count + excluded.count")}),
-			}).CreateInBatches(rows, 500).Error
-			if err != nil {
-				return fmt.Errorf("usage: write counts: %w", err)
-			}
+		if err := Write(ctx, tx, rows); err != nil {
+			return err
 		}
 		for id, u := range last {
 			err := tx.Table("api_keys").

@@ -13,20 +13,30 @@ import (
 // backlog never holds a long lock. Tests lower it.
 var pruneBatch = 5000
 
-// Prune deletes the usage_hourly rows whose hour is before olderThan, in
-// batches, and returns how many it deleted.
+// Prune deletes the usage_hourly rows whose hour is before olderThan and
+// the usage_daily rows of the UTC days that ended by then, in batches, and
+// returns how many rows it deleted.
 func Prune(ctx context.Context, db *store.DB, olderThan time.Time) (int64, error) {
+	hourly, err := prune(ctx, db, "usage_hourly", "hour", olderThan.UTC())
+	if err != nil {
+		return hourly, err
+	}
+	daily, err := prune(ctx, db, "usage_daily", "day", Day.start(olderThan))
+	return hourly + daily, err
+}
+
+func prune(ctx context.Context, db *store.DB, table, column string, before time.Time) (int64, error) {
 	rowID := "rowid"
 	if db.Dialect == store.Postgres {
 		rowID = "ctid"
 	}
-	q := "DELETE FROM usage_hourly WHERE " + rowID + " IN (SELECT " + rowID +
-		" FROM usage_hourly WHERE hour < ? LIMIT ?)"
+	q := "DELETE FROM " + table + " WHERE " + rowID + " IN (SELECT " + rowID +
+		" FROM " + table + " WHERE " + column + " < ? LIMIT ?)"
 	var total int64
 	for {
-		res := db.WithContext(ctx).Exec(q, olderThan.UTC(), pruneBatch)
+		res := db.WithContext(ctx).Exec(q, before, pruneBatch)
 		if res.Error != nil {
-			return total, fmt.Errorf("usage: prune: %w", res.Error)
+			return total, fmt.Errorf("usage: prune %s: %w", table, res.Error)
 		}
 		total += res.RowsAffected
 		if res.RowsAffected < int64(pruneBatch) {

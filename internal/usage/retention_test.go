@@ -2,6 +2,7 @@ package usage
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestRetentionDeletesOnlyOldUsage(t *testing.T) {
 				}
 			}
 		}
-		if err := db.CreateInBatches(rows, 100).Error; err != nil {
+		if err := Write(ctx, db.DB, rows); err != nil {
 			t.Fatal(err)
 		}
 
@@ -78,6 +79,22 @@ func TestRetentionDeletesOnlyOldUsage(t *testing.T) {
 			} else if r.Count != want {
 				t.Errorf("row %s count %d, want %d", k, r.Count, want)
 			}
+		}
+
+		// Daily roll-ups go with the UTC days that ended before the cutoff;
+		// the cutoff's own day stays.
+		var days []Daily
+		if err := db.Order("day").Find(&days).Error; err != nil {
+			t.Fatal(err)
+		}
+		firstDay := Day.start(cutoff)
+		wantDays := map[string]bool{firstDay.Format(time.DateOnly): true, Day.start(now.Add(-48 * time.Hour)).Format(time.DateOnly): true, Day.start(now).Format(time.DateOnly): true}
+		gotDays := map[string]bool{}
+		for _, d := range days {
+			gotDays[d.Day.UTC().Format(time.DateOnly)] = true
+		}
+		if fmt.Sprint(gotDays) != fmt.Sprint(wantDays) {
+			t.Errorf("daily rows on %v, want %v", gotDays, wantDays)
 		}
 
 		// Nothing older is left: a second prune deletes nothing.

@@ -61,7 +61,7 @@ func (p Point) Total() int64 {
 // from the bucket holding from up to to (excluded), zero-filled and in order.
 // A key of another organization yields only zeroes.
 func KeySeries(ctx context.Context, db *store.DB, orgID, keyID string, from, to time.Time, bucket Bucket) ([]Point, error) {
-	q := db.WithContext(ctx).Model(&Hourly{}).Where("org_id = ? AND key_id = ?", orgID, keyID)
+	q := bucket.table(db.WithContext(ctx)).Where("org_id = ? AND key_id = ?", orgID, keyID)
 	pts, err := series(q, from, to, bucket)
 	if err != nil {
 		return nil, fmt.Errorf("usage: key series: %w", err)
@@ -71,7 +71,7 @@ func KeySeries(ctx context.Context, db *store.DB, orgID, keyID string, from, to 
 
 // OrgTotals is KeySeries over every key of orgID.
 func OrgTotals(ctx context.Context, db *store.DB, orgID string, from, to time.Time, bucket Bucket) ([]Point, error) {
-	q := db.WithContext(ctx).Model(&Hourly{}).Where("org_id = ?", orgID)
+	q := bucket.table(db.WithContext(ctx)).Where("org_id = ?", orgID)
 	pts, err := series(q, from, to, bucket)
 	if err != nil {
 		return nil, fmt.Errorf("usage: org totals: %w", err)
@@ -79,8 +79,25 @@ func OrgTotals(ctx context.Context, db *store.DB, orgID string, from, to time.Ti
 	return pts, nil
 }
 
-// series groups q by hour and outcome in SQL, the same on both dialects,
-// and folds the hours into buckets in Go.
+// table is where buckets of b are read: usage_hourly for hours,
+// usage_daily (its UTC-day roll-up) for days.
+func (b Bucket) table(db *gorm.DB) *gorm.DB {
+	if b == Day {
+		return db.Model(&Daily{})
+	}
+	return db.Model(&Hourly{})
+}
+
+// column is the time column of b's table.
+func (b Bucket) column() string {
+	if b == Day {
+		return "day"
+	}
+	return "hour"
+}
+
+// series groups q by its time column and outcome in SQL, the same on both
+// dialects, and places the rows in zero-filled buckets in Go.
 func series(q *gorm.DB, from, to time.Time, bucket Bucket) ([]Point, error) {
 	var pts []Point
 	if !from.Before(to) {
@@ -96,19 +113,20 @@ func series(q *gorm.DB, from, to time.Time, bucket Bucket) ([]Point, error) {
 		return pts, nil
 	}
 	var rows []struct {
-		Hour    time.Time
+		At      time.Time
 		Outcome string
 		Total   int64
 	}
-	err := q.Select("hour, outcome, SUM(count) AS total").
-		Where("hour >= ? AND hour < ?", first, to.UTC()).
-		Group("hour, outcome").
+	col := bucket.column()
+	err := q.Select(col+" AS at, outcome, SUM(count) AS total").
+		Where(col+" >= ? AND "+col+" < ?", first, to.UTC()).
+		Group(col + ", outcome").
 		Scan(&rows).Error
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range rows {
-		i, ok := index[bucket.start(r.Hour).Unix()]
+		i, ok := index[bucket.start(r.At).Unix()]
 		if !ok {
 			continue
 		}
@@ -125,17 +143,23 @@ type KeyTotal struct {
 	Total       int64
 }
 
-// TopKeys returns at most n keys of orgID with the most requests in
-// [from, to), most first; ties go by key ID.
+// TopKeys returns at most n keys of orgID with the most requests on the
+// UTC days from the one holding from up to to (excluded), most first; ties
+// go by key ID.
 func TopKeys(ctx context.Context, db *store.DB, orgID string, from, to time.Time, n int) ([]KeyTotal, error) {
 	var rows []KeyTotal
-	err := db.WithContext(ctx).Table("usage_hourly AS u").
-		Select("u.key_id AS key_id, k.description AS description, k.hint AS hint, SUM(u.count) AS total").
-		Joins("JOIN api_keys k ON k.id = u.key_id AND k.org_id = u.org_id").
-		Where("u.org_id = ? AND u.hour >= ? AND u.hour < ?", orgID, from.UTC(), to.UTC()).
-		Group("u.key_id, k.description, k.hint").
-		Order("total DESC, u.key_id").
-		Limit(n).
+	// Sum per key first, then name the n winners: grouping by the joined
+	// text columns would hash every row's description.
+	totals := db.Model(&Daily{}).
+		Select("key_id, SUM(count) AS total").
+		Where("org_id = ? AND day >= ? AND day < ?", orgID, Day.start(from), to.UTC()).
+		Group("key_id").
+		Order("total DESC, key_id").
+		Limit(n)
+	err := db.WithContext(ctx).Table("(?) AS t", totals).
+		Select("t.key_id AS key_id, k.description AS description, k.hint AS hint, t.total AS total").
+		Joins("JOIN api_keys k ON k.id = t.key_id AND k.org_id = ?", orgID).
+		Order("t.total DESC, t.key_id").
 		Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("usage: top keys: %w", err)
@@ -149,17 +173,20 @@ type CodeTotal struct {
 	Total int64
 }
 
-// RejectionsByCode returns the requests of orgID in [from, to) rejected
-// with each error code, most first; ties go by code.
-func RejectionsByCode(ctx context.Context, db *store.DB, orgID string, from, to time.Time) ([]CodeTotal, error) {
-	var rows []CodeTotal
-	err := db.WithContext(ctx).Model(&Hourly{}).
-		Select("outcome AS code, SUM(count) AS total").
-		Where("org_id = ? AND outcome <> ? AND hour >= ? AND hour < ?", orgID, Allowed, from.UTC(), to.UTC()).
-		Group("outcome").
-		Scan(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("usage: rejections: %w", err)
+// Rejections sums the rejected requests of pts per error code, most
+// first; ties go by code.
+func Rejections(pts []Point) []CodeTotal {
+	sums := map[string]int64{}
+	for _, p := range pts {
+		for outcome, n := range p.Counts {
+			if outcome != Allowed && n > 0 {
+				sums[outcome] += n
+			}
+		}
+	}
+	rows := make([]CodeTotal, 0, len(sums))
+	for code, n := range sums {
+		rows = append(rows, CodeTotal{Code: code, Total: n})
 	}
 	sort.Slice(rows, func(i, j int) bool {
 		if rows[i].Total != rows[j].Total {
@@ -167,5 +194,5 @@ func RejectionsByCode(ctx context.Context, db *store.DB, orgID string, from, to 
 		}
 		return rows[i].Code < rows[j].Code
 	})
-	return rows, nil
+	return rows
 }

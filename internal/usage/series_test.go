@@ -53,7 +53,7 @@ func TestSeries(t *testing.T) {
 			{KeyID: otherKey, OrgID: otherOrg, Hour: h, Outcome: Allowed, Count: 99999},
 			{KeyID: otherKey, OrgID: otherOrg, Hour: h, Outcome: "rate_limited", Count: 99999},
 		}
-		if err := db.Create(&rows).Error; err != nil {
+		if err := Write(ctx, db.DB, rows); err != nil {
 			t.Fatal(err)
 		}
 
@@ -145,12 +145,14 @@ func TestSeries(t *testing.T) {
 			t.Errorf("org 24h sum %d", sum)
 		}
 
-		// Top keys and rejections over the 24 hours.
+		// Top keys and rejections over whole UTC days: today and yesterday
+		// (the 1000 at yesterday 14:00 counts), then today alone.
+		from, to = Day.start(h).AddDate(0, 0, -1), Day.start(h).AddDate(0, 0, 1)
 		top, err := TopKeys(ctx, db, f.orgID, from, to, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(top) != 2 || top[0].KeyID != k0 || top[0].Total != 148 || top[1].KeyID != k1 || top[1].Total != 41 {
+		if len(top) != 2 || top[0].KeyID != k0 || top[0].Total != 1148 || top[1].KeyID != k1 || top[1].Total != 41 {
 			t.Errorf("top keys %+v", top)
 		}
 		if top[0].Description != "key 0" || top[0].Hint == "" {
@@ -159,12 +161,20 @@ func TestSeries(t *testing.T) {
 		if one, _ := TopKeys(ctx, db, f.orgID, from, to, 1); len(one) != 1 {
 			t.Errorf("limit 1 gave %d", len(one))
 		}
-		rej, err := RejectionsByCode(ctx, db, f.orgID, from, to)
+		days, err = OrgTotals(ctx, db, f.orgID, from, to, Day)
 		if err != nil {
 			t.Fatal(err)
 		}
+		rej := Rejections(days)
 		if len(rej) != 2 || rej[0] != (CodeTotal{"rate_limited", 8}) || rej[1] != (CodeTotal{"origin_denied", 2}) {
 			t.Errorf("rejections %+v", rej)
+		}
+		today, err := TopKeys(ctx, db, f.orgID, h, to, 10)
+		if err != nil || len(today) != 2 || today[0].KeyID != k0 || today[0].Total != 135 || today[1].Total != 41 {
+			t.Errorf("top keys today %+v %v", today, err)
+		}
+		if days, err := OrgTotals(ctx, db, f.orgID, h, to, Day); err != nil || len(Rejections(days)) != 1 || Rejections(days)[0] != (CodeTotal{"rate_limited", 8}) {
+			t.Errorf("rejections today %+v %v", days, err)
 		}
 
 		// An empty range.

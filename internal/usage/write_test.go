@@ -1,0 +1,79 @@
+package usage
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"keyplane/internal/store"
+	"keyplane/internal/store/storetest"
+)
+
+// TestWriteRollsUpDays writes random hours twice and checks that
+// usage_daily holds exactly the sums of usage_hourly per key, UTC day and
+// outcome, computed in SQL with the expression the migration backfilled
+// existing rows with.
+func TestWriteRollsUpDays(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		rng := rand.New(rand.NewPCG(1, 2))
+		base := time.Date(2026, 3, 28, 0, 0, 0, 0, time.UTC)
+		outcomes := []string{Allowed, "rate_limited", "forbidden"}
+		scopes := []string{"", "read", "write"}
+		var rows []Hourly
+		for range 300 {
+			rows = append(rows, Hourly{
+				KeyID: f.keys[rng.IntN(len(f.keys))], OrgID: f.orgID,
+				// Hours across four days, in another zone: Write stores UTC.
+				Hour:    base.Add(time.Duration(rng.IntN(96))*time.Hour + 17*time.Minute).In(time.FixedZone("X", -5*3600)),
+				Outcome: outcomes[rng.IntN(len(outcomes))], Scope: scopes[rng.IntN(len(scopes))],
+				Count: int64(1 + rng.IntN(50)),
+			})
+		}
+		// Twice, in two halves: counts add up, duplicates within a batch too.
+		for _, part := range [][]Hourly{rows[:150], rows[150:], rows} {
+			if err := Write(ctx, db.DB, part); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		want := map[string]int64{}
+		for _, r := range rows {
+			want[fmt.Sprintf("%s|%s|%s", r.KeyID, r.Hour.UTC().Format(time.DateOnly), r.Outcome)] += 2 * r.Count
+		}
+		var daily []Daily
+		if err := db.Find(&daily).Error; err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		for _, d := range daily {
+			if !d.Day.Equal(Day.start(d.Day)) {
+				t.Errorf("day %v is not the start of a UTC day", d.Day)
+			}
+			got[fmt.Sprintf("%s|%s|%s", d.KeyID, d.Day.UTC().Format(time.DateOnly), d.Outcome)] = d.Count
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("daily roll-up\n got %v\nwant %v", got, want)
+		}
+
+		dayExpr := "substr(hour, 1, 10) || ' 00:00:00+00:00'"
+		if db.Dialect == store.Postgres {
+			dayExpr = "date_trunc('day', hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+		}
+		var mismatches int64
+		err := db.Raw(`SELECT COUNT(*) FROM (
+			SELECT key_id, ` + dayExpr + ` AS day, outcome, SUM(count) AS total
+			FROM usage_hourly GROUP BY 1, 2, 3) h
+			FULL OUTER JOIN usage_daily d ON d.key_id = h.key_id AND d.day = h.day AND d.outcome = h.outcome
+			WHERE h.total IS NULL OR d.count IS NULL OR h.total <> d.count`).Scan(&mismatches).Error
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mismatches != 0 {
+			t.Fatalf("%d daily rows differ from the migration's roll-up of usage_hourly", mismatches)
+		}
+	})
+}

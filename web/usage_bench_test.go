@@ -1,0 +1,86 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"keyplane/internal/apikey"
+	"keyplane/internal/store"
+	"keyplane/internal/store/storetest"
+	"keyplane/internal/usage"
+)
+
+// BenchmarkUsagePage renders the usage page of an organization with 100
+// keys and 30 days of hourly usage (allowed requests under two scopes and
+// some rejections every few hours) and reports the server time per page.
+// Target on PostgreSQL: under 20 ms.
+func BenchmarkUsagePage(b *testing.B) {
+	for _, dialect := range []string{store.SQLite, store.Postgres} {
+		b.Run(dialect, func(b *testing.B) {
+			db := storetest.SQLite(b)
+			if dialect == store.Postgres {
+				db = storetest.Postgres(b)
+			}
+			srv, cookie := benchServer(b, db, 100)
+			rows := benchUsage(b, db, srv.now())
+			b.Logf("%d hourly rows", rows)
+
+			get := func(path string) {
+				req := httptest.NewRequest(http.MethodGet, path, nil)
+				req.AddCookie(cookie)
+				rec := httptest.NewRecorder()
+				srv.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("GET %s: %d", path, rec.Code)
+				}
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				get("/orgs/acme/usage")
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/page")
+		})
+	}
+}
+
+// benchUsage writes 30 days of hourly usage for every key of the bench
+// organization and returns how many hourly rows it wrote.
+func benchUsage(b *testing.B, db *store.DB, now time.Time) int {
+	b.Helper()
+	ctx := context.Background()
+	var keys []apikey.Key
+	if err := db.Find(&keys).Error; err != nil {
+		b.Fatal(err)
+	}
+	end := now.UTC().Truncate(time.Hour)
+	total := 0
+	for i, k := range keys {
+		var rows []usage.Hourly
+		for h := end.Add(-30 * 24 * time.Hour); !h.After(end); h = h.Add(time.Hour) {
+			n := int64(50 + (i*7+h.Hour()*13)%400)
+			rows = append(rows,
+				usage.Hourly{KeyID: k.ID, OrgID: k.OrgID, Hour: h, Outcome: usage.Allowed, Scope: "read", Count: n},
+				usage.Hourly{KeyID: k.ID, OrgID: k.OrgID, Hour: h, Outcome: usage.Allowed, Scope: "write", Count: n / 3},
+			)
+			if (h.Hour()+i)%5 == 0 {
+				rows = append(rows, usage.Hourly{KeyID: k.ID, OrgID: k.OrgID, Hour: h, Outcome: "rate_limited", Count: 3})
+			}
+			if (h.Hour()+i)%11 == 0 {
+				rows = append(rows, usage.Hourly{KeyID: k.ID, OrgID: k.OrgID, Hour: h, Outcome: "forbidden", Scope: "write", Count: 1})
+			}
+		}
+		if err := usage.Write(ctx, db.DB, rows); err != nil {
+			b.Fatal(err)
+		}
+		total += len(rows)
+	}
+	if db.Dialect == store.Postgres {
+		if err := db.Exec("ANALYZE").Error; err != nil {
+			b.Fatal(err)
+		}
+	}
+	return total
+}
