@@ -9,12 +9,14 @@ import (
 
 	"keyplane/internal/apikey"
 	"keyplane/internal/apperr"
+	"keyplane/internal/usage"
 	"keyplane/views/keys"
 )
 
 // keysList is the organization's home: its keys, filtered by status,
-// environment, kind and a description search. htmx requests get the table
-// alone.
+// environment, kind and a description search, each with its requests of the
+// last 24 hours and 7 UTC days, read in one query. htmx requests get the
+// table alone.
 func (s *Server) keysList(c echo.Context) error {
 	ctx := c.Request().Context()
 	m := currentMembership(c)
@@ -46,8 +48,12 @@ func (s *Server) keysList(c echo.Context) error {
 		Limit: s.keys.MaxKeys(), ActiveNow: active, AtLimit: active >= s.keys.MaxKeys(),
 		TableURL: listURL(m.Slug, f),
 	}
+	activity, err := usage.Activity(ctx, s.db, m.ID, keyIDs(list), now)
+	if err != nil {
+		return err
+	}
 	for _, k := range list {
-		vm.Rows = append(vm.Rows, keyRow(k, m.Slug, now))
+		vm.Rows = append(vm.Rows, withActivity(keyRow(k, m.Slug, now), activity[k.ID]))
 	}
 	if isHTMX(c) {
 		return render(c, http.StatusOK, keys.Table(vm))

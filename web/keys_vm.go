@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"keyplane/internal/apikey"
+	"keyplane/internal/usage"
+	"keyplane/views/components"
 	"keyplane/views/keys"
 )
 
@@ -37,6 +39,25 @@ func keyRow(k apikey.Key, slug string, now time.Time) keys.Row {
 		} else {
 			r.Expiry = "expired " + relative(*d, now)
 		}
+	}
+	return r
+}
+
+// keyIDs returns the ids of list, in order.
+func keyIDs(list []apikey.Key) []string {
+	ids := make([]string, len(list))
+	for i, k := range list {
+		ids[i] = k.ID
+	}
+	return ids
+}
+
+// withActivity adds a key's recent requests to its row in the list.
+func withActivity(r keys.Row, a usage.KeyActivity) keys.Row {
+	r.Requests24h = strconv.FormatInt(a.Last24h, 10)
+	r.Activity = components.Spark{
+		Title:  fmt.Sprintf("Requests per UTC day, last %d days", usage.ActivityDays),
+		Values: a.Days[:],
 	}
 	return r
 }

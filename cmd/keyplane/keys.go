@@ -152,7 +152,11 @@ func listKeys(ctx context.Context, keys *apikey.Service, db *store.DB, o org.Org
 		return err
 	}
 	now := time.Now()
-	counts, err := usage.Requests24h(ctx, db, o.ID, now)
+	ids := make([]string, len(list))
+	for i, k := range list {
+		ids[i] = k.ID
+	}
+	activity, err := usage.Activity(ctx, db, o.ID, ids, now)
 	if err != nil {
 		return err
 	}
@@ -161,7 +165,7 @@ func listKeys(ctx context.Context, keys *apikey.Service, db *store.DB, o org.Org
 		out = append(out, keyJSON{
 			ID: k.ID, Description: k.Description, Hint: k.Hint, Kind: string(k.Kind), Environment: string(k.Environment),
 			Scopes: orEmpty(k.Scopes), Domains: orEmpty(k.Domains), IPs: orEmpty(k.IPs), Status: string(k.StatusAt(now)),
-			CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utc(k.Deadline()), LastUsedAt: utc(k.LastUsedAt), Requests24h: counts[k.ID],
+			CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utc(k.Deadline()), LastUsedAt: utc(k.LastUsedAt), Requests24h: activity[k.ID].Last24h,
 		})
 	}
 	if asJSON {

@@ -49,14 +49,17 @@ func TestRetentionDeletesOnlyOldUsage(t *testing.T) {
 			defer wg.Done()
 			RunRetention(loopCtx, db, retention, func() time.Time { return now }, time.Hour, quietLogger)
 		}()
-		// The loop prunes once at start; wait for it.
+		// The loop prunes once at start, hours then days; wait for both.
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			var n int64
+			var n, old int64
 			if err := db.Model(&Hourly{}).Count(&n).Error; err != nil {
 				t.Fatal(err)
 			}
-			if n == int64(len(kept)) || time.Now().After(deadline) {
+			if err := db.Model(&Daily{}).Where("day < ?", Day.start(cutoff)).Count(&old).Error; err != nil {
+				t.Fatal(err)
+			}
+			if (n == int64(len(kept)) && old == 0) || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(10 * time.Millisecond)

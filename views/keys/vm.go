@@ -39,6 +39,10 @@ type Row struct {
 	Expiry        string // "", "expires in 3 days", "expired 2 hours ago"
 	ExpiryExact   string
 	RateLimit     string
+	// Requests24h and Activity are the key's requests in the last 24 hours
+	// and per UTC day over the last 7 days; the list shows them.
+	Requests24h string
+	Activity    components.Spark
 }
 
 // Filter is the list's filter form.
