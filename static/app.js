@@ -77,8 +77,30 @@
     toasts.appendChild(t);
   });
 
+  // The viewer's time zone, for charts of hours: kept in a cookie the
+  // server reads. A section rendered for another zone (the first visit, or
+  // a browser that moved) is fetched again in the right one.
+  function syncTimeZone() {
+    var tz;
+    try { tz = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { return; }
+    // IANA names ("America/Argentina/Buenos_Aires", "Etc/GMT+5") need no
+    // escaping in a cookie; anything else is not a zone the server knows.
+    if (!tz || !/^[A-Za-z0-9_+\-\/]{1,64}$/.test(tz)) return;
+    var current = document.cookie.split("; ").filter(function (c) { return c.indexOf("kp_tz=") === 0; })[0];
+    if (current !== "kp_tz=" + tz) {
+      document.cookie = "kp_tz=" + tz + "; path=/; max-age=31536000; samesite=lax";
+    }
+    document.querySelectorAll("[data-viewer-tz]").forEach(function (el) {
+      if (el.getAttribute("data-viewer-tz") !== tz && el.id && window.htmx) {
+        el.setAttribute("data-viewer-tz", tz); // once: an unknown zone stays UTC
+        htmx.ajax("GET", window.location.href, { target: "#" + el.id, select: "#" + el.id, swap: "outerHTML" });
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var modal = document.getElementById("modal");
     if (modal) openModal(modal);
+    syncTimeZone();
   });
 })();

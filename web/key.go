@@ -9,7 +9,6 @@ import (
 
 	"keyplane/internal/apikey"
 	"keyplane/internal/apperr"
-	"keyplane/internal/usage"
 	"keyplane/views/keys"
 )
 
@@ -40,18 +39,16 @@ func (s *Server) renderKey(c echo.Context, status int, k apikey.Key, f keys.Form
 	if k.ReplacesID != nil {
 		d.PredecessorURL = keys.KeyURL(m.Slug, *k.ReplacesID)
 	}
-	from, to := lastHours(now)
-	hourly, err := usage.KeySeries(ctx, s.db, m.ID, k.ID, from, to, usage.Hour)
+	cutover, err := s.cutover(c, k, now)
 	if err != nil {
 		return err
 	}
-	d.Hourly = chartOf("usage-hourly", "Requests, last 24 hours (UTC)", hourly, usage.Hour)
-	from, to = lastDays(now)
-	daily, err := usage.KeySeries(ctx, s.db, m.ID, k.ID, from, to, usage.Day)
+	d.Cutover = cutover
+	u, err := s.keyUsage(c, k)
 	if err != nil {
 		return err
 	}
-	d.Daily = chartOf("usage-daily", "Last 30 days (UTC days)", daily, usage.Day)
+	d.Usage = u
 	return render(c, status, keys.DetailScreen(s.page(c, k.Description+" · API key"), d))
 }
 

@@ -98,6 +98,8 @@ func adminActions(id string, edit, rotate url.Values) []action {
 		{http.MethodPost, base + "/revoke", nil},
 		{http.MethodGet, base + "/rotate", nil},
 		{http.MethodPost, base + "/rotate", rotate},
+		{http.MethodGet, base + "/end-grace", nil},
+		{http.MethodPost, base + "/end-grace", nil},
 	}
 }
 

@@ -73,6 +73,8 @@ func (s *Server) routes() {
 	orgs.POST("/keys/:id/revoke", s.keyRevoke, admin)
 	orgs.GET("/keys/:id/rotate", s.keyRotateForm, admin)
 	orgs.POST("/keys/:id/rotate", s.keyRotate, admin)
+	orgs.GET("/keys/:id/end-grace", s.keyEndGraceConfirm, admin)
+	orgs.POST("/keys/:id/end-grace", s.keyEndGrace, admin)
 	orgs.POST("/members/:id/role", s.memberRole, admin)
 	orgs.GET("/members/:id/remove", s.memberRemoveConfirm, admin)
 	orgs.POST("/members/:id/remove", s.memberRemove, admin)

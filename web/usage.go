@@ -25,32 +25,42 @@ func lastHours(now time.Time) (from, to time.Time) {
 	return to.Add(-usageHours * time.Hour), to
 }
 
-// lastDays is the range of the UTC days ending with today.
-func lastDays(now time.Time) (from, to time.Time) {
-	n := now.UTC()
-	to = time.Date(n.Year(), n.Month(), n.Day()+1, 0, 0, 0, 0, time.UTC)
-	return to.AddDate(0, 0, -usageDays), to
+// lastDays is the range of the n UTC days ending with today.
+func lastDays(now time.Time, n int) (from, to time.Time) {
+	u := now.UTC()
+	to = time.Date(u.Year(), u.Month(), u.Day()+1, 0, 0, 0, 0, time.UTC)
+	return to.AddDate(0, 0, -n), to
 }
 
-// chartOf turns a series into a chart, its bars labelled in UTC.
-func chartOf(id, title string, pts []usage.Point, bucket usage.Bucket) components.Chart {
-	layout := "2006-01-02 15:04 UTC"
-	if bucket == usage.Day {
-		layout = "2006-01-02"
-	}
+// chartOf turns a series into a chart. Hours are labelled in loc, with the
+// zone's abbreviation, so the hours a daylight-saving change repeats stay
+// apart; days are UTC days.
+func chartOf(id, title string, pts []usage.Point, bucket usage.Bucket, loc *time.Location) components.Chart {
 	c := components.Chart{ID: id, Title: title, Bars: make([]components.Bar, len(pts))}
 	for i, p := range pts {
-		c.Bars[i] = components.Bar{Label: p.Start.UTC().Format(layout), Counts: p.Counts}
+		label := p.Start.In(loc).Format("2006-01-02 15:04 MST")
+		if bucket == usage.Day {
+			label = p.Start.UTC().Format(time.DateOnly)
+		}
+		c.Bars[i] = components.Bar{Label: label, Counts: p.Counts}
 	}
 	return c
 }
 
-// usagePage is the organization's usage over the last 30 UTC days. Every
-// member may see it.
+// usagePage is the organization's usage: the last 24 hours in the
+// viewer's time zone, then 30 UTC days of totals, top keys, rejections and
+// failing keys. Every member may see it.
 func (s *Server) usagePage(c echo.Context) error {
 	ctx := c.Request().Context()
 	m := currentMembership(c)
-	from, to := lastDays(s.now())
+	now := s.now()
+	loc := viewerZone(c)
+	hFrom, hTo := lastHours(now)
+	hourly, err := usage.OrgTotals(ctx, s.db, m.ID, hFrom, hTo, usage.Hour)
+	if err != nil {
+		return err
+	}
+	from, to := lastDays(now, usageDays)
 	daily, err := usage.OrgTotals(ctx, s.db, m.ID, from, to, usage.Day)
 	if err != nil {
 		return err
@@ -59,12 +69,32 @@ func (s *Server) usagePage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	vm := usageview.Page{Slug: m.Slug, Daily: chartOf("usage-daily", "Requests per day, last 30 days (UTC days)", daily, usage.Day)}
+	failing, err := usage.FailingKeys(ctx, s.db, m.ID, from, to, topKeys)
+	if err != nil {
+		return err
+	}
+	vm := usageview.Page{
+		Slug:   m.Slug,
+		Zone:   loc.String(),
+		Hourly: chartOf("usage-hourly", "Requests per hour, last 24 hours ("+loc.String()+")", hourly, usage.Hour, loc),
+		Daily:  chartOf("usage-daily", "Requests per day, last 30 days (UTC days)", daily, usage.Day, time.UTC),
+	}
 	for _, k := range top {
 		vm.TopKeys = append(vm.TopKeys, usageview.KeyTotal{URL: keys.KeyURL(m.Slug, k.KeyID), Description: k.Description, Hint: k.Hint, Total: k.Total})
 	}
-	for _, r := range usage.Rejections(daily) {
-		vm.Rejections = append(vm.Rejections, usageview.Rejection{Code: r.Code, Total: r.Total})
+	vm.Rejections = rejectionsOf(usage.Rejections(daily))
+	for _, k := range failing {
+		vm.Failing = append(vm.Failing, usageview.FailingKey{
+			URL: keys.KeyURL(m.Slug, k.KeyID), Description: k.Description, Hint: k.Hint, Rejected: k.Rejected, Reasons: rejectionsOf(k.Codes),
+		})
 	}
 	return render(c, http.StatusOK, usageview.Screen(s.page(c, "Usage"), vm))
+}
+
+func rejectionsOf(codes []usage.CodeTotal) []usageview.Rejection {
+	out := make([]usageview.Rejection, len(codes))
+	for i, r := range codes {
+		out[i] = usageview.Rejection{Code: r.Code, Total: r.Total}
+	}
+	return out
 }

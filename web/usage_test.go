@@ -86,8 +86,8 @@ func TestKeyPageUsage(t *testing.T) {
 			if n := r.testid("usage-hourly-table").Find("tbody tr").Length(); n != 24 {
 				t.Errorf("%d hourly rows, want 24", n)
 			}
-			if n := r.testid("usage-daily-table").Find("tbody tr").Length(); n != 30 {
-				t.Errorf("%d daily rows, want 30", n)
+			if r.testid("usage-daily").Length() != 0 {
+				t.Error("the daily chart shows before its period is chosen")
 			}
 			if got := cell(t, r, "usage-hourly-table", hourLabel, "allowed"); got != "124" {
 				t.Errorf("hourly allowed %q, want 124", got)
@@ -95,24 +95,46 @@ func TestKeyPageUsage(t *testing.T) {
 			if got := cell(t, r, "usage-hourly-table", hourLabel, "rate_limited"); got != "7" {
 				t.Errorf("hourly rate_limited %q, want 7", got)
 			}
-			if got := cell(t, r, "usage-daily-table", today, "total"); got != "131" {
-				t.Errorf("today total %q, want 131", got)
-			}
-			if got := cell(t, r, "usage-daily-table", fiveDaysAgo, "allowed"); got != "33" {
-				t.Errorf("five days ago %q, want 33", got)
-			}
 			title := r.testid("usage-hourly").Find("svg rect title").First().Text()
 			if title != hourLabel+": 124 allowed" {
 				t.Errorf("tooltip %q", title)
 			}
+			for period, days := range map[string]int{"7d": 7, "30d": 30} {
+				r := c.get("/orgs/acme/keys/" + key.ID + "?period=" + period)
+				wantStatus(t, r, http.StatusOK)
+				if n := r.testid("usage-daily-table").Find("tbody tr").Length(); n != days {
+					t.Errorf("%s: %d daily rows, want %d", period, n, days)
+				}
+				if cur := r.doc.Find(`[data-testid="usage-periods"] [aria-current="page"]`).AttrOr("href", ""); !strings.HasSuffix(cur, "?period="+period) {
+					t.Errorf("%s: current period link %q", period, cur)
+				}
+				if got := cell(t, r, "usage-daily-table", today, "total"); got != "131" {
+					t.Errorf("%s: today total %q, want 131", period, got)
+				}
+				if got := cell(t, r, "usage-daily-table", fiveDaysAgo, "allowed"); got != "33" {
+					t.Errorf("%s: five days ago %q, want 33", period, got)
+				}
+				if r.testid("usage-hourly").Length() != 0 {
+					t.Errorf("%s: the hourly chart shows too", period)
+				}
+			}
+		}
+		// An unknown period is the default one.
+		r := u.member.get("/orgs/acme/keys/" + key.ID + "?period=5y")
+		wantStatus(t, r, http.StatusOK)
+		if r.testid("usage-hourly-table").Length() != 1 {
+			t.Error("an unknown period did not fall back to 24 hours")
 		}
 
 		// A key without requests says so.
 		quiet := u.newKey(u.acme.ID, apikey.Input{Description: "quiet"})
-		r := u.member.get("/orgs/acme/keys/" + quiet.ID)
+		r = u.member.get("/orgs/acme/keys/" + quiet.ID)
 		wantStatus(t, r, http.StatusOK)
-		if r.testid("usage-hourly-empty").Length() != 1 || r.testid("usage-daily-empty").Length() != 1 {
+		if r.testid("usage-hourly-empty").Length() != 1 || r.testid("key-scopes-empty").Length() != 1 {
 			t.Errorf("no empty state for a quiet key")
+		}
+		if r = u.member.get("/orgs/acme/keys/" + quiet.ID + "?period=30d"); r.testid("usage-daily-empty").Length() != 1 {
+			t.Errorf("no empty state for a quiet key's 30 days")
 		}
 	})
 }
@@ -175,6 +197,28 @@ func TestOrgUsagePage(t *testing.T) {
 			if rej.Find("tbody tr").Length() != 2 {
 				t.Errorf("rejections: %q", rej.Text())
 			}
+			failing := r.testid("failing-keys").Find(`[data-testid="failing-key"]`)
+			if failing.Length() != 2 {
+				t.Fatalf("%d failing keys, want 2", failing.Length())
+			}
+			for i, want := range []struct{ url, rejected, code, n string }{
+				{"/orgs/acme/keys/" + busy.ID, "9", "rate_limited", "9"},
+				{"/orgs/acme/keys/" + calm.ID, "3", "domain_not_allowed", "3"},
+			} {
+				row := failing.Eq(i)
+				if href := row.Find("a").AttrOr("href", ""); href != want.url {
+					t.Errorf("failing key %d links to %q", i, href)
+				}
+				if got := strings.TrimSpace(row.Find(`[data-testid="failing-key-rejected"]`).Text()); got != want.rejected {
+					t.Errorf("failing key %d rejected %q, want %s", i, got, want.rejected)
+				}
+				if got := strings.TrimSpace(row.Find(`[data-code="` + want.code + `"]`).Text()); got != want.n {
+					t.Errorf("failing key %d %s %q, want %s", i, want.code, got, want.n)
+				}
+			}
+			if got := cell(t, r, "usage-hourly-table", h.Format("2006-01-02 15:04 UTC"), "total"); got != "529" {
+				t.Errorf("this hour's total %q, want 529", got)
+			}
 		}
 
 		want404(t, u.outsider.get("/orgs/acme/usage"))
@@ -187,7 +231,7 @@ func TestOrgUsageEmpty(t *testing.T) {
 		u.newKey(u.acme.ID, apikey.Input{Description: "idle"})
 		r := u.member.get("/orgs/acme/usage")
 		wantStatus(t, r, http.StatusOK)
-		for _, id := range []string{"usage-daily-empty", "top-keys-empty", "rejections-empty"} {
+		for _, id := range []string{"usage-hourly-empty", "usage-daily-empty", "top-keys-empty", "rejections-empty", "failing-keys-empty"} {
 			if r.testid(id).Length() != 1 {
 				t.Errorf("no %s", id)
 			}

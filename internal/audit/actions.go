@@ -6,6 +6,8 @@ const (
 	KeyUpdated = "key.updated"
 	KeyRevoked = "key.revoked"
 	KeyRotated = "key.rotated"
+	// KeyGraceEnded is an admin ending a rotated key's grace period early.
+	KeyGraceEnded = "key.grace_ended"
 )
 
 // Actions on an organization's members recorded in the audit log.

@@ -12,7 +12,7 @@ import (
 // Actions lists every action the audit log records, for filters.
 var Actions = []string{
 	LoginSucceeded, LoginFailed, OrgCreated, MemberAdded,
-	KeyCreated, KeyUpdated, KeyRevoked, KeyRotated,
+	KeyCreated, KeyUpdated, KeyRevoked, KeyRotated, KeyGraceEnded,
 }
 
 // Filter narrows an organization's events. Zero fields match everything.

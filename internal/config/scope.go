@@ -15,10 +15,17 @@ type Scope struct {
 	BuiltIn     bool
 }
 
+// Built-in scopes: admin allows every scope; keys:manage is for the
+// management API.
+const (
+	ScopeAdmin      = "admin"
+	ScopeKeysManage = "keys:manage"
+)
+
 // builtInScopes are appended to every catalogue, in this order.
 var builtInScopes = []Scope{
-	{Name: "admin", Description: "Every scope", BuiltIn: true},
-	{Name: "keys:manage", Description: "Manage this organization's keys through the management API", BuiltIn: true},
+	{Name: ScopeAdmin, Description: "Every scope", BuiltIn: true},
+	{Name: ScopeKeysManage, Description: "Manage this organization's keys through the management API", BuiltIn: true},
 }
 
 var defaultScopes = []Scope{

@@ -188,11 +188,73 @@ func Rejections(pts []Point) []CodeTotal {
 	for code, n := range sums {
 		rows = append(rows, CodeTotal{Code: code, Total: n})
 	}
+	sortCodes(rows)
+	return rows
+}
+
+// KeyRejections is a key's rejected requests, by reason.
+type KeyRejections struct {
+	KeyID       string
+	Description string
+	Hint        string
+	Rejected    int64
+	Codes       []CodeTotal // most first; ties go by code
+}
+
+// FailingKeys returns at most n keys of orgID with the most rejected
+// requests on the UTC days from the one holding from up to to (excluded),
+// most first (ties go by key ID), each with its reasons.
+func FailingKeys(ctx context.Context, db *store.DB, orgID string, from, to time.Time, n int) ([]KeyRejections, error) {
+	perCode := db.Model(&Daily{}).
+		Select("key_id, outcome, SUM(count) AS total").
+		Where("org_id = ? AND outcome <> ? AND day >= ? AND day < ?", orgID, Allowed, Day.start(from), to.UTC()).
+		Group("key_id, outcome")
+	var rows []struct {
+		KeyID       string
+		Outcome     string
+		Total       int64
+		Description string
+		Hint        string
+	}
+	err := db.WithContext(ctx).Table("(?) AS t", perCode).
+		Select("t.key_id AS key_id, t.outcome AS outcome, t.total AS total, k.description AS description, k.hint AS hint").
+		Joins("JOIN api_keys k ON k.id = t.key_id AND k.org_id = ?", orgID).
+		Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("usage: failing keys: %w", err)
+	}
+	byKey := map[string]*KeyRejections{}
+	var keys []*KeyRejections
+	for _, r := range rows {
+		k := byKey[r.KeyID]
+		if k == nil {
+			k = &KeyRejections{KeyID: r.KeyID, Description: r.Description, Hint: r.Hint}
+			byKey[r.KeyID] = k
+			keys = append(keys, k)
+		}
+		k.Rejected += r.Total
+		k.Codes = append(k.Codes, CodeTotal{Code: r.Outcome, Total: r.Total})
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Rejected != keys[j].Rejected {
+			return keys[i].Rejected > keys[j].Rejected
+		}
+		return keys[i].KeyID < keys[j].KeyID
+	})
+	out := make([]KeyRejections, 0, min(n, len(keys)))
+	for _, k := range keys[:min(n, len(keys))] {
+		sortCodes(k.Codes)
+		out = append(out, *k)
+	}
+	return out, nil
+}
+
+// sortCodes orders code totals most first, ties by code.
+func sortCodes(rows []CodeTotal) {
 	sort.Slice(rows, func(i, j int) bool {
 		if rows[i].Total != rows[j].Total {
 			return rows[i].Total > rows[j].Total
 		}
 		return rows[i].Code < rows[j].Code
 	})
-	return rows
 }

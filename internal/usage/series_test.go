@@ -2,6 +2,7 @@ package usage
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -168,6 +169,19 @@ func TestSeries(t *testing.T) {
 		rej := Rejections(days)
 		if len(rej) != 2 || rej[0] != (CodeTotal{"rate_limited", 8}) || rej[1] != (CodeTotal{"origin_denied", 2}) {
 			t.Errorf("rejections %+v", rej)
+		}
+		failing, err := FailingKeys(ctx, db, f.orgID, from, to, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(failing); got != fmt.Sprintf("[{%s key 0 %s 9 [{rate_limited 7} {origin_denied 2}]} {%s key 1 %s 1 [{rate_limited 1}]}]", k0, failing[0].Hint, k1, failing[1].Hint) {
+			t.Errorf("failing keys %s", got)
+		}
+		if one, err := FailingKeys(ctx, db, f.orgID, from, to, 1); err != nil || len(one) != 1 || one[0].KeyID != k0 {
+			t.Errorf("failing keys, limit 1: %+v %v", one, err)
+		}
+		if none, err := FailingKeys(ctx, db, f.orgID, to, to.AddDate(0, 0, 1), 10); err != nil || len(none) != 0 {
+			t.Errorf("failing keys of an empty day: %+v %v", none, err)
 		}
 		today, err := TopKeys(ctx, db, f.orgID, h, to, 10)
 		if err != nil || len(today) != 2 || today[0].KeyID != k0 || today[0].Total != 135 || today[1].Total != 41 {

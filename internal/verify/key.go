@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"keyplane/internal/apikey"
+	"keyplane/internal/config"
 	"keyplane/internal/store"
 )
 
@@ -41,7 +42,7 @@ type Key struct {
 
 // HasScope reports whether the key grants scope; admin grants every scope.
 func (k *Key) HasScope(scope string) bool {
-	return slices.Contains(k.Scopes, scope) || slices.Contains(k.Scopes, "admin")
+	return slices.Contains(k.Scopes, scope) || slices.Contains(k.Scopes, config.ScopeAdmin)
 }
 
 // ErrUnknownKey is returned by a Store for a hash no key has.

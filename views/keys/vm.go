@@ -133,10 +133,8 @@ type Detail struct {
 	SuccessorURL   string
 	SuccessorHint  string
 	PredecessorURL string
-	// Hourly and Daily are the key's requests over the last 24 hours and
-	// the last 30 UTC days.
-	Hourly components.Chart
-	Daily  components.Chart
+	Cutover        *Cutover // nil unless the key this one replaced is in its grace period
+	Usage          Usage
 }
 
 // Confirm is the revoke or rotate dialog.

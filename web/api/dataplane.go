@@ -169,7 +169,7 @@ func keyOf(h http.Header) (key string, conflict bool) {
 }
 
 // maxScopeLabel bounds the required-scope label usage is counted under; a
-// longer one (which no catalogue needs) is counted as "(too long)".
+// longer one (which no catalogue needs) is counted as usage.TooLong.
 const maxScopeLabel = 200
 
 // record counts the outcome against the key, when there is one.
@@ -186,7 +186,7 @@ func (d *DataPlane) record(res verify.Result, req verify.Request) {
 		scope = strings.Join(req.Scopes, " ")
 	}
 	if len(scope) > maxScopeLabel {
-		scope = "(too long)"
+		scope = usage.TooLong
 	}
 	d.recorder.Record(res.Key.ID, res.Key.OrgID, res.At, res.Outcome(), scope, req.ClientIP, req.Origin)
 }

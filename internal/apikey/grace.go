@@ -1,0 +1,91 @@
+package apikey
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"keyplane/internal/apperr"
+	"keyplane/internal/audit"
+)
+
+// Predecessor returns the key that key id of orgID replaced by a rotation,
+// while that old key still works in its grace period. Any member may ask.
+// Returns NotFound for an unknown id or another organization's key, and
+// Conflict when key id replaced no key, or the old key is revoked, expired
+// or past its grace deadline.
+func (s *Service) Predecessor(ctx context.Context, orgID, id string) (Key, error) {
+	return s.predecessor(s.db.WithContext(ctx), orgID, id, s.now().UTC())
+}
+
+func (s *Service) predecessor(tx *gorm.DB, orgID, id string, now time.Time) (Key, error) {
+	k, err := s.get(tx, orgID, id)
+	if err != nil {
+		return Key{}, err
+	}
+	noGrace := apperr.New(apperr.Conflict, "This key replaced no other key, so there is no grace period to end.")
+	if k.ReplacesID == nil {
+		return Key{}, noGrace
+	}
+	old, err := s.get(tx, orgID, *k.ReplacesID)
+	if apperr.Is(err, apperr.NotFound) {
+		return Key{}, noGrace
+	}
+	if err != nil {
+		return Key{}, err
+	}
+	switch {
+	case old.ReplacedByID == nil || *old.ReplacedByID != k.ID:
+		return Key{}, noGrace
+	case old.RevokedAt != nil:
+		return Key{}, apperr.New(apperr.Conflict, "The key this one replaced, %s, is revoked: there is no grace period to end.", old.Hint)
+	case !old.InGrace(now) || old.StatusAt(now) == Expired:
+		return Key{}, apperr.New(apperr.Conflict, "The grace period of the key this one replaced, %s, is already over.", old.Hint)
+	}
+	return old, nil
+}
+
+// EndGrace ends at once the rotation grace period of the key that key id
+// replaced. id is the NEW key, the successor whose page shows the
+// cut-over; the old key's grace deadline becomes now, so it answers
+// key_expired from now on, on every server (caches are told as for
+// Revoke). Admins only: the caller checks the role. Returns the old key as
+// it now is; NotFound for an unknown id or another organization's key;
+// Conflict as Predecessor does, also when a parallel request ended the
+// grace first.
+func (s *Service) EndGrace(ctx context.Context, orgID, id string, actor audit.Actor) (Key, error) {
+	now := s.now().UTC()
+	var out Key
+	err := s.db.Transaction(func(tx *gorm.DB) error {
+		tx = tx.WithContext(ctx)
+		old, err := s.predecessor(tx, orgID, id, now)
+		if err != nil {
+			return err
+		}
+		res := tx.Model(&Key{}).
+			Where("org_id = ? AND id = ? AND replaced_by_id = ? AND revoked_at IS NULL AND grace_until > ?", orgID, old.ID, id, now).
+			Updates(map[string]any{"grace_until": now, "updated_at": now})
+		if res.Error != nil {
+			return fmt.Errorf("apikey: end grace: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return apperr.New(apperr.Conflict, "The grace period of %s ended meanwhile.", old.Hint)
+		}
+		was := *old.GraceUntil
+		old.GraceUntil, old.UpdatedAt = &now, now
+		out = old
+		if err := s.recordChange(tx, old.KeyHash, now); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, now, orgID, actor, audit.KeyGraceEnded, "api_key", old.ID,
+			fmt.Sprintf("%s ended the grace period of %s (%s) early; it was to keep working until %s",
+				actor.Name(), old.Hint, old.Description, was.UTC().Format("2006-01-02 15:04 UTC")))
+	})
+	if err != nil {
+		return Key{}, err
+	}
+	s.changed(out.KeyHash)
+	return out, nil
+}

@@ -1,0 +1,129 @@
+package keys
+
+import "strconv"
+
+// Colours of the two keys in the cut-over chart (Tailwind amber-700 and
+// blue-700: at least 3:1 against white).
+const (
+	CutoverOldColor = "#b45309"
+	CutoverNewColor = "#1d4ed8"
+)
+
+// EndGraceURL is the address of ending the grace period of the key that key
+// id replaced.
+func EndGraceURL(slug, id string) string { return KeyURL(slug, id) + "/end-grace" }
+
+// Cutover is the "Rotation in progress" panel of a new key while the key it
+// replaced still works in its grace period.
+type Cutover struct {
+	OldHint string
+	NewHint string
+	// Deadline is when the old key stops working, in words ("in 23
+	// hours"); DeadlineExact and DeadlineISO are the same instant.
+	Deadline      string
+	DeadlineExact string
+	DeadlineISO   string
+	// LastHour is the old key's requests, whatever their outcome, in the
+	// current hour bucket, which began at LastHourFrom ("14:00 UTC").
+	LastHour     int64
+	LastHourFrom string
+	// Zone is the IANA time zone of the hour labels: the viewer's, or UTC.
+	Zone string
+	// Hours are both keys' requests per hour since the rotation, at
+	// most the last 24, oldest first; the last one is the current hour.
+	Hours []CutoverHour
+	// EndURL ends the grace period; empty unless the viewer is an admin.
+	EndURL string
+}
+
+// CutoverHour is one hour of the cut-over.
+type CutoverHour struct {
+	Label string // "14:00 UTC", in the viewer's zone
+	Old   int64
+	New   int64
+}
+
+// LastHourText is the panel's headline: how often the old key was still
+// used in the current hour.
+func (c Cutover) LastHourText() string {
+	switch c.LastHour {
+	case 0:
+		return "The old key was not used in the last hour."
+	case 1:
+		return "The old key was still used 1 time in the last hour."
+	}
+	return "The old key was still used " + strconv.FormatInt(c.LastHour, 10) + " times in the last hour."
+}
+
+// Max is the largest hourly count of either key.
+func (c Cutover) Max() int64 {
+	var m int64
+	for _, h := range c.Hours {
+		m = max(m, h.Old, h.New)
+	}
+	return m
+}
+
+const (
+	cutoverWidth  = 720
+	cutoverHeight = 160
+	cutoverTop    = 16 // room for the maximum's label
+)
+
+// CutoverBar is one key's bar of one hour, placed in the SVG.
+type CutoverBar struct {
+	X, Y, W, H string
+	Fill       string
+	Title      string
+}
+
+// CutoverViewBox is the SVG's coordinate system.
+func CutoverViewBox() string {
+	return "0 0 " + strconv.Itoa(cutoverWidth) + " " + strconv.Itoa(cutoverHeight)
+}
+
+// Bars places a pair of bars per hour, old key left and new key right,
+// scaled to Max; hours without requests of a key have no bar for it.
+func (c Cutover) Bars() []CutoverBar {
+	m := c.Max()
+	if m == 0 || len(c.Hours) == 0 {
+		return nil
+	}
+	slot := float64(cutoverWidth) / float64(len(c.Hours))
+	w := slot * 0.85 / 2
+	plot := float64(cutoverHeight - cutoverTop)
+	var bars []CutoverBar
+	for i, h := range c.Hours {
+		left := float64(i)*slot + slot*0.075
+		for j, b := range []struct {
+			n     int64
+			fill  string
+			which string
+		}{{h.Old, CutoverOldColor, "old key"}, {h.New, CutoverNewColor, "new key"}} {
+			if b.n == 0 {
+				continue
+			}
+			height := plot * float64(b.n) / float64(m)
+			bars = append(bars, CutoverBar{
+				X: fmtNum(left + float64(j)*w), Y: fmtNum(float64(cutoverHeight) - height), W: fmtNum(w), H: fmtNum(height),
+				Fill: b.fill, Title: h.Label + ": " + strconv.FormatInt(b.n, 10) + " requests with the " + b.which,
+			})
+		}
+	}
+	return bars
+}
+
+func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
+
+// EndGraceConfirm asks before ending the grace period of the key that key
+// ID replaced.
+type EndGraceConfirm struct {
+	Slug      string
+	CSRFToken string
+	ID        string // the new key
+	OldHint   string
+	OldDesc   string
+	// Deadline is when the old key would stop otherwise ("in 23 hours").
+	Deadline      string
+	DeadlineExact string
+}

@@ -1,0 +1,89 @@
+// Usage in a real browser: requests made through the data plane appear on
+// the key page (hours in the browser's time zone) and on the organization's
+// usage page, for a member who can change nothing.
+import { test, expect } from '@playwright/test';
+import { watch, expectAccessible, signIn } from './helpers.js';
+
+test('a member sees a key\'s requests on its page and the usage page', async ({ page, browser }) => {
+  test.setTimeout(60_000);
+  await signIn(page);
+
+  // An admin makes a key and a member.
+  await page.goto('/orgs/acme/keys/new');
+  await page.getByLabel('Description').fill('Usage reporter');
+  await page.getByRole('checkbox', { name: /^read/ }).check();
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const secret = await page.getByTestId('revealed-key').inputValue();
+
+  await page.goto('/admin/users');
+  const create = page.getByTestId('create-user-form');
+  await create.getByLabel('Name').fill('Uma Usage');
+  await create.getByLabel('Email').fill('uma@example.com');
+  await create.getByLabel('Password').fill('a-long-enough-password');
+  await create.getByRole('button', { name: 'Create user' }).click();
+  await expect(page.getByTestId('users-table')).toContainText('uma@example.com');
+  await page.goto('/admin/orgs');
+  const add = page.getByTestId('add-member-form');
+  await add.getByLabel('Organization').selectOption({ label: 'Acme (acme)' });
+  await add.getByLabel('User').selectOption({ label: 'Uma Usage <uma@example.com>' });
+  await add.getByLabel('Role').selectOption('member');
+  await add.getByRole('button', { name: 'Add to organization' }).click();
+
+  // A service verifies the key: 6 allowed, 2 refused for a missing scope.
+  for (let i = 0; i < 6; i++) {
+    const res = await page.request.post('/v1/verify', { data: { key: secret, scope: 'read' } });
+    expect((await res.json()).valid).toBe(true);
+  }
+  for (let i = 0; i < 2; i++) {
+    const res = await page.request.post('/v1/verify', { data: { key: secret, scope: 'write' } });
+    expect((await res.json()).code).toBe('forbidden');
+  }
+
+  // The member, in a browser set to Kolkata (UTC+05:30; Chromium reports
+  // it under its older name, Asia/Calcutta).
+  const memberContext = await browser.newContext({ timezoneId: 'Asia/Kolkata' });
+  const member = await memberContext.newPage();
+  const problems = watch(member);
+  await member.goto('/login');
+  await member.getByLabel('Email').fill('uma@example.com');
+  await member.getByLabel('Password').fill('a-long-enough-password');
+  await member.getByRole('button', { name: 'Sign in' }).click();
+  await expect(member).toHaveURL(/\/orgs\/acme\/keys/);
+
+  // Counts reach the database within a flush (a few seconds).
+  const row = member.getByTestId('key-row').filter({ hasText: 'Usage reporter' });
+  await expect(async () => {
+    await member.reload();
+    await expect(row.getByTestId('key-requests-24h')).toHaveText('8', { timeout: 500 });
+  }).toPass({ timeout: 20_000 });
+  await expect(row.getByTestId('sparkline')).toBeVisible();
+
+  await row.getByRole('link', { name: 'Usage reporter' }).click();
+  const usage = member.getByTestId('key-usage');
+  await expect(usage).toHaveAttribute('data-viewer-tz', /^Asia\/(Kolkata|Calcutta)$/);
+  const hourly = member.getByTestId('usage-hourly');
+  await expect(hourly.locator('svg[role="img"]')).toBeVisible();
+  await expect(hourly.locator('caption')).toContainText(/\(Asia\/(Kolkata|Calcutta)\)/);
+  // The current hour, last row, is labelled in IST at half past.
+  const last = member.getByTestId('usage-hourly-table').locator('tbody tr').last();
+  await expect(last.locator('th')).toHaveText(/:30 IST$/);
+  await expect(last.locator('[data-outcome="allowed"]')).toHaveText('6');
+  await expect(last.locator('[data-outcome="forbidden"]')).toHaveText('2');
+  await expect(member.getByTestId('key-scopes-table').locator('tr[data-scope="write"] [data-col="forbidden"]')).toHaveText('2');
+  await expectAccessible(member);
+
+  // The 7-day view swaps in place and keeps the URL.
+  await usage.getByRole('link', { name: '7 days' }).click();
+  await expect(member).toHaveURL(/\?period=7d$/);
+  await expect(member.getByTestId('usage-daily').locator('caption')).toContainText('UTC days');
+  await expect(member.getByTestId('usage-daily-table').locator('tbody tr')).toHaveCount(7);
+
+  await member.getByTestId('nav-usage').click();
+  await expect(member).toHaveURL(/\/orgs\/acme\/usage$/);
+  await expect(member.getByTestId('usage-daily').locator('svg[role="img"]')).toBeVisible();
+  await expect(member.getByTestId('top-keys')).toContainText('Usage reporter');
+  await expect(member.getByTestId('rejections').locator('[data-code="forbidden"]')).toHaveText('2');
+  await expectAccessible(member);
+  expect(problems).toEqual([]);
+  await memberContext.close();
+});

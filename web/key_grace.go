@@ -1,0 +1,100 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keyplane/internal/apikey"
+	"keyplane/internal/apperr"
+	"keyplane/internal/usage"
+	"keyplane/views/keys"
+)
+
+// cutoverHours bounds the cut-over chart: the hours since the rotation, at
+// most this many, always the current one.
+const cutoverHours = 24
+
+// cutover is the "Rotation in progress" panel of key k, the new key of a
+// rotation, which every member sees while the key k replaced still works in
+// its grace period; nil otherwise. Only admins get the end-grace action.
+func (s *Server) cutover(c echo.Context, k apikey.Key, now time.Time) (*keys.Cutover, error) {
+	if k.ReplacesID == nil {
+		return nil, nil
+	}
+	ctx := c.Request().Context()
+	m := currentMembership(c)
+	old, err := s.keys.Predecessor(ctx, m.ID, k.ID)
+	if apperr.Is(err, apperr.Conflict) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	current := now.UTC().Truncate(time.Hour)
+	from := k.CreatedAt.UTC().Truncate(time.Hour)
+	if earliest := current.Add(-(cutoverHours - 1) * time.Hour); from.Before(earliest) {
+		from = earliest
+	}
+	if from.After(current) {
+		from = current
+	}
+	pts, err := usage.Cutover(ctx, s.db, m.ID, old.ID, k.ID, from, current.Add(time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	deadline := *old.Deadline()
+	loc := viewerZone(c)
+	vm := &keys.Cutover{
+		OldHint: old.Hint, NewHint: k.Hint, Zone: loc.String(),
+		Deadline: relative(deadline, now), DeadlineExact: deadline.UTC().Format(exactLayout),
+		DeadlineISO: deadline.UTC().Format(time.RFC3339), LastHourFrom: hourLabel(current, loc),
+	}
+	for _, p := range pts {
+		vm.Hours = append(vm.Hours, keys.CutoverHour{Label: hourLabel(p.Start, loc), Old: p.Old, New: p.New})
+	}
+	if n := len(pts); n > 0 {
+		vm.LastHour = pts[n-1].Old
+	}
+	if isOrgAdmin(c) {
+		vm.EndURL = keys.EndGraceURL(m.Slug, k.ID)
+	}
+	return vm, nil
+}
+
+// hourLabel names an hour bucket in loc: "14:00 UTC", "19:30 IST".
+func hourLabel(t time.Time, loc *time.Location) string { return t.In(loc).Format("15:04 MST") }
+
+// keyEndGraceConfirm asks before ending the grace period of the key that
+// key :id replaced: a dialog for htmx, a page otherwise. Admins only.
+func (s *Server) keyEndGraceConfirm(c echo.Context) error {
+	m := currentMembership(c)
+	old, err := s.keys.Predecessor(c.Request().Context(), m.ID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	deadline := *old.Deadline()
+	vm := keys.EndGraceConfirm{
+		Slug: m.Slug, CSRFToken: csrfToken(c), ID: *old.ReplacedByID, OldHint: old.Hint, OldDesc: old.Description,
+		Deadline: relative(deadline, now), DeadlineExact: deadline.UTC().Format(exactLayout),
+	}
+	if isHTMX(c) {
+		return render(c, http.StatusOK, keys.EndGraceModal(vm))
+	}
+	return render(c, http.StatusOK, keys.EndGraceScreen(s.page(c, "End the grace period of "+old.Description), vm))
+}
+
+// keyEndGrace ends the grace period of the key that key :id replaced, so
+// it answers key_expired at once, and goes back to key :id. Admins only.
+func (s *Server) keyEndGrace(c echo.Context) error {
+	m := currentMembership(c)
+	old, err := s.keys.EndGrace(c.Request().Context(), m.ID, c.Param("id"), actor(c))
+	if err != nil {
+		return err
+	}
+	s.sessions.addFlash(c, fmt.Sprintf("Ended the grace period of %s (%s): it no longer works.", old.Hint, old.Description))
+	return redirect(c, keys.KeyURL(m.Slug, *old.ReplacedByID))
+}

@@ -1,0 +1,43 @@
+package web
+
+import (
+	"sync"
+	"time"
+	_ "time/tzdata" // zone names resolve the same on every machine
+
+	"github.com/labstack/echo/v4"
+)
+
+// zoneCookie holds the viewer's IANA time zone, which app.js sets from the
+// browser. It is a display preference, not a secret.
+const zoneCookie = "kp_tz"
+
+// zones caches loaded locations by name; only names that load are kept,
+// so the cache holds at most the zone database.
+var zones sync.Map
+
+// viewerZone is the time zone the viewer's browser reported, or UTC when
+// it reported none or one that does not exist.
+func viewerZone(c echo.Context) *time.Location {
+	ck, err := c.Cookie(zoneCookie)
+	if err != nil {
+		return time.UTC
+	}
+	return zoneByName(ck.Value)
+}
+
+// zoneByName loads the IANA zone name, UTC for anything else.
+func zoneByName(name string) *time.Location {
+	if name == "" || len(name) > 64 || name == "Local" {
+		return time.UTC
+	}
+	if loc, ok := zones.Load(name); ok {
+		return loc.(*time.Location)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return time.UTC
+	}
+	zones.Store(name, loc)
+	return loc
+}
