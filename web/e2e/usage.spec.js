@@ -64,6 +64,9 @@ test('a member sees a key\'s requests on its page and the usage page', async ({ 
   const hourly = member.getByTestId('usage-hourly');
   await expect(hourly.locator('svg[role="img"]')).toBeVisible();
   await expect(hourly.locator('caption')).toContainText(/\(Asia\/(Kolkata|Calcutta)\)/);
+  // The numbers sit behind a disclosure below the chart.
+  await hourly.getByText('Show the numbers').click();
+  await expect(member.getByTestId('usage-hourly-table')).toBeVisible();
   // The current hour, last row, is labelled in IST at half past.
   const last = member.getByTestId('usage-hourly-table').locator('tbody tr').last();
   await expect(last.locator('th')).toHaveText(/:30 IST$/);
