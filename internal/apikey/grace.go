@@ -6,16 +6,19 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"keyplane/internal/apperr"
 	"keyplane/internal/audit"
+	"keyplane/internal/store"
 )
 
 // Predecessor returns the key that key id of orgID replaced by a rotation,
 // while that old key still works in its grace period. Any member may ask.
 // Returns NotFound for an unknown id or another organization's key, and
-// Conflict when key id replaced no key, or the old key is revoked, expired
-// or past its grace deadline.
+// Conflict when key id replaced no key or no longer works itself (revoked
+// or expired), or the old key is revoked, expired or past its grace
+// deadline.
 func (s *Service) Predecessor(ctx context.Context, orgID, id string) (Key, error) {
 	return s.predecessor(s.db.WithContext(ctx), orgID, id, s.now().UTC())
 }
@@ -28,6 +31,9 @@ func (s *Service) predecessor(tx *gorm.DB, orgID, id string, now time.Time) (Key
 	noGrace := apperr.New(apperr.Conflict, "This key replaced no other key, so there is no grace period to end.")
 	if k.ReplacesID == nil {
 		return Key{}, noGrace
+	}
+	if st := k.StatusAt(now); st == Revoked || st == Expired {
+		return Key{}, apperr.New(apperr.Conflict, "This key is %s: ending the grace period of the key it replaced would leave no working key.", st)
 	}
 	old, err := s.get(tx, orgID, *k.ReplacesID)
 	if apperr.Is(err, apperr.NotFound) {
@@ -60,6 +66,11 @@ func (s *Service) EndGrace(ctx context.Context, orgID, id string, actor audit.Ac
 	var out Key
 	err := s.db.Transaction(func(tx *gorm.DB) error {
 		tx = tx.WithContext(ctx)
+		// Hold the new key, so that a revoke of it cannot slip in between
+		// the check that it works and the end of the old key's grace.
+		if err := s.lockKey(tx, orgID, id); err != nil {
+			return err
+		}
 		old, err := s.predecessor(tx, orgID, id, now)
 		if err != nil {
 			return err
@@ -88,4 +99,20 @@ func (s *Service) EndGrace(ctx context.Context, orgID, id string, actor audit.Ac
 	}
 	s.changed(out.KeyHash)
 	return out, nil
+}
+
+// lockKey takes a row lock on key id of orgID until tx ends, on
+// PostgreSQL; SQLite transactions are already exclusive. An unknown key is
+// left to the caller's own lookup.
+func (s *Service) lockKey(tx *gorm.DB, orgID, id string) error {
+	if s.db.Dialect != store.Postgres || !store.ValidID(id) {
+		return nil
+	}
+	var got []string
+	err := tx.Model(&Key{}).Clauses(clause.Locking{Strength: "UPDATE"}).
+		Where("org_id = ? AND id = ?", orgID, id).Pluck("id", &got).Error
+	if err != nil {
+		return fmt.Errorf("apikey: lock key: %w", err)
+	}
+	return nil
 }

@@ -150,6 +150,22 @@ func TestEndGraceRefusals(t *testing.T) {
 			t.Errorf("EndGrace with a revoked old key = %v, want Conflict saying revoked", err)
 		}
 
+		// The new key revoked while the old one is in grace: ending the
+		// grace would leave nothing working, so it is refused.
+		lone := f.create(t, privateInput())
+		nextLone := f.rotate(t, lone.Key.ID, "168h")
+		if _, err := f.svc.Revoke(ctx, f.org, nextLone.ID, f.actor); err != nil {
+			t.Fatal(err)
+		}
+		f.takeChanged()
+		_, err = f.svc.EndGrace(ctx, f.org, nextLone.ID, f.actor)
+		if !apperr.Is(err, apperr.Conflict) || !strings.Contains(apperr.MessageOf(err), "no working key") {
+			t.Errorf("EndGrace with a revoked new key = %v, want Conflict saying no working key", err)
+		}
+		if o := f.get(t, lone.Key.ID); !o.InGrace(f.clock.Now()) {
+			t.Error("the old key lost its grace although its successor is revoked")
+		}
+
 		// An old key whose own expiry came before its grace deadline is
 		// expired: no grace to end either.
 		exp := f.create(t, privateInput(func(in *Input) { in.ExpiresAt = f.clock.Now().Add(48 * time.Hour).Format("2006-01-02") }))
