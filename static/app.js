@@ -90,11 +90,16 @@
     if (current !== "kp_tz=" + tz) {
       document.cookie = "kp_tz=" + tz + "; path=/; max-age=31536000; samesite=lax";
     }
-    document.querySelectorAll("[data-viewer-tz]").forEach(function (el) {
-      if (el.getAttribute("data-viewer-tz") !== tz && el.id && window.htmx) {
-        el.setAttribute("data-viewer-tz", tz); // once: an unknown zone stays UTC
-        htmx.ajax("GET", window.location.href, { target: "#" + el.id, select: "#" + el.id, swap: "outerHTML" });
-      }
+    // A zone the server does not know comes back as UTC: ask once per tab.
+    var asked;
+    try { asked = sessionStorage.getItem("kp_tz_asked"); } catch (e) { asked = null; }
+    var stale = Array.prototype.filter.call(document.querySelectorAll("[data-viewer-tz]"), function (el) {
+      return el.id && el.getAttribute("data-viewer-tz") !== tz;
+    });
+    if (!stale.length || asked === tz || !window.htmx) return;
+    try { sessionStorage.setItem("kp_tz_asked", tz); } catch (e) { /* private mode: ask again next time */ }
+    stale.forEach(function (el) {
+      htmx.ajax("GET", window.location.href, { target: "#" + el.id, select: "#" + el.id, swap: "outerHTML" });
     });
   }
 

@@ -28,7 +28,7 @@ func (s *Server) keyUsage(c echo.Context, k apikey.Key) (keys.Usage, error) {
 	}
 	switch u.Period {
 	case keys.Period24h:
-		from, to := lastHours(now)
+		from, to := usage.Last24Hours(now)
 		pts, err := usage.KeySeries(ctx, s.db, m.ID, k.ID, from, to, usage.Hour)
 		if err != nil {
 			return u, err

@@ -38,6 +38,8 @@ func TestKeyUsageTimeZone(t *testing.T) {
 			{"", "UTC", []string{"2026-03-29 05:00 UTC", "2026-03-29 00:00 UTC", "2026-03-29 01:00 UTC"}},
 			{"Mars/Olympus_Mons", "UTC", []string{"2026-03-29 05:00 UTC", "2026-03-29 00:00 UTC", "2026-03-29 01:00 UTC"}},
 			{"Local", "UTC", []string{"2026-03-29 05:00 UTC", "2026-03-29 00:00 UTC", "2026-03-29 01:00 UTC"}},
+			{"Europe/./Paris", "UTC", []string{"2026-03-29 05:00 UTC", "2026-03-29 00:00 UTC", "2026-03-29 01:00 UTC"}},
+			{"../../etc/localtime", "UTC", []string{"2026-03-29 05:00 UTC", "2026-03-29 00:00 UTC", "2026-03-29 01:00 UTC"}},
 			{"Asia/Kolkata", "Asia/Kolkata", []string{"2026-03-29 10:30 IST", "2026-03-29 05:30 IST", "2026-03-29 06:30 IST"}},
 			{"America/New_York", "America/New_York", []string{"2026-03-29 01:00 EDT", "2026-03-28 20:00 EDT", "2026-03-28 21:00 EDT"}},
 			{"Europe/Paris", "Europe/Paris", []string{"2026-03-29 07:00 CEST", "2026-03-29 01:00 CET", "2026-03-29 03:00 CEST"}},
@@ -108,8 +110,8 @@ func TestKeyScopeUse(t *testing.T) {
 		r := u.member.get("/orgs/acme/keys/" + key.ID)
 		wantStatus(t, r, http.StatusOK)
 		for scope, want := range map[string]string{
-			"read":         "[granted 47 5]",
-			"write":        "[granted 0 0]",
+			"read":         "[granted 47 —]",
+			"write":        "[granted 0 —]",
 			"reports:read": "[not granted 5 5]",
 		} {
 			if got := fmt.Sprint(row(r, scope)); got != want {
@@ -129,9 +131,9 @@ func TestKeyScopeUse(t *testing.T) {
 		r = u.member.get("/orgs/acme/keys/" + broad.ID)
 		wantStatus(t, r, http.StatusOK)
 		for scope, want := range map[string]string{
-			"admin":    "[granted 10 0]",
-			"read":     "[through admin 10 0]",
-			"sms:send": "[through admin 3 0]",
+			"admin":    "[granted 10 —]",
+			"read":     "[through admin 10 —]",
+			"sms:send": "[through admin 3 —]",
 		} {
 			if got := fmt.Sprint(row(r, scope)); got != want {
 				t.Errorf("%s: %s, want %s", scope, got, want)
@@ -248,4 +250,20 @@ func TestUsageExactThroughDataPlane(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestZoneCacheHoldsOnlyZoneNames loads other spellings of a zone and
+// checks that none of them is cached or used.
+func TestZoneCacheHoldsOnlyZoneNames(t *testing.T) {
+	if got := zoneByName("Europe/Paris").String(); got != "Europe/Paris" {
+		t.Fatalf("Europe/Paris loads as %q", got)
+	}
+	for _, name := range []string{"Europe/./Paris", "Europe//Paris", "./Europe/Paris", "Europe/Paris/", "Europe/Paris\x00", "/usr/share/zoneinfo/UTC", strings.Repeat("A", 65)} {
+		if got := zoneByName(name); got != time.UTC {
+			t.Errorf("%q loads as %v, want UTC", name, got)
+		}
+		if _, cached := zones.Load(name); cached {
+			t.Errorf("%q was cached", name)
+		}
+	}
 }

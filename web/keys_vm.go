@@ -43,15 +43,6 @@ func keyRow(k apikey.Key, slug string, now time.Time) keys.Row {
 	return r
 }
 
-// keyIDs returns the ids of list, in order.
-func keyIDs(list []apikey.Key) []string {
-	ids := make([]string, len(list))
-	for i, k := range list {
-		ids[i] = k.ID
-	}
-	return ids
-}
-
 // withActivity adds a key's recent requests to its row in the list.
 func withActivity(r keys.Row, a usage.KeyActivity) keys.Row {
 	r.Requests24h = strconv.FormatInt(a.Last24h, 10)

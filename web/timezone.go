@@ -1,6 +1,7 @@
 package web
 
 import (
+	"regexp"
 	"sync"
 	"time"
 	_ "time/tzdata" // zone names resolve the same on every machine
@@ -12,9 +13,15 @@ import (
 // browser. It is a display preference, not a secret.
 const zoneCookie = "kp_tz"
 
-// zones caches loaded locations by name; only names that load are kept,
-// so the cache holds at most the zone database.
+// zones caches loaded locations by name. Only names of the IANA form are
+// looked up (no "." or empty segments, which the file system would take
+// as other spellings of the same zone), and only those that load are
+// kept, so the cache holds at most the zone database.
 var zones sync.Map
+
+// zoneName is the form of an IANA zone name: "UTC", "Europe/Paris",
+// "America/Argentina/Buenos_Aires", "Etc/GMT+5".
+var zoneName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$`)
 
 // viewerZone is the time zone the viewer's browser reported, or UTC when
 // it reported none or one that does not exist.
@@ -28,7 +35,7 @@ func viewerZone(c echo.Context) *time.Location {
 
 // zoneByName loads the IANA zone name, UTC for anything else.
 func zoneByName(name string) *time.Location {
-	if name == "" || len(name) > 64 || name == "Local" {
+	if len(name) > 64 || name == "Local" || !zoneName.MatchString(name) {
 		return time.UTC
 	}
 	if loc, ok := zones.Load(name); ok {

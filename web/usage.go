@@ -14,16 +14,9 @@ import (
 
 // Windows of the usage charts.
 const (
-	usageHours = 24
-	usageDays  = 30
-	topKeys    = 10
+	usageDays = 30
+	topKeys   = 10
 )
-
-// lastHours is the range of the usage hours ending with the current one.
-func lastHours(now time.Time) (from, to time.Time) {
-	to = now.UTC().Truncate(time.Hour).Add(time.Hour)
-	return to.Add(-usageHours * time.Hour), to
-}
 
 // lastDays is the range of the n UTC days ending with today.
 func lastDays(now time.Time, n int) (from, to time.Time) {
@@ -55,7 +48,7 @@ func (s *Server) usagePage(c echo.Context) error {
 	m := currentMembership(c)
 	now := s.now()
 	loc := viewerZone(c)
-	hFrom, hTo := lastHours(now)
+	hFrom, hTo := usage.Last24Hours(now)
 	hourly, err := usage.OrgTotals(ctx, s.db, m.ID, hFrom, hTo, usage.Hour)
 	if err != nil {
 		return err

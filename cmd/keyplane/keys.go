@@ -152,11 +152,7 @@ func listKeys(ctx context.Context, keys *apikey.Service, db *store.DB, o org.Org
 		return err
 	}
 	now := time.Now()
-	ids := make([]string, len(list))
-	for i, k := range list {
-		ids[i] = k.ID
-	}
-	activity, err := usage.Activity(ctx, db, o.ID, ids, now)
+	activity, err := usage.Activity(ctx, db, o.ID, now)
 	if err != nil {
 		return err
 	}

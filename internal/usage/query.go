@@ -3,15 +3,17 @@ package usage
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"keyplane/internal/store"
 )
 
-// last24hStart is the start of the first of the 24 hour buckets ending with
-// the one holding now.
-func last24hStart(now time.Time) time.Time {
-	return Hour.start(now).Add(-23 * time.Hour)
+// Last24Hours is the range of the 24 hour buckets ending with the one
+// holding now: what every "last 24 hours" of the dashboard counts.
+func Last24Hours(now time.Time) (from, to time.Time) {
+	to = Hour.start(now).Add(time.Hour)
+	return to.Add(-24 * time.Hour), to
 }
 
 // ActivityDays is the number of UTC days in KeyActivity.Days.
@@ -26,52 +28,58 @@ type KeyActivity struct {
 	Last24h int64
 }
 
-// Activity returns the recent traffic of each key of keyIDs that belongs to
-// orgID, with one read of usage_hourly over the last ActivityDays UTC days
-// whatever the number of keys. Every id of keyIDs has an entry: zeroes for
-// a key without traffic or of another organization. Hours after the one
-// holding now are ignored.
-func Activity(ctx context.Context, db *store.DB, orgID string, keyIDs []string, now time.Time) (map[string]KeyActivity, error) {
-	out := make(map[string]KeyActivity, len(keyIDs))
-	for _, id := range keyIDs {
-		out[id] = KeyActivity{}
-	}
-	if len(keyIDs) == 0 {
-		return out, nil
-	}
+// Activity returns the recent traffic of the keys of orgID that had any,
+// in one statement whatever the number of keys; a key missing from the map
+// had none (its zero value says so). Today counts all of the UTC day; the
+// last 24 hours ignore hours after the one holding now (another server's
+// clock ahead).
+func Activity(ctx context.Context, db *store.DB, orgID string, now time.Time) (map[string]KeyActivity, error) {
+	out := map[string]KeyActivity{}
 	today := Day.start(now)
 	first := today.AddDate(0, 0, 1-ActivityDays)
-	end := Hour.start(now).Add(time.Hour)
-	since := last24hStart(now)
-	var rows []struct {
-		KeyID string
-		At    time.Time
-		Total int64
+	since, end := Last24Hours(now)
+	// One statement and one pass: the days come from the daily roll-up,
+	// the last 24 hours from the key-hour roll-up, each row spread into a column per
+	// day and one for the 24 hours, summed per key; so the database hands
+	// back one row per busy key. Filtering on org_id and time only follows
+	// the (org_id, time) indexes and keeps the statement the same size for
+	// any number of keys.
+	var days, zeros strings.Builder
+	args := make([]any, 0, ActivityDays+6)
+	for i := range ActivityDays {
+		fmt.Fprintf(&days, "CASE WHEN day = ? THEN count ELSE 0 END AS d%d, ", i)
+		fmt.Fprintf(&zeros, "0 AS d%d, ", i)
+		args = append(args, first.AddDate(0, 0, i))
 	}
-	// Filtering on org_id and hour only follows the (org_id, hour) index
-	// and keeps the statement the same size for any number of keys; the
-	// rows of keys not asked for are dropped below.
-	err := db.WithContext(ctx).Model(&Hourly{}).
-		Select("key_id, hour AS at, SUM(count) AS total").
-		Where("org_id = ? AND hour >= ? AND hour < ?", orgID, first, end).
-		Group("key_id, hour").
-		Scan(&rows).Error
+	var sums strings.Builder
+	for i := range ActivityDays {
+		fmt.Fprintf(&sums, "SUM(d%d) AS d%d, ", i, i)
+	}
+	args = append(args, orgID, first, end, orgID, since, end)
+	q := "SELECT key_id, " + sums.String() + "SUM(h) AS h FROM (" +
+		"SELECT key_id, " + days.String() + "0 AS h FROM usage_daily WHERE org_id = ? AND day >= ? AND day < ? " +
+		"UNION ALL " +
+		"SELECT key_id, " + zeros.String() + "count AS h FROM usage_key_hours WHERE org_id = ? AND hour >= ? AND hour < ?" +
+		") t GROUP BY key_id"
+	rows, err := db.WithContext(ctx).Raw(q, args...).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("usage: activity: %w", err)
 	}
-	for _, r := range rows {
-		a, ok := out[r.KeyID]
-		if !ok {
-			continue
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var a KeyActivity
+		dest := []any{&id}
+		for i := range a.Days {
+			dest = append(dest, &a.Days[i])
 		}
-		at := r.At.UTC()
-		if i := int(Day.start(at).Sub(first) / (24 * time.Hour)); i >= 0 && i < ActivityDays {
-			a.Days[i] += r.Total
+		if err := rows.Scan(append(dest, &a.Last24h)...); err != nil {
+			return nil, fmt.Errorf("usage: activity: %w", err)
 		}
-		if !at.Before(since) {
-			a.Last24h += r.Total
-		}
-		out[r.KeyID] = a
+		out[id] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("usage: activity: %w", err)
 	}
 	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -168,7 +169,15 @@ func (r *Recorder) write(ctx context.Context, counts map[countKey]int64, last ma
 		if err := Write(ctx, tx, rows); err != nil {
 			return err
 		}
-		for id, u := range last {
+		// In key order, as Write does, so replicas flushing at once take
+		// their row locks in the same order.
+		ids := make([]string, 0, len(last))
+		for id := range last {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			u := last[id]
 			err := tx.Table("api_keys").
 				Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", id, u.at.UTC()).
 				Updates(map[string]any{"last_used_at": u.at.UTC(), "last_used_ip": ipString(u.ip), "last_used_origin": store.Text(u.origin, 300)}).Error

@@ -13,16 +13,26 @@ import (
 // backlog never holds a long lock. Tests lower it.
 var pruneBatch = 5000
 
-// Prune deletes the usage_hourly rows whose hour is before olderThan and
-// the usage_daily rows of the UTC days that ended by then, in batches, and
-// returns how many rows it deleted.
+// Prune deletes the usage_hourly and usage_key_hours rows whose hour is
+// before olderThan and the usage_daily rows of the UTC days that ended by
+// then, in batches, and returns how many rows it deleted.
 func Prune(ctx context.Context, db *store.DB, olderThan time.Time) (int64, error) {
-	hourly, err := prune(ctx, db, "usage_hourly", "hour", olderThan.UTC())
-	if err != nil {
-		return hourly, err
+	var total int64
+	for _, t := range []struct {
+		table, column string
+		before        time.Time
+	}{
+		{"usage_hourly", "hour", olderThan.UTC()},
+		{"usage_key_hours", "hour", olderThan.UTC()},
+		{"usage_daily", "day", Day.start(olderThan)},
+	} {
+		n, err := prune(ctx, db, t.table, t.column, t.before)
+		total += n
+		if err != nil {
+			return total, err
+		}
 	}
-	daily, err := prune(ctx, db, "usage_daily", "day", Day.start(olderThan))
-	return hourly + daily, err
+	return total, nil
 }
 
 func prune(ctx context.Context, db *store.DB, table, column string, before time.Time) (int64, error) {

@@ -100,6 +100,14 @@ func TestRetentionDeletesOnlyOldUsage(t *testing.T) {
 			t.Errorf("daily rows on %v, want %v", gotDays, wantDays)
 		}
 
+		var oldKeyHours int64
+		if err := db.Model(&KeyHour{}).Where("hour < ?", cutoff).Count(&oldKeyHours).Error; err != nil {
+			t.Fatal(err)
+		}
+		if oldKeyHours != 0 {
+			t.Errorf("%d key-hour rows older than the cutoff", oldKeyHours)
+		}
+
 		// Nothing older is left: a second prune deletes nothing.
 		if n, err := Prune(ctx, db, cutoff); err != nil || n != 0 {
 			t.Fatalf("second prune: %d, %v", n, err)

@@ -24,11 +24,24 @@ type Daily struct {
 // TableName maps Daily to its table.
 func (Daily) TableName() string { return "usage_daily" }
 
-// Write adds rows to usage_hourly and their sums to usage_daily, in one
-// transaction. Counts add up: writing the same hour twice, in one call or
-// two, counts both.
-// Rows are written in primary-key order, so concurrent writers on other
-// replicas take their row locks in the same order and never deadlock.
+// KeyHour is one row of usage_key_hours: the requests of a key in one UTC
+// hour, whatever the outcome and scope. Write keeps it equal to the sum of
+// the hour's usage_hourly rows.
+type KeyHour struct {
+	KeyID string `gorm:"primaryKey"`
+	OrgID string
+	Hour  time.Time `gorm:"primaryKey"`
+	Count int64
+}
+
+// TableName maps KeyHour to its table.
+func (KeyHour) TableName() string { return "usage_key_hours" }
+
+// Write adds rows to usage_hourly and their sums to usage_daily and
+// usage_key_hours, in one transaction. Counts add up: writing the same hour
+// twice, in one call or two, counts both. Rows are written in primary-key
+// order, so writers on other replicas take their row locks in the same
+// order rather than waiting on each other in a cycle.
 func Write(ctx context.Context, db *gorm.DB, rows []Hourly) error {
 	if len(rows) == 0 {
 		return nil
@@ -62,8 +75,15 @@ func Write(ctx context.Context, db *gorm.DB, rows []Hourly) error {
 	}
 	hourly = merged
 	daily := make([]Daily, len(hourly))
+	var keyHours []KeyHour
 	for i, h := range hourly {
 		daily[i] = Daily{KeyID: h.KeyID, OrgID: h.OrgID, Day: Day.start(h.Hour), Outcome: h.Outcome, Count: h.Count}
+		// hourly is sorted by key and hour: a key's hour is one run.
+		if n := len(keyHours); n > 0 && keyHours[n-1].KeyID == h.KeyID && keyHours[n-1].Hour.Equal(h.Hour) {
+			keyHours[n-1].Count += h.Count
+			continue
+		}
+		keyHours = append(keyHours, KeyHour{KeyID: h.KeyID, OrgID: h.OrgID, Hour: h.Hour, Count: h.Count})
 	}
 	daily = mergeDaily(daily)
 	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -80,6 +100,13 @@ func Write(ctx context.Context, db *gorm.DB, rows []Hourly) error {
 		}).CreateInBatches(daily, 500).Error
 		if err != nil {
 			return fmt.Errorf("usage: write daily counts: %w", err)
+		}
+		err = tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "key_id"}, {Name: "hour"}},
+			DoUpdates: clause.Assignments(map[string]any{"count": gorm.Expr("usage_key_hours.count + excluded.count")}),
+		}).CreateInBatches(keyHours, 500).Error
+		if err != nil {
+			return fmt.Errorf("usage: write key hours: %w", err)
 		}
 		return nil
 	})

@@ -14,7 +14,7 @@ import (
 // TestWriteRollsUpDays writes random hours twice and checks that
 // usage_daily holds exactly the sums of usage_hourly per key, UTC day and
 // outcome, computed in SQL with the expression the migration backfilled
-// existing rows with.
+// existing rows with, and usage_key_hours the sums per key and hour.
 func TestWriteRollsUpDays(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -74,6 +74,22 @@ func TestWriteRollsUpDays(t *testing.T) {
 		}
 		if mismatches != 0 {
 			t.Fatalf("%d daily rows differ from the migration's roll-up of usage_hourly", mismatches)
+		}
+
+		// Key hours: the sums of usage_hourly per key and hour.
+		err = db.Raw(`SELECT COUNT(*) FROM (
+			SELECT key_id, hour, SUM(count) AS total FROM usage_hourly GROUP BY 1, 2) h
+			FULL OUTER JOIN usage_key_hours k ON k.key_id = h.key_id AND k.hour = h.hour
+			WHERE h.total IS NULL OR k.count IS NULL OR h.total <> k.count`).Scan(&mismatches).Error
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keyHours int64
+		if err := db.Model(&KeyHour{}).Count(&keyHours).Error; err != nil {
+			t.Fatal(err)
+		}
+		if mismatches != 0 || keyHours == 0 {
+			t.Fatalf("%d of %d key-hour rows differ from usage_hourly's sums", mismatches, keyHours)
 		}
 	})
 }

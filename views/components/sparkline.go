@@ -1,6 +1,7 @@
 package components
 
 import (
+	"math"
 	"strconv"
 	"strings"
 )
@@ -33,6 +34,10 @@ func (s Spark) Label() string {
 	return s.Title + ": " + strings.Join(vals, ", ")
 }
 
+// coord is a coordinate to a tenth of a pixel, without trailing zeros: a
+// page holds a hundred lines, so every byte counts a hundred times.
+func coord(f float64) string { return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64) }
+
 // SparkPoint is a point of the line in the SVG's coordinates.
 type SparkPoint struct{ X, Y string }
 
@@ -47,20 +52,20 @@ func (s Spark) Points() []SparkPoint {
 	y := func(v int64) string {
 		bottom := float64(sparkHeight - sparkPad)
 		if m <= 0 || v <= 0 {
-			return num(bottom)
+			return coord(bottom)
 		}
-		return num(bottom - float64(sparkHeight-2*sparkPad)*float64(v)/float64(m))
+		return coord(bottom - float64(sparkHeight-2*sparkPad)*float64(v)/float64(m))
 	}
 	switch len(s.Values) {
 	case 0:
 		return nil
 	case 1:
-		return []SparkPoint{{num(sparkPad), y(s.Values[0])}, {num(sparkWidth - sparkPad), y(s.Values[0])}}
+		return []SparkPoint{{coord(sparkPad), y(s.Values[0])}, {coord(sparkWidth - sparkPad), y(s.Values[0])}}
 	}
 	step := float64(sparkWidth-2*sparkPad) / float64(len(s.Values)-1)
 	pts := make([]SparkPoint, len(s.Values))
 	for i, v := range s.Values {
-		pts[i] = SparkPoint{num(sparkPad + step*float64(i)), y(v)}
+		pts[i] = SparkPoint{coord(sparkPad + step*float64(i)), y(v)}
 	}
 	return pts
 }
@@ -75,7 +80,7 @@ func polyline(pts []SparkPoint) string {
 }
 
 // baseline is the y of a zero value.
-func baseline() string { return num(sparkHeight - sparkPad) }
+func baseline() string { return coord(sparkHeight - sparkPad) }
 
 func sparkViewBox() string {
 	return "0 0 " + strconv.Itoa(sparkWidth) + " " + strconv.Itoa(sparkHeight)

@@ -2,6 +2,10 @@ package keys
 
 import "strconv"
 
+// CutoverID is the cut-over panel, which app.js fetches again when it was
+// drawn for another time zone than the viewer's.
+const CutoverID = "key-cutover"
+
 // Colours of the two keys in the cut-over chart (Tailwind amber-700 and
 // blue-700: at least 3:1 against white).
 const (

@@ -35,7 +35,7 @@ type ScopeRow struct {
 	Granted   bool
 	ViaAdmin  bool  // not granted by name, but allowed through admin
 	Requests  int64 // requests that needed it
-	Forbidden int64 // of those, refused because the key lacked a scope
+	Forbidden int64 // of those, refused because the key lacked a scope; shown only for scopes it lacks
 }
 
 // PeriodLink is one of the period switcher's links.
