@@ -186,6 +186,21 @@ func TestKeyCutoverPanel(t *testing.T) {
 				t.Errorf("last bar's tooltip %q", got)
 			}
 		}
+		// In the viewer's time zone: the same hours, labelled at half past.
+		kolkata := zoneByName("Asia/Kolkata")
+		g.member.setCookie(zoneCookie, "Asia/Kolkata")
+		r = g.member.get(page)
+		if got := r.testid("cutover").AttrOr("data-viewer-tz", ""); got != "Asia/Kolkata" {
+			t.Errorf("panel zone %q", got)
+		}
+		if labels, cells := cutoverRows(t, r); len(labels) != 3 || labels[2] != cur.In(kolkata).Format("15:04 MST") || cells[labels[2]] != [2]string{"17", "201"} {
+			t.Errorf("hours in Kolkata %v %v, want the same three labelled %s last", labels, cells, cur.In(kolkata).Format("15:04 MST"))
+		}
+		if got := r.text("cutover-last-hour-note"); !strings.Contains(got, "counted since "+cur.In(kolkata).Format("15:04")+" IST") {
+			t.Errorf("last hour note in Kolkata %q", got)
+		}
+		g.member.setCookie(zoneCookie, "")
+
 		r = g.admin.get(page)
 		end := r.testid("end-grace")
 		if end.Length() != 1 || end.AttrOr("href", "") != page+"/end-grace" || end.AttrOr("hx-get", "") != page+"/end-grace" {
