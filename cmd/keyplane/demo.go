@@ -37,6 +37,7 @@ type demoKey struct {
 	perHour   float64       // requests in a busy working hour
 	ips       []string      // client addresses it is used from
 	unused    time.Duration // no traffic in the last unused (a key left idle)
+	needs     []string      // the scopes its requests need; empty: all it holds
 }
 
 // demoCommand runs `keyplane demo [--force]`: it adds an organization with
@@ -173,7 +174,7 @@ func demoKeysAndUsage(ctx context.Context, db *store.DB, cfg config.Config, orgI
 		{in: apikey.Input{Description: "Analytics export (office network only)", Kind: "private", Environment: "live", Scopes: []string{read}, IPs: "203.0.113.0/24"},
 			createdAt: start.Add(2 * day), perHour: 60, ips: office},
 		{in: apikey.Input{Description: "Staging backend", Kind: "private", Environment: "test", Scopes: []string{read, write}},
-			createdAt: start, perHour: 120, ips: []string{"10.20.0.5"}},
+			createdAt: start, perHour: 120, ips: []string{"10.20.0.5"}, needs: []string{read}}, // holds a scope it never uses
 		{in: apikey.Input{Description: "CI pipeline", Kind: "private", Environment: "test", Scopes: []string{read}},
 			createdAt: start.Add(day), perHour: 45, ips: []string{"10.20.0.9"}, unused: 3 * time.Hour},
 		{in: apikey.Input{Description: "Marketing site widget", Kind: "public", Environment: "live", Domains: "example.com\n*.example.com"},
@@ -290,12 +291,16 @@ func demoUsage(rng *mrand.Rand, k apikey.Key, dk demoKey, from, to, start time.T
 		}
 		rejected := int64(float64(total) * (0.01 + 0.04*rng.Float64()))
 		allowed := total - rejected
-		if len(k.Scopes) > 1 {
+		needs := dk.needs
+		if len(needs) == 0 {
+			needs = k.Scopes
+		}
+		if len(needs) > 1 {
 			reads := allowed * 7 / 10
-			add(verify.OutcomeAllowed, k.Scopes[0], reads)
-			add(verify.OutcomeAllowed, k.Scopes[1], allowed-reads)
+			add(verify.OutcomeAllowed, needs[0], reads)
+			add(verify.OutcomeAllowed, needs[1], allowed-reads)
 		} else {
-			add(verify.OutcomeAllowed, strings.Join(k.Scopes, " "), allowed)
+			add(verify.OutcomeAllowed, strings.Join(needs, " "), allowed)
 		}
 		// Spread the rejections over the reasons this kind of key meets.
 		reasons := []string{verify.CodeRateLimited}

@@ -95,6 +95,38 @@ func TestDemo(t *testing.T) {
 			t.Errorf("no usage with outcome %s", want)
 		}
 	}
+	// Some key holds a scope its requests never need, so the key page's
+	// hint has something to say.
+	needed := map[string]bool{}
+	for _, r := range rows {
+		for _, sc := range strings.Fields(r.Scope) {
+			needed[r.KeyID+"|"+sc] = true
+		}
+	}
+	idle := false
+	for _, k := range keys {
+		for _, sc := range k.Scopes {
+			if !needed[k.ID+"|"+sc] && k.RevokedAt == nil {
+				idle = true
+			}
+		}
+	}
+	if !idle {
+		t.Error("every demo key uses every scope it holds")
+	}
+	// The roll-ups hold the same totals as the hours.
+	var hourly, daily, keyHours int64
+	for _, q := range []struct {
+		table string
+		into  *int64
+	}{{"usage_hourly", &hourly}, {"usage_daily", &daily}, {"usage_key_hours", &keyHours}} {
+		if err := db.Table(q.table).Where("org_id = ?", o.ID).Select("COALESCE(SUM(count), 0)").Scan(q.into).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hourly == 0 || daily != hourly || keyHours != hourly {
+		t.Errorf("requests: %d hourly, %d daily, %d per key and hour; want all equal", hourly, daily, keyHours)
+	}
 
 	before := countDemo(t, db)
 	code, out, stderr = runCLI(t, getenv, "", "demo")
