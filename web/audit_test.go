@@ -205,6 +205,7 @@ func TestAuditPageFilters(t *testing.T) {
 			want  []string
 		}{
 			{"action=key.created", []string{audit.KeyCreated, audit.KeyCreated}},
+			{"action=member.added", []string{audit.MemberAdded, audit.MemberAdded}},
 			{"actor=BOB", []string{audit.LoginFailed}},
 			{"actor=bob%40example.com&action=key.created", nil},
 			{"from=2030-03-05", []string{audit.KeyCreated, audit.LoginFailed}},

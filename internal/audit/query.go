@@ -11,7 +11,8 @@ import (
 
 // Actions lists every action the audit log records, for filters.
 var Actions = []string{
-	LoginSucceeded, LoginFailed, OrgCreated, MemberAdded,
+	LoginSucceeded, LoginFailed, OrgCreated,
+	MemberAdded, MemberInvited, MemberJoined, MemberRoleChanged, MemberRemoved, InviteRevoked,
 	KeyCreated, KeyUpdated, KeyRevoked, KeyRotated, KeyGraceEnded,
 }
 
