@@ -10,6 +10,8 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"keyplane/internal/account"
+	"keyplane/internal/audit"
+	"keyplane/internal/org"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
 )
@@ -232,7 +234,9 @@ func TestAdminDisableUser(t *testing.T) {
 		e := newEnv(t, db, nil)
 		op := e.user("op@example.com", "Operator", true)
 		bob := e.user("bob@example.com", "Bob", false)
-		e.user("carol@example.com", "Carol", false)
+		carol := e.user("carol@example.com", "Carol", false)
+		acme := e.org("Acme", "acme", carol.ID)
+		e.addMember(acme.ID, bob.ID, org.Member)
 		opc, bobc, bob2, carolc := e.client(), e.client(), e.client(), e.client()
 		opc.mustLogin("op@example.com")
 		bobc.mustLogin("bob@example.com")
@@ -279,9 +283,17 @@ func TestAdminDisableUser(t *testing.T) {
 
 		want404(t, opc.post("/admin/users/"+store.NewID()+"/disable", nil))
 
+		if n := len(e.events(acme.ID, audit.MemberDisabled)); n != 0 {
+			t.Fatalf("%d member.disabled events after refusals only", n)
+		}
 		wantRedirect(t, opc.post("/admin/users/"+bob.ID+"/disable", nil), "/admin/users")
 		if !disabled(bob.ID) {
 			t.Fatal("bob is not disabled")
+		}
+		// The organizations bob belongs to see who disabled him.
+		ev := e.oneEvent(acme.ID, audit.MemberDisabled)
+		if ev.ActorEmail != "op@example.com" || ev.TargetID != bob.ID || !strings.Contains(ev.Summary, "bob@example.com") {
+			t.Errorf("member.disabled event %+v", ev)
 		}
 		wantRedirect(t, bobc.get("/account"), "/login")
 		wantRedirect(t, bob2.get("/account"), "/login")
@@ -302,6 +314,9 @@ func TestAdminDisableUser(t *testing.T) {
 		}
 		wantRedirect(t, opc.post("/admin/users/"+bob.ID+"/enable", nil), "/admin/users")
 		wantFlash(t, opc.get("/admin/users"), "Enabled bob@example.com.")
+		if ev := e.oneEvent(acme.ID, audit.MemberEnabled); ev.ActorEmail != "op@example.com" || ev.TargetID != bob.ID {
+			t.Errorf("member.enabled event %+v", ev)
+		}
 		c.mustLogin("bob@example.com")
 		wantStatus(t, c.get("/account"), http.StatusOK)
 	})

@@ -83,7 +83,7 @@ func (s *Server) setUserDisabled(c echo.Context, disabled bool) error {
 	if disabled && u.ID == currentUser(c).ID {
 		return apperr.New(apperr.Conflict, "You cannot disable your own account. Ask another operator.")
 	}
-	if err := s.accounts.SetDisabled(ctx, u.ID, disabled); err != nil {
+	if err := s.accounts.SetDisabled(ctx, u.ID, disabled, actor(c)); err != nil {
 		return err
 	}
 	if disabled {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"keyplane/internal/account"
+	"keyplane/internal/audit"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
 )
@@ -83,7 +84,7 @@ func TestLoginDisabledUser(t *testing.T) {
 		// A session from before the account was disabled ends with it.
 		before := e.client()
 		before.mustLogin("bob@example.com")
-		if err := e.accounts.SetDisabled(context.Background(), bob.ID, true); err != nil {
+		if err := e.accounts.SetDisabled(context.Background(), bob.ID, true, audit.Actor{}); err != nil {
 			t.Fatal(err)
 		}
 		wantRedirect(t, before.get("/orgs/acme/keys"), "/login")

@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm"
 
 	"keyplane/internal/apperr"
+	"keyplane/internal/audit"
 	"keyplane/internal/store"
 )
 
@@ -215,8 +216,9 @@ func (s *Service) SetLastOrg(ctx context.Context, userID, orgID string) error {
 }
 
 // SetDisabled disables or re-enables a user. Disabling ends every session of
-// the user at once. Operators only; Returns NotFound for an unknown id.
-func (s *Service) SetDisabled(ctx context.Context, userID string, disabled bool) error {
+// the user at once. Each organization the user belongs to gets an audit
+// event naming actor. Operators only; returns NotFound for an unknown id.
+func (s *Service) SetDisabled(ctx context.Context, userID string, disabled bool, actor audit.Actor) error {
 	if !store.ValidID(userID) {
 		return apperr.New(apperr.NotFound, "User not found.")
 	}
@@ -233,12 +235,19 @@ func (s *Service) SetDisabled(ctx context.Context, userID string, disabled bool)
 		if res.RowsAffected == 0 {
 			return apperr.New(apperr.NotFound, "User not found.")
 		}
+		action, verb := audit.MemberEnabled, "re-enabled"
 		if disabled {
 			if err := tx.WithContext(ctx).Where("user_id = ?", userID).Delete(&Session{}).Error; err != nil {
 				return fmt.Errorf("account: end sessions: %w", err)
 			}
+			action, verb = audit.MemberDisabled, "disabled"
 		}
-		return nil
+		var email string
+		if err := tx.WithContext(ctx).Model(&User{}).Where("id = ?", userID).Pluck("email", &email).Error; err != nil {
+			return fmt.Errorf("account: disable user: %w", err)
+		}
+		return audit.RecordInUserOrgs(ctx, tx, s.now(), userID, actor, action, "user", userID,
+			fmt.Sprintf("%s %s the account of %s", actor.Name(), verb, email))
 	})
 }
 

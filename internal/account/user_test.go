@@ -10,6 +10,7 @@ import (
 
 	"keyplane/internal/account"
 	"keyplane/internal/apperr"
+	"keyplane/internal/audit"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
 )
@@ -176,7 +177,7 @@ func TestAuthenticateDisabledUser(t *testing.T) {
 		clk := newFakeClock()
 		svc := account.NewService(db, clk.Now)
 		alice := mustCreateUser(t, svc, "alice@example.com")
-		if err := svc.SetDisabled(ctx, alice.ID, true); err != nil {
+		if err := svc.SetDisabled(ctx, alice.ID, true, audit.Actor{}); err != nil {
 			t.Fatalf("SetDisabled: %v", err)
 		}
 
@@ -191,7 +192,7 @@ func TestAuthenticateDisabledUser(t *testing.T) {
 			t.Errorf("a refused login recorded last login %v", u.LastLoginAt)
 		}
 
-		if err := svc.SetDisabled(ctx, alice.ID, false); err != nil {
+		if err := svc.SetDisabled(ctx, alice.ID, false, audit.Actor{}); err != nil {
 			t.Fatalf("SetDisabled(false): %v", err)
 		}
 		if _, err := svc.Authenticate(ctx, "alice@example.com", testPassword); err != nil {
@@ -211,7 +212,7 @@ func TestSetDisabled(t *testing.T) {
 		a2, _ := mustCreateSession(t, svc, alice.ID, testLimits)
 		b1, _ := mustCreateSession(t, svc, bob.ID, testLimits)
 
-		if err := svc.SetDisabled(ctx, alice.ID, true); err != nil {
+		if err := svc.SetDisabled(ctx, alice.ID, true, audit.Actor{}); err != nil {
 			t.Fatalf("SetDisabled: %v", err)
 		}
 		wantGone(t, svc, a1, testLimits)
@@ -229,7 +230,7 @@ func TestSetDisabled(t *testing.T) {
 		}
 
 		for _, id := range []string{store.NewID(), "not-a-uuid", ""} {
-			if err := svc.SetDisabled(ctx, id, true); !apperr.Is(err, apperr.NotFound) {
+			if err := svc.SetDisabled(ctx, id, true, audit.Actor{}); !apperr.Is(err, apperr.NotFound) {
 				t.Errorf("SetDisabled(%q) = %v, want NotFound", id, err)
 			}
 		}

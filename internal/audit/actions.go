@@ -17,4 +17,8 @@ const (
 	MemberInvited     = "member.invited"
 	MemberJoined      = "member.joined"
 	InviteRevoked     = "invite.revoked"
+	// MemberDisabled and MemberEnabled are an operator disabling or
+	// re-enabling a user's account, recorded in each of the user's orgs.
+	MemberDisabled = "member.disabled"
+	MemberEnabled  = "member.enabled"
 )

@@ -12,7 +12,7 @@ import (
 // Actions lists every action the audit log records, for filters.
 var Actions = []string{
 	LoginSucceeded, LoginFailed, OrgCreated,
-	MemberAdded, MemberInvited, MemberJoined, MemberRoleChanged, MemberRemoved, InviteRevoked,
+	MemberAdded, MemberInvited, MemberJoined, MemberRoleChanged, MemberRemoved, MemberDisabled, MemberEnabled, InviteRevoked,
 	KeyCreated, KeyUpdated, KeyRevoked, KeyRotated, KeyGraceEnded,
 }
 
