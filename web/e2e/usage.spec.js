@@ -90,3 +90,55 @@ test('a member sees a key\'s requests on its page and the usage page', async ({ 
   expect(problems).toEqual([]);
   await memberContext.close();
 });
+
+test('a rotation\'s cut-over, and ending its grace period from the keyboard', async ({ page }) => {
+  test.setTimeout(60_000);
+  const problems = watch(page);
+  await signIn(page);
+
+  await page.goto('/orgs/acme/keys/new');
+  await page.getByLabel('Description').fill('Cut-over service');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const oldKey = await page.getByTestId('revealed-key').inputValue();
+  for (let i = 0; i < 3; i++) {
+    expect((await (await page.request.post('/v1/verify', { data: { key: oldKey } })).json()).valid).toBe(true);
+  }
+
+  await page.goto('/orgs/acme/keys');
+  await page.getByRole('link', { name: 'Cut-over service' }).click();
+  await page.getByTestId('rotate-key').click();
+  const rotate = page.getByTestId('rotate-modal');
+  await rotate.getByLabel('In 24 hours').check();
+  await rotate.getByTestId('confirm-rotate').click();
+  const reveal = page.getByTestId('reveal-modal');
+  const newKey = await reveal.getByTestId('revealed-key').inputValue();
+  expect((await (await page.request.post('/v1/verify', { data: { key: newKey } })).json()).valid).toBe(true);
+  await reveal.getByRole('link', { name: 'Open the key\'s page' }).click();
+
+  // Both keys' traffic reaches the panel after a flush.
+  const panel = page.getByTestId('cutover');
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByTestId('cutover-last-hour')).toHaveText('The old key was still used 3 times in the last hour.', { timeout: 500 });
+  }).toPass({ timeout: 20_000 });
+  await expect(panel.locator('svg[role="img"]')).toBeVisible();
+  await expectAccessible(page);
+
+  // The confirmation opens on Cancel; Tab reaches the action, Enter ends it.
+  await panel.getByTestId('end-grace').click();
+  const dialog = page.getByTestId('end-grace-modal');
+  await expect(dialog).toBeVisible();
+  await expect(dialog.getByRole('button', { name: 'Cancel' })).toBeFocused();
+  await expect(dialog).toContainText('cannot be undone');
+  await expectAccessible(page);
+  await page.keyboard.press('Tab');
+  await expect(dialog.getByTestId('confirm-end-grace')).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('status')).toContainText('Ended the grace period');
+  await expect(panel).toHaveCount(0);
+
+  const refused = await (await page.request.post('/v1/verify', { data: { key: oldKey } })).json();
+  expect(refused.code).toBe('key_expired');
+  expect((await (await page.request.post('/v1/verify', { data: { key: newKey } })).json()).valid).toBe(true);
+  expect(problems).toEqual([]);
+});
