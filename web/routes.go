@@ -17,6 +17,7 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	gzip := middleware.GzipWithConfig(middleware.GzipConfig{Level: 5, MinLength: 1024})
+	gzipFast := middleware.GzipWithConfig(middleware.GzipConfig{Level: 1, MinLength: 1024})
 	e.GET("/static/*", s.staticFile, gzip)
 
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{})))
@@ -30,7 +31,7 @@ func (s *Server) routes() {
 	v1.RouteNotFound("/*", s.apiNotFound)
 
 	// Dashboard: request log, security headers, CSRF, session, first-run gate.
-	dash := e.Group("", s.requestLog, gzip, s.securityHeaders, s.csrf, s.validText, s.loadSession, s.setupGate)
+	dash := e.Group("", s.requestLog, gzipFast, s.securityHeaders, s.csrf, s.validText, s.loadSession, s.setupGate)
 	dash.GET("/setup", s.setupForm)
 	dash.POST("/setup", s.setupSubmit)
 	dash.GET("/login", s.loginForm)
