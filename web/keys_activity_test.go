@@ -169,3 +169,33 @@ func TestKeysListOneUsageQuery(t *testing.T) {
 		}
 	})
 }
+
+// TestKeysListShowsRotations marks the old key of a rotation in its grace
+// period with a link to the new key's cut-over, and only then.
+func TestKeysListShowsRotations(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		k := newKeysEnv(t, db, nil)
+		_, old, _, next := k.rotated("Billing backend", "24h")
+		_, quick, _, _ := k.rotated("Quick swap", "0")
+		plain := k.newKey(k.acme.ID, apikey.Input{Description: "plain"})
+
+		r := k.admin.get("/orgs/acme/keys")
+		wantStatus(t, r, http.StatusOK)
+		link := keyRowOf(t, r, old.ID).Find(`[data-testid="key-rotation"]`)
+		if link.Length() != 1 || link.AttrOr("href", "") != "/orgs/acme/keys/"+next.ID {
+			t.Errorf("old key in grace: rotation link %d, href %q", link.Length(), link.AttrOr("href", ""))
+		}
+		for _, id := range []string{next.ID, quick.ID, plain.ID} {
+			if n := keyRowOf(t, r, id).Find(`[data-testid="key-rotation"]`).Length(); n != 0 {
+				t.Errorf("key %s: a rotation link without a rotation in progress", id)
+			}
+		}
+
+		k.clock.Advance(25 * time.Hour)
+		r = k.admin.get("/orgs/acme/keys")
+		if r.testid("key-rotation").Length() != 0 {
+			t.Error("a rotation link after the grace period ended")
+		}
+	})
+}

@@ -28,6 +28,9 @@ func keyRow(k apikey.Key, slug string, now time.Time) keys.Row {
 	if r.CreatedBy == "" {
 		r.CreatedBy = "command line"
 	}
+	if k.ReplacedByID != nil && k.InGrace(now) && k.StatusAt(now) != apikey.Expired {
+		r.RotationURL = keys.KeyURL(slug, *k.ReplacedByID)
+	}
 	if k.LastUsedAt != nil {
 		r.LastUsed = relative(*k.LastUsedAt, now)
 		r.LastUsedExact = k.LastUsedAt.UTC().Format(exactLayout)
