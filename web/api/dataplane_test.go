@@ -49,7 +49,7 @@ type apiEnv struct {
 	now   time.Time
 }
 
-func newAPIEnv(t *testing.T) *apiEnv {
+func newAPIEnv(t testing.TB) *apiEnv {
 	t.Helper()
 	a := &apiEnv{store: &memStore{keys: map[string]*verify.Key{}}, now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
 	now := func() time.Time { return a.now }
@@ -64,7 +64,7 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	return a
 }
 
-func (a *apiEnv) add(t *testing.T, k *verify.Key) string {
+func (a *apiEnv) add(t testing.TB, k *verify.Key) string {
 	t.Helper()
 	secret, err := apikey.Generate(nil, "kp", k.Kind, k.Environment)
 	if err != nil {
