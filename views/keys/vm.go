@@ -41,7 +41,7 @@ type Row struct {
 	// RotationURL is the page of the key that replaces this one while this
 	// one still works in its grace period: where the cut-over shows.
 	RotationURL string
-	RateLimit     string
+	RateLimit   string
 	// Requests24h and Activity are the key's requests in the last 24 hours
 	// and per UTC day over the last 7 days; the list shows them.
 	Requests24h string
