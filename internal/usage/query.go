@@ -2,8 +2,8 @@ package usage
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"keyplane/internal/store"
@@ -38,43 +38,31 @@ func Activity(ctx context.Context, db *store.DB, orgID string, now time.Time) (m
 	today := Day.start(now)
 	first := today.AddDate(0, 0, 1-ActivityDays)
 	since, end := Last24Hours(now)
-	// One statement and one pass: the days come from the daily roll-up,
-	// the last 24 hours from the key-hour roll-up, each row spread into a column per
-	// day and one for the 24 hours, summed per key; so the database hands
-	// back one row per busy key. Filtering on org_id and time only follows
-	// the (org_id, time) indexes and keeps the statement the same size for
-	// any number of keys.
-	var days, zeros strings.Builder
-	args := make([]any, 0, ActivityDays+6)
-	for i := range ActivityDays {
-		fmt.Fprintf(&days, "CASE WHEN day = ? THEN count ELSE 0 END AS d%d, ", i)
-		fmt.Fprintf(&zeros, "0 AS d%d, ", i)
-		args = append(args, first.AddDate(0, 0, i))
-	}
-	var sums strings.Builder
-	for i := range ActivityDays {
-		fmt.Fprintf(&sums, "SUM(d%d) AS d%d, ", i, i)
-	}
-	args = append(args, orgID, first, end, orgID, since, end)
-	q := "SELECT key_id, " + sums.String() + "SUM(h) AS h FROM (" +
-		"SELECT key_id, " + days.String() + "0 AS h FROM usage_daily WHERE org_id = ? AND day >= ? AND day < ? " +
-		"UNION ALL " +
-		"SELECT key_id, " + zeros.String() + "count AS h FROM usage_key_hours WHERE org_id = ? AND hour >= ? AND hour < ?" +
-		") t GROUP BY key_id"
-	rows, err := db.WithContext(ctx).Raw(q, args...).Rows()
+	// One statement: the days from the daily roll-up, one row per key and
+	// day; the last 24 hours from the key-hour roll-up, one row per key.
+	// Filtering on org_id and time only follows the (org_id, time) indexes
+	// and keeps the statement the same size for any number of keys.
+	rows, err := db.WithContext(ctx).Raw(
+		"SELECT key_id, day AS at, SUM(count) AS total FROM usage_daily WHERE org_id = ? AND day >= ? AND day < ? GROUP BY key_id, day "+
+			"UNION ALL "+
+			"SELECT key_id, NULL AS at, SUM(count) AS total FROM usage_key_hours WHERE org_id = ? AND hour >= ? AND hour < ? GROUP BY key_id",
+		orgID, first, end, orgID, since, end).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("usage: activity: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id string
-		var a KeyActivity
-		dest := []any{&id}
-		for i := range a.Days {
-			dest = append(dest, &a.Days[i])
-		}
-		if err := rows.Scan(append(dest, &a.Last24h)...); err != nil {
+		var at sql.NullTime
+		var total int64
+		if err := rows.Scan(&id, &at, &total); err != nil {
 			return nil, fmt.Errorf("usage: activity: %w", err)
+		}
+		a := out[id]
+		if !at.Valid {
+			a.Last24h += total
+		} else if i := int(Day.start(at.Time).Sub(first) / (24 * time.Hour)); i >= 0 && i < ActivityDays {
+			a.Days[i] += total
 		}
 		out[id] = a
 	}

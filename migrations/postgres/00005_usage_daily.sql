@@ -17,21 +17,5 @@ SELECT key_id, org_id, date_trunc('day', hour AT TIME ZONE 'UTC') AT TIME ZONE '
 FROM usage_hourly
 GROUP BY 1, 2, 3, 4;
 
--- Requests per key and hour, whatever the outcome and scope: the keys
--- list sums every key's last 24 hours from these few rows, and the index
--- holds all that read needs.
-CREATE TABLE usage_key_hours (
-    key_id  uuid NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
-    org_id  uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
-    hour    timestamptz NOT NULL,
-    count   bigint NOT NULL,
-    PRIMARY KEY (key_id, hour)
-);
-CREATE INDEX usage_key_hours_org_hour_idx ON usage_key_hours (org_id, hour) INCLUDE (key_id, count);
-
-INSERT INTO usage_key_hours (key_id, org_id, hour, count)
-SELECT key_id, org_id, hour, SUM(count) FROM usage_hourly GROUP BY 1, 2, 3;
-
 -- +goose Down
-DROP TABLE usage_key_hours;
 DROP TABLE usage_daily;

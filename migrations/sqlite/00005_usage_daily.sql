@@ -18,21 +18,5 @@ SELECT key_id, org_id, substr(hour, 1, 10) || ' 00:00:00+00:00', outcome, SUM(co
 FROM usage_hourly
 GROUP BY 1, 2, 3, 4;
 
--- Requests per key and hour, whatever the outcome and scope: the keys
--- list sums every key's last 24 hours from these few rows, and the index
--- holds all that read needs.
-CREATE TABLE usage_key_hours (
-    key_id  TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
-    org_id  TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
-    hour    DATETIME NOT NULL,
-    count   INTEGER NOT NULL,
-    PRIMARY KEY (key_id, hour)
-);
-CREATE INDEX usage_key_hours_org_hour_idx ON usage_key_hours (org_id, hour, key_id, count);
-
-INSERT INTO usage_key_hours (key_id, org_id, hour, count)
-SELECT key_id, org_id, hour, SUM(count) FROM usage_hourly GROUP BY 1, 2, 3;
-
 -- +goose Down
-DROP TABLE usage_key_hours;
 DROP TABLE usage_daily;
