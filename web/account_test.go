@@ -290,7 +290,9 @@ func TestAdminDisableUser(t *testing.T) {
 		if !disabled(bob.ID) {
 			t.Fatal("bob is not disabled")
 		}
-		// The organizations bob belongs to see who disabled him.
+		// A second disable (a double click, a stale page) changes nothing.
+		wantRedirect(t, opc.post("/admin/users/"+bob.ID+"/disable", nil), "/admin/users")
+		// The organizations bob belongs to see who disabled him, once.
 		ev := e.oneEvent(acme.ID, audit.MemberDisabled)
 		if ev.ActorEmail != "op@example.com" || ev.TargetID != bob.ID || !strings.Contains(ev.Summary, "bob@example.com") {
 			t.Errorf("member.disabled event %+v", ev)

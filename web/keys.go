@@ -62,8 +62,24 @@ func (s *Server) keysList(c echo.Context) error {
 	if activity.err != nil {
 		return activity.err
 	}
+	byID := make(map[string]*apikey.Key, len(list))
+	for i := range list {
+		byID[list[i].ID] = &list[i]
+	}
 	for _, k := range list {
-		vm.Rows = append(vm.Rows, withActivity(keyRow(k, m.Slug, now), activity.byKey[k.ID]))
+		r := withActivity(keyRow(k, m.Slug, now), activity.byKey[k.ID])
+		if k.ReplacedByID != nil && k.InGrace(now) {
+			successor := byID[*k.ReplacedByID]
+			if successor == nil { // filtered out of the page: rare, one read
+				if next, err := s.keys.Get(ctx, m.ID, *k.ReplacedByID); err == nil {
+					successor = &next
+				}
+			}
+			if inRotation(k, successor, now) {
+				r.RotationURL = keys.KeyURL(m.Slug, *k.ReplacedByID)
+			}
+		}
+		vm.Rows = append(vm.Rows, r)
 	}
 	if isHTMX(c) {
 		return render(c, http.StatusOK, keys.Table(vm))

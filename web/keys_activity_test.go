@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"keyplane/internal/apikey"
+	"keyplane/internal/audit"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
 	"keyplane/internal/usage"
@@ -190,6 +191,22 @@ func TestKeysListShowsRotations(t *testing.T) {
 			if n := keyRowOf(t, r, id).Find(`[data-testid="key-rotation"]`).Length(); n != 0 {
 				t.Errorf("key %s: a rotation link without a rotation in progress", id)
 			}
+		}
+
+		// Filtered to the expiring old key alone, the link stays.
+		r = k.admin.get("/orgs/acme/keys?status=expiring")
+		if l := keyRowOf(t, r, old.ID).Find(`[data-testid="key-rotation"]`); l.AttrOr("href", "") != "/orgs/acme/keys/"+next.ID {
+			t.Errorf("filtered list: rotation link %q", l.AttrOr("href", ""))
+		}
+
+		// The new key revoked: nothing to cut over to, so no link.
+		_, old2, _, next2 := k.rotated("Second rotation", "24h")
+		if _, err := k.keys.Revoke(t.Context(), k.acme.ID, next2.ID, audit.Actor{}); err != nil {
+			t.Fatal(err)
+		}
+		r = k.admin.get("/orgs/acme/keys")
+		if n := keyRowOf(t, r, old2.ID).Find(`[data-testid="key-rotation"]`).Length(); n != 0 {
+			t.Error("a rotation link to a revoked successor")
 		}
 
 		k.clock.Advance(25 * time.Hour)

@@ -28,9 +28,6 @@ func keyRow(k apikey.Key, slug string, now time.Time) keys.Row {
 	if r.CreatedBy == "" {
 		r.CreatedBy = "command line"
 	}
-	if k.ReplacedByID != nil && k.InGrace(now) && k.StatusAt(now) != apikey.Expired {
-		r.RotationURL = keys.KeyURL(slug, *k.ReplacedByID)
-	}
 	if k.LastUsedAt != nil {
 		r.LastUsed = relative(*k.LastUsedAt, now)
 		r.LastUsedExact = k.LastUsedAt.UTC().Format(exactLayout)
@@ -44,6 +41,16 @@ func keyRow(k apikey.Key, slug string, now time.Time) keys.Row {
 		}
 	}
 	return r
+}
+
+// inRotation reports whether k is the old key of a rotation in progress:
+// still working in its grace period, its successor working too.
+func inRotation(k apikey.Key, successor *apikey.Key, now time.Time) bool {
+	if k.ReplacedByID == nil || !k.InGrace(now) || k.StatusAt(now) == apikey.Expired || successor == nil {
+		return false
+	}
+	st := successor.StatusAt(now)
+	return st != apikey.Revoked && st != apikey.Expired
 }
 
 // withActivity adds a key's recent requests to its row in the list.

@@ -3,6 +3,7 @@ package web
 import (
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 	_ "time/tzdata" // zone names resolve the same on every machine
 
@@ -16,8 +17,14 @@ const zoneCookie = "kp_tz"
 // zones caches loaded locations by name. Only names of the IANA form are
 // looked up (no "." or empty segments, which the file system would take
 // as other spellings of the same zone), and only those that load are
-// kept, so the cache holds at most the zone database.
-var zones sync.Map
+// kept. A case-insensitive file system would still load "europe/PARIS",
+// so the cache also stops growing at maxZones, past the ~600 real names.
+var (
+	zones     sync.Map
+	zoneCount atomic.Int64
+)
+
+const maxZones = 1024
 
 // zoneName is the form of an IANA zone name: "UTC", "Europe/Paris",
 // "America/Argentina/Buenos_Aires", "Etc/GMT+5".
@@ -45,6 +52,10 @@ func zoneByName(name string) *time.Location {
 	if err != nil {
 		return time.UTC
 	}
-	zones.Store(name, loc)
+	if zoneCount.Load() < maxZones {
+		if _, loaded := zones.LoadOrStore(name, loc); !loaded {
+			zoneCount.Add(1)
+		}
+	}
 	return loc
 }

@@ -217,7 +217,8 @@ func (s *Service) SetLastOrg(ctx context.Context, userID, orgID string) error {
 
 // SetDisabled disables or re-enables a user. Disabling ends every session of
 // the user at once. Each organization the user belongs to gets an audit
-// event naming actor. Operators only; returns NotFound for an unknown id.
+// event naming actor; asking for the state the user is already in changes
+// and records nothing. Operators only; returns NotFound for an unknown id.
 func (s *Service) SetDisabled(ctx context.Context, userID string, disabled bool, actor audit.Actor) error {
 	if !store.ValidID(userID) {
 		return apperr.New(apperr.NotFound, "User not found.")
@@ -228,12 +229,25 @@ func (s *Service) SetDisabled(ctx context.Context, userID string, disabled bool,
 		at = &now
 	}
 	return s.db.Transaction(func(tx *gorm.DB) error {
-		res := tx.WithContext(ctx).Model(&User{}).Where("id = ?", userID).Update("disabled_at", at)
+		// Only a change is applied and recorded: disabling a disabled user
+		// (a second click, a stale page) keeps the first time and event.
+		state := "disabled_at IS NOT NULL"
+		if disabled {
+			state = "disabled_at IS NULL"
+		}
+		res := tx.WithContext(ctx).Model(&User{}).Where("id = ? AND "+state, userID).Update("disabled_at", at)
 		if res.Error != nil {
 			return fmt.Errorf("account: disable user: %w", res.Error)
 		}
 		if res.RowsAffected == 0 {
-			return apperr.New(apperr.NotFound, "User not found.")
+			var n int64
+			if err := tx.WithContext(ctx).Model(&User{}).Where("id = ?", userID).Count(&n).Error; err != nil {
+				return fmt.Errorf("account: disable user: %w", err)
+			}
+			if n == 0 {
+				return apperr.New(apperr.NotFound, "User not found.")
+			}
+			return nil
 		}
 		action, verb := audit.MemberEnabled, "re-enabled"
 		if disabled {
