@@ -84,10 +84,11 @@ test-e2e: deps
 
 test: deps check-generated vet test-go test-e2e
 
-# Go benchmarks (short), then the data plane against its targets: cmd/bench
-# (flags through BENCH_ARGS, e.g. BENCH_ARGS='-pg off').
+# Go benchmarks (short, one package at a time so they do not share the
+# cores), then the data plane against its targets: cmd/bench (flags through
+# BENCH_ARGS, e.g. BENCH_ARGS='-pg off').
 bench:
-	go test -run '^$$' -bench . -benchmem -benchtime 300ms ./...
+	go test -p 1 -run '^$$' -bench . -benchmem -benchtime 300ms ./...
 	go run ./cmd/bench $(BENCH_ARGS)
 
 clean:
