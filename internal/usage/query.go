@@ -43,7 +43,7 @@ func Activity(ctx context.Context, db *store.DB, orgID string, now time.Time) (m
 	// Filtering on org_id and time only follows the (org_id, time) indexes
 	// and keeps the statement the same size for any number of keys.
 	rows, err := db.WithContext(ctx).Raw(
-		"SELECT key_id, day AS at, SUM(count) AS total FROM usage_daily WHERE org_id = ? AND day >= ? AND day < ? GROUP BY key_id, day "+
+		"SELECT key_id, day AS at, SUM(count) AS total FROM usage_daily WHERE org_id = ? AND day >= ? AND day < ? GROUP BY day, key_id "+
 			"UNION ALL "+
 			"SELECT key_id, NULL AS at, SUM(count) AS total FROM usage_key_hours WHERE org_id = ? AND hour >= ? AND hour < ? GROUP BY key_id",
 		orgID, first, end, orgID, since, end).Rows()
