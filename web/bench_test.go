@@ -24,24 +24,10 @@ import (
 func BenchmarkKeysPage(b *testing.B) {
 	for _, dialect := range []string{store.SQLite, store.Postgres} {
 		b.Run(dialect, func(b *testing.B) {
-			db := storetest.SQLite(b)
-			if dialect == store.Postgres {
-				db = storetest.Postgres(b)
-			}
+			db := benchDB(b, dialect)
 			srv, cookie := benchServer(b, db, 100)
 			benchUsage(b, db, srv.now()) // every key busy: the list's activity read is real
-
-			get := func(path string) *httptest.ResponseRecorder {
-				req := httptest.NewRequest(http.MethodGet, path, nil)
-				req.Header.Set("Accept-Encoding", "gzip")
-				req.AddCookie(cookie)
-				rec := httptest.NewRecorder()
-				srv.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
-					b.Fatalf("GET %s: %d", path, rec.Code)
-				}
-				return rec
-			}
+			get := func(path string) *httptest.ResponseRecorder { return benchGet(b, srv, cookie, path) }
 
 			page := get("/orgs/acme/keys")
 			total := page.Body.Len()
@@ -60,6 +46,28 @@ func BenchmarkKeysPage(b *testing.B) {
 				dialect, ms, verdict(dialect, ms, 5), float64(total)/1024)
 		})
 	}
+}
+
+// benchDB is a fresh database of dialect.
+func benchDB(b *testing.B, dialect string) *store.DB {
+	if dialect == store.Postgres {
+		return storetest.Postgres(b)
+	}
+	return storetest.SQLite(b)
+}
+
+// benchGet sends a GET for path as cookie's user, accepting gzip, and fails
+// the benchmark on anything but 200.
+func benchGet(b *testing.B, srv *Server, cookie *http.Cookie, path string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	req.AddCookie(cookie)
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		b.Fatalf("GET %s: %d", path, rec.Code)
+	}
+	return rec
 }
 
 // benchServer returns a server whose organization "acme" has n keys, and

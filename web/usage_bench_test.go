@@ -3,14 +3,11 @@ package web
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"keyplane/internal/apikey"
 	"keyplane/internal/store"
-	"keyplane/internal/store/storetest"
 	"keyplane/internal/usage"
 )
 
@@ -21,25 +18,12 @@ import (
 func BenchmarkUsagePage(b *testing.B) {
 	for _, dialect := range []string{store.SQLite, store.Postgres} {
 		b.Run(dialect, func(b *testing.B) {
-			db := storetest.SQLite(b)
-			if dialect == store.Postgres {
-				db = storetest.Postgres(b)
-			}
+			db := benchDB(b, dialect)
 			srv, cookie := benchServer(b, db, 100)
 			rows := benchUsage(b, db, srv.now())
-
-			get := func(path string) {
-				req := httptest.NewRequest(http.MethodGet, path, nil)
-				req.AddCookie(cookie)
-				rec := httptest.NewRecorder()
-				srv.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
-					b.Fatalf("GET %s: %d", path, rec.Code)
-				}
-			}
 			b.ResetTimer()
 			for b.Loop() {
-				get("/orgs/acme/usage")
+				benchGet(b, srv, cookie, "/orgs/acme/usage")
 			}
 			ms := float64(b.Elapsed().Microseconds()) / 1000 / float64(b.N)
 			b.ReportMetric(ms, "ms/page")

@@ -1,9 +1,11 @@
 package usage
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -46,46 +48,27 @@ func Write(ctx context.Context, db *gorm.DB, rows []Hourly) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	hourly := append([]Hourly(nil), rows...)
-	for i := range hourly {
-		hourly[i].Hour = hourly[i].Hour.UTC().Truncate(time.Hour)
+	hourly := make([]Hourly, len(rows))
+	daily := make([]Daily, len(rows))
+	keyHours := make([]KeyHour, len(rows))
+	for i, r := range rows {
+		r.Hour = r.Hour.UTC().Truncate(time.Hour)
+		hourly[i] = r
+		daily[i] = Daily{KeyID: r.KeyID, OrgID: r.OrgID, Day: Day.start(r.Hour), Outcome: r.Outcome, Count: r.Count}
+		keyHours[i] = KeyHour{KeyID: r.KeyID, OrgID: r.OrgID, Hour: r.Hour, Count: r.Count}
 	}
-	sort.Slice(hourly, func(i, j int) bool {
-		a, b := hourly[i], hourly[j]
-		if a.KeyID != b.KeyID {
-			return a.KeyID < b.KeyID
-		}
-		if !a.Hour.Equal(b.Hour) {
-			return a.Hour.Before(b.Hour)
-		}
-		if a.Outcome != b.Outcome {
-			return a.Outcome < b.Outcome
-		}
-		return a.Scope < b.Scope
-	})
-	// Rows with the same primary key must be one row: a batched upsert may
-	// not touch a row twice on PostgreSQL.
-	merged := hourly[:0]
-	for _, h := range hourly {
-		if n := len(merged); n > 0 && sameHour(merged[n-1], h) {
-			merged[n-1].Count += h.Count
-			continue
-		}
-		merged = append(merged, h)
-	}
-	hourly = merged
-	daily := make([]Daily, len(hourly))
-	var keyHours []KeyHour
-	for i, h := range hourly {
-		daily[i] = Daily{KeyID: h.KeyID, OrgID: h.OrgID, Day: Day.start(h.Hour), Outcome: h.Outcome, Count: h.Count}
-		// hourly is sorted by key and hour: a key's hour is one run.
-		if n := len(keyHours); n > 0 && keyHours[n-1].KeyID == h.KeyID && keyHours[n-1].Hour.Equal(h.Hour) {
-			keyHours[n-1].Count += h.Count
-			continue
-		}
-		keyHours = append(keyHours, KeyHour{KeyID: h.KeyID, OrgID: h.OrgID, Hour: h.Hour, Count: h.Count})
-	}
-	daily = mergeDaily(daily)
+	// Each table gets one row per primary key (a batched upsert may not
+	// touch a row twice on PostgreSQL), in primary-key order.
+	hourly = sumByKey(hourly, func(a, b Hourly) int {
+		return cmp.Or(strings.Compare(a.KeyID, b.KeyID), a.Hour.Compare(b.Hour),
+			strings.Compare(a.Outcome, b.Outcome), strings.Compare(a.Scope, b.Scope))
+	}, func(dst *Hourly, src Hourly) { dst.Count += src.Count })
+	daily = sumByKey(daily, func(a, b Daily) int {
+		return cmp.Or(strings.Compare(a.KeyID, b.KeyID), a.Day.Compare(b.Day), strings.Compare(a.Outcome, b.Outcome))
+	}, func(dst *Daily, src Daily) { dst.Count += src.Count })
+	keyHours = sumByKey(keyHours, func(a, b KeyHour) int {
+		return cmp.Or(strings.Compare(a.KeyID, b.KeyID), a.Hour.Compare(b.Hour))
+	}, func(dst *KeyHour, src KeyHour) { dst.Count += src.Count })
 	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		err := tx.Clauses(clause.OnConflict{
 			Columns:   []clause.Column{{Name: "key_id"}, {Name: "hour"}, {Name: "outcome"}, {Name: "scope"}},
@@ -112,27 +95,14 @@ func Write(ctx context.Context, db *gorm.DB, rows []Hourly) error {
 	})
 }
 
-func sameHour(a, b Hourly) bool {
-	return a.KeyID == b.KeyID && a.Hour.Equal(b.Hour) && a.Outcome == b.Outcome && a.Scope == b.Scope
-}
-
-// mergeDaily sums rows with the same key, day and outcome and returns them
-// in that order.
-func mergeDaily(rows []Daily) []Daily {
-	sort.Slice(rows, func(i, j int) bool {
-		a, b := rows[i], rows[j]
-		if a.KeyID != b.KeyID {
-			return a.KeyID < b.KeyID
-		}
-		if !a.Day.Equal(b.Day) {
-			return a.Day.Before(b.Day)
-		}
-		return a.Outcome < b.Outcome
-	})
+// sumByKey sorts rows by compare and folds the rows it finds equal into
+// the first of them with add.
+func sumByKey[T any](rows []T, compare func(a, b T) int, add func(dst *T, src T)) []T {
+	slices.SortFunc(rows, compare)
 	out := rows[:0]
 	for _, r := range rows {
-		if n := len(out); n > 0 && out[n-1].KeyID == r.KeyID && out[n-1].Day.Equal(r.Day) && out[n-1].Outcome == r.Outcome {
-			out[n-1].Count += r.Count
+		if n := len(out); n > 0 && compare(out[n-1], r) == 0 {
+			add(&out[n-1], r)
 			continue
 		}
 		out = append(out, r)

@@ -47,3 +47,23 @@ export async function signIn(page) {
   }
   await expect(page).toHaveURL(/\/orgs\/acme\/keys/);
 }
+
+// addMember has the signed-in operator create a user and add them to Acme
+// with role; the user's password is memberPassword.
+export const memberPassword = 'a-long-enough-password';
+export async function addMember(page, name, email, role = 'member') {
+  await page.goto('/admin/users');
+  const create = page.getByTestId('create-user-form');
+  await create.getByLabel('Name').fill(name);
+  await create.getByLabel('Email').fill(email);
+  await create.getByLabel('Password').fill(memberPassword);
+  await create.getByRole('button', { name: 'Create user' }).click();
+  await expect(page.getByTestId('users-table')).toContainText(email);
+  await page.goto('/admin/orgs');
+  const add = page.getByTestId('add-member-form');
+  await add.getByLabel('Organization').selectOption({ label: 'Acme (acme)' });
+  await add.getByLabel('User').selectOption({ label: `${name} <${email}>` });
+  await add.getByLabel('Role').selectOption(role);
+  await add.getByRole('button', { name: 'Add to organization' }).click();
+}
+

@@ -2,7 +2,7 @@
 // its copy button, filters that keep the URL bookmarkable, revoke and rotate
 // behind confirmations.
 import { test, expect } from '@playwright/test';
-import { watch, expectAccessible, signIn } from './helpers.js';
+import { watch, expectAccessible, signIn, addMember, memberPassword } from './helpers.js';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -133,26 +133,14 @@ test('rotate with 24 hours of grace, then revoke', async ({ page }) => {
 
 test('a member sees the keys but no controls', async ({ page, browser }) => {
   await signIn(page);
-  await page.goto('/admin/users');
-  const create = page.getByTestId('create-user-form');
-  await create.getByLabel('Name').fill('Max Member');
-  await create.getByLabel('Email').fill('max@example.com');
-  await create.getByLabel('Password').fill('a-long-enough-password');
-  await create.getByRole('button', { name: 'Create user' }).click();
-  await expect(page.getByTestId('users-table')).toContainText('max@example.com');
-  await page.goto('/admin/orgs');
-  const add = page.getByTestId('add-member-form');
-  await add.getByLabel('Organization').selectOption({ label: 'Acme (acme)' });
-  await add.getByLabel('User').selectOption({ label: 'Max Member <max@example.com>' });
-  await add.getByLabel('Role').selectOption('member');
-  await add.getByRole('button', { name: 'Add to organization' }).click();
+  await addMember(page, 'Max Member', 'max@example.com');
 
   const memberContext = await browser.newContext();
   const member = await memberContext.newPage();
   const problems = watch(member);
   await member.goto('/login');
   await member.getByLabel('Email').fill('max@example.com');
-  await member.getByLabel('Password').fill('a-long-enough-password');
+  await member.getByLabel('Password').fill(memberPassword);
   await member.getByRole('button', { name: 'Sign in' }).click();
   await expect(member).toHaveURL(/\/orgs\/acme\/keys/);
   await expect(member.getByTestId('nav-role')).toHaveText('member');

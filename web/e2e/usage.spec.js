@@ -2,7 +2,7 @@
 // the key page (hours in the browser's time zone) and on the organization's
 // usage page, for a member who can change nothing.
 import { test, expect } from '@playwright/test';
-import { watch, expectAccessible, signIn } from './helpers.js';
+import { watch, expectAccessible, signIn, addMember, memberPassword } from './helpers.js';
 
 test('a member sees a key\'s requests on its page and the usage page', async ({ page, browser }) => {
   test.setTimeout(60_000);
@@ -15,19 +15,7 @@ test('a member sees a key\'s requests on its page and the usage page', async ({ 
   await page.getByRole('button', { name: 'Create key' }).click();
   const secret = await page.getByTestId('revealed-key').inputValue();
 
-  await page.goto('/admin/users');
-  const create = page.getByTestId('create-user-form');
-  await create.getByLabel('Name').fill('Uma Usage');
-  await create.getByLabel('Email').fill('uma@example.com');
-  await create.getByLabel('Password').fill('a-long-enough-password');
-  await create.getByRole('button', { name: 'Create user' }).click();
-  await expect(page.getByTestId('users-table')).toContainText('uma@example.com');
-  await page.goto('/admin/orgs');
-  const add = page.getByTestId('add-member-form');
-  await add.getByLabel('Organization').selectOption({ label: 'Acme (acme)' });
-  await add.getByLabel('User').selectOption({ label: 'Uma Usage <uma@example.com>' });
-  await add.getByLabel('Role').selectOption('member');
-  await add.getByRole('button', { name: 'Add to organization' }).click();
+  await addMember(page, 'Uma Usage', 'uma@example.com');
 
   // A service verifies the key: 6 allowed, 2 refused for a missing scope.
   for (let i = 0; i < 6; i++) {
@@ -46,7 +34,7 @@ test('a member sees a key\'s requests on its page and the usage page', async ({ 
   const problems = watch(member);
   await member.goto('/login');
   await member.getByLabel('Email').fill('uma@example.com');
-  await member.getByLabel('Password').fill('a-long-enough-password');
+  await member.getByLabel('Password').fill(memberPassword);
   await member.getByRole('button', { name: 'Sign in' }).click();
   await expect(member).toHaveURL(/\/orgs\/acme\/keys/);
 
