@@ -115,17 +115,17 @@ func TestDemo(t *testing.T) {
 		t.Error("every demo key uses every scope it holds")
 	}
 	// The roll-ups hold the same totals as the hours.
-	var hourly, daily, keyHours int64
+	var hourly, daily, keyHours, keyDays int64
 	for _, q := range []struct {
 		table string
 		into  *int64
-	}{{"usage_hourly", &hourly}, {"usage_daily", &daily}, {"usage_key_hours", &keyHours}} {
+	}{{"usage_hourly", &hourly}, {"usage_daily", &daily}, {"usage_key_hours", &keyHours}, {"usage_key_days", &keyDays}} {
 		if err := db.Table(q.table).Where("org_id = ?", o.ID).Select("COALESCE(SUM(count), 0)").Scan(q.into).Error; err != nil {
 			t.Fatal(err)
 		}
 	}
-	if hourly == 0 || daily != hourly || keyHours != hourly {
-		t.Errorf("requests: %d hourly, %d daily, %d per key and hour; want all equal", hourly, daily, keyHours)
+	if hourly == 0 || daily != hourly || keyHours != hourly || keyDays != hourly {
+		t.Errorf("requests: %d hourly, %d daily, %d per key and hour, %d per key and day; want all equal", hourly, daily, keyHours, keyDays)
 	}
 
 	before := countDemo(t, db)

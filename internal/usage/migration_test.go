@@ -3,6 +3,7 @@ package usage
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +82,22 @@ func TestRollUpMigrationBackfills(t *testing.T) {
 		}
 		if fmt.Sprint(gotHours) != fmt.Sprint(wantHours) {
 			t.Errorf("backfilled key hours\n got %v\nwant %v", gotHours, wantHours)
+		}
+
+		var keyDays []KeyDay
+		if err := db.Find(&keyDays).Error; err != nil {
+			t.Fatal(err)
+		}
+		gotKeyDays, wantKeyDays := map[string]int64{}, map[string]int64{}
+		for k, n := range wantDays {
+			parts := strings.SplitN(k, "|", 3)
+			wantKeyDays[parts[0]+"|"+parts[1]] += n
+		}
+		for _, d := range keyDays {
+			gotKeyDays[d.KeyID+"|"+d.Day.UTC().Format(time.DateOnly)] = d.Count
+		}
+		if fmt.Sprint(gotKeyDays) != fmt.Sprint(wantKeyDays) {
+			t.Errorf("backfilled key days\n got %v\nwant %v", gotKeyDays, wantKeyDays)
 		}
 
 		// Later writes add to the backfilled rows.

@@ -38,12 +38,12 @@ func Activity(ctx context.Context, db *store.DB, orgID string, now time.Time) (m
 	today := Day.start(now)
 	first := today.AddDate(0, 0, 1-ActivityDays)
 	since, end := Last24Hours(now)
-	// One statement: the days from the daily roll-up, one row per key and
+	// One statement: the days from the key-day roll-up, one row per key and
 	// day; the last 24 hours from the key-hour roll-up, one row per key.
 	// Filtering on org_id and time only follows the (org_id, time) indexes
 	// and keeps the statement the same size for any number of keys.
 	rows, err := db.WithContext(ctx).Raw(
-		"SELECT key_id, day AS at, SUM(count) AS total FROM usage_daily WHERE org_id = ? AND day >= ? AND day < ? GROUP BY day, key_id "+
+		"SELECT key_id, day AS at, count AS total FROM usage_key_days WHERE org_id = ? AND day >= ? AND day < ? "+
 			"UNION ALL "+
 			"SELECT key_id, NULL AS at, SUM(count) AS total FROM usage_key_hours WHERE org_id = ? AND hour >= ? AND hour < ? GROUP BY key_id",
 		orgID, first, end, orgID, since, end).Rows()

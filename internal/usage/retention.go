@@ -14,8 +14,9 @@ import (
 var pruneBatch = 5000
 
 // Prune deletes the usage_hourly and usage_key_hours rows whose hour is
-// before olderThan and the usage_daily rows of the UTC days that ended by
-// then, in batches, and returns how many rows it deleted.
+// before olderThan and the usage_daily and usage_key_days rows of the UTC
+// days that ended by then, in batches, and returns how many rows it
+// deleted.
 func Prune(ctx context.Context, db *store.DB, olderThan time.Time) (int64, error) {
 	var total int64
 	for _, t := range []struct {
@@ -25,6 +26,7 @@ func Prune(ctx context.Context, db *store.DB, olderThan time.Time) (int64, error
 		{"usage_hourly", "hour", olderThan.UTC()},
 		{"usage_key_hours", "hour", olderThan.UTC()},
 		{"usage_daily", "day", Day.start(olderThan)},
+		{"usage_key_days", "day", Day.start(olderThan)},
 	} {
 		n, err := prune(ctx, db, t.table, t.column, t.before)
 		total += n

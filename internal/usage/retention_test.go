@@ -107,6 +107,13 @@ func TestRetentionDeletesOnlyOldUsage(t *testing.T) {
 		if oldKeyHours != 0 {
 			t.Errorf("%d key-hour rows older than the cutoff", oldKeyHours)
 		}
+		var oldKeyDays int64
+		if err := db.Model(&KeyDay{}).Where("day < ?", Day.start(cutoff)).Count(&oldKeyDays).Error; err != nil {
+			t.Fatal(err)
+		}
+		if oldKeyDays != 0 {
+			t.Errorf("%d key-day rows of days that ended before the cutoff", oldKeyDays)
+		}
 
 		// Nothing older is left: a second prune deletes nothing.
 		if n, err := Prune(ctx, db, cutoff); err != nil || n != 0 {

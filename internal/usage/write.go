@@ -39,8 +39,20 @@ type KeyHour struct {
 // TableName maps KeyHour to its table.
 func (KeyHour) TableName() string { return "usage_key_hours" }
 
-// Write adds rows to usage_hourly and their sums to usage_daily and
-// usage_key_hours, in one transaction. Counts add up: writing the same hour
+// KeyDay is one row of usage_key_days: the requests of a key on one UTC
+// day, whatever the outcome and scope.
+type KeyDay struct {
+	KeyID string `gorm:"primaryKey"`
+	OrgID string
+	Day   time.Time `gorm:"primaryKey"`
+	Count int64
+}
+
+// TableName maps KeyDay to its table.
+func (KeyDay) TableName() string { return "usage_key_days" }
+
+// Write adds rows to usage_hourly and their sums to the roll-ups
+// usage_daily, usage_key_hours and usage_key_days, in one transaction. Counts add up: writing the same hour
 // twice, in one call or two, counts both. Rows are written in primary-key
 // order, so writers on other replicas take their row locks in the same
 // order rather than waiting on each other in a cycle.
@@ -51,11 +63,13 @@ func Write(ctx context.Context, db *gorm.DB, rows []Hourly) error {
 	hourly := make([]Hourly, len(rows))
 	daily := make([]Daily, len(rows))
 	keyHours := make([]KeyHour, len(rows))
+	keyDays := make([]KeyDay, len(rows))
 	for i, r := range rows {
 		r.Hour = r.Hour.UTC().Truncate(time.Hour)
 		hourly[i] = r
 		daily[i] = Daily{KeyID: r.KeyID, OrgID: r.OrgID, Day: Day.start(r.Hour), Outcome: r.Outcome, Count: r.Count}
 		keyHours[i] = KeyHour{KeyID: r.KeyID, OrgID: r.OrgID, Hour: r.Hour, Count: r.Count}
+		keyDays[i] = KeyDay{KeyID: r.KeyID, OrgID: r.OrgID, Day: daily[i].Day, Count: r.Count}
 	}
 	// Each table gets one row per primary key (a batched upsert may not
 	// touch a row twice on PostgreSQL), in primary-key order.
@@ -69,6 +83,9 @@ func Write(ctx context.Context, db *gorm.DB, rows []Hourly) error {
 	keyHours = sumByKey(keyHours, func(a, b KeyHour) int {
 		return cmp.Or(strings.Compare(a.KeyID, b.KeyID), a.Hour.Compare(b.Hour))
 	}, func(dst *KeyHour, src KeyHour) { dst.Count += src.Count })
+	keyDays = sumByKey(keyDays, func(a, b KeyDay) int {
+		return cmp.Or(strings.Compare(a.KeyID, b.KeyID), a.Day.Compare(b.Day))
+	}, func(dst *KeyDay, src KeyDay) { dst.Count += src.Count })
 	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		err := tx.Clauses(clause.OnConflict{
 			Columns:   []clause.Column{{Name: "key_id"}, {Name: "hour"}, {Name: "outcome"}, {Name: "scope"}},
@@ -90,6 +107,13 @@ func Write(ctx context.Context, db *gorm.DB, rows []Hourly) error {
 		}).CreateInBatches(keyHours, 500).Error
 		if err != nil {
 			return fmt.Errorf("usage: write key hours: %w", err)
+		}
+		err = tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "key_id"}, {Name: "day"}},
+			DoUpdates: clause.Assignments(map[string]any{"count": gorm.Expr("usage_key_days.count + excluded.count")}),
+		}).CreateInBatches(keyDays, 500).Error
+		if err != nil {
+			return fmt.Errorf("usage: write key days: %w", err)
 		}
 		return nil
 	})

@@ -14,7 +14,8 @@ import (
 // TestWriteRollsUpDays writes random hours twice and checks that
 // usage_daily holds exactly the sums of usage_hourly per key, UTC day and
 // outcome, computed in SQL with the expression the migration backfilled
-// existing rows with, and usage_key_hours the sums per key and hour.
+// existing rows with, usage_key_hours the sums per key and hour, and
+// usage_key_days the sums per key and day.
 func TestWriteRollsUpDays(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -90,6 +91,22 @@ func TestWriteRollsUpDays(t *testing.T) {
 		}
 		if mismatches != 0 || keyHours == 0 {
 			t.Fatalf("%d of %d key-hour rows differ from usage_hourly's sums", mismatches, keyHours)
+		}
+
+		// Key days: the sums of usage_daily per key and day.
+		err = db.Raw(`SELECT COUNT(*) FROM (
+			SELECT key_id, day, SUM(count) AS total FROM usage_daily GROUP BY 1, 2) d
+			FULL OUTER JOIN usage_key_days k ON k.key_id = d.key_id AND k.day = d.day
+			WHERE d.total IS NULL OR k.count IS NULL OR d.total <> k.count`).Scan(&mismatches).Error
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keyDays int64
+		if err := db.Model(&KeyDay{}).Count(&keyDays).Error; err != nil {
+			t.Fatal(err)
+		}
+		if mismatches != 0 || keyDays == 0 {
+			t.Fatalf("%d of %d key-day rows differ from usage_daily's sums", mismatches, keyDays)
 		}
 	})
 }
