@@ -150,7 +150,9 @@ func TopKeys(ctx context.Context, db *store.DB, orgID string, from, to time.Time
 	var rows []KeyTotal
 	// Sum per key first, then name the n winners: grouping by the joined
 	// text columns would hash every row's description.
-	totals := db.Model(&Daily{}).
+	// Every outcome counts, so the key-day roll-up (one row per key and
+	// day) serves.
+	totals := db.Model(&KeyDay{}).
 		Select("key_id, SUM(count) AS total").
 		Where("org_id = ? AND day >= ? AND day < ?", orgID, Day.start(from), to.UTC()).
 		Group("key_id").
