@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"keyplane/internal/apperr"
 	"keyplane/internal/audit"
@@ -101,17 +100,14 @@ func (s *Service) EndGrace(ctx context.Context, orgID, id string, actor audit.Ac
 	return out, nil
 }
 
-// lockKey takes a row lock on key id of orgID until tx ends, on
-// PostgreSQL; SQLite transactions are already exclusive. An unknown key is
-// left to the caller's own lookup.
+// lockKey holds key id of orgID until tx ends (see store.DB.ForUpdate). An
+// unknown key is left to the caller's own lookup.
 func (s *Service) lockKey(tx *gorm.DB, orgID, id string) error {
-	if s.db.Dialect != store.Postgres || !store.ValidID(id) {
+	if !store.ValidID(id) {
 		return nil
 	}
 	var got []string
-	err := tx.Model(&Key{}).Clauses(clause.Locking{Strength: "UPDATE"}).
-		Where("org_id = ? AND id = ?", orgID, id).Pluck("id", &got).Error
-	if err != nil {
+	if err := s.db.ForUpdate(tx.Model(&Key{}).Where("org_id = ? AND id = ?", orgID, id)).Pluck("id", &got).Error; err != nil {
 		return fmt.Errorf("apikey: lock key: %w", err)
 	}
 	return nil

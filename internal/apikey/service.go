@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"keyplane/internal/apperr"
 	"keyplane/internal/audit"
@@ -170,12 +169,8 @@ func formTokenUnused(tx *gorm.DB, orgID, token string) error {
 // concurrency: a row lock on PostgreSQL; SQLite transactions are already
 // exclusive (immediate).
 func (s *Service) lockOrg(tx *gorm.DB, orgID string) error {
-	q := tx.Table("organizations").Select("id").Where("id = ?", orgID)
-	if s.db.Dialect == store.Postgres {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
 	var id string
-	if err := q.Take(&id).Error; err != nil {
+	if err := s.db.ForUpdate(tx.Table("organizations").Select("id").Where("id = ?", orgID)).Take(&id).Error; err != nil {
 		if store.IsNotFound(err) {
 			return apperr.New(apperr.NotFound, "Organization not found.")
 		}

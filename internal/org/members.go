@@ -39,11 +39,8 @@ func memberRow(ctx context.Context, tx *gorm.DB, orgID, userID string) (MemberRo
 // organization's row until tx ends; SQLite transactions already take the
 // write lock when they begin.
 func (s *Service) lockOrg(ctx context.Context, tx *gorm.DB, orgID string) error {
-	if s.db.Dialect != store.Postgres {
-		return nil
-	}
 	var id string
-	if err := tx.WithContext(ctx).Raw("SELECT id FROM organizations WHERE id = ? FOR UPDATE", orgID).Scan(&id).Error; err != nil {
+	if err := s.db.ForUpdate(tx.WithContext(ctx).Table("organizations").Select("id").Where("id = ?", orgID)).Scan(&id).Error; err != nil {
 		return fmt.Errorf("org: lock: %w", err)
 	}
 	return nil

@@ -20,6 +20,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
 	"keyplane/migrations"
@@ -159,6 +160,16 @@ func (db *DB) Migrate(ctx context.Context) error {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
 	return nil
+}
+
+// ForUpdate makes q, a read inside a transaction, hold the rows it reads
+// until the transaction ends: FOR UPDATE on PostgreSQL. SQLite needs
+// nothing, since its transactions are exclusive from the start (immediate).
+func (db *DB) ForUpdate(q *gorm.DB) *gorm.DB {
+	if db.Dialect == Postgres {
+		return q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	return q
 }
 
 // Ping reports whether the database answers within ctx.
