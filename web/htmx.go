@@ -3,7 +3,10 @@ package web
 import (
 	"net/http"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
+
+	"keyplane/views/layout"
 )
 
 // isHTMX reports whether htmx made the request for a fragment: not a
@@ -22,4 +25,14 @@ func redirect(c echo.Context, url string) error {
 		return c.NoContent(http.StatusOK)
 	}
 	return c.Redirect(http.StatusSeeOther, url)
+}
+
+// dialog answers htmx with modal(vm), which the page opens in its modal
+// slot, and any other request with screen(vm) as a whole page titled title,
+// so the same step works without JavaScript.
+func dialog[VM any](s *Server, c echo.Context, status int, title string, modal func(VM) templ.Component, screen func(layout.Page, VM) templ.Component, vm VM) error {
+	if isHTMX(c) {
+		return render(c, status, modal(vm))
+	}
+	return render(c, status, screen(s.page(c, title), vm))
 }

@@ -90,10 +90,7 @@ func (s *Server) keyRevokeConfirm(c echo.Context) error {
 		return apperr.New(apperr.Conflict, "This key is already revoked.")
 	}
 	vm := s.confirmVM(c, k)
-	if isHTMX(c) {
-		return render(c, http.StatusOK, keys.RevokeModal(vm))
-	}
-	return render(c, http.StatusOK, keys.RevokeScreen(s.page(c, "Revoke "+k.Description), vm))
+	return dialog(s, c, http.StatusOK, "Revoke "+k.Description, keys.RevokeModal, keys.RevokeScreen, vm)
 }
 
 // keyRevoke revokes a key for good. Admins only.
@@ -117,10 +114,7 @@ func (s *Server) keyRotateForm(c echo.Context) error {
 		return err
 	}
 	vm := s.confirmVM(c, k)
-	if isHTMX(c) {
-		return render(c, http.StatusOK, keys.RotateModal(vm))
-	}
-	return render(c, http.StatusOK, keys.RotateScreen(s.page(c, "Rotate "+k.Description), vm))
+	return dialog(s, c, http.StatusOK, "Rotate "+k.Description, keys.RotateModal, keys.RotateScreen, vm)
 }
 
 // keyRotate makes the successor key and reveals it once. Admins only.
@@ -141,10 +135,7 @@ func (s *Server) keyRotate(c echo.Context) error {
 		if apikey.IsAlreadyCreated(err) {
 			status = http.StatusConflict
 		}
-		if isHTMX(c) {
-			return render(c, status, keys.RotateModal(vm))
-		}
-		return render(c, status, keys.RotateScreen(s.page(c, "Rotate "+k.Description), vm))
+		return dialog(s, c, status, "Rotate "+k.Description, keys.RotateModal, keys.RotateScreen, vm)
 	}
 	if err != nil {
 		return err

@@ -81,10 +81,7 @@ func (s *Server) keyEndGraceConfirm(c echo.Context) error {
 		Slug: m.Slug, CSRFToken: csrfToken(c), ID: *old.ReplacedByID, OldHint: old.Hint, OldDesc: old.Description,
 		Deadline: relative(deadline, now), DeadlineExact: deadline.UTC().Format(exactLayout),
 	}
-	if isHTMX(c) {
-		return render(c, http.StatusOK, keys.EndGraceModal(vm))
-	}
-	return render(c, http.StatusOK, keys.EndGraceScreen(s.page(c, "End the grace period of "+old.Description), vm))
+	return dialog(s, c, http.StatusOK, "End the grace period of "+old.Description, keys.EndGraceModal, keys.EndGraceScreen, vm)
 }
 
 // keyEndGrace ends the grace period of the key that key :id replaced, so

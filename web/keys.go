@@ -133,10 +133,7 @@ func (s *Server) keyForm(c echo.Context, v keys.FormValues) keys.Form {
 // renderKeyForm shows the create form: in the modal for htmx, as a page
 // otherwise.
 func (s *Server) renderKeyForm(c echo.Context, status int, f keys.Form) error {
-	if isHTMX(c) {
-		return render(c, status, keys.NewModal(f))
-	}
-	return render(c, status, keys.NewScreen(s.page(c, "Create an API key"), f))
+	return dialog(s, c, status, "Create an API key", keys.NewModal, keys.NewScreen, f)
 }
 
 // keyNew shows the create form. Admins only.
@@ -206,7 +203,6 @@ func (s *Server) reveal(c echo.Context, r keys.Reveal) error {
 	noStore(c)
 	if isHTMX(c) {
 		c.Response().Header().Set("HX-Trigger", keys.ChangedEvt)
-		return render(c, http.StatusOK, keys.RevealModal(r))
 	}
-	return render(c, http.StatusOK, keys.RevealScreen(s.page(c, "Your new API key"), r))
+	return dialog(s, c, http.StatusOK, "Your new API key", keys.RevealModal, keys.RevealScreen, r)
 }
