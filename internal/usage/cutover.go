@@ -19,8 +19,8 @@ type CutoverPoint struct {
 
 // Cutover returns the requests of oldID and newID, two keys of orgID, per
 // UTC hour from the hour holding from up to to (excluded): one point per
-// hour, zero-filled and in order, read from usage_hourly in one query. A key
-// of another organization counts nothing.
+// hour, zero-filled and in order, read from the key-hour roll-up in one
+// query. A key of another organization counts nothing.
 func Cutover(ctx context.Context, db *store.DB, orgID, oldID, newID string, from, to time.Time) ([]CutoverPoint, error) {
 	first := from.UTC().Truncate(time.Hour)
 	var pts []CutoverPoint
@@ -37,10 +37,9 @@ func Cutover(ctx context.Context, db *store.DB, orgID, oldID, newID string, from
 		Hour  time.Time
 		Total int64
 	}
-	err := db.WithContext(ctx).Model(&Hourly{}).
-		Select("key_id, hour, SUM(count) AS total").
+	err := db.WithContext(ctx).Model(&KeyHour{}).
+		Select("key_id, hour, count AS total").
 		Where("org_id = ? AND key_id IN ? AND hour >= ? AND hour < ?", orgID, []string{oldID, newID}, first, to.UTC()).
-		Group("key_id, hour").
 		Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("usage: cutover: %w", err)
