@@ -485,11 +485,10 @@ type dpVerifyScenario struct {
 	name   string
 	after  time.Duration
 	remote string
-	body   string            // expanded
-	status int               // 200 when 0
-	code   string            // error code of a non-200
-	want   map[string]any    // exact fields of a 200 body (values expanded when strings)
-	hdr    map[string]string // exact headers
+	body   string         // expanded
+	status int            // 200 when 0
+	code   string         // error code of a non-200
+	want   map[string]any // exact fields of a 200 body (values expanded when strings)
 }
 
 func TestVerifyEndpointScenarios(t *testing.T) {
