@@ -32,6 +32,8 @@ const (
 	envSessionMax      = "KEYPLANE_SESSION_MAX"
 	envUsageRetention  = "KEYPLANE_USAGE_RETENTION"
 	envLogFormat       = "KEYPLANE_LOG_FORMAT"
+	envStaleIfError    = "KEYPLANE_STALE_IF_ERROR"
+	envSpillDir        = "KEYPLANE_SPILL_DIR"
 )
 
 const (
@@ -60,6 +62,13 @@ type Config struct {
 	SessionMax      time.Duration  // KEYPLANE_SESSION_MAX, default 7d; never shorter than SessionIdle
 	UsageRetention  time.Duration  // KEYPLANE_USAGE_RETENTION, default 90d
 	LogFormat       string         // KEYPLANE_LOG_FORMAT, "text" (default) or "json"
+	// StaleIfError is how long past the cache TTL a cached key still
+	// answers while the database cannot be reached: KEYPLANE_STALE_IF_ERROR,
+	// default 10m; 0 fails closed at the TTL.
+	StaleIfError time.Duration
+	// SpillDir holds usage counts a shutdown could not write to the
+	// database: KEYPLANE_SPILL_DIR, default DataDir.
+	SpillDir string
 }
 
 // Load reads the configuration through getenv (os.Getenv, or a map lookup in
@@ -71,7 +80,8 @@ type Config struct {
 // KEYPLANE_MAX_KEYS_PER_ORG, KEYPLANE_TRUSTED_PROXIES, KEYPLANE_ROUTE_SCOPES,
 // KEYPLANE_PUBLIC_RATE_LIMIT, KEYPLANE_PUBLIC_BLOCK, KEYPLANE_SETUP_TOKEN,
 // KEYPLANE_SESSION_IDLE, KEYPLANE_SESSION_MAX, KEYPLANE_USAGE_RETENTION,
-// KEYPLANE_LOG_FORMAT. KEYPLANE_DATA_DIR takes any value.
+// KEYPLANE_LOG_FORMAT, KEYPLANE_STALE_IF_ERROR. KEYPLANE_DATA_DIR and
+// KEYPLANE_SPILL_DIR take any value.
 func Load(getenv func(string) string) (Config, error) {
 	l := &loader{getenv: getenv}
 	steps := []func(*loader) error{
@@ -93,6 +103,8 @@ func Load(getenv func(string) string) (Config, error) {
 		(*loader).sessionMax,
 		(*loader).usageRetention,
 		(*loader).logFormat,
+		(*loader).staleIfError,
+		(*loader).spillDir,
 	}
 	for _, step := range steps {
 		if err := step(l); err != nil {
@@ -253,6 +265,19 @@ func (l *loader) logFormat() error {
 	case "text", "json":
 	default:
 		return invalid(envLogFormat, "invalid format %q: want text or json", l.c.LogFormat)
+	}
+	return nil
+}
+
+func (l *loader) staleIfError() (err error) {
+	l.c.StaleIfError, err = l.durationIn(envStaleIfError, 10*time.Minute, 0, 7*day)
+	return err
+}
+
+func (l *loader) spillDir() error {
+	l.c.SpillDir = l.get(envSpillDir)
+	if l.c.SpillDir == "" {
+		l.c.SpillDir = l.c.DataDir
 	}
 	return nil
 }

@@ -32,6 +32,8 @@ func TestLoadDefaults(t *testing.T) {
 		SessionMax:      168 * time.Hour,
 		UsageRetention:  90 * 24 * time.Hour,
 		LogFormat:       "text",
+		StaleIfError:    10 * time.Minute,
+		SpillDir:        "./data",
 	}
 	if got := c.BaseURL.String(); got != "http://localhost:8080" {
 		t.Errorf("BaseURL = %q, want http://localhost:8080", got)
@@ -76,6 +78,8 @@ func TestLoadValues(t *testing.T) {
 		"KEYPLANE_SESSION_MAX":       "30m",
 		"KEYPLANE_USAGE_RETENTION":   "3650d",
 		"KEYPLANE_LOG_FORMAT":        "json",
+		"KEYPLANE_STALE_IF_ERROR":    "0",
+		"KEYPLANE_SPILL_DIR":         "/var/spool/keyplane",
 	}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -99,6 +103,8 @@ func TestLoadValues(t *testing.T) {
 		{"SessionMax", c.SessionMax, 30 * time.Minute},
 		{"UsageRetention", c.UsageRetention, 3650 * 24 * time.Hour},
 		{"LogFormat", c.LogFormat, "json"},
+		{"StaleIfError", c.StaleIfError, time.Duration(0)},
+		{"SpillDir", c.SpillDir, "/var/spool/keyplane"},
 		{"Postgres()", c.Postgres(), true},
 		{"SecureCookies()", c.SecureCookies(), true},
 	}
@@ -134,6 +140,9 @@ func TestLoadErrors(t *testing.T) {
 		{"block no unit", map[string]string{"KEYPLANE_PUBLIC_BLOCK": "5"}, "KEYPLANE_PUBLIC_BLOCK"},
 		{"block negative", map[string]string{"KEYPLANE_PUBLIC_BLOCK": "-1m"}, "KEYPLANE_PUBLIC_BLOCK"},
 		{"block too long", map[string]string{"KEYPLANE_PUBLIC_BLOCK": "31d"}, "KEYPLANE_PUBLIC_BLOCK"},
+		{"stale if error negative", map[string]string{"KEYPLANE_STALE_IF_ERROR": "-1s"}, "KEYPLANE_STALE_IF_ERROR"},
+		{"stale if error no unit", map[string]string{"KEYPLANE_STALE_IF_ERROR": "10"}, "KEYPLANE_STALE_IF_ERROR"},
+		{"stale if error too long", map[string]string{"KEYPLANE_STALE_IF_ERROR": "8d"}, "KEYPLANE_STALE_IF_ERROR"},
 		{"idle banana", map[string]string{"KEYPLANE_SESSION_IDLE": "banana"}, "KEYPLANE_SESSION_IDLE"},
 		{"idle too short", map[string]string{"KEYPLANE_SESSION_IDLE": "59s"}, "KEYPLANE_SESSION_IDLE"},
 		{"max shorter than idle", map[string]string{"KEYPLANE_SESSION_IDLE": "2h", "KEYPLANE_SESSION_MAX": "1h"}, "KEYPLANE_SESSION_MAX"},
