@@ -18,15 +18,25 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 only while the database answers.
+// readyz answers 200 only while the database answers (within half a
+// second) and the data plane hears key changes: a replica that cannot hear
+// revocations should take no new traffic. It is not the data plane's
+// load-balancer check: cached keys still verify while it fails (/healthz).
 func (s *Server) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
 	defer cancel()
 	if err := s.db.Ping(ctx); err != nil {
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "database": "unreachable"})
 	}
+	if err := s.verifier.Ready(); err != nil {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "database": "ok", "data_plane": err.Error()})
+	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "database": "ok"})
 }
+
+// readyTimeout bounds /readyz's database ping, so an outage fails the check
+// within a second even when the database silently drops packets.
+const readyTimeout = 500 * time.Millisecond
 
 // staticFile serves the embedded assets. Their URLs carry a content hash, so
 // they may be cached for a year.

@@ -1,14 +1,18 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
+	"keyplane/internal/faultproxy"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
 )
@@ -124,4 +128,44 @@ func TestOpsEndpoints(t *testing.T) {
 		wantStatus(t, r, http.StatusServiceUnavailable)
 		wantStatus(t, c.get("/healthz"), http.StatusOK)
 	})
+}
+
+// TestReadyzFailsFastInAPartition: with the database silently dropping
+// packets, /readyz answers 503 within a second (it used to wait two), and
+// 200 again once the database is back.
+func TestReadyzFailsFastInAPartition(t *testing.T) {
+	t.Parallel()
+	dsn, _ := storetest.SchemaURL(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := faultproxy.Start(t, u.Host)
+	u.Host = p.Addr()
+	db, err := store.Open(context.Background(), store.Options{DatabaseURL: u.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	c := newEnv(t, db, nil).client()
+	wantStatus(t, c.get("/readyz"), http.StatusOK)
+
+	p.Blackhole()
+	start := time.Now()
+	wantStatus(t, c.get("/readyz"), http.StatusServiceUnavailable)
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("/readyz took %v to fail in a partition, want under 1 s", took)
+	}
+	wantStatus(t, c.get("/healthz"), http.StatusOK)
+
+	if err := p.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for c.get("/readyz").StatusCode != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz still fails 2 s after the database came back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

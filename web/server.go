@@ -64,6 +64,7 @@ type Server struct {
 	version    string
 
 	dataPlane *api.DataPlane
+	verifier  *verify.Verifier
 	metrics   prometheus.Gatherer
 
 	echo *echo.Echo
@@ -93,6 +94,7 @@ func NewServer(d Deps) *Server {
 	}
 	resolver := clientip.New(d.Config.TrustedProxies)
 	s.dataPlane = api.NewDataPlane(d.Verifier, d.Usage, d.Config.RouteScopes, resolver, d.Now)
+	s.verifier = d.Verifier
 	s.metrics = d.Metrics
 	ipOf := resolver.FromRequest
 	limits := account.SessionLimits{Idle: d.Config.SessionIdle, Max: d.Config.SessionMax}

@@ -77,9 +77,13 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 		}, func() float64 { return float64(rl.Fallbacks.Load()) }))
 		limiter = rl
 	}
+	staleIfError := cfg.StaleIfError
+	if staleIfError == 0 {
+		staleIfError = -1 // fail closed at the cache TTL
+	}
 	verifier := verify.New(verify.Options{
 		Store: verify.DBStore{DB: db}, Limiter: limiter, Prefix: cfg.KeyPrefix, Logger: logger,
-		Metrics: verify.NewMetrics(reg),
+		StaleIfError: staleIfError, Metrics: verify.NewMetrics(reg),
 	})
 	keyOpts := apikey.ConfigOptions(cfg)
 	keyOpts.Changed = verifier.Invalidate
@@ -122,6 +126,7 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 
 	go pruneSessions(ctx, accounts, account.SessionLimits{Idle: cfg.SessionIdle, Max: cfg.SessionMax}, logger)
 	go verifier.Watch(ctx, db, cfg.DatabaseURL)
+	go verifier.Monitor(ctx, db)
 	go usage.RunRetention(ctx, db, cfg.UsageRetention, time.Now, time.Hour, logger)
 
 	// Usage outlives the HTTP server: requests drain first, then the last

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"time"
 
 	"gorm.io/gorm"
@@ -23,14 +24,18 @@ type KeyChange struct {
 func (KeyChange) TableName() string { return "key_changes" }
 
 // recordChange notes, inside tx, that keyHash's verification may have
-// changed: a row in key_changes (which SQLite servers poll for) and, on
-// PostgreSQL, a notification delivered to every server at commit.
+// changed (or that the key was just created): a row in key_changes, which
+// SQLite servers poll for and a reconnecting listener reads again, and on
+// PostgreSQL a notification "<change id>:<hex hash>" delivered to every
+// server at commit.
 func (s *Service) recordChange(tx *gorm.DB, keyHash []byte, now time.Time) error {
-	if err := tx.Create(&KeyChange{KeyHash: keyHash, CreatedAt: now}).Error; err != nil {
+	c := KeyChange{KeyHash: keyHash, CreatedAt: now}
+	if err := tx.Create(&c).Error; err != nil {
 		return fmt.Errorf("apikey: record change: %w", err)
 	}
 	if s.db.Dialect == store.Postgres {
-		if err := tx.Exec("SELECT pg_notify(?, ?)", store.KeyChangesChannel, hex.EncodeToString(keyHash)).Error; err != nil {
+		payload := strconv.FormatInt(c.ID, 10) + ":" + hex.EncodeToString(keyHash)
+		if err := tx.Exec("SELECT pg_notify(?, ?)", store.KeyChangesChannel, payload).Error; err != nil {
 			return fmt.Errorf("apikey: notify change: %w", err)
 		}
 	}

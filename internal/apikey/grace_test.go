@@ -115,6 +115,7 @@ func TestEndGraceRefusals(t *testing.T) {
 
 		// The old key itself replaced nothing; neither did a plain key.
 		plain := f.create(t, privateInput())
+		f.takeChanged()
 		for _, id := range []string{old.Key.ID, plain.Key.ID} {
 			if _, err := f.svc.EndGrace(ctx, f.org, id, f.actor); !apperr.Is(err, apperr.Conflict) {
 				t.Errorf("EndGrace on a key that replaced nothing = %v, want Conflict", err)

@@ -72,6 +72,7 @@ func (s *Service) Rotate(ctx context.Context, orgID, id, grace, formToken string
 	if err != nil {
 		return Created{}, Key{}, err
 	}
+	s.changed(created.Key.KeyHash)
 	s.changed(old.KeyHash)
 	return created, old, nil
 }

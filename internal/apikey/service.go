@@ -146,6 +146,7 @@ func (s *Service) Create(ctx context.Context, orgID, formToken string, in Input,
 	if err != nil {
 		return Created{}, err
 	}
+	s.changed(out.Key.KeyHash)
 	return out, nil
 }
 
@@ -202,6 +203,11 @@ func (s *Service) insert(tx *gorm.DB, orgID string, set Settings, formToken stri
 			return Created{}, ErrAlreadyCreated
 		}
 		return Created{}, fmt.Errorf("apikey: insert: %w", err)
+	}
+	// Announced like a change, so every server's set of key hashes knows
+	// the new key before anyone presents it.
+	if err := s.recordChange(tx, k.KeyHash, now); err != nil {
+		return Created{}, err
 	}
 	return Created{Key: k, Secret: secret}, nil
 }

@@ -723,7 +723,7 @@ func TestRotate(t *testing.T) {
 		if !o.InGrace(f.clock.Now()) {
 			t.Error("old key not in grace")
 		}
-		f.assertChanged(t, old.Key.KeyHash)
+		f.assertChanged(t, nk.KeyHash, old.Key.KeyHash)
 		evs := f.events(t, f.org, audit.KeyRotated)
 		if len(evs) != 1 || evs[0].TargetID != old.Key.ID || !strings.Contains(evs[0].Summary, old.Key.Hint) || !strings.Contains(evs[0].Summary, nk.Hint) {
 			t.Errorf("key.rotated events = %+v", evs)
@@ -833,6 +833,25 @@ func TestRotateGrace(t *testing.T) {
 	})
 }
 
+// TestCreateIsAnnounced: a new key is announced like a change (to this
+// server's hook and in key_changes for the others), so every server's set
+// of key hashes knows it before it is presented.
+func TestCreateIsAnnounced(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, 100)
+		f.takeChanged()
+		c := f.create(t, privateInput())
+		f.assertChanged(t, c.Key.KeyHash)
+		var n int64
+		if err := db.Model(&KeyChange{}).Where("key_hash = ?", c.Key.KeyHash).Count(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Fatalf("key_changes rows for the new key = %d, want 1", n)
+		}
+	})
+}
+
 func TestChangedHearsOfEveryKeyWhoseVerificationChanges(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db, 100)
@@ -849,7 +868,7 @@ func TestChangedHearsOfEveryKeyWhoseVerificationChanges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.assertChanged(t, a.Key.KeyHash, b.Key.KeyHash, c.Key.KeyHash)
+		f.assertChanged(t, a.Key.KeyHash, b.Key.KeyHash, nk.Key.KeyHash, c.Key.KeyHash)
 		for _, h := range [][]byte{a.Key.KeyHash, b.Key.KeyHash, c.Key.KeyHash} {
 			if bytes.Equal(h, nk.Key.KeyHash) {
 				t.Error("hashes collide")

@@ -17,34 +17,35 @@ type entry struct {
 }
 
 // cache holds known keys and, apart, well-formed keys known not to exist, so
-// a flood of crafted keys can only evict other crafted keys. Entries older
-// than ttl are reloaded, but kept to answer while the database is down.
+// a flood of crafted keys can only evict other crafted keys. Entries carry
+// when they were loaded; the verifier decides what their age allows.
 type cache struct {
 	// gen counts drops and purges: a load that began before one must not
 	// write back what it read, or a revoke could be undone for a TTL.
 	gen     atomic.Uint64
 	known   *lru.Cache[hashKey, entry]
 	unknown *lru.Cache[hashKey, entry]
-	ttl     time.Duration
 }
 
-func newCache(knownSize, unknownSize int, ttl time.Duration) *cache {
+func newCache(knownSize, unknownSize int) *cache {
 	known, _ := lru.New[hashKey, entry](knownSize)
 	unknown, _ := lru.New[hashKey, entry](unknownSize)
-	return &cache{known: known, unknown: unknown, ttl: ttl}
+	return &cache{known: known, unknown: unknown}
 }
 
-// get returns the cached entry for h, whether it is fresh, and whether one
-// was found at all.
-func (c *cache) get(h hashKey, now time.Time) (e entry, fresh, found bool) {
+// get returns the cached entry for h, and whether one was found at all.
+func (c *cache) get(h hashKey) (e entry, found bool) {
 	if e, ok := c.known.Get(h); ok {
-		return e, now.Sub(e.loadedAt) < c.ttl, true
+		return e, true
 	}
 	if e, ok := c.unknown.Get(h); ok {
-		return e, now.Sub(e.loadedAt) < c.ttl, true
+		return e, true
 	}
-	return entry{}, false, false
+	return entry{}, false
 }
+
+// cached reports whether h has an entry, without touching its recency.
+func (c *cache) cached(h hashKey) bool { return c.known.Contains(h) || c.unknown.Contains(h) }
 
 // generation returns the drop counter, to pass to put after a load.
 func (c *cache) generation() uint64 { return c.gen.Load() }

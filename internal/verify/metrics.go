@@ -13,6 +13,13 @@ type Metrics struct {
 	duration    prometheus.Histogram
 	cacheHits   prometheus.Counter
 	cacheMisses prometheus.Counter
+	// dbReads counts every database read the data plane makes: key loads,
+	// background refreshes and key-set rebuilds.
+	dbReads        prometheus.Counter
+	staleAnswers   prometheus.Counter
+	keySetRefusals prometheus.Counter
+	databaseUp     prometheus.Gauge
+	listening      prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: none,
@@ -28,7 +35,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .05},
 		}),
 		cacheHits:   prometheus.NewCounter(prometheus.CounterOpts{Name: "keyplane_verify_cache_hits_total", Help: "Verifications answered from the key cache."}),
-		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{Name: "keyplane_verify_cache_misses_total", Help: "Verifications that read the database."}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{Name: "keyplane_verify_cache_misses_total", Help: "Verifications of keys not in the cache (or past its stale limit) that needed the database."}),
+		dbReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keyplane_verify_db_reads_total", Help: "Database reads made by the data plane: key loads, background refreshes and key-set rebuilds.",
+		}),
+		staleAnswers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keyplane_verify_stale_answers_total", Help: "Verifications answered from a cache entry past its TTL while it was refreshed (or the database was down).",
+		}),
+		keySetRefusals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keyplane_verify_keyset_refusals_total", Help: "Well-formed keys refused as unknown by the key-hash set, without a database read.",
+		}),
+		databaseUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "keyplane_verify_database_up", Help: "1 while the data plane's last database read or ping succeeded.",
+		}),
+		listening: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "keyplane_verify_key_changes_listening", Help: "1 while key change notices are heard (and the key-hash set is current).",
+		}),
 	}
 	// Children looked up once: the hot path does no label hashing.
 	m.byOutcome = map[string]prometheus.Counter{}
@@ -37,7 +59,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.byOutcome[o] = m.outcomes.WithLabelValues(o)
 	}
 	if reg != nil {
-		reg.MustRegister(m.outcomes, m.duration, m.cacheHits, m.cacheMisses)
+		reg.MustRegister(m.outcomes, m.duration, m.cacheHits, m.cacheMisses, m.dbReads, m.staleAnswers,
+			m.keySetRefusals, m.databaseUp, m.listening)
 	}
 	return m
 }

@@ -2,14 +2,17 @@ package verify
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"keyplane/internal/apikey"
 )
@@ -34,9 +37,14 @@ const (
 	defaultCacheSize    = 100_000
 	defaultNegativeSize = 20_000
 	defaultCacheTTL     = 30 * time.Second
+	// DefaultStaleIfError is how long past its TTL a cached key answers
+	// while the database cannot be reached, unless configured otherwise.
+	DefaultStaleIfError = 10 * time.Minute
 	// lookupTimeout bounds a cache miss's database read, so a database
 	// that stops answering costs an uncached key a 503, not a hung request.
-	lookupTimeout = 2 * time.Second
+	lookupTimeout = 250 * time.Millisecond
+	// refreshTimeout bounds a background refresh of a stale entry.
+	refreshTimeout = time.Second
 )
 
 // Request is what a verification is asked: the presented key and where the
@@ -94,18 +102,35 @@ type Options struct {
 	CacheSize         int
 	NegativeCacheSize int
 	CacheTTL          time.Duration
-	Metrics           *Metrics
+	// StaleIfError is how long past CacheTTL an entry still answers (at
+	// once, while it is refreshed in the background); past that the key
+	// waits for the database, and gets 503 while it cannot be reached.
+	// Zero takes DefaultStaleIfError; a negative value means none: entries
+	// are reloaded before they answer once the TTL has passed.
+	StaleIfError time.Duration
+	Metrics      *Metrics
 }
 
 // Verifier decides verifications. It is safe for concurrent use.
 type Verifier struct {
-	store   Store
-	limiter Limiter
-	prefix  string
-	now     func() time.Time
-	logger  *slog.Logger
-	cache   *cache
-	metrics *Metrics
+	store        Store
+	limiter      Limiter
+	prefix       string
+	now          func() time.Time
+	logger       *slog.Logger
+	cache        *cache
+	ttl          time.Duration
+	staleIfError time.Duration
+	metrics      *Metrics
+
+	keys       *keySet
+	health     health
+	flight     singleflight.Group
+	refreshing sync.Map // hashKey → struct{}: background refreshes running
+	background sync.WaitGroup
+
+	// watching is set once Watch runs; listening while it hears changes.
+	watching, listening atomic.Bool
 }
 
 // New returns a Verifier.
@@ -128,19 +153,30 @@ func New(o Options) *Verifier {
 	if o.CacheTTL == 0 {
 		o.CacheTTL = defaultCacheTTL
 	}
+	switch {
+	case o.StaleIfError == 0:
+		o.StaleIfError = DefaultStaleIfError
+	case o.StaleIfError < 0:
+		o.StaleIfError = 0
+	}
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(nil)
 	}
-	return &Verifier{
+	v := &Verifier{
 		store: o.Store, limiter: o.Limiter, prefix: o.Prefix, now: o.Now, logger: o.Logger,
-		cache: newCache(o.CacheSize, o.NegativeCacheSize, o.CacheTTL), metrics: o.Metrics,
+		cache: newCache(o.CacheSize, o.NegativeCacheSize), ttl: o.CacheTTL, staleIfError: o.StaleIfError,
+		metrics: o.Metrics, keys: newKeySet(),
 	}
+	v.metrics.databaseUp.Set(1)
+	return v
 }
 
-// Invalidate drops the key with hash from the cache at once.
+// Invalidate drops the key with hash from the cache at once, and notes that
+// a key with this hash exists (a key that changed, or was just created).
 func (v *Verifier) Invalidate(hash []byte) {
 	var h hashKey
 	if copy(h[:], hash) == len(h) {
+		v.keys.add(hash)
 		v.cache.drop(h)
 	}
 }
@@ -217,42 +253,6 @@ func (v *Verifier) decide(ctx context.Context, req Request, now time.Time) Resul
 		}
 	}
 	return Result{Allowed: true, Status: http.StatusOK, Key: k, RateLimit: rl}
-}
-
-// lookup finds the key: from the cache when fresh, else from the store; a
-// stale entry still answers while the store fails.
-func (v *Verifier) lookup(ctx context.Context, key string, now time.Time) (*Key, error) {
-	h := hashKey(sha256.Sum256([]byte(key)))
-	e, fresh, found := v.cache.get(h, now)
-	if found && fresh {
-		v.metrics.cacheHits.Inc()
-		if e.key == nil {
-			return nil, ErrUnknownKey
-		}
-		return e.key, nil
-	}
-	v.metrics.cacheMisses.Inc()
-	gen := v.cache.generation()
-	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
-	defer cancel()
-	k, err := v.store.KeyByHash(ctx, h[:])
-	switch {
-	case errors.Is(err, ErrUnknownKey):
-		v.cache.put(h, nil, now, gen)
-		return nil, ErrUnknownKey
-	case err != nil:
-		if found {
-			v.logger.Warn("verify: database unreachable, answering from a stale cache entry", "err", err)
-			if e.key == nil {
-				return nil, ErrUnknownKey
-			}
-			return e.key, nil
-		}
-		v.logger.Warn("verify: database unreachable", "err", err)
-		return nil, err
-	}
-	v.cache.put(h, k, now, gen)
-	return k, nil
 }
 
 // clientNetwork names the client for per-IP limits: its IPv4 address, or

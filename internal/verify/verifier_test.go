@@ -453,19 +453,30 @@ func TestCacheInvalidate(t *testing.T) {
 	}
 }
 
+// settle waits for the background refreshes started so far.
+func (f *fixture) settle() { f.v.background.Wait() }
+
 func TestCacheTTL(t *testing.T) {
 	f := newFixture(t, Options{CacheTTL: 10 * time.Second})
 	secret := f.add(t, nil)
 	f.verify(Request{Key: secret})
 	f.clock.Advance(10*time.Second - time.Nanosecond)
 	f.verify(Request{Key: secret})
+	f.settle()
 	if n := f.store.readsOf(secret); n != 1 {
 		t.Fatalf("read %d times within the TTL, want 1", n)
 	}
+	// Past the TTL the entry answers and is reloaded behind it.
 	f.clock.Advance(time.Nanosecond)
 	f.verify(Request{Key: secret})
+	f.settle()
 	if n := f.store.readsOf(secret); n != 2 {
 		t.Fatalf("read %d times once the TTL passed, want 2", n)
+	}
+	f.verify(Request{Key: secret})
+	f.settle()
+	if n := f.store.readsOf(secret); n != 2 {
+		t.Fatalf("read %d times after the refresh, want 2 (the refreshed entry is fresh)", n)
 	}
 	// The default TTL is at most 30 s.
 	g := newFixture(t, Options{})
@@ -473,39 +484,207 @@ func TestCacheTTL(t *testing.T) {
 	g.verify(Request{Key: s2})
 	g.clock.Advance(30 * time.Second)
 	g.verify(Request{Key: s2})
+	g.settle()
 	if n := g.store.readsOf(s2); n != 2 {
 		t.Fatalf("default TTL: read %d times after 30 s, want 2", n)
 	}
 }
 
-func TestCacheStoreDown(t *testing.T) {
+// TestStaleEntryAnswersWithoutWaiting: an entry past its TTL answers while
+// its reload is still in flight, and the reload's result is used next.
+func TestStaleEntryAnswersWithoutWaiting(t *testing.T) {
 	f := newFixture(t, Options{CacheTTL: 10 * time.Second})
+	secret := f.add(t, nil)
+	f.verify(Request{Key: secret})
+	bs := &blockingStore{fakeStore: f.store, started: make(chan struct{}, 1), release: make(chan struct{})}
+	f.v.store = bs
+	f.clock.Advance(time.Minute)
+	revoked := f.clock.Now()
+	f.store.mu.Lock()
+	f.store.keys[hashKey(apikey.Hash(secret))].RevokedAt = &revoked
+	f.store.mu.Unlock()
+
+	for i := range 5 {
+		if res := f.verify(Request{Key: secret}); !res.Allowed {
+			t.Fatalf("stale answer %d: %+v, want the cached (allowed) entry", i, res)
+		}
+	}
+	<-bs.started // exactly one reload runs while the stale entry answers
+	close(bs.release)
+	f.settle()
+	if n := f.store.readsOf(secret); n != 2 {
+		t.Fatalf("store read %d times, want 2 (one background reload for five stale answers)", n)
+	}
+	if res := f.verify(Request{Key: secret}); res.Code != CodeRevoked {
+		t.Fatalf("after the reload: %q, want key_revoked", res.Outcome())
+	}
+}
+
+func TestCacheStoreDown(t *testing.T) {
+	f := newFixture(t, Options{CacheTTL: 10 * time.Second, StaleIfError: time.Minute})
 	cached := f.add(t, func(k *Key) { k.Scopes = []string{"sms:send"} })
 	uncached := f.add(t, nil)
 	f.verify(Request{Key: cached})
-	f.clock.Advance(time.Minute) // the entry is stale
+	f.clock.Advance(20 * time.Second) // the entry is stale
 	f.store.setErr(errors.New("connection refused"))
 
 	res := f.verify(Request{Key: cached, Scopes: []string{"sms:send"}})
 	if !res.Allowed {
 		t.Fatalf("stale cached key with the store down: %+v", res)
 	}
-	if n := f.store.readsOf(cached); n != 2 {
-		t.Fatalf("the stale entry was not refreshed first: %d reads", n)
+	f.settle()
+	// A failing read is tried again at once (another pooled connection may
+	// work), up to maxAttempts times.
+	if n := f.store.readsOf(cached); n != 1+maxAttempts {
+		t.Fatalf("the stale entry's refresh was not tried: %d reads, want %d", n, 1+maxAttempts)
 	}
+	if f.v.Ready() == nil {
+		t.Fatal("Ready() = nil after a failed read")
+	}
+	// The database is known down: uncached keys get 503 without a read
+	// until the next probe is due.
 	res = f.verify(Request{Key: uncached})
 	if res.Status != http.StatusServiceUnavailable || res.Code != CodeUnavailable || res.Key != nil {
 		t.Fatalf("uncached key with the store down: %+v, want 503 unavailable", res)
+	}
+	if n := f.store.readsOf(uncached); n != 0 {
+		t.Fatalf("uncached key read the store %d times while it was known down, want 0", n)
 	}
 	// Malformed keys are still refused without the store.
 	if res := f.verify(Request{Key: "nope"}); res.Code != CodeUnauthorized {
 		t.Fatalf("malformed with the store down: %+v", res)
 	}
+	// Once a probe is due, one request tries the store.
+	f.clock.Advance(probeEvery)
+	f.verify(Request{Key: uncached})
+	f.verify(Request{Key: uncached})
+	if n := f.store.readsOf(uncached); n != maxAttempts {
+		t.Fatalf("uncached key read %d times in one probe interval, want %d (one load)", n, maxAttempts)
+	}
 
-	// Recovery without intervention.
+	// Recovery without intervention, at the next probe.
 	f.store.setErr(nil)
+	f.clock.Advance(probeEvery)
 	if res := f.verify(Request{Key: uncached}); !res.Allowed {
 		t.Fatalf("after recovery: %+v", res)
+	}
+	if err := f.v.Ready(); err != nil {
+		t.Fatalf("Ready() after recovery: %v", err)
+	}
+}
+
+// TestStaleIfErrorBoundsAnOutage: during an outage a cached entry answers
+// for StaleIfError past its TTL, then fails closed; with none, it fails
+// closed at the TTL.
+func TestStaleIfErrorBoundsAnOutage(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		stale      time.Duration
+		lastServed time.Duration // age of the last allowed answer
+	}{
+		{"ten minutes", 10 * time.Minute, 10*time.Minute + 30*time.Second - time.Second},
+		{"none", -1, 30*time.Second - time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, Options{CacheTTL: 30 * time.Second, StaleIfError: tc.stale})
+			secret := f.add(t, nil)
+			start := f.clock.Now()
+			f.verify(Request{Key: secret})
+			f.store.setErr(errors.New("i/o timeout"))
+			f.clock.Advance(tc.lastServed)
+			if res := f.verify(Request{Key: secret}); !res.Allowed {
+				t.Fatalf("at age %v: %+v, want allowed", f.clock.Now().Sub(start), res)
+			}
+			f.settle()
+			f.clock.Advance(time.Second)
+			if res := f.verify(Request{Key: secret}); res.Code != CodeUnavailable {
+				t.Fatalf("at age %v: %q, want unavailable (fail closed)", f.clock.Now().Sub(start), res.Outcome())
+			}
+		})
+	}
+}
+
+// TestConcurrentMissesReadOnce: many requests for one uncached key share
+// one database read.
+func TestConcurrentMissesReadOnce(t *testing.T) {
+	f := newFixture(t, Options{})
+	secret := f.add(t, nil)
+	bs := &blockingStore{fakeStore: f.store, started: make(chan struct{}, 1), release: make(chan struct{})}
+	f.v.store = bs
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if res := f.verify(Request{Key: secret}); !res.Allowed {
+				t.Errorf("verify: %+v", res)
+			}
+		}()
+	}
+	<-bs.started
+	time.Sleep(50 * time.Millisecond) // let the others pile up on the read
+	close(bs.release)
+	wg.Wait()
+	if n := f.store.readsOf(secret); n != 1 {
+		t.Fatalf("store read %d times for 20 concurrent misses, want 1", n)
+	}
+}
+
+// TestKeySetRefusesUnknownKeysWithoutReads: with the set current, a flood of
+// well-formed unknown keys reads nothing; known and newly announced keys
+// still pass.
+func TestKeySetRefusesUnknownKeysWithoutReads(t *testing.T) {
+	f := newFixture(t, Options{})
+	known := f.add(t, nil)
+	f.v.keys.rebuild([]uint64{prefixOf(apikey.Hash(known))}, f.v.keys.beginRebuild())
+	f.v.keys.current.Store(true)
+
+	for range 1000 {
+		if res := f.verify(Request{Key: wellFormedUnknown(t)}); res.Code != CodeUnauthorized {
+			t.Fatalf("unknown key: %+v", res)
+		}
+	}
+	if n := f.store.totalReads(); n != 0 {
+		t.Fatalf("1,000 unknown keys read the store %d times, want 0", n)
+	}
+	if res := f.verify(Request{Key: known}); !res.Allowed {
+		t.Fatalf("known key: %+v", res)
+	}
+	// A key created elsewhere is announced (Invalidate), then found.
+	late := f.add(t, nil)
+	if res := f.verify(Request{Key: late}); res.Code != CodeUnauthorized {
+		t.Fatalf("unannounced key: %+v, want unauthorized", res)
+	}
+	f.v.Invalidate(apikey.Hash(late))
+	if res := f.verify(Request{Key: late}); !res.Allowed {
+		t.Fatalf("announced key: %+v", res)
+	}
+	// Not current (no watcher): every miss may be real and is read.
+	f.v.keys.current.Store(false)
+	before := f.store.totalReads()
+	f.verify(Request{Key: wellFormedUnknown(t)})
+	if n := f.store.totalReads() - before; n != 1 {
+		t.Fatalf("unknown key with the set not current read %d times, want 1", n)
+	}
+}
+
+// TestKeySetRebuildKeepsAddsMadeMeanwhile: a key announced while the set is
+// being rebuilt is not lost when the rebuild lands.
+func TestKeySetRebuildKeepsAddsMadeMeanwhile(t *testing.T) {
+	s := newKeySet()
+	s.current.Store(true)
+	a, b, c := hashKey(apikey.Hash("a")), hashKey(apikey.Hash("b")), hashKey(apikey.Hash("c"))
+	s.add(a[:])
+	mark := s.beginRebuild()
+	s.add(b[:]) // announced during the read
+	s.rebuild([]uint64{prefixOf(c[:])}, mark)
+	for name, h := range map[string]hashKey{"b (added meanwhile)": b, "c (read)": c} {
+		if !s.mayContain(h) {
+			t.Errorf("%s missing after the rebuild", name)
+		}
+	}
+	if s.mayContain(a) {
+		t.Error("a, added before the rebuild and not read by it, is still there")
 	}
 }
 
