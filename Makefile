@@ -70,6 +70,7 @@ vet:
 
 test-go:
 	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "nginx not found: apt-get install -y nginx"; exit 1; }
+	@command -v caddy >/dev/null || [ -x /usr/bin/caddy ] || { echo "caddy not found: apt-get install -y caddy"; exit 1; }
 	@if command -v pg_isready >/dev/null; then \
 		hostport=$$(echo "$$TEST_DATABASE_URL" | sed -E 's#^[a-z]+://([^@/]*@)?([^/?]*).*#\2#'); \
 		host=$${hostport%%:*}; port=5432; [ "$$hostport" = "$$host" ] || port=$${hostport##*:}; \
