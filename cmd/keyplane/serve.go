@@ -22,6 +22,7 @@ import (
 	"keyplane/internal/apikey"
 	"keyplane/internal/config"
 	"keyplane/internal/org"
+	"keyplane/internal/redisbreaker"
 	"keyplane/internal/store"
 	"keyplane/internal/usage"
 	"keyplane/internal/verify"
@@ -64,13 +65,25 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 			return &config.Error{Var: "REDIS_URL", Msg: "cannot be parsed (value not shown)"}
 		}
 		// Fail fast, so a Redis outage costs a request little before the
-		// in-process fallback answers.
+		// in-process fallback answers: the breaker bounds each call through
+		// the context's deadline, and decides itself when to try again.
 		opts.MaxRetries = -1
+		opts.ContextTimeoutEnabled = true
 		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 200*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
 		client := redis.NewClient(opts)
 		defer client.Close()
-		throttle = account.NewRedisThrottle(client, "keyplane:", nil, logger)
-		rl := verify.NewRedisLimiter(client, "keyplane:", logger)
+		breaker := redisbreaker.New(redisbreaker.Options{Logger: logger})
+		throttle = account.NewRedisThrottle(client, breaker, "keyplane:", nil, logger)
+		rl := verify.NewRedisLimiter(client, breaker, "keyplane:")
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyplane_redis_breaker_open",
+			Help: "1 while the Redis circuit breaker keeps calls away from Redis (open or probing), 0 when closed.",
+		}, func() float64 {
+			if breaker.Open() {
+				return 1
+			}
+			return 0
+		}))
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "keyplane_ratelimit_redis_fallbacks_total",
 			Help: "Rate-limit decisions taken in process because Redis could not be reached.",

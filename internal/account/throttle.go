@@ -28,8 +28,10 @@ type failureLog interface {
 }
 
 // Throttle limits failed logins per account and per client IP. It keeps its
-// state in memory, or in Redis when given one so every replica shares it; if
-// Redis cannot be reached it falls back to memory and says so in the log.
+// state in memory, or in Redis when given one so every replica shares it.
+// When Redis cannot be reached (the breaker in front of it logs the outage)
+// failures are recorded in process and still count, with those in Redis,
+// once Redis is back: an outage never lets unlimited guesses through.
 type Throttle struct {
 	// attempts makes Attempt's check and record one step in this process.
 	attempts sync.Mutex
@@ -85,6 +87,8 @@ func (t *Throttle) Succeeded(ctx context.Context, email, ip string, at time.Time
 	t.Success(ctx, email)
 	if err := t.log.remove(ctx, ipKey(ip), at); err != nil {
 		t.degraded(err)
+	}
+	if t.log != t.fallback {
 		t.fallback.remove(ctx, ipKey(ip), at)
 	}
 }
@@ -104,7 +108,12 @@ func (t *Throttle) wait(ctx context.Context, key string, limit int, now time.Tim
 	times, err := t.log.recent(ctx, key, now, ThrottleWindow)
 	if err != nil {
 		t.degraded(err)
-		times, _ = t.fallback.recent(ctx, key, now, ThrottleWindow)
+	}
+	if t.log != t.fallback {
+		if local, _ := t.fallback.recent(ctx, key, now, ThrottleWindow); len(local) > 0 {
+			times = append(times, local...)
+			sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+		}
 	}
 	if len(times) < limit {
 		return 0
@@ -136,8 +145,9 @@ func (t *Throttle) Success(ctx context.Context, email string) {
 	t.fallback.clear(ctx, accountKey(email))
 }
 
+// degraded notes one failed Redis call; the breaker logs the outage itself.
 func (t *Throttle) degraded(err error) {
-	t.logger.Warn("login throttle: redis unreachable, using in-process state", "err", err)
+	t.logger.Debug("login throttle: redis failed, using in-process state", "err", err)
 }
 
 // memoryLog is a failureLog in process memory, bounded in keys.

@@ -19,6 +19,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"keyplane/internal/account"
+	"keyplane/internal/faultproxy"
+	"keyplane/internal/redisbreaker"
 )
 
 const defaultTestRedisURL = "redis://127.0.0.1:6379/0"
@@ -85,8 +87,14 @@ var throttleImpls = []struct {
 	}},
 	{"redis", func(t *testing.T, clk *fakeClock) *account.Throttle {
 		client, prefix := testRedis(t)
-		return account.NewRedisThrottle(client, prefix, clk.Now, quietLogger)
+		return account.NewRedisThrottle(client, patientBreaker(), prefix, clk.Now, quietLogger)
 	}},
+}
+
+// patientBreaker bounds calls generously: scenarios that test the logic
+// must not fall back because a loaded machine was slow.
+func patientBreaker() *redisbreaker.Breaker {
+	return redisbreaker.New(redisbreaker.Options{CallTimeout: time.Second, Logger: quietLogger})
 }
 
 func wantWait(t *testing.T, th *account.Throttle, email, ip string, want time.Duration) {
@@ -215,8 +223,8 @@ func TestThrottle(t *testing.T) {
 func TestRedisThrottleIsShared(t *testing.T) {
 	client, prefix := testRedis(t)
 	clk := newFakeClock()
-	a := account.NewRedisThrottle(client, prefix, clk.Now, quietLogger)
-	b := account.NewRedisThrottle(client, prefix, clk.Now, quietLogger)
+	a := account.NewRedisThrottle(client, patientBreaker(), prefix, clk.Now, quietLogger)
+	b := account.NewRedisThrottle(client, patientBreaker(), prefix, clk.Now, quietLogger)
 
 	fail(a, "alice@example.com", "192.0.2.1", account.AccountFailureLimit)
 	wantWait(t, b, "alice@example.com", "192.0.2.9", account.ThrottleWindow)
@@ -259,7 +267,8 @@ func TestRedisThrottleFallsBackToMemoryWhenRedisIsDown(t *testing.T) {
 
 	var logs syncBuffer
 	clk := newFakeClock()
-	th := account.NewRedisThrottle(client, "kptest:down:", clk.Now, slog.New(slog.NewTextHandler(&logs, nil)))
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	th := account.NewRedisThrottle(client, redisbreaker.New(redisbreaker.Options{Logger: logger}), "kptest:down:", clk.Now, logger)
 
 	fail(th, "alice@example.com", "192.0.2.1", account.AccountFailureLimit-1)
 	wantWait(t, th, "alice@example.com", "192.0.2.1", 0)
@@ -269,6 +278,69 @@ func TestRedisThrottleFallsBackToMemoryWhenRedisIsDown(t *testing.T) {
 	wantWait(t, th, "alice@example.com", "198.51.100.1", 0)
 	if !strings.Contains(logs.String(), "redis unreachable") {
 		t.Errorf("no warning about Redis in the log: %q", logs.String())
+	}
+}
+
+// TestRedisThrottleUnderBlackhole partitions Redis from the throttle: the
+// breaker opens within the first attempt, every later attempt answers at
+// once, the sixth guess at an account is still refused, and it stays
+// refused once Redis is back, though those failures were counted in process.
+func TestRedisThrottleUnderBlackhole(t *testing.T) {
+	const openFor = 300 * time.Millisecond
+	direct, prefix := testRedis(t)
+	o := direct.Options()
+	proxy := faultproxy.Start(t, o.Addr)
+	// Set up as serve sets up its client.
+	client := redis.NewClient(&redis.Options{
+		Addr: proxy.Addr(), Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: o.TLSConfig,
+		MaxRetries: -1, ContextTimeoutEnabled: true,
+		DialTimeout: 200 * time.Millisecond, ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond,
+	})
+	t.Cleanup(func() { client.Close() })
+	breaker := redisbreaker.New(redisbreaker.Options{OpenFor: openFor, Logger: quietLogger})
+	clk := newFakeClock()
+	th := account.NewRedisThrottle(client, breaker, prefix, clk.Now, quietLogger)
+	ctx := context.Background()
+	th.Check(ctx, "warm@example.com", "198.51.100.1") // opens a connection
+
+	proxy.Blackhole()
+	for i := range account.AccountFailureLimit {
+		start := time.Now()
+		_, wait := th.Attempt(ctx, "alice@example.com", fmt.Sprintf("192.0.2.%d", i+1))
+		took := time.Since(start)
+		if wait != 0 {
+			t.Fatalf("attempt %d refused for %v", i+1, wait)
+		}
+		// The first attempt meets the three failures that open the
+		// breaker, 20 ms each (plus room for a slow machine); without a
+		// bound each of its four calls waits out the 100 ms read timeout.
+		if bound := 20 * time.Millisecond; i == 0 && took > 150*time.Millisecond || i > 0 && took > bound {
+			t.Errorf("attempt %d took %v with Redis blackholed", i+1, took)
+		}
+		clk.Advance(time.Second)
+	}
+	if !breaker.Open() {
+		t.Fatal("breaker closed with Redis blackholed")
+	}
+	start := time.Now()
+	if _, wait := th.Attempt(ctx, "alice@example.com", "192.0.2.99"); wait == 0 {
+		t.Fatal("sixth guess allowed with Redis blackholed")
+	}
+	if took := time.Since(start); took > 20*time.Millisecond {
+		t.Errorf("sixth guess refused after %v", took)
+	}
+
+	if err := proxy.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(openFor + 5*time.Second); breaker.Open(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("breaker still open 5 s after Redis came back")
+		}
+		th.Check(ctx, "probe@example.com", "198.51.100.2")
+	}
+	if _, wait := th.Attempt(ctx, "alice@example.com", "192.0.2.99"); wait == 0 {
+		t.Fatal("Redis is back and the guesses made while it was away are forgotten")
 	}
 }
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"log/slog"
+	"errors"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"keyplane/internal/redisbreaker"
 )
 
 // takeScript is the sliding-log limiter in Redis. The caller passes the time,
@@ -43,46 +45,50 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, 0, tonumber(oldest[2]) + window - now}
 `)
 
-// RedisLimiter keeps buckets in Redis, shared by every replica. When Redis
-// cannot be reached it falls back to an in-process limiter, logs it once per
-// outage and counts it in Fallbacks.
+// RedisLimiter keeps buckets in Redis, shared by every replica. Its calls
+// go through a circuit breaker: when Redis fails, or while the breaker keeps
+// calls away from it, the decision comes from an in-process limiter at once
+// and is counted in Fallbacks; the breaker logs the outage.
 type RedisLimiter struct {
 	client   redis.UniversalClient
+	breaker  *redisbreaker.Breaker
 	prefix   string
 	id       string // tells this process's log entries from other replicas'
 	fallback *MemoryLimiter
-	logger   *slog.Logger
 	seq      atomic.Uint64
-	down     atomic.Bool
-	// Fallbacks counts decisions taken in process because Redis failed.
+	// Fallbacks counts decisions taken in process because Redis failed or
+	// the breaker was open.
 	Fallbacks atomic.Uint64
 }
 
-// NewRedisLimiter returns a limiter storing its buckets under prefix.
-func NewRedisLimiter(client redis.UniversalClient, prefix string, logger *slog.Logger) *RedisLimiter {
-	if logger == nil {
-		logger = slog.Default()
-	}
+// NewRedisLimiter returns a limiter storing its buckets under prefix, asking
+// Redis through breaker (shared with the other users of client).
+func NewRedisLimiter(client redis.UniversalClient, breaker *redisbreaker.Breaker, prefix string) *RedisLimiter {
 	id := make([]byte, 6)
 	rand.Read(id)
-	return &RedisLimiter{client: client, prefix: prefix + "rl:", id: hex.EncodeToString(id), fallback: NewMemoryLimiter(), logger: logger}
+	return &RedisLimiter{client: client, breaker: breaker, prefix: prefix + "rl:", id: hex.EncodeToString(id), fallback: NewMemoryLimiter()}
 }
 
-// Take counts one request against bucket.
+var errBadReply = errors.New("rate limiter: unexpected reply from redis")
+
+// Take counts one request against bucket. It never returns an error: when
+// Redis cannot answer, the in-process limiter does.
 func (r *RedisLimiter) Take(ctx context.Context, name string, l Limit, now time.Time) (Decision, error) {
-	ms := now.UnixMilli()
-	member := strconv.FormatInt(ms, 10) + "-" + r.id + "-" + strconv.FormatUint(r.seq.Add(1), 36)
-	res, err := takeScript.Run(ctx, r.client, []string{r.prefix + name, r.prefix + name + ":block"},
-		ms, Window.Milliseconds(), l.Max, l.Block.Milliseconds(), member).Int64Slice()
-	if err != nil || len(res) != 3 {
-		r.Fallbacks.Add(1)
-		if !r.down.Swap(true) {
-			r.logger.Warn("rate limiter: redis unreachable, limiting in process", "err", err)
+	var res []int64
+	err := r.breaker.Do(ctx, func(ctx context.Context) error {
+		ms := now.UnixMilli()
+		member := strconv.FormatInt(ms, 10) + "-" + r.id + "-" + strconv.FormatUint(r.seq.Add(1), 36)
+		var err error
+		res, err = takeScript.Run(ctx, r.client, []string{r.prefix + name, r.prefix + name + ":block"},
+			ms, Window.Milliseconds(), l.Max, l.Block.Milliseconds(), member).Int64Slice()
+		if err == nil && len(res) != 3 {
+			err = errBadReply
 		}
+		return err
+	})
+	if err != nil {
+		r.Fallbacks.Add(1)
 		return r.fallback.Take(ctx, name, l, now)
-	}
-	if r.down.Swap(false) {
-		r.logger.Info("rate limiter: redis reachable again")
 	}
 	return Decision{Allowed: res[0] == 1, Remaining: int(res[1]), Reset: time.Duration(res[2]) * time.Millisecond}, nil
 }

@@ -9,11 +9,15 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"keyplane/internal/faultproxy"
+	"keyplane/internal/redisbreaker"
 )
 
 const defaultTestRedisURL = "redis://127.0.0.1:6379/0"
@@ -70,7 +74,9 @@ var limiterImpls = []struct {
 	{"memory", func(*testing.T) Limiter { return NewMemoryLimiter() }},
 	{"redis", func(t *testing.T) Limiter {
 		client, prefix := testRedis(t)
-		rl := NewRedisLimiter(client, prefix, quietLogger)
+		// A generous bound: these scenarios test the script, not faults, and
+		// must not fall back because a loaded machine was slow.
+		rl := NewRedisLimiter(client, redisbreaker.New(redisbreaker.Options{CallTimeout: time.Second, Logger: quietLogger}), prefix)
 		t.Cleanup(func() {
 			if n := rl.Fallbacks.Load(); n != 0 {
 				t.Errorf("redis limiter fell back to memory %d times: the suite did not run against Redis", n)
@@ -236,7 +242,7 @@ func TestRedisLimiterFallsBackToMemory(t *testing.T) {
 		DialTimeout: 200 * time.Millisecond, ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond,
 	})
 	defer client.Close()
-	rl := NewRedisLimiter(client, "kptest:down:", quietLogger)
+	rl := NewRedisLimiter(client, redisbreaker.New(redisbreaker.Options{Logger: quietLogger}), "kptest:down:")
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	lim := Limit{Max: 2, Block: time.Minute}
 	want := []Decision{
@@ -263,7 +269,7 @@ func TestRedisLimiterFallsBackToMemory(t *testing.T) {
 func TestVerifierWithRedisDown(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: closedAddr(t), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer client.Close()
-	rl := NewRedisLimiter(client, "kptest:down:", quietLogger)
+	rl := NewRedisLimiter(client, redisbreaker.New(redisbreaker.Options{Logger: quietLogger}), "kptest:down:")
 	f := newFixture(t, Options{Limiter: rl})
 	key := f.add(t, func(k *Key) { k.RateLimit = 1 })
 	if res := f.verify(Request{Key: key}); !res.Allowed {
@@ -274,5 +280,132 @@ func TestVerifierWithRedisDown(t *testing.T) {
 	}
 	if rl.Fallbacks.Load() == 0 {
 		t.Fatal("Fallbacks = 0 with Redis down")
+	}
+}
+
+// proxiedRedis returns a client set up as serve sets up its own, reaching
+// the test Redis through a fault proxy, a client reaching it directly, and a
+// key prefix of the test's own.
+func proxiedRedis(t *testing.T) (proxied, direct *redis.Client, proxy *faultproxy.Proxy, prefix string) {
+	t.Helper()
+	direct, prefix = testRedis(t)
+	o := direct.Options()
+	proxy = faultproxy.Start(t, o.Addr)
+	proxied = redis.NewClient(&redis.Options{
+		Addr: proxy.Addr(), Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: o.TLSConfig,
+		MaxRetries: -1, ContextTimeoutEnabled: true,
+		DialTimeout: 200 * time.Millisecond, ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond,
+	})
+	t.Cleanup(func() { proxied.Close() })
+	return proxied, direct, proxy, prefix
+}
+
+// timedTake is one Take and how long it took.
+func timedTake(t *testing.T, l Limiter, bucket string, lim Limit, now time.Time) (Decision, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	d, err := l.Take(context.Background(), bucket, lim, now)
+	if err != nil {
+		t.Fatalf("take %s: %v (the fallback must answer)", bucket, err)
+	}
+	return d, time.Since(start)
+}
+
+// TestRedisLimiterUnderFaults puts a fault proxy between the limiter and
+// Redis: once the breaker has opened after three failures, bounded to 20 ms
+// each, every check answers from memory at once and the limits still hold;
+// after the fault a probe finds Redis again and the limits are shared again.
+func TestRedisLimiterUnderFaults(t *testing.T) {
+	faults := []struct {
+		name  string
+		apply func(*faultproxy.Proxy)
+	}{
+		{"blackholed", (*faultproxy.Proxy).Blackhole},
+		{"refused", (*faultproxy.Proxy).Cut},
+	}
+	for _, fault := range faults {
+		t.Run(fault.name, func(t *testing.T) {
+			const openFor = 300 * time.Millisecond
+			client, direct, proxy, prefix := proxiedRedis(t)
+			breaker := redisbreaker.New(redisbreaker.Options{OpenFor: openFor, Logger: quietLogger})
+			rl := NewRedisLimiter(client, breaker, prefix)
+			now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+			// Open a connection and load the script while Redis answers.
+			for range 2 {
+				before := rl.Fallbacks.Load()
+				if timedTake(t, rl, "warm", Limit{Max: 10}, now); rl.Fallbacks.Load() == before {
+					break
+				}
+			}
+			fellBack := rl.Fallbacks.Load()
+
+			fault.apply(proxy)
+			for i := range redisbreaker.TripAfter {
+				// 20 ms, plus room for a slow machine; without a bound
+				// each call waits out the client's 100 ms read timeout.
+				if _, took := timedTake(t, rl, "trip", Limit{Max: 10}, now); took > 60*time.Millisecond {
+					t.Errorf("failure %d took %v, want about %v", i+1, took, redisbreaker.CallTimeout)
+				}
+			}
+			if !breaker.Open() {
+				t.Fatalf("breaker closed after %d failures", redisbreaker.TripAfter)
+			}
+
+			const calls, max = 200, 100
+			took := make([]time.Duration, 0, calls)
+			allowed := 0
+			for i := range calls {
+				d, dur := timedTake(t, rl, "down", Limit{Max: max}, now.Add(time.Duration(i)*time.Millisecond))
+				took = append(took, dur)
+				if d.Allowed {
+					allowed++
+				}
+			}
+			slices.Sort(took)
+			p50, p99 := took[len(took)/2], took[len(took)*99/100-1]
+			t.Logf("%d checks with Redis %s: p50 %v, p99 %v", calls, fault.name, p50, p99)
+			if p99 >= redisbreaker.CallTimeout {
+				t.Errorf("p99 %v with the breaker open, want under %v", p99, redisbreaker.CallTimeout)
+			}
+			if allowed != max {
+				t.Errorf("%d of %d checks allowed with Redis %s, want the limit, %d", allowed, calls, fault.name, max)
+			}
+			if n := rl.Fallbacks.Load() - fellBack; n != redisbreaker.TripAfter+calls {
+				t.Errorf("Fallbacks grew by %d, want %d", n, redisbreaker.TripAfter+calls)
+			}
+
+			if err := proxy.Restore(); err != nil {
+				t.Fatal(err)
+			}
+			restored := time.Now()
+			for {
+				before := rl.Fallbacks.Load()
+				timedTake(t, rl, "probe", Limit{Max: 1000}, now)
+				if rl.Fallbacks.Load() == before {
+					break
+				}
+				if time.Since(restored) > openFor+5*time.Second {
+					t.Fatalf("Redis still not asked %v after the fault ended", time.Since(restored))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			t.Logf("back on Redis %v after the fault ended (breaker open for %v)", time.Since(restored).Round(time.Millisecond), openFor)
+			if breaker.Open() {
+				t.Error("breaker still open after Redis answered")
+			}
+
+			// The counts are in Redis again: another replica sees them.
+			lim := Limit{Max: 3}
+			for i := range lim.Max {
+				if d, _ := timedTake(t, rl, "after", lim, now); !d.Allowed {
+					t.Fatalf("take %d after the fault refused", i+1)
+				}
+			}
+			other := NewRedisLimiter(direct, redisbreaker.New(redisbreaker.Options{CallTimeout: time.Second, Logger: quietLogger}), prefix)
+			if d, _ := timedTake(t, other, "after", lim, now); d.Allowed {
+				t.Error("another replica does not see the checks made after the fault: they were not counted in Redis")
+			}
+		})
 	}
 }
