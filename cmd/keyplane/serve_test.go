@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -15,8 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"keyplane/internal/faultproxy"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
 	"keyplane/internal/usage"
@@ -293,132 +291,21 @@ func testUsageSurvivesShutdown(t *testing.T, getenv func(string) string, opts st
 	}
 }
 
-// Database states a pgProxy plays.
-const (
-	dbUp   = iota
-	dbDown // every connection dropped, new ones refused
-	dbHung // new connections accepted and never answered
-)
-
-// pgProxy forwards TCP connections to PostgreSQL while up; it can take the
-// database away, loudly (dbDown) or silently (dbHung).
-type pgProxy struct {
-	ln     net.Listener
-	target string
-
-	mu       sync.Mutex
-	state    int
-	conns    map[net.Conn]struct{}
-	upstream map[int]bool // local ports of the connections to the server
-}
-
-func startPGProxy(t *testing.T, target string) *pgProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pgProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}, upstream: map[int]bool{}}
-	go p.accept()
-	t.Cleanup(func() {
-		ln.Close()
-		p.set(dbDown)
-	})
-	return p
-}
-
-func (p *pgProxy) accept() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		go p.forward(c)
-	}
-}
-
-func (p *pgProxy) forward(c net.Conn) {
-	p.mu.Lock()
-	switch p.state {
-	case dbDown:
-		p.mu.Unlock()
-		c.Close()
-		return
-	case dbHung:
-		p.conns[c] = struct{}{}
-		p.mu.Unlock()
-		return
-	}
-	p.mu.Unlock()
-	up, err := net.DialTimeout("tcp", p.target, 2*time.Second)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	if p.state != dbUp {
-		p.mu.Unlock()
-		c.Close()
-		up.Close()
-		return
-	}
-	p.conns[c], p.conns[up] = struct{}{}, struct{}{}
-	p.upstream[up.LocalAddr().(*net.TCPAddr).Port] = true
-	p.mu.Unlock()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	pipe := func(dst, src net.Conn) {
-		defer wg.Done()
-		io.Copy(dst, src)
-		dst.Close()
-		src.Close()
-	}
-	go pipe(up, c)
-	go pipe(c, up)
-	wg.Wait()
-	p.mu.Lock()
-	delete(p.conns, c)
-	delete(p.conns, up)
-	p.mu.Unlock()
-}
-
-// set puts the database in state, first dropping every open connection.
-func (p *pgProxy) set(state int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.state = state
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-}
-
-func (p *pgProxy) upstreamPorts() []int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var ports []int
-	for port := range p.upstream {
-		ports = append(ports, port)
-	}
-	return ports
-}
-
 func TestDatabaseDownAndBack(t *testing.T) {
 	dsn, _ := storetest.SchemaURL(t)
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := startPGProxy(t, u.Host)
-	direct := dsn
-	u.Host = proxy.ln.Addr().String()
+	proxy := faultproxy.Start(t, u.Host)
+	u.Host = proxy.Addr()
 	getenv := env(t, map[string]string{"KEYPLANE_ADDR": "127.0.0.1:0", "DATABASE_URL": u.String(), "KEYPLANE_SESSION_SECRET": testSessionSecret})
 	keys := createOrgWithKeys(t, getenv, "A", "B")
 	keyA, keyB := keys[0], keys[1]
 
 	srv := startServer(t, getenv)
 	client := &http.Client{Timeout: 5 * time.Second}
-	waitForKeyChangeListener(t, direct, proxy)
+	waitForKeyChangeListener(t, srv, client)
 
 	verifyKey := func(key string) (int, string, time.Duration) {
 		t.Helper()
@@ -447,7 +334,7 @@ func TestDatabaseDownAndBack(t *testing.T) {
 		t.Fatalf("/readyz while the database is up: %d", status)
 	}
 
-	proxy.set(dbDown)
+	proxy.Cut() // every connection dropped, new ones refused
 	downAt := time.Now()
 	for i := 0; i < 3; i++ {
 		if status, code, took := verifyKey(keyA); status != http.StatusOK {
@@ -458,8 +345,8 @@ func TestDatabaseDownAndBack(t *testing.T) {
 		if status != http.StatusServiceUnavailable || code != "unavailable" {
 			t.Fatalf("uncached key B while the database is down: %d %q, want 503 unavailable", status, code)
 		}
-		if took > 2*time.Second {
-			t.Errorf("uncached key B took %v to fail while the database is down", took)
+		if took > 400*time.Millisecond {
+			t.Errorf("uncached key B took %v to fail while the database is down (target: within 250 ms)", took)
 		}
 	}
 	if status := statusOf("/readyz"); status != http.StatusServiceUnavailable {
@@ -471,14 +358,17 @@ func TestDatabaseDownAndBack(t *testing.T) {
 
 	// A database that stops answering, rather than refusing, costs an
 	// uncached key a bounded wait, not a hung request.
-	proxy.set(dbHung)
+	if err := proxy.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Blackhole()
 	if status, code, took := verifyKey(keyA); status != http.StatusOK || took > time.Second {
 		t.Fatalf("cached key A while the database hangs: %d %s in %v, want 200 at once", status, code, took)
 	}
 	allowedA++
 	status, code, took := verifyKey(keyB)
-	if status != http.StatusServiceUnavailable || code != "unavailable" || took > 4*time.Second {
-		t.Fatalf("uncached key B while the database hangs: %d %q in %v, want 503 unavailable within 4s", status, code, took)
+	if status != http.StatusServiceUnavailable || code != "unavailable" || took > 400*time.Millisecond {
+		t.Fatalf("uncached key B while the database hangs: %d %q in %v, want 503 unavailable within 250 ms", status, code, took)
 	}
 	t.Logf("uncached key B answered 503 in %v while the database hung", took.Round(time.Millisecond))
 	if status := statusOf("/readyz"); status != http.StatusServiceUnavailable {
@@ -488,7 +378,9 @@ func TestDatabaseDownAndBack(t *testing.T) {
 		t.Fatalf("the outage checks took %v, past the key cache TTL; they prove nothing", time.Since(downAt))
 	}
 
-	proxy.set(dbUp)
+	if err := proxy.Restore(); err != nil {
+		t.Fatal(err)
+	}
 	upAt := time.Now()
 	var bStatus, readyStatus int
 	var bCode string
@@ -529,29 +421,18 @@ func TestDatabaseDownAndBack(t *testing.T) {
 	}
 }
 
-// waitForKeyChangeListener waits until the server's LISTEN connection, made
-// through the proxy, is established: its first connection empties the key
-// cache, which must not happen after key A is cached.
-func waitForKeyChangeListener(t *testing.T, direct string, proxy *pgProxy) {
+// waitForKeyChangeListener waits until the server hears key changes
+// (/readyz says so): its listener's first connection empties the key cache,
+// which must not happen after key A is cached.
+func waitForKeyChangeListener(t *testing.T, srv *testServer, client *http.Client) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, direct)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var n int
-		err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN "+store.KeyChangesChannel+"%' AND client_port = ANY($1)", proxy.upstreamPorts()).Scan(&n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
+		if status, _, err := srv.get(client, "/readyz"); err == nil && status == http.StatusOK {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the server did not LISTEN for key changes within 10s")
+			t.Fatalf("the server did not hear key changes within 10s")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
