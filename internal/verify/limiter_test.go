@@ -364,7 +364,7 @@ func TestRedisLimiterUnderFaults(t *testing.T) {
 			}
 			slices.Sort(took)
 			p50, p99 := took[len(took)/2], took[len(took)*99/100-1]
-			t.Logf("%d checks with Redis %s: p50 %v, p99 %v", calls, fault.name, p50, p99)
+			t.Logf("figure: %d rate-limited checks with Redis %s: p50 %v, p99 %v (target p99 < 20 ms)", calls, fault.name, p50, p99)
 			if p99 >= redisbreaker.CallTimeout {
 				t.Errorf("p99 %v with the breaker open, want under %v", p99, redisbreaker.CallTimeout)
 			}
@@ -390,7 +390,7 @@ func TestRedisLimiterUnderFaults(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			t.Logf("back on Redis %v after the fault ended (breaker open for %v)", time.Since(restored).Round(time.Millisecond), openFor)
+			t.Logf("figure: rate limits back on Redis %v after the Redis fault ended (breaker open for %v)", time.Since(restored).Round(time.Millisecond), openFor)
 			if breaker.Open() {
 				t.Error("breaker still open after Redis answered")
 			}
