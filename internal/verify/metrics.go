@@ -13,9 +13,10 @@ type Metrics struct {
 	duration    prometheus.Histogram
 	cacheHits   prometheus.Counter
 	cacheMisses prometheus.Counter
-	// dbReads counts every database read the data plane makes: key loads,
-	// background refreshes and key-set rebuilds.
+	// dbReads counts every database read verifications make: key loads
+	// and background refreshes. The watcher's queries count apart.
 	dbReads        prometheus.Counter
+	watchQueries   prometheus.Counter
 	staleAnswers   prometheus.Counter
 	keySetRefusals prometheus.Counter
 	databaseUp     prometheus.Gauge
@@ -37,7 +38,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		cacheHits:   prometheus.NewCounter(prometheus.CounterOpts{Name: "keyplane_verify_cache_hits_total", Help: "Verifications answered from the key cache."}),
 		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{Name: "keyplane_verify_cache_misses_total", Help: "Verifications of keys not in the cache (or past its stale limit) that needed the database."}),
 		dbReads: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "keyplane_verify_db_reads_total", Help: "Database reads made by the data plane: key loads, background refreshes and key-set rebuilds.",
+			Name: "keyplane_verify_db_reads_total", Help: "Database reads made to verify keys: loads of uncached keys and background refreshes of stale ones.",
+		}),
+		watchQueries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keyplane_verify_watch_queries_total", Help: "Queries of the key-change watcher: catching up after a (re)connect or a SQLite change, and key-set rebuilds.",
 		}),
 		staleAnswers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "keyplane_verify_stale_answers_total", Help: "Verifications answered from a cache entry past its TTL while it was refreshed (or the database was down).",
@@ -59,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.byOutcome[o] = m.outcomes.WithLabelValues(o)
 	}
 	if reg != nil {
-		reg.MustRegister(m.outcomes, m.duration, m.cacheHits, m.cacheMisses, m.dbReads, m.staleAnswers,
+		reg.MustRegister(m.outcomes, m.duration, m.cacheHits, m.cacheMisses, m.dbReads, m.watchQueries, m.staleAnswers,
 			m.keySetRefusals, m.databaseUp, m.listening)
 	}
 	return m

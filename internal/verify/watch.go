@@ -131,7 +131,7 @@ func (v *Verifier) listenOnce(ctx context.Context, databaseURL string, log *chan
 	}
 	// From here every change is either notified or already committed, so
 	// what is read now plus what is heard next misses nothing.
-	if err := v.catchUp(ctx, pgxQuerier{conn}, log); err != nil {
+	if err := v.catchUp(ctx, pgxQuerier{conn}, log, catchUpWindow); err != nil {
 		return err
 	}
 	rebuilt := time.Now()
@@ -201,16 +201,17 @@ func (v *Verifier) setListening(on bool) {
 	}
 }
 
-// catchUp reads the changes made while nobody listened. The first time
+// catchUp reads the changes made while nobody listened, from window ids
+// before the last one heard. The first time
 // there is nothing to read (entries cached before are dropped); after a
 // disconnect longer than key_changes is sure to keep its rows, the cache
 // is dropped too, since changes may be gone.
-func (v *Verifier) catchUp(ctx context.Context, q querier, log *changeLog) error {
+func (v *Verifier) catchUp(ctx context.Context, q querier, log *changeLog, window int64) error {
 	defer func() { log.lastContact = time.Now() }()
 	if !log.connected || time.Since(log.lastContact) > changesKeepFor/2 {
 		var last int64
 		err := withDeadline(ctx, queryDeadline, func(ctx context.Context) error {
-			v.metrics.dbReads.Inc()
+			v.metrics.watchQueries.Inc()
 			return q.QueryRow(ctx, "SELECT COALESCE(MAX(id), 0) FROM key_changes", &last)
 		})
 		if err != nil {
@@ -225,8 +226,8 @@ func (v *Verifier) catchUp(ctx context.Context, q querier, log *changeLog) error
 		return nil
 	}
 	err := withDeadline(ctx, queryDeadline, func(ctx context.Context) error {
-		v.metrics.dbReads.Inc()
-		return q.Each(ctx, "SELECT id, key_hash FROM key_changes WHERE id > $1 ORDER BY id", []any{log.lastID - catchUpWindow},
+		v.metrics.watchQueries.Inc()
+		return q.Each(ctx, "SELECT id, key_hash FROM key_changes WHERE id > $1 ORDER BY id", []any{log.lastID - window},
 			func(scan func(...any) error) error {
 				var id int64
 				var h []byte
@@ -250,7 +251,7 @@ func (v *Verifier) rebuildKeySet(ctx context.Context, q querier) error {
 	mark := v.keys.beginRebuild()
 	var prefixes []uint64
 	err := withDeadline(ctx, rebuildDeadline, func(ctx context.Context) error {
-		v.metrics.dbReads.Inc()
+		v.metrics.watchQueries.Inc()
 		return q.Each(ctx, "SELECT key_hash FROM api_keys", nil, func(scan func(...any) error) error {
 			var h []byte
 			if err := scan(&h); err != nil {
@@ -297,7 +298,8 @@ func (v *Verifier) pollOnce(ctx context.Context, db *store.DB, log *changeLog, v
 	if err := q.QueryRow(ctx, "PRAGMA data_version", version); err != nil {
 		return err
 	}
-	if err := v.catchUp(ctx, q, log); err != nil {
+	// SQLite has one writer at a time: ids commit in order, no window.
+	if err := v.catchUp(ctx, q, log, 0); err != nil {
 		return err
 	}
 	if err := v.rebuildKeySet(ctx, q); err != nil {
@@ -322,7 +324,7 @@ func (v *Verifier) pollOnce(ctx context.Context, db *store.DB, log *changeLog, v
 			continue
 		}
 		*version = now
-		if err := v.catchUp(ctx, q, log); err != nil {
+		if err := v.catchUp(ctx, q, log, 0); err != nil {
 			return err
 		}
 		if time.Since(rebuilt) > rebuildEvery {
