@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -136,13 +135,8 @@ func TestOpsEndpoints(t *testing.T) {
 func TestReadyzFailsFastInAPartition(t *testing.T) {
 	t.Parallel()
 	dsn, _ := storetest.SchemaURL(t)
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := faultproxy.Start(t, u.Host)
-	u.Host = p.Addr()
-	db, err := store.Open(context.Background(), store.Options{DatabaseURL: u.String()})
+	p, via := faultproxy.InFront(t, dsn)
+	db, err := store.Open(context.Background(), store.Options{DatabaseURL: via})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -293,13 +292,8 @@ func testUsageSurvivesShutdown(t *testing.T, getenv func(string) string, opts st
 
 func TestDatabaseDownAndBack(t *testing.T) {
 	dsn, _ := storetest.SchemaURL(t)
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := faultproxy.Start(t, u.Host)
-	u.Host = proxy.Addr()
-	getenv := env(t, map[string]string{"KEYPLANE_ADDR": "127.0.0.1:0", "DATABASE_URL": u.String(), "KEYPLANE_SESSION_SECRET": testSessionSecret})
+	proxy, via := faultproxy.InFront(t, dsn)
+	getenv := env(t, map[string]string{"KEYPLANE_ADDR": "127.0.0.1:0", "DATABASE_URL": via, "KEYPLANE_SESSION_SECRET": testSessionSecret})
 	keys := createOrgWithKeys(t, getenv, "A", "B")
 	keyA, keyB := keys[0], keys[1]
 

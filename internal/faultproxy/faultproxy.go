@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/url"
 	"sync"
 	"testing"
 )
@@ -41,6 +42,19 @@ func Start(t testing.TB, target string) *Proxy {
 	go p.accept(ln)
 	t.Cleanup(p.Close)
 	return p
+}
+
+// InFront starts a proxy to the host of rawURL (postgres://, redis://, any
+// URL with a host:port) and returns it with rawURL pointing at it instead.
+func InFront(t testing.TB, rawURL string) (*Proxy, string) {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		t.Fatalf("faultproxy: %q is not a URL with a host", rawURL)
+	}
+	p := Start(t, u.Host)
+	u.Host = p.Addr()
+	return p, u.String()
 }
 
 // Addr is the proxy's host:port, to dial instead of the target.

@@ -2,7 +2,6 @@ package verify
 
 import (
 	"context"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -96,16 +95,19 @@ func (r *replica) waitCurrent(t *testing.T) {
 	}
 }
 
-// proxied returns dsn with its host replaced by a fault proxy's address.
-func proxied(t *testing.T, dsn string) (*faultproxy.Proxy, string) {
+// proxiedReplica starts a replica on a database of its own whose every
+// connection passes through a fault proxy; cli reaches the same database
+// directly, as another server or the CLI would. It returns once the replica
+// hears key changes.
+func proxiedReplica(t *testing.T, o Options) (cli, db *store.DB, p *faultproxy.Proxy, r *replica) {
 	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := faultproxy.Start(t, u.Host)
-	u.Host = p.Addr()
-	return p, u.String()
+	dsn := throwawayDatabase(t)
+	cli = open(t, store.Options{DatabaseURL: dsn})
+	p, via := faultproxy.InFront(t, dsn)
+	db = open(t, store.Options{DatabaseURL: via})
+	r = startReplica(t, db, via, o)
+	r.waitCurrent(t)
+	return cli, db, p, r
 }
 
 // warmPool opens n pooled connections at once, so a fault finds them open.
@@ -134,14 +136,9 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // (within 1 s of the frozen connections being dead for 15 s), and a cached
 // key must never get a 503 meanwhile.
 func TestFaultFrozenConnections(t *testing.T) {
-	dsn := throwawayDatabase(t)
-	cli := open(t, store.Options{DatabaseURL: dsn})
-	p, via := proxied(t, dsn)
-	db := open(t, store.Options{DatabaseURL: via})
 	// The default TTL (30 s) outlasts the test: the revoke can only come
 	// through the listener.
-	b := startReplica(t, db, via, Options{})
-	b.waitCurrent(t)
+	cli, db, p, b := proxiedReplica(t, Options{})
 	keys, orgID, keyID, revoked := seedKey(t, cli)
 	_, _, _, cached := seedKey2(t, cli)
 	for _, k := range []string{revoked, cached} {
@@ -199,12 +196,7 @@ func waitAllowed(t *testing.T, r *replica, key string) {
 // recovers within a second, a key revoked during the outage included, with
 // no 503 for cached keys.
 func TestFaultBlackhole(t *testing.T) {
-	dsn := throwawayDatabase(t)
-	cli := open(t, store.Options{DatabaseURL: dsn})
-	p, via := proxied(t, dsn)
-	db := open(t, store.Options{DatabaseURL: via})
-	b := startReplica(t, db, via, Options{CacheTTL: 500 * time.Millisecond})
-	b.waitCurrent(t)
+	cli, db, p, b := proxiedReplica(t, Options{CacheTTL: 500 * time.Millisecond})
 	keys, orgID, keyID, revokedLater := seedKey(t, cli)
 	_, _, _, cached := seedKey2(t, cli)
 	_, _, _, uncached := seedKey2(t, cli)
@@ -290,12 +282,7 @@ func TestFaultBlackhole(t *testing.T) {
 // for StaleIfError past its TTL, then gets 503, so a key revoked elsewhere
 // cannot verify for as long as the outage lasts.
 func TestFaultStaleIfErrorFailsClosed(t *testing.T) {
-	dsn := throwawayDatabase(t)
-	cli := open(t, store.Options{DatabaseURL: dsn})
-	p, via := proxied(t, dsn)
-	db := open(t, store.Options{DatabaseURL: via})
-	b := startReplica(t, db, via, Options{CacheTTL: 500 * time.Millisecond, StaleIfError: time.Second})
-	b.waitCurrent(t)
+	cli, _, p, b := proxiedReplica(t, Options{CacheTTL: 500 * time.Millisecond, StaleIfError: time.Second})
 	_, _, _, key := seedKey(t, cli)
 	waitAllowed(t, b, key)
 	loaded := time.Now()
@@ -373,12 +360,7 @@ func TestFaultUnknownKeysReadNothing(t *testing.T) {
 // connection is killed reads the changes it missed when it reconnects; the
 // keys that did not change stay cached (no read, no 503 risk).
 func TestFaultListenerCatchesUpWithoutDroppingTheCache(t *testing.T) {
-	dsn := throwawayDatabase(t)
-	cli := open(t, store.Options{DatabaseURL: dsn})
-	p, via := proxied(t, dsn)
-	db := open(t, store.Options{DatabaseURL: via})
-	b := startReplica(t, db, via, Options{})
-	b.waitCurrent(t)
+	cli, _, p, b := proxiedReplica(t, Options{})
 	keys, orgID, keyID, changed := seedKey(t, cli)
 	_, _, _, untouched := seedKey2(t, cli)
 	for _, k := range []string{changed, untouched} {

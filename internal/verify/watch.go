@@ -53,8 +53,8 @@ func (v *Verifier) Watch(ctx context.Context, db *store.DB, databaseURL string) 
 
 // changeLog is what a watcher remembers of the changes it heard.
 type changeLog struct {
-	connected   bool      // connected at least once
-	lastID      int64     // the highest change id heard
+	connected   bool  // connected at least once
+	lastID      int64 // the highest change id heard
 	seen        map[int64]struct{}
 	lastContact time.Time // when the connection last proved alive
 }
@@ -382,6 +382,15 @@ func (q pgxQuerier) Each(ctx context.Context, sql string, args []any, fn func(sc
 		return err
 	}
 	defer rows.Close()
+	return eachRow(rows, fn)
+}
+
+// eachRow calls fn with every row's Scan, then returns the rows' error.
+func eachRow(rows interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+}, fn func(scan func(...any) error) error) error {
 	for rows.Next() {
 		if err := fn(rows.Scan); err != nil {
 			return err
@@ -403,10 +412,5 @@ func (q sqlQuerier) Each(ctx context.Context, query string, args []any, fn func(
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows.Scan); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return eachRow(rows, fn)
 }
