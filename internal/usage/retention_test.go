@@ -49,17 +49,24 @@ func TestRetentionDeletesOnlyOldUsage(t *testing.T) {
 			defer wg.Done()
 			RunRetention(loopCtx, db, retention, func() time.Time { return now }, time.Hour, quietLogger)
 		}()
-		// The loop prunes once at start, hours then days; wait for both.
+		// The loop prunes once at start, table after table; wait for the
+		// last one, usage_key_days, so cancelling cannot cut the prune short.
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			var n, old int64
+			var n, oldKeyHours, oldDays, oldKeyDays int64
 			if err := db.Model(&Hourly{}).Count(&n).Error; err != nil {
 				t.Fatal(err)
 			}
-			if err := db.Model(&Daily{}).Where("day < ?", Day.start(cutoff)).Count(&old).Error; err != nil {
+			if err := db.Model(&KeyHour{}).Where("hour < ?", cutoff).Count(&oldKeyHours).Error; err != nil {
 				t.Fatal(err)
 			}
-			if (n == int64(len(kept)) && old == 0) || time.Now().After(deadline) {
+			if err := db.Model(&Daily{}).Where("day < ?", Day.start(cutoff)).Count(&oldDays).Error; err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Model(&KeyDay{}).Where("day < ?", Day.start(cutoff)).Count(&oldKeyDays).Error; err != nil {
+				t.Fatal(err)
+			}
+			if (n == int64(len(kept)) && oldKeyHours == 0 && oldDays == 0 && oldKeyDays == 0) || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(10 * time.Millisecond)
