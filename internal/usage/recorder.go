@@ -1,7 +1,8 @@
 // Package usage counts what the data plane decides, per key, hour, outcome
 // and required scope, and remembers when and from where each key was last
 // used. Counts gather in memory and reach the database in batches, so
-// database writes do not grow with the request rate.
+// database writes do not grow with the request rate. What a shutdown cannot
+// write goes to a spill file that the next start writes exactly once.
 package usage
 
 import (
@@ -15,12 +16,32 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"keyplane/internal/store"
 )
 
 // FlushEvery is how often counts are written to the database.
 const FlushEvery = 5 * time.Second
+
+// DefaultFinalFlush is how long Run retries its final flush when
+// Recorder.FinalFlush is zero.
+const DefaultFinalFlush = 10 * time.Second
+
+const (
+	// flushTimeout bounds a periodic flush and a replay, so a database
+	// that stops answering cannot hold Run for long, while the backlog of
+	// a long outage still has time to be written.
+	flushTimeout = 30 * time.Second
+	// finalAttempt bounds the first attempt of the final flush, so a
+	// connection that died silently costs one attempt, not the whole
+	// window; each attempt after one that timed out gets twice as long, so
+	// a large batch still fits.
+	finalAttempt = 2 * time.Second
+	// finalBackoff and finalBackoffMax space the final flush's attempts.
+	finalBackoff    = 100 * time.Millisecond
+	finalBackoffMax = time.Second
+)
 
 // Hourly is one row of usage_hourly.
 type Hourly struct {
@@ -35,6 +56,14 @@ type Hourly struct {
 // TableName maps Hourly to its table.
 func (Hourly) TableName() string { return "usage_hourly" }
 
+// spillRecord is one row of usage_spills: a batch written exactly once.
+type spillRecord struct {
+	ID        string `gorm:"primaryKey"`
+	WrittenAt time.Time
+}
+
+func (spillRecord) TableName() string { return "usage_spills" }
+
 type countKey struct {
 	keyID, orgID string
 	hour         int64 // Unix seconds of the hour's start, UTC
@@ -48,20 +77,50 @@ type lastUse struct {
 	origin string
 }
 
+// batch is usage taken out of a Recorder (or read from a spill file) to be
+// written in one transaction.
+type batch struct {
+	counts map[countKey]int64
+	last   map[string]lastUse
+}
+
+func (b batch) empty() bool { return len(b.counts) == 0 && len(b.last) == 0 }
+
+// requests is the sum of the batch's counts.
+func (b batch) requests() int64 {
+	var n int64
+	for _, c := range b.counts {
+		n += c
+	}
+	return n
+}
+
 // Recorder gathers counts in memory. It is safe for concurrent use.
 type Recorder struct {
+	// SpillDir is where Run's final flush leaves, as a spill file, what it
+	// could not write to the database, and where Replay looks for such
+	// files. Empty: nothing is spilled, and a final flush that fails loses
+	// its counts. Set it before Run.
+	SpillDir string
+	// FinalFlush is how long Run retries its final flush once ctx ends,
+	// before it spills; zero means DefaultFinalFlush. Set it before Run.
+	FinalFlush time.Duration
+
 	db     *store.DB
 	logger *slog.Logger
+	every  time.Duration // FlushEvery; tests shorten it
 
 	mu     sync.Mutex
 	counts map[countKey]int64
 	last   map[string]lastUse
 
-	flushMu sync.Mutex // one flush at a time
+	flushMu  sync.Mutex // one flush at a time
+	replayMu sync.Mutex // one replay at a time
 
 	flushDuration prometheus.Histogram
 	backlog       prometheus.GaugeFunc
 	flushErrors   prometheus.Counter
+	spilled       prometheus.Counter
 }
 
 // NewRecorder returns a Recorder writing to db; reg, when not nil, gets its
@@ -70,7 +129,7 @@ func NewRecorder(db *store.DB, logger *slog.Logger, reg prometheus.Registerer) *
 	if logger == nil {
 		logger = slog.Default()
 	}
-	r := &Recorder{db: db, logger: logger, counts: map[countKey]int64{}, last: map[string]lastUse{}}
+	r := &Recorder{db: db, logger: logger, every: FlushEvery, counts: map[countKey]int64{}, last: map[string]lastUse{}}
 	r.flushDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "keyplane_usage_flush_duration_seconds", Help: "Time to write gathered usage to the database.",
 	})
@@ -80,8 +139,12 @@ func NewRecorder(db *store.DB, logger *slog.Logger, reg prometheus.Registerer) *
 	r.flushErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keyplane_usage_flush_errors_total", Help: "Usage flushes that failed and will be retried.",
 	})
+	r.spilled = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keyplane_usage_spilled_total",
+		Help: "Requests whose counts a shutdown could not write to the database and wrote to a spill file instead (requests, not rows).",
+	})
 	if reg != nil {
-		reg.MustRegister(r.flushDuration, r.backlog, r.flushErrors)
+		reg.MustRegister(r.flushDuration, r.backlog, r.flushErrors, r.spilled)
 	}
 	return r
 }
@@ -106,26 +169,50 @@ func (r *Recorder) Pending() int {
 	return len(r.counts)
 }
 
-// Run flushes every FlushEvery until ctx ends, then flushes once more with a
-// fresh deadline, so a shutdown loses no counts.
+// Run replays the spill files of SpillDir, then flushes every FlushEvery
+// until ctx ends, retrying with each flush a replay the database refused.
+// Once ctx ends it makes the final flush (see Shutdown), retried for
+// FinalFlush, so a shutdown loses no counts.
 func (r *Recorder) Run(ctx context.Context) {
-	t := time.NewTicker(FlushEvery)
+	replayed := r.replayBounded(ctx)
+	t := time.NewTicker(r.every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			window := r.FinalFlush
+			if window <= 0 {
+				window = DefaultFinalFlush
+			}
+			fctx, cancel := context.WithTimeout(context.Background(), window)
 			defer cancel()
-			if err := r.Flush(fctx); err != nil {
+			if err := r.Shutdown(fctx); err != nil {
 				r.logger.Error("usage: final flush failed; counts lost", "err", err, "pending", r.Pending())
 			}
 			return
 		case <-t.C:
-			if err := r.Flush(ctx); err != nil {
+			if !replayed {
+				replayed = r.replayBounded(ctx)
+			}
+			fctx, cancel := context.WithTimeout(ctx, flushTimeout)
+			if err := r.Flush(fctx); err != nil {
 				r.logger.Warn("usage: flush failed; will retry", "err", err, "pending", r.Pending())
 			}
+			cancel()
 		}
 	}
+}
+
+// replayBounded runs Replay within flushTimeout and reports whether every
+// spill file is done with.
+func (r *Recorder) replayBounded(ctx context.Context) bool {
+	rctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
+	if err := r.Replay(rctx); err != nil {
+		r.logger.Warn("usage: spill files kept; will retry", "err", err, "dir", r.SpillDir)
+		return false
+	}
+	return true
 }
 
 // Flush writes the gathered counts and last uses in batched upserts. On
@@ -133,51 +220,161 @@ func (r *Recorder) Run(ctx context.Context) {
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	r.mu.Lock()
-	counts, last := r.counts, r.last
-	r.counts, r.last = map[countKey]int64{}, map[string]lastUse{}
-	r.mu.Unlock()
-	if len(counts) == 0 && len(last) == 0 {
+	b := r.take()
+	if b.empty() {
 		return nil
 	}
 	start := time.Now()
-	err := r.write(ctx, counts, last)
+	_, err := r.write(ctx, b, "")
 	r.flushDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		r.flushErrors.Inc()
-		r.mu.Lock()
-		for k, n := range counts {
-			r.counts[k] += n
-		}
-		for id, u := range last {
-			if prev, ok := r.last[id]; !ok || u.at.After(prev.at) {
-				r.last[id] = u
-			}
-		}
-		r.mu.Unlock()
+		r.putBack(b)
 		return err
 	}
 	return nil
 }
 
-func (r *Recorder) write(ctx context.Context, counts map[countKey]int64, last map[string]lastUse) error {
-	rows := make([]Hourly, 0, len(counts))
-	for k, n := range counts {
+// Shutdown is the final flush, for after the last Record: it writes what
+// is gathered as one batch with an id of its own, retried with a short
+// backoff, each attempt with its own deadline, until ctx ends. What is
+// still unwritten then goes, under the same id, to a spill file in
+// SpillDir for Replay, so a batch whose commit went through unconfirmed is
+// not counted twice. ctx should carry a deadline. Shutdown returns an error
+// only when counts were lost: no SpillDir, or the file could not be
+// written (they are then kept in memory).
+func (r *Recorder) Shutdown(ctx context.Context) error {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	for ctx.Err() == nil {
+		b := r.take()
+		if b.empty() {
+			return nil
+		}
+		id := store.NewID()
+		if err := r.writeRetrying(ctx, b, id); err != nil {
+			return r.spillLeft(b, id, err)
+		}
+	}
+	return r.spillLeft(batch{}, "", ctx.Err())
+}
+
+// writeRetrying writes b under id until it succeeds or ctx ends.
+func (r *Recorder) writeRetrying(ctx context.Context, b batch, id string) error {
+	backoff, limit := finalBackoff, finalAttempt
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, limit)
+		start := time.Now()
+		_, err := r.write(actx, b, id)
+		r.flushDuration.Observe(time.Since(start).Seconds())
+		timedOut := actx.Err() != nil
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				r.logger.Info("usage: final flush written", "attempts", attempt)
+			}
+			return nil
+		}
+		r.flushErrors.Inc()
+		r.logger.Warn("usage: final flush failed; retrying until the shutdown deadline", "attempt", attempt, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, finalBackoffMax)
+		if timedOut {
+			limit *= 2
+		}
+	}
+}
+
+// spillLeft writes b (under id) and whatever was recorded meanwhile (under
+// an id of its own) to spill files, after the final flush failed with
+// cause.
+func (r *Recorder) spillLeft(b batch, id string, cause error) error {
+	for _, s := range []struct {
+		b  batch
+		id string
+	}{{b, id}, {r.take(), store.NewID()}} {
+		if s.b.empty() {
+			continue
+		}
+		if r.SpillDir == "" {
+			r.putBack(s.b)
+			return fmt.Errorf("usage: final flush: no spill dir: %w", cause)
+		}
+		path, err := writeSpill(r.SpillDir, s.id, s.b)
+		if err != nil {
+			r.putBack(s.b)
+			return fmt.Errorf("usage: final flush: %w (after %w)", err, cause)
+		}
+		n := s.b.requests()
+		r.spilled.Add(float64(n))
+		r.logger.Warn("usage: database unreachable at shutdown; counts spilled to disk, to be written at the next start",
+			"file", path, "requests", n, "counters", len(s.b.counts), "err", cause)
+	}
+	return nil
+}
+
+// take empties the recorder and returns what it held.
+func (r *Recorder) take() batch {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := batch{counts: r.counts, last: r.last}
+	r.counts, r.last = map[countKey]int64{}, map[string]lastUse{}
+	return b
+}
+
+// putBack returns an unwritten batch to the recorder, merged with what was
+// recorded meanwhile.
+func (r *Recorder) putBack(b batch) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, n := range b.counts {
+		r.counts[k] += n
+	}
+	for id, u := range b.last {
+		if prev, ok := r.last[id]; !ok || u.at.After(prev.at) {
+			r.last[id] = u
+		}
+	}
+}
+
+// write writes b in one transaction. With an id, it first records the id
+// in usage_spills; an id recorded before means b was written already, and
+// write writes nothing and returns false.
+func (r *Recorder) write(ctx context.Context, b batch, id string) (bool, error) {
+	rows := make([]Hourly, 0, len(b.counts))
+	for k, n := range b.counts {
 		rows = append(rows, Hourly{KeyID: k.keyID, OrgID: k.orgID, Hour: time.Unix(k.hour, 0).UTC(), Outcome: k.outcome, Scope: k.scope, Count: n})
 	}
-	return r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	written := true
+	err := r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if id != "" {
+			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&spillRecord{ID: id, WrittenAt: time.Now().UTC()})
+			if res.Error != nil {
+				return fmt.Errorf("usage: record batch %s: %w", id, res.Error)
+			}
+			if res.RowsAffected == 0 {
+				written = false
+				return nil
+			}
+		}
 		if err := Write(ctx, tx, rows); err != nil {
 			return err
 		}
 		// In key order, as Write does, so replicas flushing at once take
 		// their row locks in the same order.
-		ids := make([]string, 0, len(last))
-		for id := range last {
+		ids := make([]string, 0, len(b.last))
+		for id := range b.last {
 			ids = append(ids, id)
 		}
 		slices.Sort(ids)
 		for _, id := range ids {
-			u := last[id]
+			u := b.last[id]
 			err := tx.Table("api_keys").
 				Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", id, u.at.UTC()).
 				Updates(map[string]any{"last_used_at": u.at.UTC(), "last_used_ip": ipString(u.ip), "last_used_origin": store.Text(u.origin, 300)}).Error
@@ -187,6 +384,10 @@ func (r *Recorder) write(ctx context.Context, counts map[countKey]int64, last ma
 		}
 		return nil
 	})
+	if err != nil {
+		return false, err
+	}
+	return written, nil
 }
 
 func ipString(a netip.Addr) string {

@@ -1,0 +1,262 @@
+package usage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"keyplane/internal/store"
+)
+
+// Spill files are named spillPrefix + id + spillSuffix. A file being
+// written has another name until it is complete, and a file Replay cannot
+// read gets badSuffix added.
+const (
+	spillPrefix  = "usage-spill-"
+	spillSuffix  = ".json"
+	badSuffix    = ".bad"
+	spillVersion = 1
+)
+
+// spillFile is the JSON of a spill file: one batch and its id.
+type spillFile struct {
+	Version   int          `json:"version"`
+	ID        string       `json:"id"`
+	WrittenAt time.Time    `json:"written_at"`
+	Counts    []spillCount `json:"counts"`
+	LastUsed  []spillUse   `json:"last_used"`
+}
+
+type spillCount struct {
+	KeyID   string    `json:"key_id"`
+	OrgID   string    `json:"org_id"`
+	Hour    time.Time `json:"hour"`
+	Outcome string    `json:"outcome"`
+	Scope   string    `json:"scope"`
+	Count   int64     `json:"count"`
+}
+
+type spillUse struct {
+	KeyID  string    `json:"key_id"`
+	At     time.Time `json:"at"`
+	IP     string    `json:"ip,omitempty"`
+	Origin string    `json:"origin,omitempty"`
+}
+
+// writeSpill writes b under id to a new spill file in dir and returns its
+// path. The file is written under a temporary name, synced and renamed, so
+// a file with the final name is always complete.
+func writeSpill(dir, id string, b batch) (path string, err error) {
+	f := spillFile{Version: spillVersion, ID: id, WrittenAt: time.Now().UTC(), Counts: []spillCount{}, LastUsed: []spillUse{}}
+	for k, n := range b.counts {
+		f.Counts = append(f.Counts, spillCount{KeyID: k.keyID, OrgID: k.orgID, Hour: time.Unix(k.hour, 0).UTC(), Outcome: k.outcome, Scope: k.scope, Count: n})
+	}
+	for keyID, u := range b.last {
+		f.LastUsed = append(f.LastUsed, spillUse{KeyID: keyID, At: u.at.UTC(), IP: ipString(u.ip), Origin: u.origin})
+	}
+	data, err := json.Marshal(f)
+	if err != nil {
+		return "", fmt.Errorf("usage: spill: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("usage: spill: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+spillPrefix+"*.tmp") // mode 0600
+	if err != nil {
+		return "", fmt.Errorf("usage: spill: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return "", fmt.Errorf("usage: spill: %w", err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return "", fmt.Errorf("usage: spill: %w", err)
+	}
+	if err = tmp.Close(); err != nil {
+		return "", fmt.Errorf("usage: spill: %w", err)
+	}
+	path = filepath.Join(dir, spillPrefix+id+spillSuffix)
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return "", fmt.Errorf("usage: spill: %w", err)
+	}
+	// The rename lasts once the directory is synced; a failure here leaves
+	// a complete file, at worst lost with the directory entry.
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return path, nil
+}
+
+// readSpill reads and checks a spill file.
+func readSpill(path string) (string, batch, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", batch{}, err
+	}
+	var f spillFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return "", batch{}, err
+	}
+	if f.Version != spillVersion {
+		return "", batch{}, fmt.Errorf("version %d, want %d", f.Version, spillVersion)
+	}
+	if !store.ValidID(f.ID) {
+		return "", batch{}, fmt.Errorf("id %q is not a UUID", f.ID)
+	}
+	b := batch{counts: map[countKey]int64{}, last: map[string]lastUse{}}
+	for i, c := range f.Counts {
+		switch {
+		case !store.ValidID(c.KeyID) || !store.ValidID(c.OrgID):
+			return "", batch{}, fmt.Errorf("count %d: key or org id is not a UUID", i)
+		case c.Hour.IsZero() || c.Hour.Unix()%3600 != 0:
+			return "", batch{}, fmt.Errorf("count %d: hour %v is not the start of an hour", i, c.Hour)
+		case c.Outcome == "" || c.Count <= 0:
+			return "", batch{}, fmt.Errorf("count %d: no outcome or a count below 1", i)
+		}
+		b.counts[countKey{keyID: c.KeyID, orgID: c.OrgID, hour: c.Hour.Unix(), outcome: c.Outcome, scope: c.Scope}] += c.Count
+	}
+	for i, u := range f.LastUsed {
+		var ip netip.Addr
+		if u.IP != "" {
+			if ip, err = netip.ParseAddr(u.IP); err != nil {
+				return "", batch{}, fmt.Errorf("last use %d: %w", i, err)
+			}
+		}
+		if !store.ValidID(u.KeyID) || u.At.IsZero() {
+			return "", batch{}, fmt.Errorf("last use %d: no key id or time", i)
+		}
+		if prev, ok := b.last[u.KeyID]; !ok || u.At.After(prev.at) {
+			b.last[u.KeyID] = lastUse{at: u.At, ip: ip, origin: u.Origin}
+		}
+	}
+	return f.ID, b, nil
+}
+
+// spillFiles returns the paths of the spill files in dir, oldest first
+// (their ids are UUIDv7). A missing dir holds none.
+func spillFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	for _, e := range entries {
+		if name := e.Name(); e.Type().IsRegular() && strings.HasPrefix(name, spillPrefix) && strings.HasSuffix(name, spillSuffix) {
+			paths = append(paths, filepath.Join(dir, name))
+		}
+	}
+	slices.Sort(paths)
+	return paths, nil
+}
+
+// Replay writes the spill files found in SpillDir to the database, each
+// exactly once, then removes them: each file's id is recorded in the
+// transaction that writes its counts and last uses, and a file whose id
+// was recorded before is removed without writing. A file that cannot be
+// read or makes no sense is logged and renamed with a ".bad" suffix, never
+// removed. Replay stops at the first file the database refuses and returns
+// that error; the file is kept for the next call. Counts of keys the
+// database does not hold are dropped, with a warning.
+func (r *Recorder) Replay(ctx context.Context) error {
+	if r.SpillDir == "" {
+		return nil
+	}
+	r.replayMu.Lock()
+	defer r.replayMu.Unlock()
+	paths, err := spillFiles(r.SpillDir)
+	if err != nil {
+		r.logger.Error("usage: cannot list spill files", "dir", r.SpillDir, "err", err)
+		return nil
+	}
+	for _, path := range paths {
+		id, b, err := readSpill(path)
+		if err != nil {
+			r.moveAside(path, err)
+			continue
+		}
+		if err := r.dropUnknownKeys(ctx, path, &b); err != nil {
+			return fmt.Errorf("usage: replay %s: %w", filepath.Base(path), err)
+		}
+		written, err := r.write(ctx, b, id)
+		if err != nil {
+			return fmt.Errorf("usage: replay %s: %w", filepath.Base(path), err)
+		}
+		if written {
+			r.logger.Info("usage: spill file written to the database", "file", path, "requests", b.requests())
+		} else {
+			r.logger.Info("usage: spill file was written before; removing it", "file", path)
+		}
+		if err := os.Remove(path); err != nil {
+			r.logger.Error("usage: cannot remove a written spill file; the next start will remove it", "file", path, "err", err)
+		}
+	}
+	return nil
+}
+
+// moveAside renames a spill file that cannot be replayed, so it is kept
+// for a person to look at and never replayed.
+func (r *Recorder) moveAside(path string, cause error) {
+	if err := os.Rename(path, path+badSuffix); err != nil {
+		r.logger.Error("usage: unreadable spill file, and it cannot be renamed", "file", path, "err", cause, "rename_err", err)
+		return
+	}
+	r.logger.Error("usage: unreadable spill file moved aside; its counts are not written", "file", path+badSuffix, "err", cause)
+}
+
+// dropUnknownKeys removes from b the counts and last uses of keys the
+// database does not hold (a spill file brought to another database), which
+// could never be written.
+func (r *Recorder) dropUnknownKeys(ctx context.Context, path string, b *batch) error {
+	ids := map[string]bool{}
+	for k := range b.counts {
+		ids[k.keyID] = false
+	}
+	for id := range b.last {
+		ids[id] = false
+	}
+	all := make([]string, 0, len(ids))
+	for id := range ids {
+		all = append(all, id)
+	}
+	for chunk := range slices.Chunk(all, 500) {
+		var found []string
+		if err := r.db.WithContext(ctx).Table("api_keys").Where("id IN ?", chunk).Pluck("id", &found).Error; err != nil {
+			return err
+		}
+		for _, id := range found {
+			ids[id] = true
+		}
+	}
+	var dropped int64
+	for k, n := range b.counts {
+		if !ids[k.keyID] {
+			dropped += n
+			delete(b.counts, k)
+		}
+	}
+	for id := range b.last {
+		if !ids[id] {
+			delete(b.last, id)
+		}
+	}
+	if dropped > 0 {
+		r.logger.Warn("usage: spill file counts keys this database does not hold; their counts are dropped", "file", path, "requests", dropped)
+	}
+	return nil
+}
