@@ -22,7 +22,7 @@ GENERATED := { git ls-files -- '*_templ.go' static/app.css static/htmx.min.js; \
 	git ls-files --others --exclude-standard -- '*_templ.go'; \
 	printf '%s\n' static/app.css static/htmx.min.js; } | sort -u
 
-.PHONY: run generate deps tools check-generated vet test-go test-e2e test build bench clean
+.PHONY: run generate deps tools check-generated vet test-go test-e2e test build bench faults clean
 
 run:
 	go run ./cmd/keyplane $(ARGS)
@@ -91,6 +91,15 @@ test: deps check-generated vet test-go test-e2e
 bench:
 	go test -p 1 -run '^$$' -bench . -benchmem -benchtime 300ms ./...
 	go run ./cmd/bench $(BENCH_ARGS)
+
+# The fault suite (also part of test-go): TCP proxies refuse, blackhole or
+# freeze the connections to PostgreSQL and Redis; each test prints its
+# figures. The whole output is kept in tmp/faults.log.
+FAULT_TESTS := Fault|UnderFaults|UnderBlackhole|Readyz|DatabaseDownAndBack|Spill|Shutdown|FinalFlush
+faults:
+	@mkdir -p tmp
+	go test -count=1 -v -run '$(FAULT_TESTS)' ./internal/... ./web/ ./cmd/keyplane/ 2>&1 | tee tmp/faults.log \
+		| grep -E '^(--- FAIL|FAIL|ok )|figure:' | sed -E 's/^ +[a-z_]+_test\.go:[0-9]+: //'
 
 clean:
 	rm -rf bin tmp web/e2e/test-results

@@ -147,19 +147,21 @@ func TestReadyzFailsFastInAPartition(t *testing.T) {
 	p.Blackhole()
 	start := time.Now()
 	wantStatus(t, c.get("/readyz"), http.StatusServiceUnavailable)
-	if took := time.Since(start); took > time.Second {
-		t.Fatalf("/readyz took %v to fail in a partition, want under 1 s", took)
+	failedIn := time.Since(start)
+	if failedIn > time.Second {
+		t.Fatalf("/readyz took %v to fail in a partition, want under 1 s", failedIn)
 	}
 	wantStatus(t, c.get("/healthz"), http.StatusOK)
 
 	if err := p.Restore(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(2 * time.Second)
+	back := time.Now()
 	for c.get("/readyz").StatusCode != http.StatusOK {
-		if time.Now().After(deadline) {
+		if time.Since(back) > 2*time.Second {
 			t.Fatal("/readyz still fails 2 s after the database came back")
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
+	t.Logf("figure: /readyz failed in %v of a partition, answered 200 again %v after it ended", failedIn.Round(time.Millisecond), time.Since(back).Round(time.Millisecond))
 }

@@ -78,7 +78,7 @@ func TestUsageSpilledAtShutdownIsWrittenAtNextStart(t *testing.T) {
 	client.CloseIdleConnections()
 	stopped := time.Now()
 	srv.stop(t)
-	t.Logf("stopped in %v with the database away; %v valid answers", time.Since(stopped).Round(time.Millisecond), want)
+	stopTook := time.Since(stopped)
 
 	names := spillFileNames(t, spillDir)
 	if len(names) != 1 {
@@ -119,6 +119,8 @@ func TestUsageSpilledAtShutdownIsWrittenAtNextStart(t *testing.T) {
 	if len(got) != len(want) || got["A"] != want["A"] || got["B"] != want["B"] {
 		t.Fatalf("usage_hourly per key %v, want %v; logs of the second start:\n%s", got, want, again.logs)
 	}
+	t.Logf("figure: SIGTERM with the database away: stopped in %v, spilled; the next start wrote %v, exactly the answers given (0 lost, 0 twice)",
+		stopTook.Round(time.Millisecond), got)
 }
 
 // spillFileNames lists the spill files in dir.
