@@ -257,11 +257,15 @@ func TestMalformedInput(t *testing.T) {
 
 		// Malformed slugs in paths: 404, never a database error.
 		for _, path := range []string{
-			"/orgs/%ff/keys", "/orgs/%00/keys", "/orgs/%c3%28/keys", "/orgs/ACME/keys", "/orgs/-acme-/keys",
+			"/orgs/ACME/keys", "/orgs/-acme-/keys",
 			"/orgs/a/keys", "/orgs/" + strings.Repeat("a", 5000) + "/keys", "/orgs/acme%27%20OR%201=1/keys",
-			"/orgs/acme%2fkeys", "/orgs/%ff", "/orgs/acme/keys/%ff", "/orgs/acme/keys/not-a-uuid",
+			"/orgs/acme%2fkeys", "/orgs/acme/keys/not-a-uuid",
 		} {
 			want404(t, c.get(path))
+		}
+		// Paths that are not UTF-8: 400, as for forms and queries.
+		for _, path := range []string{"/orgs/%ff/keys", "/orgs/%c3%28/keys", "/orgs/%ff", "/orgs/acme/keys/%ff"} {
+			wantStatus(t, c.get(path), http.StatusBadRequest)
 		}
 
 		// Text that is not UTF-8, in a form or a query: 4xx, nothing stored.
@@ -272,6 +276,28 @@ func TestMalformedInput(t *testing.T) {
 		}
 		wantClientError(t, c.get("/orgs/acme/audit?actor=%ff"))
 		wantClientError(t, c.get("/orgs/acme/keys?q=%c3%28"))
+
+		// A NUL byte, which PostgreSQL cannot store: 400 before any query,
+		// in a form, a query or a path.
+		for _, tc := range []struct {
+			path string
+			form url.Values
+		}{
+			{"/orgs/acme/keys", url.Values{"description": {"nul \x00 byte"}, "kind": {"private"}, "environment": {"live"}}},
+			{"/account/name", url.Values{"name": {"Alice\x00"}}},
+			{"/admin/users", url.Values{"name": {"X"}, "email": {"x\x00@example.com"}, "password": {testPassword}}},
+		} {
+			wantStatus(t, c.post(tc.path, tc.form), http.StatusBadRequest)
+		}
+		for _, path := range []string{"/orgs/acme/audit?actor=%00", "/orgs/acme/audit?action=key.created%00", "/orgs/acme/keys?q=%00", "/orgs/%00/keys"} {
+			wantStatus(t, c.get(path), http.StatusBadRequest)
+		}
+		if n := e.count("api_keys"); n != 0 {
+			t.Fatalf("%d keys created from a form with a NUL byte", n)
+		}
+		anon := e.client()
+		r = anon.postRaw("/login", url.Values{"_csrf": {anon.token()}, "email": {"alice\x00@example.com"}, "password": {testPassword}})
+		wantStatus(t, r, http.StatusBadRequest)
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -47,7 +48,7 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		attrs := []any{
-			"request_id", id, "method", c.Request().Method, "path", c.Request().URL.Path,
+			"request_id", id, "method", c.Request().Method, "path", loggedPath(c),
 			"status", c.Response().Status, "duration_ms", time.Since(start).Milliseconds(), "ip", c.RealIP(),
 		}
 		if u := currentUser(c); u != nil {
@@ -60,6 +61,22 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		s.logger.Log(c.Request().Context(), level, "request", attrs...)
 		return nil
 	}
+}
+
+// secretParams name the route parameters that carry a secret (an invite's
+// token): no log line may show their values.
+var secretParams = []string{"token"}
+
+// loggedPath is the request's path as a log line may show it: the route
+// pattern (/invites/:token) when a parameter of the route carries a secret,
+// else the path itself.
+func loggedPath(c echo.Context) string {
+	for _, name := range c.ParamNames() {
+		if slices.Contains(secretParams, name) {
+			return c.Path()
+		}
+	}
+	return c.Request().URL.Path
 }
 
 // securityHeaders sets the CSP (scripts only from this origin or with the
@@ -154,19 +171,22 @@ func (s *Server) renewCSRF(c echo.Context) {
 	c.Set(ctxCSRF, token)
 }
 
-// validText answers 400 to a dashboard request whose query or form holds
-// text that is not valid UTF-8, which PostgreSQL would refuse deep inside a
-// handler.
+// validText answers 400 to a dashboard request whose path, query or form
+// holds text PostgreSQL cannot store (invalid UTF-8, or a NUL byte), which
+// it would refuse deep inside a handler with a 500.
 func (s *Server) validText(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
+		if !storable(r.URL.Path) {
+			return echo.NewHTTPError(http.StatusBadRequest)
+		}
 		for _, values := range []url.Values{r.URL.Query(), r.PostForm} {
 			for k, vs := range values {
-				if !utf8.ValidString(k) {
+				if !storable(k) {
 					return echo.NewHTTPError(http.StatusBadRequest)
 				}
 				for _, v := range vs {
-					if !utf8.ValidString(v) {
+					if !storable(v) {
 						return echo.NewHTTPError(http.StatusBadRequest)
 					}
 				}
@@ -175,6 +195,9 @@ func (s *Server) validText(next echo.HandlerFunc) echo.HandlerFunc {
 		return next(c)
 	}
 }
+
+// storable reports whether s can be stored in a PostgreSQL text column.
+func storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // sameOrigin checks the Origin header, when a browser sends one, against the
 // request's own host.

@@ -108,7 +108,7 @@ func NewServer(d Deps) *Server {
 	// A panic becomes a 500 through handleError, with its stack in the log.
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			s.logger.Error("panic", "err", err, "path", c.Request().URL.Path, "stack", string(stack))
+			s.logger.Error("panic", "err", err, "path", loggedPath(c), "stack", string(stack))
 			return err
 		},
 	}))

@@ -5,10 +5,11 @@ import (
 	"unicode/utf8"
 )
 
-// Text makes s storable in a text column: valid UTF-8 (PostgreSQL refuses
-// anything else) and at most n bytes, cut on a rune boundary.
+// Text makes s storable in a text column: valid UTF-8 without NUL bytes
+// (PostgreSQL refuses both) and at most n bytes, cut on a rune boundary.
 func Text(s string, n int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
 	if len(s) <= n {
 		return s
 	}
