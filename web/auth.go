@@ -91,10 +91,15 @@ func humanWait(d time.Duration) string {
 
 // logout ends the session for real: the record is deleted, so a copy of the
 // cookie no longer works.
+// logout ends the session, renews the CSRF token, and asks the browser to
+// forget what it kept of the organization's pages (its cache and the
+// storage where htmx could keep history snapshots).
 func (s *Server) logout(c echo.Context) error {
 	if err := s.sessions.logout(c); err != nil {
 		return err
 	}
+	s.renewCSRF(c)
+	c.Response().Header().Set("Clear-Site-Data", `"cache", "storage"`)
 	return redirect(c, "/login")
 }
 

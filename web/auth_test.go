@@ -305,7 +305,11 @@ func TestLogoutEndsSession(t *testing.T) {
 			t.Fatal("no logout form with a CSRF field")
 		}
 
-		wantRedirect(t, c.post("/logout", nil), "/login")
+		out := c.post("/logout", nil)
+		wantRedirect(t, out, "/login")
+		if got := out.Header.Get("Clear-Site-Data"); got != `"cache", "storage"` {
+			t.Errorf("logout's Clear-Site-Data = %q, want the cache and storage cleared", got)
+		}
 		if c.cookie(name) != nil {
 			t.Error("logout left the session cookie in the jar")
 		}

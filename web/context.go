@@ -10,11 +10,13 @@ import (
 
 // Keys of the values middleware leaves on the echo.Context.
 const (
-	ctxUser      = "kp.user"
-	ctxSession   = "kp.session"
-	ctxMember    = "kp.member"
-	ctxCSRF      = "kp.csrf"
-	ctxRequestID = "kp.request_id"
+	ctxUser    = "kp.user"
+	ctxSession = "kp.session"
+	ctxMember  = "kp.member"
+	ctxCSRF    = "kp.csrf"
+	// ctxSessionCSRF is the signed-in session's own CSRF token.
+	ctxSessionCSRF = "kp.session_csrf"
+	ctxRequestID   = "kp.request_id"
 )
 
 func currentUser(c echo.Context) *account.User {

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"keyplane/internal/store"
@@ -101,4 +102,46 @@ func wrongToken(tok string) string {
 		first = 'B'
 	}
 	return string(first) + tok[1:]
+}
+
+// TestCSRFTokenBoundToSession: a signed-in request needs its own session's
+// token. Another session's token, a token planted in the CSRF cookie (as a
+// sibling subdomain could), or the token of a session that ended is
+// refused, even for the same user.
+func TestCSRFTokenBoundToSession(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, nil)
+		op := e.user("op@example.com", "Operator", true)
+		e.org("Acme", "acme", op.ID)
+		a, b := e.client(), e.client()
+		a.mustLogin("op@example.com")
+		b.mustLogin("op@example.com")
+		newUser := func(email string, token string) url.Values {
+			return url.Values{"name": {"New"}, "email": {email}, "password": {testPassword}, layout.CSRFField: {token}}
+		}
+		forbidden := func(r *resp) {
+			t.Helper()
+			wantStatus(t, r, http.StatusForbidden)
+		}
+		if a.token() == b.token() {
+			t.Fatal("two sessions got the same CSRF token")
+		}
+		forbidden(b.postRaw("/admin/users", newUser("other-session@example.com", a.token())))
+		forbidden(b.postRaw("/logout", url.Values{layout.CSRFField: {a.token()}}))
+
+		planted := strings.Repeat("P", 43)
+		b.setCookie(e.srv.csrfCookieName(), planted)
+		forbidden(b.postRaw("/admin/users", newUser("planted@example.com", planted)))
+		forbidden(b.postRaw("/admin/users", newUser("planted@example.com", planted), layout.CSRFHeader, planted))
+
+		old := b.token()
+		wantStatus(t, b.postRaw("/admin/users", newUser("own@example.com", old)), http.StatusSeeOther)
+		wantRedirect(t, b.postRaw("/logout", url.Values{layout.CSRFField: {old}}), "/login")
+		b.mustLogin("op@example.com")
+		forbidden(b.postRaw("/admin/users", newUser("ended-session@example.com", old)))
+		if n := e.count("users"); n != 2 {
+			t.Fatalf("%d users, want 2: a refused request created one", n)
+		}
+	})
 }

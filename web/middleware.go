@@ -1,7 +1,9 @@
 package web
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -118,16 +120,22 @@ func (s *Server) csrfCookieName() string {
 }
 
 // csrf refuses state-changing dashboard requests that do not carry the
-// token from the CSRF cookie, in the form field or the header htmx sends, or
-// that a browser marks as cross-site (403). It also reads the form of every
-// such request, bounded to maxFormBytes (413 beyond, 400 when malformed), so
-// handlers never see a partial form. Safe methods pass and get a token.
+// request's CSRF token, in the form field or the header htmx sends, or that
+// a browser marks as cross-site or sends from another origin (403). A
+// signed-in request's token is bound to its session (see sessionCSRF), so a
+// token planted in a cookie, or taken from another session, is worthless;
+// before signing in, the token is the one in the CSRF cookie. It also reads
+// the form of every such request, bounded to maxFormBytes (413 beyond, 400
+// when malformed), so handlers never see a partial form. Safe methods pass
+// and get a token. It runs after loadSession.
 func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		token := ""
-		if ck, err := r.Cookie(s.csrfCookieName()); err == nil && len(ck.Value) == 43 {
-			token = ck.Value
+		token, bound := c.Get(ctxSessionCSRF).(string)
+		if !bound {
+			if ck, err := r.Cookie(s.csrfCookieName()); err == nil && len(ck.Value) == 43 {
+				token = ck.Value
+			}
 		}
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
@@ -158,6 +166,15 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(ctxCSRF, token)
 		return next(c)
 	}
+}
+
+// sessionCSRF is the CSRF token of the session whose cookie token is
+// sessionToken: an HMAC of it under a key of the server's own, so it is
+// known only to that session's pages and changes with the session.
+func (s *Server) sessionCSRF(sessionToken string) string {
+	m := hmac.New(sha256.New, s.csrfKey)
+	m.Write([]byte(sessionToken))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // renewCSRF issues a new CSRF token, as at login, so a token known before
@@ -229,6 +246,9 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			if rec, ok := sess.Values[sessRecordKey{}].(*account.Session); ok {
 				c.Set(ctxSession, rec)
+			}
+			if tok, ok := sess.Values[sessTokenKey{}].(string); ok {
+				c.Set(ctxSessionCSRF, s.sessionCSRF(tok))
 			}
 		} else if _, err := c.Cookie(s.sessions.CookieName()); err == nil {
 			// A cookie for a session that has ended: clear it.

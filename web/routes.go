@@ -30,8 +30,9 @@ func (s *Server) routes() {
 	v1.GET("/me", s.dataPlane.Me)
 	v1.RouteNotFound("/*", s.apiNotFound)
 
-	// Dashboard: request log, security headers, CSRF, session, first-run gate.
-	dash := e.Group("", s.requestLog, gzipFast, s.securityHeaders, s.csrf, s.validText, s.loadSession, s.setupGate)
+	// Dashboard: request log, security headers, session, CSRF (bound to the
+	// session), storable text, first-run gate.
+	dash := e.Group("", s.requestLog, gzipFast, s.securityHeaders, s.loadSession, s.csrf, s.validText, s.setupGate)
 	dash.GET("/setup", s.setupForm)
 	dash.POST("/setup", s.setupSubmit)
 	dash.GET("/login", s.loginForm)

@@ -5,6 +5,7 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -59,6 +60,7 @@ type Server struct {
 	throttle   *account.Throttle
 	logger     *slog.Logger
 	sessions   *SessionStore
+	csrfKey    []byte // derives each session's CSRF token
 	setupToken string
 	now        func() time.Time
 	version    string
@@ -99,6 +101,8 @@ func NewServer(d Deps) *Server {
 	ipOf := resolver.FromRequest
 	limits := account.SessionLimits{Idle: d.Config.SessionIdle, Max: d.Config.SessionMax}
 	s.sessions = NewSessionStore(d.Accounts, d.SessionSecret, limits, d.Config.SecureCookies(), ipOf)
+	csrfKey := sha256.Sum256(append([]byte("keyplane csrf\x00"), d.SessionSecret...))
+	s.csrfKey = csrfKey[:]
 
 	e := echo.New()
 	e.HideBanner = true

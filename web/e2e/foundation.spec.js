@@ -54,8 +54,20 @@ test('setup, logout, login and the organization home', async ({ page }) => {
   await expect(page).toHaveURL(/\/orgs\/acme\/keys$/);
   await expect(page.getByTestId('org-name')).toHaveText('Acme');
 
+  // A filter pushes its URL into the history; htmx keeps no snapshot of the
+  // page in the browser's storage, and going back loads the page afresh.
+  await page.getByLabel('Search descriptions').fill('billing');
+  await expect(page).toHaveURL(/[?&]q=billing/);
+  await page.goBack();
+  await expect(page).toHaveURL(/\/orgs\/acme\/keys$/);
+  await expect(page.getByLabel('Search descriptions')).toHaveValue('');
+  expect(await page.evaluate(() => sessionStorage.getItem('htmx-history-cache'))).toBeNull();
+
+  // Signing out clears whatever the site stored in this browser.
+  await page.evaluate(() => { localStorage.setItem('kp-e2e', 'x'); sessionStorage.setItem('kp-e2e', 'x'); });
   await page.getByRole('button', { name: 'Log out' }).click();
   await expect(page).toHaveURL(/\/login$/);
+  expect(await page.evaluate(() => [localStorage.getItem('kp-e2e'), sessionStorage.getItem('kp-e2e')])).toEqual([null, null]);
   expect(problems).toEqual([]);
 });
 
