@@ -13,6 +13,7 @@ const (
 	ctxUser    = "kp.user"
 	ctxSession = "kp.session"
 	ctxMember  = "kp.member"
+	ctxJoined  = "kp.joined"
 	ctxCSRF    = "kp.csrf"
 	// ctxSessionCSRF is the signed-in session's own CSRF token.
 	ctxSessionCSRF = "kp.session_csrf"
@@ -32,6 +33,13 @@ func currentSession(c echo.Context) *account.Session {
 func currentMembership(c echo.Context) *org.Joined {
 	m, _ := c.Get(ctxMember).(*org.Joined)
 	return m
+}
+
+// joinedOrgs returns the signed-in user's organizations, by name, as
+// loadOrgs read them.
+func joinedOrgs(c echo.Context) []org.Joined {
+	j, _ := c.Get(ctxJoined).([]org.Joined)
+	return j
 }
 
 func csrfToken(c echo.Context) string {

@@ -48,7 +48,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	status, code, msg := s.classify(err)
 	if status >= 500 {
-		s.logger.Error("request failed", "err", err, "path", c.Request().URL.Path, "request_id", c.Get(ctxRequestID))
+		s.logger.Error("request failed", "err", err, "path", loggedPath(c), "request_id", c.Get(ctxRequestID))
 	}
 	path := c.Request().URL.Path
 	if strings.HasPrefix(path, "/v1/") || strings.HasPrefix(path, "/api/") || path == "/v1" {

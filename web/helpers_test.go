@@ -287,9 +287,11 @@ func (c *client) token() string {
 	return ""
 }
 
-// login posts the sign-in form.
+// login posts the sign-in form, with the token of a page loaded now: one
+// kept from before may belong to a session that has ended since.
 func (c *client) login(email, password string) *resp {
 	c.t.Helper()
+	c.csrf = ""
 	return c.post("/login", url.Values{"email": {email}, "password": {password}})
 }
 

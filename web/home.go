@@ -12,10 +12,7 @@ import (
 // a user in no organization gets a page that says so.
 func (s *Server) home(c echo.Context) error {
 	u := currentUser(c)
-	joined, err := s.orgs.ForUser(c.Request().Context(), u.ID)
-	if err != nil {
-		return err
-	}
+	joined := joinedOrgs(c)
 	if len(joined) == 0 {
 		return render(c, http.StatusOK, pages.NoOrgPage(s.page(c, "No organization")))
 	}

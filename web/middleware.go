@@ -299,6 +299,20 @@ func (s *Server) requireOperator(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// loadOrgs reads the signed-in user's organizations once per request: for
+// the switcher on every page and for requireMember. It runs after
+// requireUser.
+func (s *Server) loadOrgs(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		joined, err := s.orgs.ForUser(c.Request().Context(), currentUser(c).ID)
+		if err != nil {
+			return apperr.Wrap(apperr.Unavailable, err, "Keyplane cannot reach its database right now. Try again shortly.")
+		}
+		c.Set(ctxJoined, joined)
+		return next(c)
+	}
+}
+
 // requireMember loads the organization named by :slug as seen by the user:
 // 404 for an unknown slug and for non-members alike, operators included.
 func (s *Server) requireMember(next echo.HandlerFunc) echo.HandlerFunc {
@@ -308,10 +322,12 @@ func (s *Server) requireMember(next echo.HandlerFunc) echo.HandlerFunc {
 		if org.ValidateSlug(slug) != "" {
 			return echo.ErrNotFound
 		}
-		m, err := s.orgs.MembershipBySlug(c.Request().Context(), slug, u.ID)
-		if err != nil {
-			return err
+		// Unknown slugs and others' organizations look the same: 404.
+		i := slices.IndexFunc(joinedOrgs(c), func(j org.Joined) bool { return j.Slug == slug })
+		if i < 0 {
+			return apperr.New(apperr.NotFound, "Page not found.")
 		}
+		m := joinedOrgs(c)[i]
 		c.Set(ctxMember, &m)
 		if r := c.Request(); r.Method == http.MethodGet && (u.LastOrgID == nil || *u.LastOrgID != m.ID) {
 			if err := s.accounts.SetLastOrg(r.Context(), u.ID, m.ID); err != nil {

@@ -1,6 +1,10 @@
 package web
 
 import (
+	"bytes"
+	"fmt"
+	"sync"
+
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
@@ -9,15 +13,27 @@ import (
 )
 
 // render writes component with status, with the request's CSP nonce in its
-// context so templ can stamp it on scripts.
+// context so templ can stamp it on scripts. The component is rendered whole
+// before anything is sent: one that fails midway becomes the error page,
+// never a truncated 200.
 func render(c echo.Context, status int, component templ.Component) error {
-	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
-	c.Response().WriteHeader(status)
-	return component.Render(c.Request().Context(), c.Response().Writer)
+	buf := renderBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			buf.Reset()
+			renderBuffers.Put(buf)
+		}
+	}()
+	if err := component.Render(c.Request().Context(), buf); err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	return c.HTMLBlob(status, buf.Bytes())
 }
 
-// page returns the frame's view model for the current request. It reads the
-// user's organizations for the switcher.
+var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// page returns the frame's view model for the current request, from what
+// the middleware loaded (the user's organizations, for the switcher).
 func (s *Server) page(c echo.Context, title string) layout.Page {
 	p := layout.Page{Title: title, CSRFToken: csrfToken(c)}
 	u := currentUser(c)
@@ -28,10 +44,8 @@ func (s *Server) page(c echo.Context, title string) layout.Page {
 	if m := currentMembership(c); m != nil {
 		p.Org = &layout.Org{Name: m.Name, Slug: m.Slug, Role: string(m.Role)}
 	}
-	if joined, err := s.orgs.ForUser(c.Request().Context(), u.ID); err == nil {
-		for _, j := range joined {
-			p.Orgs = append(p.Orgs, layout.Org{Name: j.Name, Slug: j.Slug, Role: string(j.Role)})
-		}
+	for _, j := range joinedOrgs(c) {
+		p.Orgs = append(p.Orgs, layout.Org{Name: j.Name, Slug: j.Slug, Role: string(j.Role)})
 	}
 	if flashes := s.sessions.flashes(c); len(flashes) > 0 {
 		p.Flash = flashes[0]

@@ -41,7 +41,7 @@ func (s *Server) routes() {
 	dash.GET("/invites/:token", s.inviteShow)
 	dash.POST("/invites/:token", s.inviteAccept)
 
-	user := dash.Group("", s.requireUser)
+	user := dash.Group("", s.requireUser, s.loadOrgs)
 	user.GET("/", s.home)
 	user.GET("/account", s.accountPage)
 	user.POST("/account/name", s.accountRename)
