@@ -380,6 +380,12 @@ func (d *dpEnv) check(t *testing.T, rec *httptest.ResponseRecorder, status int, 
 		if got := errorCode(t, rec); got != code {
 			t.Fatalf("code %q, want %q", got, code)
 		}
+		// Gateways that drop the body keep the code from this header.
+		if got := rec.Header().Values("X-Keyplane-Error"); len(got) != 1 || got[0] != code {
+			t.Errorf("X-Keyplane-Error = %q, want %q", got, code)
+		}
+	} else if got := rec.Header().Values("X-Keyplane-Error"); len(got) != 0 {
+		t.Errorf("X-Keyplane-Error = %q on an answer that refuses nothing", got)
 	}
 	for name, v := range want {
 		if got := rec.Header().Values(name); len(got) != 1 || got[0] != d.expand(v) {

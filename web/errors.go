@@ -52,7 +52,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	path := c.Request().URL.Path
 	if strings.HasPrefix(path, "/v1/") || strings.HasPrefix(path, "/api/") || path == "/v1" {
-		api.WriteError(c, status, string(code), msg)
+		api.WriteError(c, string(code), msg)
 		return
 	}
 	if status == http.StatusUnauthorized && currentUser(c) == nil && path != "/login" {
@@ -116,5 +116,5 @@ func headingOf(status int) string {
 }
 
 func (s *Server) apiNotFound(c echo.Context) error {
-	return api.WriteError(c, http.StatusNotFound, "not_found", "No such endpoint.")
+	return api.WriteError(c, api.CodeNotFound, "No such endpoint.")
 }

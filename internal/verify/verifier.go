@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -65,10 +64,10 @@ type RateLimit struct {
 	Reset     time.Duration
 }
 
-// Result is a verification's outcome.
+// Result is a verification's outcome. It names the outcome by code; what
+// that means in HTTP is the caller's business (web/api has the table).
 type Result struct {
 	Allowed bool
-	Status  int
 	Code    string // "" when allowed
 	Message string
 	Key     *Key // set whenever the key was found
@@ -86,8 +85,8 @@ func (r Result) Outcome() string {
 	return r.Code
 }
 
-func deny(status int, code, msg string, k *Key) Result {
-	return Result{Status: status, Code: code, Message: msg, Key: k}
+func deny(code, msg string, k *Key) Result {
+	return Result{Code: code, Message: msg, Key: k}
 }
 
 // Options configure a Verifier.
@@ -201,32 +200,32 @@ func (v *Verifier) verify(ctx context.Context, req Request, now time.Time) Resul
 
 func (v *Verifier) decide(ctx context.Context, req Request, now time.Time) Result {
 	if _, err := apikey.Parse(req.Key, v.prefix); err != nil {
-		return deny(http.StatusUnauthorized, CodeUnauthorized, "Invalid or missing API key", nil)
+		return deny(CodeUnauthorized, "Invalid or missing API key", nil)
 	}
 	k, err := v.lookup(ctx, req.Key, now)
 	if errors.Is(err, ErrUnknownKey) {
-		return deny(http.StatusUnauthorized, CodeUnauthorized, "Invalid or missing API key", nil)
+		return deny(CodeUnauthorized, "Invalid or missing API key", nil)
 	}
 	if err != nil {
-		return deny(http.StatusServiceUnavailable, CodeUnavailable, "Key verification is temporarily unavailable", nil)
+		return deny(CodeUnavailable, "Key verification is temporarily unavailable", nil)
 	}
 
 	if k.RevokedAt != nil {
-		return deny(http.StatusUnauthorized, CodeRevoked, "This API key has been revoked", k)
+		return deny(CodeRevoked, "This API key has been revoked", k)
 	}
 	if k.Deadline != nil && !now.Before(*k.Deadline) {
-		return deny(http.StatusUnauthorized, CodeExpired, "This API key has expired", k)
+		return deny(CodeExpired, "This API key has expired", k)
 	}
 	if len(k.IPs) > 0 && !containsAddr(k.IPs, req.ClientIP) {
-		return deny(http.StatusForbidden, CodeIPNotAllowed, "Requests from this IP address are not allowed for this key", k)
+		return deny(CodeIPNotAllowed, "Requests from this IP address are not allowed for this key", k)
 	}
 	if k.Kind == apikey.Public {
 		origin := strings.TrimSpace(req.Origin)
 		if origin == "" || origin == "null" {
-			return deny(http.StatusForbidden, CodeAnonymous, "Public keys are accepted only from web pages that send an Origin or Referer", k)
+			return deny(CodeAnonymous, "Public keys are accepted only from web pages that send an Origin or Referer", k)
 		}
 		if !originAllowed(k.Domains, origin) {
-			return deny(http.StatusForbidden, CodeDomainNotAllowed, "Requests from this origin are not allowed for this key", k)
+			return deny(CodeDomainNotAllowed, "Requests from this origin are not allowed for this key", k)
 		}
 	}
 
@@ -239,7 +238,7 @@ func (v *Verifier) decide(ctx context.Context, req Request, now time.Time) Resul
 		d, _ := v.limiter.Take(ctx, bucket, Limit{Max: k.RateLimit, Block: k.Block}, now)
 		rl = &RateLimit{Limit: k.RateLimit, Remaining: d.Remaining, Reset: d.Reset}
 		if !d.Allowed {
-			res := deny(http.StatusTooManyRequests, CodeRateLimited, "Rate limit exceeded; retry in "+strconv.Itoa(ceilSeconds(d.Reset))+" seconds", k)
+			res := deny(CodeRateLimited, "Rate limit exceeded; retry in "+strconv.Itoa(ceilSeconds(d.Reset))+" seconds", k)
 			res.RateLimit = rl
 			return res
 		}
@@ -247,12 +246,12 @@ func (v *Verifier) decide(ctx context.Context, req Request, now time.Time) Resul
 
 	for _, s := range req.Scopes {
 		if !k.HasScope(s) {
-			res := deny(http.StatusForbidden, CodeForbidden, "This API key lacks the required scope "+s, k)
+			res := deny(CodeForbidden, "This API key lacks the required scope "+s, k)
 			res.RateLimit = rl
 			return res
 		}
 	}
-	return Result{Allowed: true, Status: http.StatusOK, Key: k, RateLimit: rl}
+	return Result{Allowed: true, Key: k, RateLimit: rl}
 }
 
 // clientNetwork names the client for per-IP limits: its IPv4 address, or

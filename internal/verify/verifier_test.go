@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"sync"
 	"testing"
@@ -176,14 +175,13 @@ func TestVerifyChecks(t *testing.T) {
 		edit     func(t *testing.T, f *fixture) func(*Key) // nil: a plain private key
 		key      func(t *testing.T, secret string) string  // nil: the key itself
 		req      Request
-		status   int
 		code     string
 		keyFound bool
 		rl       bool
 	}{
-		{name: "valid private key", status: 200, keyFound: true},
-		{name: "empty key", key: func(*testing.T, string) string { return "" }, status: 401, code: CodeUnauthorized},
-		{name: "garbage", key: func(*testing.T, string) string { return "hello" }, status: 401, code: CodeUnauthorized},
+		{name: "valid private key", keyFound: true},
+		{name: "empty key", key: func(*testing.T, string) string { return "" }, code: CodeUnauthorized},
+		{name: "garbage", key: func(*testing.T, string) string { return "hello" }, code: CodeUnauthorized},
 		{name: "bad checksum", key: func(_ *testing.T, s string) string {
 			b := []byte(s)
 			if b[len(b)-1] == 'A' {
@@ -192,74 +190,74 @@ func TestVerifyChecks(t *testing.T) {
 				b[len(b)-1] = 'A'
 			}
 			return string(b)
-		}, status: 401, code: CodeUnauthorized},
+		}, code: CodeUnauthorized},
 		{name: "other prefix", key: func(_ *testing.T, s string) string {
 			k, _ := apikey.Generate(nil, "xx", apikey.Private, apikey.Live)
 			return k
-		}, status: 401, code: CodeUnauthorized},
-		{name: "unknown well-formed key", key: func(t *testing.T, _ string) string { return wellFormedUnknown(t) }, status: 401, code: CodeUnauthorized},
+		}, code: CodeUnauthorized},
+		{name: "unknown well-formed key", key: func(t *testing.T, _ string) string { return wellFormedUnknown(t) }, code: CodeUnauthorized},
 		{name: "revoked beats IP, origin and scope", edit: func(t *testing.T, f *fixture) func(*Key) {
 			return func(k *Key) {
 				k.RevokedAt = past(-time.Hour)(f)
 				k.IPs = mustPrefixes(t, "10.0.0.0/8")
 				k.Scopes = nil
 			}
-		}, req: Request{ClientIP: ip("192.0.2.1"), Scopes: []string{"sms:send"}}, status: 401, code: CodeRevoked, keyFound: true},
+		}, req: Request{ClientIP: ip("192.0.2.1"), Scopes: []string{"sms:send"}}, code: CodeRevoked, keyFound: true},
 		{name: "expired at its deadline", edit: func(_ *testing.T, f *fixture) func(*Key) {
 			return func(k *Key) { k.Deadline = past(0)(f) }
-		}, status: 401, code: CodeExpired, keyFound: true},
+		}, code: CodeExpired, keyFound: true},
 		{name: "a nanosecond before the deadline", edit: func(_ *testing.T, f *fixture) func(*Key) {
 			return func(k *Key) { k.Deadline = past(time.Nanosecond)(f) }
-		}, status: 200, keyFound: true},
+		}, keyFound: true},
 		{name: "expired beats IP", edit: func(t *testing.T, f *fixture) func(*Key) {
 			return func(k *Key) { k.Deadline = past(-time.Second)(f); k.IPs = mustPrefixes(t, "10.0.0.0/8") }
-		}, req: Request{ClientIP: ip("192.0.2.1")}, status: 401, code: CodeExpired, keyFound: true},
+		}, req: Request{ClientIP: ip("192.0.2.1")}, code: CodeExpired, keyFound: true},
 		{name: "IP inside the allowlist", edit: func(t *testing.T, _ *fixture) func(*Key) {
 			return func(k *Key) { k.IPs = mustPrefixes(t, "10.0.0.0/24", "2001:db8::/64") }
-		}, req: Request{ClientIP: ip("10.0.0.255")}, status: 200, keyFound: true},
+		}, req: Request{ClientIP: ip("10.0.0.255")}, keyFound: true},
 		{name: "IPv4-mapped IPv6 client", edit: func(t *testing.T, _ *fixture) func(*Key) {
 			return func(k *Key) { k.IPs = mustPrefixes(t, "10.0.0.0/24") }
-		}, req: Request{ClientIP: ip("::ffff:10.0.0.7")}, status: 200, keyFound: true},
+		}, req: Request{ClientIP: ip("::ffff:10.0.0.7")}, keyFound: true},
 		{name: "IP outside the allowlist", edit: func(t *testing.T, _ *fixture) func(*Key) {
 			return func(k *Key) { k.IPs = mustPrefixes(t, "10.0.0.0/24", "2001:db8::/64") }
-		}, req: Request{ClientIP: ip("10.0.1.0")}, status: 403, code: CodeIPNotAllowed, keyFound: true},
+		}, req: Request{ClientIP: ip("10.0.1.0")}, code: CodeIPNotAllowed, keyFound: true},
 		{name: "IPv6 outside the allowlist", edit: func(t *testing.T, _ *fixture) func(*Key) {
 			return func(k *Key) { k.IPs = mustPrefixes(t, "2001:db8::/64") }
-		}, req: Request{ClientIP: ip("2001:db8:0:1::1")}, status: 403, code: CodeIPNotAllowed, keyFound: true},
+		}, req: Request{ClientIP: ip("2001:db8:0:1::1")}, code: CodeIPNotAllowed, keyFound: true},
 		{name: "no client IP with an allowlist", edit: func(t *testing.T, _ *fixture) func(*Key) {
 			return func(k *Key) { k.IPs = mustPrefixes(t, "0.0.0.0/0") }
-		}, status: 403, code: CodeIPNotAllowed, keyFound: true},
+		}, code: CodeIPNotAllowed, keyFound: true},
 		{name: "public key, allowed origin", edit: func(t *testing.T, _ *fixture) func(*Key) { return public(t) },
-			req: Request{Origin: "https://example.com"}, status: 200, keyFound: true, rl: true},
+			req: Request{Origin: "https://example.com"}, keyFound: true, rl: true},
 		{name: "public key, wildcard subdomain", edit: func(t *testing.T, _ *fixture) func(*Key) { return public(t) },
-			req: Request{Origin: "https://a.b.example.org"}, status: 200, keyFound: true, rl: true},
+			req: Request{Origin: "https://a.b.example.org"}, keyFound: true, rl: true},
 		{name: "public key, no origin", edit: func(t *testing.T, _ *fixture) func(*Key) { return public(t) },
-			status: 403, code: CodeAnonymous, keyFound: true},
+			code: CodeAnonymous, keyFound: true},
 		{name: "public key, Origin null", edit: func(t *testing.T, _ *fixture) func(*Key) { return public(t) },
-			req: Request{Origin: "null"}, status: 403, code: CodeAnonymous, keyFound: true},
+			req: Request{Origin: "null"}, code: CodeAnonymous, keyFound: true},
 		{name: "public key, other origin", edit: func(t *testing.T, _ *fixture) func(*Key) { return public(t) },
-			req: Request{Origin: "https://evil-example.com"}, status: 403, code: CodeDomainNotAllowed, keyFound: true},
+			req: Request{Origin: "https://evil-example.com"}, code: CodeDomainNotAllowed, keyFound: true},
 		{name: "public key, IP checked before origin", edit: func(t *testing.T, _ *fixture) func(*Key) {
 			return func(k *Key) { public(t)(k); k.IPs = mustPrefixes(t, "10.0.0.0/8") }
-		}, req: Request{ClientIP: ip("192.0.2.1")}, status: 403, code: CodeIPNotAllowed, keyFound: true},
+		}, req: Request{ClientIP: ip("192.0.2.1")}, code: CodeIPNotAllowed, keyFound: true},
 		{name: "private key ignores origin", edit: func(t *testing.T, _ *fixture) func(*Key) {
 			return func(k *Key) { k.Domains = mustDomains(t, "example.com") }
-		}, req: Request{Origin: "https://evil.net"}, status: 200, keyFound: true},
+		}, req: Request{Origin: "https://evil.net"}, keyFound: true},
 		{name: "scope missing", edit: func(*testing.T, *fixture) func(*Key) {
 			return func(k *Key) { k.Scopes = []string{"reports:read"} }
-		}, req: Request{Scopes: []string{"sms:send"}}, status: 403, code: CodeForbidden, keyFound: true},
+		}, req: Request{Scopes: []string{"sms:send"}}, code: CodeForbidden, keyFound: true},
 		{name: "every required scope is needed", edit: func(*testing.T, *fixture) func(*Key) {
 			return func(k *Key) { k.Scopes = []string{"reports:read"} }
-		}, req: Request{Scopes: []string{"reports:read", "sms:send"}}, status: 403, code: CodeForbidden, keyFound: true},
+		}, req: Request{Scopes: []string{"reports:read", "sms:send"}}, code: CodeForbidden, keyFound: true},
 		{name: "scopes granted", edit: func(*testing.T, *fixture) func(*Key) {
 			return func(k *Key) { k.Scopes = []string{"reports:read", "sms:send"} }
-		}, req: Request{Scopes: []string{"sms:send", "reports:read"}}, status: 200, keyFound: true},
+		}, req: Request{Scopes: []string{"sms:send", "reports:read"}}, keyFound: true},
 		{name: "admin grants every scope", edit: func(*testing.T, *fixture) func(*Key) {
 			return func(k *Key) { k.Scopes = []string{"admin"} }
-		}, req: Request{Scopes: []string{"sms:send", "anything"}}, status: 200, keyFound: true},
+		}, req: Request{Scopes: []string{"sms:send", "anything"}}, keyFound: true},
 		{name: "rate-limited private key reports its limit", edit: func(*testing.T, *fixture) func(*Key) {
 			return func(k *Key) { k.RateLimit = 3 }
-		}, status: 200, keyFound: true, rl: true},
+		}, keyFound: true, rl: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -275,8 +273,8 @@ func TestVerifyChecks(t *testing.T) {
 				req.Key = tt.key(t, secret)
 			}
 			res := f.verify(req)
-			if res.Status != tt.status || res.Code != tt.code || res.Allowed != (tt.status == http.StatusOK) {
-				t.Fatalf("got status %d code %q allowed %v, want %d %q", res.Status, res.Code, res.Allowed, tt.status, tt.code)
+			if res.Code != tt.code || res.Allowed != (tt.code == "") {
+				t.Fatalf("got code %q allowed %v, want %q", res.Code, res.Allowed, tt.code)
 			}
 			if (res.Key != nil) != tt.keyFound {
 				t.Errorf("Key set = %v, want %v", res.Key != nil, tt.keyFound)
@@ -323,8 +321,8 @@ func TestVerifyOrderRateLimitAndScope(t *testing.T) {
 		t.Fatalf("second counted request: %+v", res)
 	}
 	res = f.verify(Request{Key: secret, ClientIP: client, Origin: "https://example.com", Scopes: []string{"sms:send"}})
-	if res.Code != CodeRateLimited || res.Status != http.StatusTooManyRequests {
-		t.Fatalf("third: code %q status %d, want rate_limited 429", res.Code, res.Status)
+	if res.Code != CodeRateLimited || res.Allowed {
+		t.Fatalf("third: code %q allowed %v, want rate_limited", res.Code, res.Allowed)
 	}
 	if got := res.RateLimit.RetryAfterSeconds(); got != 60 {
 		t.Errorf("RetryAfterSeconds = %d, want 60", got)
@@ -544,8 +542,8 @@ func TestCacheStoreDown(t *testing.T) {
 	// The database is known down: uncached keys get 503 without a read
 	// until the next probe is due.
 	res = f.verify(Request{Key: uncached})
-	if res.Status != http.StatusServiceUnavailable || res.Code != CodeUnavailable || res.Key != nil {
-		t.Fatalf("uncached key with the store down: %+v, want 503 unavailable", res)
+	if res.Code != CodeUnavailable || res.Allowed || res.Key != nil {
+		t.Fatalf("uncached key with the store down: %+v, want unavailable", res)
 	}
 	if n := f.store.readsOf(uncached); n != 0 {
 		t.Fatalf("uncached key read the store %d times while it was known down, want 0", n)

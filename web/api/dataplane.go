@@ -115,7 +115,7 @@ func (d *DataPlane) ForwardAuth(c echo.Context) error {
 	r := c.Request()
 	method, path, ok := originalRequest(r, c.Param("*"))
 	if !ok {
-		return WriteError(c, http.StatusForbidden, verify.CodeForbidden, "The original request's method or path is ambiguous")
+		return WriteError(c, verify.CodeForbidden, "The original request's method or path is ambiguous")
 	}
 	key, conflict := keyOf(r.Header)
 	if key == "" && !conflict && method == http.MethodOptions &&
@@ -123,7 +123,7 @@ func (d *DataPlane) ForwardAuth(c echo.Context) error {
 		return c.NoContent(http.StatusOK)
 	}
 	if conflict {
-		return WriteError(c, http.StatusUnauthorized, verify.CodeUnauthorized, "Two different API keys were presented")
+		return WriteError(c, verify.CodeUnauthorized, "Two different API keys were presented")
 	}
 	scopes := verify.RequiredScopes(r.Header.Get("X-Required-Scope"), method, path, d.routeScopes)
 	req := verify.Request{Key: key, Origin: originOf(r.Header), ClientIP: d.clientIP(r), Scopes: scopes}
@@ -132,7 +132,7 @@ func (d *DataPlane) ForwardAuth(c echo.Context) error {
 	h := c.Response().Header()
 	setRateLimitHeaders(h, res)
 	if !res.Allowed {
-		return WriteError(c, res.Status, res.Code, res.Message)
+		return WriteError(c, res.Code, res.Message)
 	}
 	// The names are canonical already, so the map is written directly.
 	h[HeaderKeyID] = []string{res.Key.ID}

@@ -54,18 +54,18 @@ func (d *DataPlane) Verify(c echo.Context) error {
 	if err := dec.Decode(&in); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return WriteError(c, http.StatusRequestEntityTooLarge, "too_large", "The request body is larger than 64 KiB")
+			return WriteError(c, CodeTooLarge, "The request body is larger than 64 KiB")
 		}
-		return WriteError(c, http.StatusBadRequest, "bad_request", "The body must be a JSON object: {\"key\": \"...\", \"scope\": \"...\", \"origin\": \"...\", \"ip\": \"...\"}")
+		return WriteError(c, CodeBadRequest, "The body must be a JSON object: {\"key\": \"...\", \"scope\": \"...\", \"origin\": \"...\", \"ip\": \"...\"}")
 	}
 	if dec.More() {
-		return WriteError(c, http.StatusBadRequest, "bad_request", "The body must hold exactly one JSON object")
+		return WriteError(c, CodeBadRequest, "The body must hold exactly one JSON object")
 	}
 	ip := d.clientIP(r)
 	if s := strings.TrimSpace(in.IP); s != "" {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			return WriteError(c, http.StatusBadRequest, "bad_request", "\"ip\" is not an IP address")
+			return WriteError(c, CodeBadRequest, "\"ip\" is not an IP address")
 		}
 		// Anyone may hold a public key, so a stranger must not pick the
 		// address its per-IP limit blocks: for public keys the body's
@@ -78,7 +78,7 @@ func (d *DataPlane) Verify(c echo.Context) error {
 	res := d.verifier.Verify(r.Context(), req)
 	d.record(res, req)
 	if res.Code == verify.CodeUnavailable {
-		return WriteError(c, res.Status, res.Code, res.Message)
+		return WriteError(c, res.Code, res.Message)
 	}
 	out := verifyResponse{Valid: res.Allowed}
 	if rl := res.RateLimit; rl != nil {
@@ -123,14 +123,14 @@ func (d *DataPlane) Me(c echo.Context) error {
 	r := c.Request()
 	key, conflict := keyOf(r.Header)
 	if conflict {
-		return WriteError(c, http.StatusUnauthorized, verify.CodeUnauthorized, "Two different API keys were presented")
+		return WriteError(c, verify.CodeUnauthorized, "Two different API keys were presented")
 	}
 	req := verify.Request{Key: key, Origin: originOf(r.Header), ClientIP: d.clientIP(r)}
 	res := d.verifier.Verify(r.Context(), req)
 	d.record(res, req)
 	setRateLimitHeaders(c.Response().Header(), res)
 	if !res.Allowed {
-		return WriteError(c, res.Status, res.Code, res.Message)
+		return WriteError(c, res.Code, res.Message)
 	}
 	k := res.Key
 	var out meResponse
