@@ -181,7 +181,7 @@ func TestOperatorPages(t *testing.T) {
 		}
 		wantRedirect(t, c.post("/admin/orgs/members", url.Values{"org_id": {initech.ID}, "user_id": {carol.ID}, "role": {"member"}}), "/admin/orgs")
 		r = c.post("/admin/orgs/members", url.Values{"org_id": {initech.ID}, "user_id": {carol.ID}, "role": {"admin"}})
-		wantStatus(t, r, http.StatusUnprocessableEntity)
+		wantStatus(t, r, http.StatusConflict) // already a member
 		if r.text("error-user_id") == "" {
 			t.Fatal("adding a member twice has no error-user_id")
 		}

@@ -56,7 +56,7 @@ func (s *Server) accountRename(c echo.Context) error {
 	u, err := s.accounts.Rename(c.Request().Context(), currentUser(c).ID, f.Name)
 	if fields := apperr.FieldsOf(err); fields != nil {
 		f.Errors = fields
-		return s.renderAccount(c, http.StatusUnprocessableEntity, f, accountview.PasswordForm{})
+		return s.renderAccount(c, statusOf(apperr.CodeOf(err)), f, accountview.PasswordForm{})
 	}
 	if err != nil {
 		return err
@@ -72,7 +72,7 @@ func (s *Server) accountPassword(c echo.Context) error {
 	err := s.accounts.ChangePassword(c.Request().Context(), u.ID, currentSession(c).ID,
 		c.FormValue("current_password"), c.FormValue("new_password"))
 	if fields := apperr.FieldsOf(err); fields != nil {
-		return s.renderAccount(c, http.StatusUnprocessableEntity, accountview.NameForm{Name: u.Name}, accountview.PasswordForm{Errors: fields})
+		return s.renderAccount(c, statusOf(apperr.CodeOf(err)), accountview.NameForm{Name: u.Name}, accountview.PasswordForm{Errors: fields})
 	}
 	if err != nil {
 		return err

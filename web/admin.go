@@ -54,7 +54,7 @@ func (s *Server) adminCreateUser(c echo.Context) error {
 	})
 	if fields := apperr.FieldsOf(err); fields != nil {
 		f.Errors = fields
-		return s.renderUsers(c, http.StatusUnprocessableEntity, f)
+		return s.renderUsers(c, statusOf(apperr.CodeOf(err)), f)
 	}
 	if err != nil {
 		return err
@@ -133,7 +133,7 @@ func (s *Server) adminCreateOrg(c echo.Context) error {
 			fields = map[string]string{"admin_id": msg}
 		}
 		f.Errors = fields
-		return s.renderOrgs(c, http.StatusUnprocessableEntity, f, admin.MemberForm{Role: string(org.Member)})
+		return s.renderOrgs(c, statusOf(apperr.CodeOf(err)), f, admin.MemberForm{Role: string(org.Member)})
 	}
 	if err != nil {
 		return err
@@ -148,12 +148,12 @@ func (s *Server) adminAddMember(c echo.Context) error {
 	role, ok := org.ParseRole(m.Role)
 	if !ok {
 		m.Errors = map[string]string{"role": "Choose admin or member."}
-		return s.renderOrgs(c, http.StatusUnprocessableEntity, admin.OrgForm{}, m)
+		return s.renderOrgs(c, statusOf(apperr.Invalid), admin.OrgForm{}, m)
 	}
 	err := s.orgs.AddMember(c.Request().Context(), m.OrgID, m.UserID, role, actor(c))
 	if fields := apperr.FieldsOf(err); fields != nil {
 		m.Errors = fields
-		return s.renderOrgs(c, http.StatusUnprocessableEntity, admin.OrgForm{}, m)
+		return s.renderOrgs(c, statusOf(apperr.CodeOf(err)), admin.OrgForm{}, m)
 	}
 	if err != nil {
 		return err

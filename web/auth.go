@@ -39,7 +39,7 @@ func (s *Server) loginSubmit(c echo.Context) error {
 	bad := apperr.New(apperr.Unauthorized, "Invalid email or password.")
 	if len(email) > 254 {
 		form.Email, form.Error = "", apperr.MessageOf(bad)
-		return render(c, http.StatusUnauthorized, auth.LoginPage(s.page(c, "Sign in"), form))
+		return render(c, statusOf(apperr.CodeOf(bad)), auth.LoginPage(s.page(c, "Sign in"), form))
 	}
 
 	at, wait := s.throttle.Attempt(ctx, email, ip)
@@ -47,7 +47,7 @@ func (s *Server) loginSubmit(c echo.Context) error {
 		secs := int(math.Ceil(wait.Seconds()))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 		form.Error = fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", humanWait(wait))
-		return render(c, http.StatusTooManyRequests, auth.LoginPage(s.page(c, "Sign in"), form))
+		return render(c, statusOf(apperr.TooMany), auth.LoginPage(s.page(c, "Sign in"), form))
 	}
 
 	u, err := s.accounts.Authenticate(ctx, email, password)
@@ -63,10 +63,10 @@ func (s *Server) loginSubmit(c echo.Context) error {
 			s.logger.Warn("failed login for unknown email", "ip", ip)
 		}
 		form.Error = apperr.MessageOf(err)
-		return render(c, http.StatusUnauthorized, auth.LoginPage(s.page(c, "Sign in"), form))
+		return render(c, statusOf(apperr.CodeOf(err)), auth.LoginPage(s.page(c, "Sign in"), form))
 	case apperr.Forbidden:
 		form.Error = apperr.MessageOf(err)
-		return render(c, http.StatusForbidden, auth.LoginPage(s.page(c, "Sign in"), form))
+		return render(c, statusOf(apperr.CodeOf(err)), auth.LoginPage(s.page(c, "Sign in"), form))
 	default:
 		return err
 	}
@@ -138,7 +138,7 @@ func (s *Server) setupSubmit(c echo.Context) error {
 	}
 	if len(f.Errors) > 0 {
 		f.Error = "Please correct the highlighted fields."
-		return render(c, http.StatusUnprocessableEntity, auth.SetupPage(s.page(c, "Set up Keyplane"), f))
+		return render(c, statusOf(apperr.Invalid), auth.SetupPage(s.page(c, "Set up Keyplane"), f))
 	}
 
 	s.setupMu.Lock()

@@ -64,7 +64,7 @@ func (s *Server) keyUpdate(c echo.Context) error {
 		}
 		f := s.keyForm(c, inputValues(in))
 		f.Errors, f.Error = apperr.FieldsOf(err), apperr.MessageOf(err)
-		return s.renderKey(c, http.StatusUnprocessableEntity, old, f)
+		return s.renderKey(c, statusOf(apperr.CodeOf(err)), old, f)
 	}
 	if err != nil {
 		return err
@@ -131,11 +131,7 @@ func (s *Server) keyRotate(c echo.Context) error {
 		if msg := apperr.FieldsOf(err)["grace"]; msg != "" {
 			vm.Error = msg
 		}
-		status := http.StatusUnprocessableEntity
-		if apikey.IsAlreadyCreated(err) {
-			status = http.StatusConflict
-		}
-		return dialog(s, c, status, "Rotate "+k.Description, keys.RotateModal, keys.RotateScreen, vm)
+		return dialog(s, c, statusOf(apperr.CodeOf(err)), "Rotate "+k.Description, keys.RotateModal, keys.RotateScreen, vm)
 	}
 	if err != nil {
 		return err

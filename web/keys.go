@@ -179,14 +179,14 @@ func (s *Server) keyCreate(c echo.Context) error {
 		case apperr.Is(err, apperr.Invalid):
 			f.Errors = apperr.FieldsOf(err)
 			f.Error = apperr.MessageOf(err)
-			return s.renderKeyForm(c, http.StatusUnprocessableEntity, f)
+			return s.renderKeyForm(c, statusOf(apperr.CodeOf(err)), f)
 		case apperr.Is(err, apperr.Limit):
 			f.AtLimit = true
 			f.Error = apperr.MessageOf(err)
-			return s.renderKeyForm(c, http.StatusConflict, f)
+			return s.renderKeyForm(c, statusOf(apperr.CodeOf(err)), f)
 		case apikey.IsAlreadyCreated(err):
 			f.Error = apperr.MessageOf(err)
-			return s.renderKeyForm(c, http.StatusConflict, f)
+			return s.renderKeyForm(c, statusOf(apperr.CodeOf(err)), f)
 		}
 		return err
 	}
