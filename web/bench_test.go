@@ -108,7 +108,7 @@ func benchServer(b *testing.B, db *store.DB, n int) (*Server, *http.Cookie) {
 	}
 	srv := NewServer(Deps{
 		Config: cfg, DB: db, Accounts: accounts, Orgs: orgs, Keys: keySvc,
-		Throttle: account.NewThrottle(nil, logger), Logger: logger, SessionSecret: cfg.SessionSecret,
+		Throttle: account.NewThrottle(nil), Logger: logger, SessionSecret: cfg.SessionSecret,
 	})
 	token, _, err := accounts.CreateSession(ctx, u.ID, "127.0.0.1", "bench", account.SessionLimits{Idle: cfg.SessionIdle, Max: cfg.SessionMax})
 	if err != nil {

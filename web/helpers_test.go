@@ -90,7 +90,7 @@ func newEnv(t *testing.T, db *store.DB, vars map[string]string, tweaks ...func(*
 	e.keys = apikey.NewService(db, keyOpts)
 	deps := Deps{
 		Config: cfg, DB: db, Accounts: e.accounts, Orgs: e.orgs, Keys: e.keys,
-		Throttle: account.NewThrottle(clock.Now, logger), Logger: logger,
+		Throttle: account.NewThrottle(clock.Now), Logger: logger,
 		SessionSecret: cfg.SessionSecret, SetupToken: cfg.SetupToken, Now: clock.Now, Version: "test",
 	}
 	for _, tweak := range tweaks {

@@ -22,6 +22,7 @@ import (
 	"keyplane/internal/apikey"
 	"keyplane/internal/config"
 	"keyplane/internal/org"
+	"keyplane/internal/ratelimit"
 	"keyplane/internal/redisbreaker"
 	"keyplane/internal/store"
 	"keyplane/internal/usage"
@@ -57,7 +58,7 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	accounts := account.NewService(db, nil)
-	throttle := account.NewThrottle(nil, logger)
+	throttle := account.NewThrottle(nil)
 	var limiter verify.Limiter = verify.NewMemoryLimiter()
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
@@ -73,8 +74,9 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 		client := redis.NewClient(opts)
 		defer client.Close()
 		breaker := redisbreaker.New(redisbreaker.Options{Logger: logger})
-		throttle = account.NewRedisThrottle(client, breaker, "keyplane:", nil, logger)
-		rl := verify.NewRedisLimiter(client, breaker, "keyplane:")
+		logins := ratelimit.NewRedis(client, breaker, "keyplane:login:", ratelimit.NewMemory(account.ThrottleMaxKeys))
+		requests := ratelimit.NewRedis(client, breaker, "keyplane:rl:", nil)
+		throttle = account.NewThrottleWith(logins, nil)
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keyplane_redis_breaker_open",
 			Help: "1 while the Redis circuit breaker keeps calls away from Redis (open or probing), 0 when closed.",
@@ -86,9 +88,9 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 		}))
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "keyplane_ratelimit_redis_fallbacks_total",
-			Help: "Rate-limit decisions taken in process because Redis could not be reached.",
-		}, func() float64 { return float64(rl.Fallbacks.Load()) }))
-		limiter = rl
+			Help: "Rate-limit and login-throttle calls answered in process because Redis could not be reached.",
+		}, func() float64 { return float64(requests.Fallbacks.Load() + logins.Fallbacks.Load()) }))
+		limiter = verify.NewLimiter(requests)
 	}
 	staleIfError := cfg.StaleIfError
 	if staleIfError == 0 {

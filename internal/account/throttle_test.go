@@ -3,14 +3,10 @@ package account_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,63 +15,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"keyplane/internal/account"
-	"keyplane/internal/faultproxy"
+	"keyplane/internal/ratelimit"
+	"keyplane/internal/ratelimit/ratelimittest"
 	"keyplane/internal/redisbreaker"
 )
 
-const defaultTestRedisURL = "redis://127.0.0.1:6379/0"
-
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// testRedis returns a client for TEST_REDIS_URL and a key prefix of the
-// test's own whose keys are deleted when the test ends. An unreachable
-// server fails the test: it never skips.
-func testRedis(t *testing.T) (*redis.Client, string) {
-	t.Helper()
-	raw := os.Getenv("TEST_REDIS_URL")
-	if raw == "" {
-		raw = defaultTestRedisURL
-	}
-	shown := "(unparsable)"
-	if u, err := url.Parse(raw); err == nil {
-		shown = u.Redacted()
-	}
-	opts, err := redis.ParseURL(raw)
-	if err != nil {
-		t.Fatalf("TEST_REDIS_URL %s: %v", shown, err)
-	}
-	client := redis.NewClient(opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := client.Ping(ctx).Err(); err != nil {
-		client.Close()
-		t.Fatalf("Redis is not reachable at TEST_REDIS_URL (%s): %v", shown, err)
-	}
-	buf := make([]byte, 8)
-	rand.Read(buf)
-	prefix := "kptest:" + hex.EncodeToString(buf) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if keys := redisKeys(t, client, prefix); len(keys) > 0 {
-			client.Del(ctx, keys...)
-		}
-		client.Close()
-	})
-	return client, prefix
-}
-
-func redisKeys(t *testing.T, client *redis.Client, prefix string) []string {
-	t.Helper()
-	var keys []string
-	iter := client.Scan(context.Background(), 0, prefix+"*", 100).Iterator()
-	for iter.Next(context.Background()) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		t.Errorf("scan redis keys %s*: %v", prefix, err)
-	}
-	return keys
-}
 
 // throttleImpls builds each kind of Throttle on a fake clock.
 var throttleImpls = []struct {
@@ -83,12 +28,18 @@ var throttleImpls = []struct {
 	make func(t *testing.T, clk *fakeClock) *account.Throttle
 }{
 	{"memory", func(t *testing.T, clk *fakeClock) *account.Throttle {
-		return account.NewThrottle(clk.Now, quietLogger)
+		return account.NewThrottle(clk.Now)
 	}},
 	{"redis", func(t *testing.T, clk *fakeClock) *account.Throttle {
-		client, prefix := testRedis(t)
-		return account.NewRedisThrottle(client, patientBreaker(), prefix, clk.Now, quietLogger)
+		client, prefix := ratelimittest.Redis(t)
+		return redisThrottle(client, patientBreaker(), prefix, clk)
 	}},
+}
+
+// redisThrottle returns a Throttle on Redis under prefix, as serve makes it.
+func redisThrottle(client *redis.Client, breaker *redisbreaker.Breaker, prefix string, clk *fakeClock) *account.Throttle {
+	store := ratelimit.NewRedis(client, breaker, prefix+"login:", ratelimit.NewMemory(account.ThrottleMaxKeys))
+	return account.NewThrottleWith(store, clk.Now)
 }
 
 // patientBreaker bounds calls generously: scenarios that test the logic
@@ -221,14 +172,14 @@ func TestThrottle(t *testing.T) {
 }
 
 func TestRedisThrottleIsShared(t *testing.T) {
-	client, prefix := testRedis(t)
+	client, prefix := ratelimittest.Redis(t)
 	clk := newFakeClock()
-	a := account.NewRedisThrottle(client, patientBreaker(), prefix, clk.Now, quietLogger)
-	b := account.NewRedisThrottle(client, patientBreaker(), prefix, clk.Now, quietLogger)
+	a := redisThrottle(client, patientBreaker(), prefix, clk)
+	b := redisThrottle(client, patientBreaker(), prefix, clk)
 
 	fail(a, "alice@example.com", "192.0.2.1", account.AccountFailureLimit)
 	wantWait(t, b, "alice@example.com", "192.0.2.9", account.ThrottleWindow)
-	if keys := redisKeys(t, client, prefix); len(keys) == 0 {
+	if keys := ratelimittest.Keys(t, client, prefix); len(keys) == 0 {
 		t.Errorf("no keys under %s: the state is not in Redis", prefix)
 	}
 	b.Success(context.Background(), "alice@example.com")
@@ -268,7 +219,7 @@ func TestRedisThrottleFallsBackToMemoryWhenRedisIsDown(t *testing.T) {
 	var logs syncBuffer
 	clk := newFakeClock()
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	th := account.NewRedisThrottle(client, redisbreaker.New(redisbreaker.Options{Logger: logger}), "kptest:down:", clk.Now, logger)
+	th := redisThrottle(client, redisbreaker.New(redisbreaker.Options{Logger: logger}), "kptest:down:", clk)
 
 	fail(th, "alice@example.com", "192.0.2.1", account.AccountFailureLimit-1)
 	wantWait(t, th, "alice@example.com", "192.0.2.1", 0)
@@ -284,22 +235,14 @@ func TestRedisThrottleFallsBackToMemoryWhenRedisIsDown(t *testing.T) {
 // TestRedisThrottleUnderBlackhole partitions Redis from the throttle: the
 // breaker opens within the first attempt, every later attempt answers at
 // once, the sixth guess at an account is still refused, and it stays
-// refused once Redis is back, though those failures were counted in process.
+// refused once Redis is back, though those failures were counted in
+// process: on every replica, since they then move to Redis.
 func TestRedisThrottleUnderBlackhole(t *testing.T) {
 	const openFor = 300 * time.Millisecond
-	direct, prefix := testRedis(t)
-	o := direct.Options()
-	proxy := faultproxy.Start(t, o.Addr)
-	// Set up as serve sets up its client.
-	client := redis.NewClient(&redis.Options{
-		Addr: proxy.Addr(), Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: o.TLSConfig,
-		MaxRetries: -1, ContextTimeoutEnabled: true,
-		DialTimeout: 200 * time.Millisecond, ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond,
-	})
-	t.Cleanup(func() { client.Close() })
+	client, direct, proxy, prefix := ratelimittest.Proxied(t)
 	breaker := redisbreaker.New(redisbreaker.Options{OpenFor: openFor, Logger: quietLogger})
 	clk := newFakeClock()
-	th := account.NewRedisThrottle(client, breaker, prefix, clk.Now, quietLogger)
+	th := redisThrottle(client, breaker, prefix, clk)
 	ctx := context.Background()
 	th.Check(ctx, "warm@example.com", "198.51.100.1") // opens a connection
 
@@ -342,13 +285,17 @@ func TestRedisThrottleUnderBlackhole(t *testing.T) {
 	if _, wait := th.Attempt(ctx, "alice@example.com", "192.0.2.99"); wait == 0 {
 		t.Fatal("Redis is back and the guesses made while it was away are forgotten")
 	}
+	other := redisThrottle(direct, patientBreaker(), prefix, clk)
+	if wait := other.Check(ctx, "alice@example.com", "198.51.100.3"); wait == 0 {
+		t.Error("another replica does not see the guesses made while Redis was away: they never reached Redis")
+	}
 }
 
 // TestThrottleCountsIPv6PerSlash64 makes sure one host cannot rotate
 // through the addresses of its /64 to escape the IP limit.
 func TestThrottleCountsIPv6PerSlash64(t *testing.T) {
 	clock := newFakeClock()
-	th := account.NewThrottle(clock.Now, slog.New(slog.DiscardHandler))
+	th := account.NewThrottle(clock.Now)
 	ctx := context.Background()
 	for i := range account.IPFailureLimit {
 		th.Failure(ctx, fmt.Sprintf("user%d@example.com", i), fmt.Sprintf("2001:db8:1:2::%x", i+1))
@@ -365,7 +312,7 @@ func TestThrottleCountsIPv6PerSlash64(t *testing.T) {
 // once and that Succeeded takes back only its own entry.
 func TestAttemptIsCountedBeforeTheOutcome(t *testing.T) {
 	clock := newFakeClock()
-	th := account.NewThrottle(clock.Now, slog.New(slog.DiscardHandler))
+	th := account.NewThrottle(clock.Now)
 	ctx := context.Background()
 	var last time.Time
 	for i := range account.AccountFailureLimit {

@@ -2,9 +2,9 @@ package verify
 
 import (
 	"context"
-	"hash/maphash"
-	"sync"
 	"time"
+
+	"keyplane/internal/ratelimit"
 )
 
 // Window is the span over which rate limits count requests.
@@ -19,13 +19,7 @@ type Limit struct {
 }
 
 // Decision is a limiter's answer.
-type Decision struct {
-	Allowed   bool
-	Remaining int
-	// Reset is how long until a request is allowed again (when refused) or
-	// until the oldest counted request leaves the window (when allowed).
-	Reset time.Duration
-}
+type Decision = ratelimit.Decision
 
 // Limiter counts requests per bucket. Implementations take the time from
 // the caller, so one test suite with a fake clock runs against all of them.
@@ -33,83 +27,26 @@ type Limiter interface {
 	Take(ctx context.Context, bucket string, l Limit, now time.Time) (Decision, error)
 }
 
-// MemoryLimiter keeps buckets in process memory, sharded to keep lock
-// contention low, and forgets idle buckets.
-type MemoryLimiter struct {
-	seed   maphash.Seed
-	shards [64]limiterShard
+// StoreLimiter is a Limiter counting in a ratelimit.Store: in process
+// (NewMemoryLimiter), or in Redis with the in-process fallback that
+// ratelimit.Redis brings.
+type StoreLimiter struct {
+	store ratelimit.Store
 }
 
-type limiterShard struct {
-	mu      sync.Mutex
-	buckets map[string]*bucket
-	sweeps  int
+// NewLimiter returns a Limiter counting in store.
+func NewLimiter(store ratelimit.Store) *StoreLimiter {
+	return &StoreLimiter{store: store}
 }
 
-// bucket is a sliding log of the request times within the window, oldest
-// first, and the end of a block.
-type bucket struct {
-	times        []time.Time
-	blockedUntil time.Time
+// NewMemoryLimiter returns a Limiter counting in process memory.
+func NewMemoryLimiter() *StoreLimiter {
+	return NewLimiter(ratelimit.NewMemory(0))
 }
 
-// NewMemoryLimiter returns an empty in-process limiter.
-func NewMemoryLimiter() *MemoryLimiter {
-	m := &MemoryLimiter{seed: maphash.MakeSeed()}
-	for i := range m.shards {
-		m.shards[i].buckets = map[string]*bucket{}
-	}
-	return m
-}
-
-// Take counts one request against bucket and says whether it may pass.
-func (m *MemoryLimiter) Take(_ context.Context, name string, l Limit, now time.Time) (Decision, error) {
-	sh := &m.shards[maphash.String(m.seed, name)%uint64(len(m.shards))]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	sh.sweeps++
-	if sh.sweeps%4096 == 0 {
-		sh.sweep(now)
-	}
-	b := sh.buckets[name]
-	if b == nil {
-		b = &bucket{}
-		sh.buckets[name] = b
-	}
-	return b.take(l, now), nil
-}
-
-func (b *bucket) take(l Limit, now time.Time) Decision {
-	if now.Before(b.blockedUntil) {
-		return Decision{Reset: b.blockedUntil.Sub(now)}
-	}
-	cutoff := now.Add(-Window)
-	i := 0
-	for i < len(b.times) && !b.times[i].After(cutoff) {
-		i++
-	}
-	b.times = b.times[i:]
-	if len(b.times) < l.Max {
-		b.times = append(b.times, now)
-		return Decision{Allowed: true, Remaining: l.Max - len(b.times), Reset: b.times[0].Add(Window).Sub(now)}
-	}
-	if l.Block > 0 {
-		b.blockedUntil = now.Add(l.Block)
-		b.times = b.times[:0]
-		return Decision{Reset: l.Block}
-	}
-	return Decision{Reset: b.times[0].Add(Window).Sub(now)}
-}
-
-// sweep drops buckets with nothing in the window and no block.
-func (sh *limiterShard) sweep(now time.Time) {
-	cutoff := now.Add(-Window)
-	for name, b := range sh.buckets {
-		if now.Before(b.blockedUntil) {
-			continue
-		}
-		if len(b.times) == 0 || !b.times[len(b.times)-1].After(cutoff) {
-			delete(sh.buckets, name)
-		}
-	}
+// Take counts one request against bucket and says whether it may pass. It
+// never returns an error: a store that cannot reach Redis answers from
+// process memory.
+func (s *StoreLimiter) Take(ctx context.Context, bucket string, l Limit, now time.Time) (Decision, error) {
+	return s.store.Take(ctx, bucket, ratelimit.Limit{Max: l.Max, Window: Window, Block: l.Block}, now), nil
 }
