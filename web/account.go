@@ -1,7 +1,9 @@
 package web
 
 import (
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -9,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyplane/internal/apperr"
+	"keyplane/internal/audit"
 	accountview "keyplane/views/account"
 )
 
@@ -66,11 +69,25 @@ func (s *Server) accountRename(c echo.Context) error {
 }
 
 // accountPassword changes the signed-in user's password, given the current
-// one, and signs out every other session of theirs; this one stays.
+// one, and signs out every other session of theirs; this one stays. The
+// current password is checked under the sign-in throttle.
 func (s *Server) accountPassword(c echo.Context) error {
 	u := currentUser(c)
-	err := s.accounts.ChangePassword(c.Request().Context(), u.ID, currentSession(c).ID,
-		c.FormValue("current_password"), c.FormValue("new_password"))
+	current := c.FormValue("current_password")
+	var err error
+	wait, rerr := s.reauthenticate(c, "change their password", func() bool {
+		err = s.accounts.ChangePassword(c.Request().Context(), u.ID, currentSession(c).ID, current, c.FormValue("new_password"))
+		_, wrong := apperr.FieldsOf(err)["current_password"]
+		return wrong && current != ""
+	})
+	if rerr != nil {
+		return rerr
+	}
+	if wait > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		fields := map[string]string{"current_password": "Too many wrong passwords. Try again in " + humanWait(wait) + "."}
+		return s.renderAccount(c, statusOf(apperr.TooMany), accountview.NameForm{Name: u.Name}, accountview.PasswordForm{Errors: fields})
+	}
 	if fields := apperr.FieldsOf(err); fields != nil {
 		return s.renderAccount(c, statusOf(apperr.CodeOf(err)), accountview.NameForm{Name: u.Name}, accountview.PasswordForm{Errors: fields})
 	}
@@ -79,6 +96,28 @@ func (s *Server) accountPassword(c echo.Context) error {
 	}
 	s.sessions.addFlash(c, "Your password has been changed. Every other session has been signed out.")
 	return redirect(c, "/account")
+}
+
+// reauthenticate runs check, which verifies the signed-in user's password
+// to confirm a sensitive change (to do what, in words for the audit log),
+// under the sign-in throttle of their account and address: a wrong password
+// counts as a failed sign-in and is audited in each of their
+// organizations. check reports whether the password was wrong. wait > 0
+// means check was not run: the caller answers 429 with Retry-After.
+func (s *Server) reauthenticate(c echo.Context, what string, check func() (wrong bool)) (wait time.Duration, err error) {
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	ip := c.RealIP()
+	at, wait := s.throttle.Attempt(ctx, u.Email, ip)
+	if wait > 0 {
+		return wait, nil
+	}
+	if !check() {
+		s.throttle.Succeeded(ctx, u.Email, ip, at)
+		return 0, nil
+	}
+	summary := u.Email + " gave a wrong password to " + what
+	return 0, audit.RecordInUserOrgs(ctx, s.db.DB, s.now(), u.ID, actor(c), audit.ReauthFailed, "user", u.ID, summary)
 }
 
 // accountRevokeSession signs out one of the user's own sessions; another

@@ -44,25 +44,15 @@ func TestAccountChangePassword(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, nil)
-		e.user("alice@example.com", "Alice", false)
+		alice := e.user("alice@example.com", "Alice", false)
+		acme := e.org("Acme", "acme", alice.ID)
 		here, there := e.client(), e.client()
 		here.mustLogin("alice@example.com")
 		there.mustLogin("alice@example.com")
 		wantStatus(t, here.get("/account"), http.StatusOK)
 		const next = "a brand new passphrase"
 
-		// A wrong current password is a field error; it changes nothing and,
-		// however often, does not count as a failed login.
-		for range 6 {
-			r := here.post("/account/password", url.Values{"current_password": {"not my password"}, "new_password": {next}})
-			wantStatus(t, r, http.StatusUnprocessableEntity)
-			if got := r.text("error-current_password"); got != "This is not your current password." {
-				t.Fatalf("current_password error %q", got)
-			}
-			if r.testid("error-new_password").Length() != 0 {
-				t.Errorf("a valid new password got an error")
-			}
-		}
+		// Neither a short new password nor a missing current one is a guess.
 		r := here.post("/account/password", url.Values{"current_password": {testPassword}, "new_password": {"short"}})
 		wantStatus(t, r, http.StatusUnprocessableEntity)
 		if r.text("error-new_password") != "Use at least 12 characters." || r.testid("error-current_password").Length() != 0 {
@@ -73,16 +63,42 @@ func TestAccountChangePassword(t *testing.T) {
 		if r.text("error-current_password") != "Enter your current password." {
 			t.Errorf("missing current password: error %q", r.text("error-current_password"))
 		}
-		wantStatus(t, there.get("/account"), http.StatusOK)
-		other := e.client()
-		other.mustLogin("alice@example.com") // still the old password, not throttled
 
-		// htmx gets the form section alone.
+		// A wrong current password is a field error that changes nothing,
+		// is audited, and counts as a failed sign-in of the account.
+		for i := range account.AccountFailureLimit - 1 {
+			r := here.post("/account/password", url.Values{"current_password": {"not my password"}, "new_password": {next}})
+			wantStatus(t, r, http.StatusUnprocessableEntity)
+			if got := r.text("error-current_password"); got != "This is not your current password." {
+				t.Fatalf("guess %d: current_password error %q", i+1, got)
+			}
+			if r.testid("error-new_password").Length() != 0 {
+				t.Errorf("a valid new password got an error")
+			}
+		}
+		if evs := e.events(acme.ID, audit.ReauthFailed); len(evs) != account.AccountFailureLimit-1 || evs[0].ActorEmail != "alice@example.com" {
+			t.Fatalf("reauth.failed events: %+v", evs)
+		}
+		wantStatus(t, there.get("/account"), http.StatusOK)
+
+		// htmx gets the form section alone. This is the last guess allowed.
 		r = here.post("/account/password", url.Values{"current_password": {"nope nope nope"}, "new_password": {next}}, "HX-Request", "true")
 		wantStatus(t, r, http.StatusUnprocessableEntity)
 		if r.testid("password-form").Length() != 1 || r.testid("nav-user").Length() != 0 || r.testid("error-current_password").Length() != 1 {
 			t.Errorf("htmx error response is not the password section: %.300s", r.body)
 		}
+
+		// Then the check is throttled like sign-in, even for the right
+		// password, and so is signing in to the account.
+		r = here.post("/account/password", url.Values{"current_password": {testPassword}, "new_password": {next}})
+		wantStatus(t, r, http.StatusTooManyRequests)
+		if r.Header.Get("Retry-After") == "" || !strings.Contains(r.text("error-current_password"), "Too many wrong passwords") {
+			t.Fatalf("throttled change: Retry-After %q, error %q", r.Header.Get("Retry-After"), r.text("error-current_password"))
+		}
+		other := e.client()
+		wantStatus(t, other.login("alice@example.com", testPassword), http.StatusTooManyRequests)
+		e.clock.Advance(account.ThrottleWindow)
+		other.mustLogin("alice@example.com")
 
 		wantRedirect(t, here.post("/account/password", url.Values{"current_password": {testPassword}, "new_password": {next}}), "/account")
 		r = here.get("/account")

@@ -17,6 +17,9 @@ import (
 const (
 	LoginSucceeded = "login.succeeded"
 	LoginFailed    = "login.failed"
+	// ReauthFailed is a wrong password given to confirm a sensitive change
+	// (a new password) by someone already signed in.
+	ReauthFailed = "reauth.failed"
 	OrgCreated     = "org.created"
 	MemberAdded    = "member.added"
 )

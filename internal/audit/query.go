@@ -11,7 +11,7 @@ import (
 
 // Actions lists every action the audit log records, for filters.
 var Actions = []string{
-	LoginSucceeded, LoginFailed, OrgCreated,
+	LoginSucceeded, LoginFailed, ReauthFailed, OrgCreated,
 	MemberAdded, MemberInvited, MemberJoined, MemberRoleChanged, MemberRemoved, MemberDisabled, MemberEnabled, InviteRevoked,
 	KeyCreated, KeyUpdated, KeyRevoked, KeyRotated, KeyGraceEnded,
 }
