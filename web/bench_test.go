@@ -81,7 +81,7 @@ func benchServer(b *testing.B, db *store.DB, n int) (*Server, *http.Cookie) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	accounts := account.NewService(db, nil)
+	accounts := account.NewService(db, nil, account.WithHashParams(account.TestHashParams))
 	orgs := org.NewService(db, nil)
 	keySvc := apikey.NewService(db, apikey.ConfigOptions(cfg))
 	logger := slog.New(slog.DiscardHandler)

@@ -83,7 +83,7 @@ func newEnv(t *testing.T, db *store.DB, vars map[string]string, tweaks ...func(*
 	clock := &fakeClock{t: time.Now().UTC().Truncate(time.Second)}
 	logger := slog.New(slog.DiscardHandler)
 	e := &env{t: t, db: db, cfg: cfg, clock: clock}
-	e.accounts = account.NewService(db, clock.Now)
+	e.accounts = account.NewService(db, clock.Now, account.WithHashParams(account.TestHashParams))
 	e.orgs = org.NewService(db, clock.Now)
 	keyOpts := apikey.ConfigOptions(cfg)
 	keyOpts.Now = clock.Now

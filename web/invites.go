@@ -133,7 +133,7 @@ func (s *Server) inviteAccept(c echo.Context) error {
 	err = s.db.Transaction(func(tx *gorm.DB) error {
 		txdb := &store.DB{DB: tx, Dialect: s.db.Dialect}
 		var err error
-		u, err = account.NewService(txdb, s.now).CreateUser(ctx, account.NewUser{Email: inv.Email, Name: a.Name, Password: c.FormValue("password")})
+		u, err = s.accounts.WithDB(txdb).CreateUser(ctx, account.NewUser{Email: inv.Email, Name: a.Name, Password: c.FormValue("password")})
 		if err != nil {
 			return err
 		}

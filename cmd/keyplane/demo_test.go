@@ -48,7 +48,7 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := account.NewService(db, nil).Authenticate(ctx, "admin@example.com", pw[1]); err != nil {
+	if _, err := account.NewService(db, nil, account.WithHashParams(account.TestHashParams)).Authenticate(ctx, "admin@example.com", pw[1]); err != nil {
 		t.Fatalf("printed admin password does not log in: %v", err)
 	}
 	o, err := org.NewService(db, nil).BySlug(ctx, "demo")
@@ -152,7 +152,7 @@ func TestDemo(t *testing.T) {
 		after.keys <= before.keys || after.usage <= before.usage {
 		t.Fatalf("demo --force: counts %+v, was %+v; want users reused and everything else added", after, before)
 	}
-	if _, err := account.NewService(db, nil).Authenticate(ctx, "admin@example.com", pw[1]); err != nil {
+	if _, err := account.NewService(db, nil, account.WithHashParams(account.TestHashParams)).Authenticate(ctx, "admin@example.com", pw[1]); err != nil {
 		t.Fatalf("demo --force changed the admin's password: %v", err)
 	}
 }

@@ -20,14 +20,30 @@ const (
 	MaxPasswordLen = 128
 )
 
-// argon2id parameters recommended by OWASP: 19 MiB, 2 passes, 1 lane.
+// Salt and key lengths of a new hash, in bytes.
 const (
-	argonMemory  = 19 * 1024
-	argonTime    = 2
-	argonThreads = 1
 	argonSaltLen = 16
 	argonKeyLen  = 32
 )
+
+// HashParams are the argon2id costs of a new password hash. They are never
+// read from configuration: production always hashes with OWASP's
+// recommendation, and checking a password uses the parameters written in
+// its stored hash, whatever they were.
+type HashParams struct {
+	Memory  uint32 // KiB
+	Time    uint32 // passes
+	Threads uint8  // lanes
+}
+
+// owaspParams are the argon2id parameters recommended by OWASP: 19 MiB,
+// 2 passes, 1 lane.
+var owaspParams = HashParams{Memory: 19 * 1024, Time: 2, Threads: 1}
+
+// TestHashParams are argon2id parameters too cheap for production, for
+// tests that create users and sign in: pass WithHashParams(TestHashParams)
+// to NewService.
+var TestHashParams = HashParams{Memory: 8, Time: 1, Threads: 1}
 
 var b64 = base64.RawStdEncoding
 
@@ -45,15 +61,18 @@ func ValidatePassword(pw string) error {
 	return nil
 }
 
-// HashPassword returns the argon2id hash of pw as a PHC string.
-func HashPassword(pw string) (string, error) {
+// HashPassword returns the argon2id hash of pw as a PHC string, made with
+// OWASP's parameters.
+func HashPassword(pw string) (string, error) { return hashPassword(pw, owaspParams) }
+
+func hashPassword(pw string, p HashParams) (string, error) {
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("account: hash password: %w", err)
 	}
-	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, argonKeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
 var errBadHash = errors.New("account: malformed password hash")

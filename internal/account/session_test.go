@@ -48,6 +48,9 @@ var testLimits = account.SessionLimits{Idle: 10 * time.Minute, Max: time.Hour}
 
 const testPassword = "correct horse battery staple"
 
+// cheapHash makes a Service hash passwords with TestHashParams.
+var cheapHash = account.WithHashParams(account.TestHashParams)
+
 // mustCreateUser stores a user with testPassword.
 func mustCreateUser(t *testing.T, svc *account.Service, email string) account.User {
 	t.Helper()
@@ -109,7 +112,7 @@ func TestCreateSessionStoresOnlyTheTokenHash(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clk := newFakeClock()
-		svc := account.NewService(db, clk.Now)
+		svc := account.NewService(db, clk.Now, cheapHash)
 		u := mustCreateUser(t, svc, "alice@example.com")
 
 		token, sess, err := svc.CreateSession(ctx, u.ID, "2001:db8::1", "Mozilla/5.0 (test)", testLimits)
@@ -178,7 +181,7 @@ func TestCreateSessionStoresOnlyTheTokenHash(t *testing.T) {
 func TestCreateSessionTruncatesUserAgent(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clk := newFakeClock()
-		svc := account.NewService(db, clk.Now)
+		svc := account.NewService(db, clk.Now, cheapHash)
 		u := mustCreateUser(t, svc, "alice@example.com")
 		tests := []struct {
 			name, agent string
@@ -209,7 +212,7 @@ func TestLookupSession(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clk := newFakeClock()
-		svc := account.NewService(db, clk.Now)
+		svc := account.NewService(db, clk.Now, cheapHash)
 		u := mustCreateUser(t, svc, "alice@example.com")
 		token, created := mustCreateSession(t, svc, u.ID, testLimits)
 
@@ -229,7 +232,7 @@ func TestLookupSession(t *testing.T) {
 func TestSessionIdleTimeout(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clk := newFakeClock()
-		svc := account.NewService(db, clk.Now)
+		svc := account.NewService(db, clk.Now, cheapHash)
 		u := mustCreateUser(t, svc, "alice@example.com")
 		token, sess := mustCreateSession(t, svc, u.ID, testLimits)
 
@@ -250,7 +253,7 @@ func TestSessionIdleTimeout(t *testing.T) {
 func TestSessionAbsoluteLifetime(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clk := newFakeClock()
-		svc := account.NewService(db, clk.Now)
+		svc := account.NewService(db, clk.Now, cheapHash)
 		u := mustCreateUser(t, svc, "alice@example.com")
 		limits := account.SessionLimits{Idle: 3 * time.Minute, Max: 10 * time.Minute}
 		token, sess := mustCreateSession(t, svc, u.ID, limits)
@@ -273,7 +276,7 @@ func TestSessionAbsoluteLifetime(t *testing.T) {
 func TestSessionLastSeenWrittenAtMostOnceAMinute(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clk := newFakeClock()
-		svc := account.NewService(db, clk.Now)
+		svc := account.NewService(db, clk.Now, cheapHash)
 		u := mustCreateUser(t, svc, "alice@example.com")
 		token, sess := mustCreateSession(t, svc, u.ID, testLimits)
 		start := clk.Now()
@@ -300,7 +303,7 @@ func TestSessionLastSeenWrittenAtMostOnceAMinute(t *testing.T) {
 func TestDeleteSession(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clk := newFakeClock()
-		svc := account.NewService(db, clk.Now)
+		svc := account.NewService(db, clk.Now, cheapHash)
 		u := mustCreateUser(t, svc, "alice@example.com")
 		token, _ := mustCreateSession(t, svc, u.ID, testLimits)
 		other, _ := mustCreateSession(t, svc, u.ID, testLimits)
@@ -320,7 +323,7 @@ func TestDeleteUserSessions(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clk := newFakeClock()
-		svc := account.NewService(db, clk.Now)
+		svc := account.NewService(db, clk.Now, cheapHash)
 		alice := mustCreateUser(t, svc, "alice@example.com")
 		bob := mustCreateUser(t, svc, "bob@example.com")
 		t1, _ := mustCreateSession(t, svc, alice.ID, testLimits)
@@ -353,7 +356,7 @@ func TestListSessions(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clk := newFakeClock()
-		svc := account.NewService(db, clk.Now)
+		svc := account.NewService(db, clk.Now, cheapHash)
 		alice := mustCreateUser(t, svc, "alice@example.com")
 		bob := mustCreateUser(t, svc, "bob@example.com")
 
@@ -402,7 +405,7 @@ func TestPruneSessions(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clk := newFakeClock()
-		svc := account.NewService(db, clk.Now)
+		svc := account.NewService(db, clk.Now, cheapHash)
 		u := mustCreateUser(t, svc, "alice@example.com")
 
 		_, idle := mustCreateSession(t, svc, u.ID, testLimits)
@@ -439,7 +442,7 @@ func TestPruneSessions(t *testing.T) {
 func TestRevokeSession(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		svc := account.NewService(db, newFakeClock().Now)
+		svc := account.NewService(db, newFakeClock().Now, cheapHash)
 		alice := mustCreateUser(t, svc, "alice@example.com")
 		bob := mustCreateUser(t, svc, "bob@example.com")
 		ta, sa := mustCreateSession(t, svc, alice.ID, testLimits)

@@ -44,20 +44,48 @@ type NewUser struct {
 
 // Service manages users and their sessions.
 type Service struct {
-	db  *store.DB
-	now func() time.Time
+	db   *store.DB
+	now  func() time.Time
+	hash HashParams
 	// dummyHash is checked against when an email is unknown, so that a
 	// failed login takes as long whether or not the account exists.
 	dummyHash string
 }
 
-// NewService returns a Service; now is the clock (time.Now when nil).
-func NewService(db *store.DB, now func() time.Time) *Service {
+// Option changes a Service made by NewService.
+type Option func(*Service)
+
+// WithHashParams makes the Service hash new passwords with p instead of
+// OWASP's parameters. Passwords hashed with any parameters keep verifying.
+// It panics when p has zero passes or lanes.
+func WithHashParams(p HashParams) Option {
+	if p.Time == 0 || p.Threads == 0 {
+		panic(fmt.Sprintf("account: argon2id parameters %+v need at least one pass and one lane", p))
+	}
+	return func(s *Service) { s.hash = p }
+}
+
+// NewService returns a Service; now is the clock (time.Now when nil). New
+// passwords are hashed with OWASP's argon2id parameters unless an option
+// says otherwise.
+func NewService(db *store.DB, now func() time.Time, opts ...Option) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	dummy, _ := HashPassword("keyplane-dummy-password")
-	return &Service{db: db, now: now, dummyHash: dummy}
+	s := &Service{db: db, now: now, hash: owaspParams}
+	for _, o := range opts {
+		o(s)
+	}
+	s.dummyHash, _ = hashPassword("keyplane-dummy-password", s.hash)
+	return s
+}
+
+// WithDB returns a copy of s that works in db, typically a transaction; it
+// keeps the clock and the hash parameters of s.
+func (s *Service) WithDB(db *store.DB) *Service {
+	c := *s
+	c.db = db
+	return &c
 }
 
 // NormalizeEmail lower-cases and trims an email address, the form in which
@@ -109,7 +137,7 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (User, error) {
 	if len(fields) > 0 {
 		return User{}, apperr.InvalidFields(fields)
 	}
-	hash, err := HashPassword(in.Password)
+	hash, err := hashPassword(in.Password, s.hash)
 	if err != nil {
 		return User{}, err
 	}
@@ -321,7 +349,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, keepSessionID, cur
 	if len(fields) > 0 {
 		return apperr.InvalidFields(fields)
 	}
-	hash, err := HashPassword(next)
+	hash, err := hashPassword(next, s.hash)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ func TestCreateUser(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clk := newFakeClock()
-		svc := account.NewService(db, clk.Now)
+		svc := account.NewService(db, clk.Now, cheapHash)
 
 		u, err := svc.CreateUser(ctx, account.NewUser{Email: "  Alice@Example.COM ", Name: "  Alice Liddell ", Password: testPassword, Operator: true})
 		if err != nil {
@@ -70,7 +70,7 @@ func TestCreateUser(t *testing.T) {
 
 func TestCreateUserInvalid(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		svc := account.NewService(db, nil)
+		svc := account.NewService(db, nil, cheapHash)
 		tests := []struct {
 			name       string
 			in         account.NewUser
@@ -121,7 +121,7 @@ func TestAuthenticate(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clk := newFakeClock()
-		svc := account.NewService(db, clk.Now)
+		svc := account.NewService(db, clk.Now, cheapHash)
 		alice := mustCreateUser(t, svc, "alice@example.com")
 		clk.Advance(time.Hour)
 
@@ -175,7 +175,7 @@ func TestAuthenticateDisabledUser(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clk := newFakeClock()
-		svc := account.NewService(db, clk.Now)
+		svc := account.NewService(db, clk.Now, cheapHash)
 		alice := mustCreateUser(t, svc, "alice@example.com")
 		if err := svc.SetDisabled(ctx, alice.ID, true, audit.Actor{}); err != nil {
 			t.Fatalf("SetDisabled: %v", err)
@@ -201,11 +201,58 @@ func TestAuthenticateDisabledUser(t *testing.T) {
 	})
 }
 
+// TestPasswordsVerifyAcrossHashParams proves that the hash parameters of a
+// Service only shape new hashes: a password hashed with OWASP's parameters
+// signs in through a Service configured for tests, and the other way round.
+func TestPasswordsVerifyAcrossHashParams(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		production := account.NewService(db, nil)
+		cheap := account.NewService(db, nil, cheapHash)
+		tests := []struct {
+			name          string
+			hash, check   *account.Service
+			email, params string
+		}{
+			{"production hash, cheap check", production, cheap, "prod@example.com", "$m=19456,t=2,p=1$"},
+			{"cheap hash, production check", cheap, production, "cheap@example.com", "$m=8,t=1,p=1$"},
+			{"cheap hash in a copy WithDB, production check", cheap.WithDB(db), production, "copy@example.com", "$m=8,t=1,p=1$"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				u := mustCreateUser(t, tt.hash, tt.email)
+				if !strings.Contains(u.PasswordHash, tt.params) {
+					t.Fatalf("password hash %q, want parameters %s", u.PasswordHash, tt.params)
+				}
+				if got, err := tt.check.Authenticate(ctx, tt.email, testPassword); err != nil || got.ID != u.ID {
+					t.Errorf("Authenticate = %v, %v; want %s", got.ID, err, u.ID)
+				}
+				if _, err := tt.check.Authenticate(ctx, tt.email, testPassword+"!"); !apperr.Is(err, apperr.Unauthorized) {
+					t.Errorf("Authenticate with a wrong password: %v, want Unauthorized", err)
+				}
+			})
+		}
+	})
+}
+
+func TestWithHashParamsRejectsZeroCosts(t *testing.T) {
+	for _, p := range []account.HashParams{{}, {Memory: 8, Time: 0, Threads: 1}, {Memory: 8, Time: 1, Threads: 0}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("WithHashParams(%+v) did not panic", p)
+				}
+			}()
+			account.WithHashParams(p)
+		}()
+	}
+}
+
 func TestSetDisabled(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clk := newFakeClock()
-		svc := account.NewService(db, clk.Now)
+		svc := account.NewService(db, clk.Now, cheapHash)
 		alice := mustCreateUser(t, svc, "alice@example.com")
 		bob := mustCreateUser(t, svc, "bob@example.com")
 		a1, _ := mustCreateSession(t, svc, alice.ID, testLimits)
@@ -240,7 +287,7 @@ func TestSetDisabled(t *testing.T) {
 func TestHasUsersAndListUsers(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		svc := account.NewService(db, nil)
+		svc := account.NewService(db, nil, cheapHash)
 		if has, err := svc.HasUsers(ctx); err != nil || has {
 			t.Fatalf("HasUsers on an empty database = %v, %v; want false", has, err)
 		}
@@ -270,7 +317,7 @@ func TestHasUsersAndListUsers(t *testing.T) {
 func TestRename(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		svc := account.NewService(db, newFakeClock().Now)
+		svc := account.NewService(db, newFakeClock().Now, cheapHash)
 		alice := mustCreateUser(t, svc, "alice@example.com")
 
 		u, err := svc.Rename(ctx, alice.ID, "  Alice Liddell ")
@@ -297,7 +344,7 @@ func TestRename(t *testing.T) {
 func TestChangePassword(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		svc := account.NewService(db, newFakeClock().Now)
+		svc := account.NewService(db, newFakeClock().Now, cheapHash)
 		alice := mustCreateUser(t, svc, "alice@example.com")
 		bob := mustCreateUser(t, svc, "bob@example.com")
 		keepTok, keep := mustCreateSession(t, svc, alice.ID, testLimits)

@@ -55,7 +55,7 @@ func newFixture(t *testing.T, db *store.DB, maxKeys int) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{db: db, clock: &clock{t: time.Date(2030, 6, 15, 12, 0, 0, 0, time.UTC)}}
-	users := account.NewService(db, f.clock.Now)
+	users := account.NewService(db, f.clock.Now, account.WithHashParams(account.TestHashParams))
 	orgs := org.NewService(db, f.clock.Now)
 	for i, dst := range []*string{&f.org, &f.other} {
 		u, err := users.CreateUser(ctx, account.NewUser{

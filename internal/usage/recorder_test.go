@@ -31,7 +31,7 @@ type fixture struct {
 func newFixture(t *testing.T, db *store.DB) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	u, err := account.NewService(db, nil).CreateUser(ctx, account.NewUser{Email: "u@example.com", Name: "U", Password: "correct horse battery"})
+	u, err := account.NewService(db, nil, account.WithHashParams(account.TestHashParams)).CreateUser(ctx, account.NewUser{Email: "u@example.com", Name: "U", Password: "correct horse battery"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func seriesFixture(t *testing.T, db *store.DB) (f *fixture, otherOrg, otherKey s
 	t.Helper()
 	ctx := context.Background()
 	f = newFixture(t, db)
-	u, err := account.NewService(db, nil).CreateUser(ctx, account.NewUser{Email: "o@example.com", Name: "O", Password: "correct horse battery"})
+	u, err := account.NewService(db, nil, account.WithHashParams(account.TestHashParams)).CreateUser(ctx, account.NewUser{Email: "o@example.com", Name: "O", Password: "correct horse battery"})
 	if err != nil {
 		t.Fatal(err)
 	}
