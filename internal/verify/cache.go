@@ -16,13 +16,22 @@ type entry struct {
 	loadedAt time.Time
 }
 
+// genShards spreads the drop counters, so invalidating one key holds back
+// the loads of 1 key in 256, not of every key.
+const genShards = 256
+
+// generation is where the drop counters stood when a load began: the
+// purges of the whole cache, and the drops of the load's shard.
+type generation struct{ all, shard uint64 }
+
 // cache holds known keys and, apart, well-formed keys known not to exist, so
 // a flood of crafted keys can only evict other crafted keys. Entries carry
 // when they were loaded; the verifier decides what their age allows.
 type cache struct {
-	// gen counts drops and purges: a load that began before one must not
-	// write back what it read, or a revoke could be undone for a TTL.
-	gen     atomic.Uint64
+	// purges and drops count invalidations: a load that began before one
+	// must not write back what it read, or a revoke could be undone.
+	purges  atomic.Uint64
+	drops   [genShards]atomic.Uint64
 	known   *lru.Cache[hashKey, entry]
 	unknown *lru.Cache[hashKey, entry]
 }
@@ -44,37 +53,43 @@ func (c *cache) get(h hashKey) (e entry, found bool) {
 	return entry{}, false
 }
 
-// cached reports whether h has an entry, without touching its recency.
-func (c *cache) cached(h hashKey) bool { return c.known.Contains(h) || c.unknown.Contains(h) }
+// generation returns the counters a load of h passes to put.
+func (c *cache) generation(h hashKey) generation {
+	return generation{all: c.purges.Load(), shard: c.drops[h[0]].Load()}
+}
 
-// generation returns the drop counter, to pass to put after a load.
-func (c *cache) generation() uint64 { return c.gen.Load() }
+func (c *cache) current(h hashKey, g generation) bool { return c.generation(h) == g }
 
-// put stores what a load begun at generation gen found, unless anything was
-// dropped meanwhile.
-func (c *cache) put(h hashKey, k *Key, now time.Time, gen uint64) {
-	if c.gen.Load() != gen {
+// put stores what a load of h begun at generation g found, unless h was
+// invalidated meanwhile. An invalidation that lands between the check and
+// the write is caught by the check after it, which takes the entry back.
+func (c *cache) put(h hashKey, k *Key, now time.Time, g generation) {
+	if !c.current(h, g) {
 		return
 	}
 	if k == nil {
 		c.known.Remove(h)
 		c.unknown.Add(h, entry{loadedAt: now})
-		return
+	} else {
+		c.unknown.Remove(h)
+		c.known.Add(h, entry{key: k, loadedAt: now})
 	}
-	c.unknown.Remove(h)
-	c.known.Add(h, entry{key: k, loadedAt: now})
+	if !c.current(h, g) {
+		c.known.Remove(h)
+		c.unknown.Remove(h)
+	}
 }
 
 // drop forgets h, so the next verification reads the database.
 func (c *cache) drop(h hashKey) {
-	c.gen.Add(1)
+	c.drops[h[0]].Add(1)
 	c.known.Remove(h)
 	c.unknown.Remove(h)
 }
 
 // purge forgets everything (after missed change notifications).
 func (c *cache) purge() {
-	c.gen.Add(1)
+	c.purges.Add(1)
 	c.known.Purge()
 	c.unknown.Purge()
 }

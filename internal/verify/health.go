@@ -6,10 +6,11 @@ import (
 	"time"
 )
 
-// How the data plane watches its database: a read or ping that fails marks
-// it down; while down, one probe per probeEvery may try it (a request's
-// read or the monitor's ping) and every other read fails at once, so no
-// request waits on a dead database for a key it does not have.
+// How the data plane watches its database: a ping that fails (or times
+// out) marks it down; while down, one probe per probeEvery may try it (a
+// request's read or the monitor's ping) and every other read fails at
+// once, so no request waits on a dead database for a key it does not have.
+// A failed read only asks for a ping now: one slow query is no outage.
 const (
 	probeEvery   = 250 * time.Millisecond
 	monitorEvery = 500 * time.Millisecond
@@ -53,9 +54,9 @@ type Pinger interface {
 }
 
 // Monitor pings the database every half second (every quarter second while
-// it is down) with a short deadline, until ctx ends: an outage is noticed
-// within a second even without traffic, and the database's return within
-// a quarter of one.
+// it is down, and at once when a read failed) with a short deadline, until
+// ctx ends: an outage is noticed within a second even without traffic, and
+// the database's return within a quarter of one.
 func (v *Verifier) Monitor(ctx context.Context, db Pinger) {
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -64,6 +65,8 @@ func (v *Verifier) Monitor(ctx context.Context, db Pinger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-v.probeNow:
+			t.Stop()
 		}
 		if v.health.allow(v.now()) {
 			pctx, cancel := context.WithTimeout(ctx, pingTimeout)
@@ -82,8 +85,16 @@ func (v *Verifier) Monitor(ctx context.Context, db Pinger) {
 	}
 }
 
-// noteDatabase records the outcome of a database read or ping, and logs a
-// change of state.
+// probeSoon asks Monitor for a ping now (a read just failed).
+func (v *Verifier) probeSoon() {
+	select {
+	case v.probeNow <- struct{}{}:
+	default:
+	}
+}
+
+// noteDatabase records the outcome of a ping (or a read that succeeded),
+// and logs a change of state.
 func (v *Verifier) noteDatabase(err error) {
 	if err != nil {
 		if v.health.fail(v.now()) {

@@ -19,7 +19,10 @@ import (
 // it answers "maybe" for everything, and misses go to the database as
 // before.
 type keySet struct {
-	current atomic.Bool
+	current atomic.Bool // built, and notices are heard
+	built   atomic.Bool // rebuilt from the database since the last purge
+	// rebuildNow asks the watcher's rebuild loop for a rebuild.
+	rebuildNow chan struct{}
 
 	mu     sync.RWMutex
 	sorted []uint64          // from the last rebuild, ascending
@@ -27,7 +30,9 @@ type keySet struct {
 	seq    uint64            // counts adds, to keep those made during a rebuild
 }
 
-func newKeySet() *keySet { return &keySet{added: map[uint64]uint64{}} }
+func newKeySet() *keySet {
+	return &keySet{added: map[uint64]uint64{}, rebuildNow: make(chan struct{}, 1)}
+}
 
 func prefixOf(h []byte) uint64 { return binary.BigEndian.Uint64(h[:8]) }
 
@@ -79,11 +84,4 @@ func (s *keySet) rebuild(prefixes []uint64, mark uint64) {
 			delete(s.added, p)
 		}
 	}
-}
-
-// size is how many prefixes the set holds (some may be counted twice).
-func (s *keySet) size() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.sorted) + len(s.added)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 
 	"keyplane/internal/apikey"
 )
@@ -122,11 +123,14 @@ type Verifier struct {
 	staleIfError time.Duration
 	metrics      *Metrics
 
-	keys       *keySet
-	health     health
-	flight     singleflight.Group
-	refreshing sync.Map // hashKey → struct{}: background refreshes running
-	background sync.WaitGroup
+	keys         *keySet
+	unknownReads *rate.Limiter // reads of keys the key set does not know
+	health       health
+	probeNow     chan struct{} // asks Monitor for a ping now
+	flight       singleflight.Group
+	refreshing   sync.Map      // hashKey → struct{}: background refreshes running
+	refreshSlots chan struct{} // one per background refresh running
+	background   sync.WaitGroup
 
 	// watching is set once Watch runs; listening while it hears changes.
 	watching, listening atomic.Bool
@@ -165,6 +169,8 @@ func New(o Options) *Verifier {
 		store: o.Store, limiter: o.Limiter, prefix: o.Prefix, now: o.Now, logger: o.Logger,
 		cache: newCache(o.CacheSize, o.NegativeCacheSize), ttl: o.CacheTTL, staleIfError: o.StaleIfError,
 		metrics: o.Metrics, keys: newKeySet(),
+		unknownReads: rate.NewLimiter(unknownReadsPerSecond, unknownReadsPerSecond),
+		probeNow:     make(chan struct{}, 1), refreshSlots: make(chan struct{}, maxRefreshes),
 	}
 	v.metrics.databaseUp.Set(1)
 	return v
@@ -202,7 +208,7 @@ func (v *Verifier) decide(ctx context.Context, req Request, now time.Time) Resul
 	if _, err := apikey.Parse(req.Key, v.prefix); err != nil {
 		return deny(CodeUnauthorized, "Invalid or missing API key", nil)
 	}
-	k, err := v.lookup(ctx, req.Key, now)
+	k, err := v.lookup(req.Key, now)
 	if errors.Is(err, ErrUnknownKey) {
 		return deny(CodeUnauthorized, "Invalid or missing API key", nil)
 	}

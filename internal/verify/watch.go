@@ -2,7 +2,6 @@ package verify
 
 import (
 	"context"
-	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -29,6 +28,10 @@ const (
 	queryDeadline   = 5 * time.Second
 	rebuildDeadline = time.Minute
 	rebuildEvery    = 10 * time.Minute
+	rebuildRetry    = 5 * time.Second
+	// maxBackoff caps the wait between reconnects, so the listener is back
+	// within half a second of the database.
+	maxBackoff = 500 * time.Millisecond
 	// catchUpWindow is how many change ids before the last one heard are
 	// read again after a reconnect: ids are taken in one order and
 	// committed in another, so one below the last heard may come late.
@@ -40,10 +43,12 @@ const (
 // channel (databaseURL is the server to listen on), on SQLite by polling
 // PRAGMA data_version and reading the new rows of key_changes. After a lost
 // connection it reads the changes it missed (or, after a long one, drops
-// the cache) and rebuilds the key-hash set.
+// the cache and rebuilds the key-hash set). The set is rebuilt from the
+// pool, apart from the listener, at the start and every ten minutes.
 func (v *Verifier) Watch(ctx context.Context, db *store.DB, databaseURL string) {
 	v.watching.Store(true)
 	go v.prune(ctx, db)
+	go v.rebuildLoop(ctx, db)
 	if db.Dialect == store.Postgres {
 		v.listen(ctx, databaseURL)
 		return
@@ -94,12 +99,13 @@ func (v *Verifier) listen(ctx context.Context, databaseURL string) {
 			return
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 2*time.Second)
+		backoff = min(backoff*2, maxBackoff)
 	}
 }
 
 // listenOnce connects, listens, catches up and then hears notices until the
-// connection fails a deadline. The key-hash set is current only meanwhile.
+// connection fails a deadline. The key-hash set is current only meanwhile
+// (and once built).
 func (v *Verifier) listenOnce(ctx context.Context, databaseURL string, log *changeLog) error {
 	cfg, err := pgx.ParseConfig(databaseURL)
 	if err != nil {
@@ -134,19 +140,9 @@ func (v *Verifier) listenOnce(ctx context.Context, databaseURL string, log *chan
 	if err := v.catchUp(ctx, pgxQuerier{conn}, log, catchUpWindow); err != nil {
 		return err
 	}
-	rebuilt := time.Now()
-	if err := v.rebuildKeySet(ctx, pgxQuerier{conn}); err != nil {
-		return err
-	}
 	v.setListening(true)
 	defer v.setListening(false)
 	for {
-		if time.Since(rebuilt) > rebuildEvery {
-			if err := v.rebuildKeySet(ctx, pgxQuerier{conn}); err != nil {
-				return err
-			}
-			rebuilt = time.Now()
-		}
 		wctx, cancel := context.WithTimeout(ctx, quietFor)
 		n, err := conn.WaitForNotification(wctx)
 		quiet := wctx.Err() != nil
@@ -191,9 +187,11 @@ func (v *Verifier) notice(payload string, log *changeLog) {
 	}
 }
 
+// setListening records whether change notices are heard: the key-hash set
+// is current only while they are, and once it has been built.
 func (v *Verifier) setListening(on bool) {
-	v.keys.current.Store(on)
 	v.listening.Store(on)
+	v.keys.current.Store(on && v.keys.built.Load())
 	if on {
 		v.metrics.listening.Set(1)
 	} else {
@@ -221,6 +219,10 @@ func (v *Verifier) catchUp(ctx context.Context, q querier, log *changeLog, windo
 			v.logger.Warn("verify: key change listener was away too long to catch up; dropping the cache", "away", time.Since(log.lastContact).Round(time.Second))
 		}
 		v.InvalidateAll()
+		// Keys created meanwhile may be missing from the set.
+		v.keys.built.Store(false)
+		v.keys.current.Store(false)
+		v.rebuildSoon()
 		log.connected, log.lastID = true, last
 		clear(log.seen)
 		return nil
@@ -246,6 +248,40 @@ func (v *Verifier) catchUp(ctx context.Context, q querier, log *changeLog, windo
 	return nil
 }
 
+// rebuildLoop rebuilds the key-hash set from the pool when the watcher asks
+// (at the start, after a long disconnect) and every rebuildEvery, retrying
+// every few seconds while it fails. Keys that reach the database without an
+// announcement (bulk loads, servers of an older release) are known from
+// the next rebuild on.
+func (v *Verifier) rebuildLoop(ctx context.Context, db *store.DB) {
+	v.rebuildSoon()
+	t := time.NewTicker(rebuildEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-v.keys.rebuildNow:
+		}
+		for v.rebuildKeySet(ctx, sqlQuerier{db.SQL()}) != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(rebuildRetry):
+			}
+		}
+	}
+}
+
+// rebuildSoon asks rebuildLoop for a rebuild now.
+func (v *Verifier) rebuildSoon() {
+	select {
+	case v.keys.rebuildNow <- struct{}{}:
+	default:
+	}
+}
+
 // rebuildKeySet reads the hash prefix of every stored key.
 func (v *Verifier) rebuildKeySet(ctx context.Context, q querier) error {
 	mark := v.keys.beginRebuild()
@@ -264,9 +300,12 @@ func (v *Verifier) rebuildKeySet(ctx context.Context, q querier) error {
 		})
 	})
 	if err != nil {
+		v.logger.Warn("verify: rebuilding the set of key hashes failed; unknown keys read the database meanwhile", "err", err)
 		return fmt.Errorf("rebuild key set: %w", err)
 	}
 	v.keys.rebuild(prefixes, mark)
+	v.keys.built.Store(true)
+	v.keys.current.Store(v.listening.Load())
 	return nil
 }
 
@@ -302,14 +341,10 @@ func (v *Verifier) pollOnce(ctx context.Context, db *store.DB, log *changeLog, v
 	if err := v.catchUp(ctx, q, log, 0); err != nil {
 		return err
 	}
-	if err := v.rebuildKeySet(ctx, q); err != nil {
-		return err
-	}
 	v.setListening(true)
 	defer v.setListening(false)
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
-	rebuilt := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -320,18 +355,13 @@ func (v *Verifier) pollOnce(ctx context.Context, db *store.DB, log *changeLog, v
 		if err := q.QueryRow(ctx, "PRAGMA data_version", &now); err != nil {
 			return err
 		}
+		log.lastContact = time.Now()
 		if now == *version {
 			continue
 		}
 		*version = now
 		if err := v.catchUp(ctx, q, log, 0); err != nil {
 			return err
-		}
-		if time.Since(rebuilt) > rebuildEvery {
-			if err := v.rebuildKeySet(ctx, q); err != nil {
-				return err
-			}
-			rebuilt = time.Now()
 		}
 	}
 }
@@ -355,62 +385,4 @@ func (v *Verifier) prune(ctx context.Context, db *store.DB) {
 		case <-t.C:
 		}
 	}
-}
-
-func withDeadline(ctx context.Context, d time.Duration, fn func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	return fn(ctx)
-}
-
-// querier is the little the watchers ask of a connection, PostgreSQL's own
-// (pgx) or SQLite's (database/sql).
-type querier interface {
-	QueryRow(ctx context.Context, sql string, dest any) error
-	Each(ctx context.Context, sql string, args []any, fn func(scan func(...any) error) error) error
-}
-
-type pgxQuerier struct{ conn *pgx.Conn }
-
-func (q pgxQuerier) QueryRow(ctx context.Context, sql string, dest any) error {
-	return q.conn.QueryRow(ctx, sql).Scan(dest)
-}
-
-func (q pgxQuerier) Each(ctx context.Context, sql string, args []any, fn func(scan func(...any) error) error) error {
-	rows, err := q.conn.Query(ctx, sql, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	return eachRow(rows, fn)
-}
-
-// eachRow calls fn with every row's Scan, then returns the rows' error.
-func eachRow(rows interface {
-	Next() bool
-	Scan(...any) error
-	Err() error
-}, fn func(scan func(...any) error) error) error {
-	for rows.Next() {
-		if err := fn(rows.Scan); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
-
-type sqlQuerier struct{ conn *sql.Conn }
-
-func (q sqlQuerier) QueryRow(ctx context.Context, query string, dest any) error {
-	return q.conn.QueryRowContext(ctx, query).Scan(dest)
-}
-
-// Each runs query with SQLite's placeholder for the first argument.
-func (q sqlQuerier) Each(ctx context.Context, query string, args []any, fn func(scan func(...any) error) error) error {
-	rows, err := q.conn.QueryContext(ctx, strings.ReplaceAll(query, "$1", "?"), args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	return eachRow(rows, fn)
 }
