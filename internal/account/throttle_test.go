@@ -255,9 +255,9 @@ func TestRedisThrottleUnderBlackhole(t *testing.T) {
 			t.Fatalf("attempt %d refused for %v", i+1, wait)
 		}
 		// The first attempt meets the three failures that open the
-		// breaker, 20 ms each (plus room for a slow machine); without a
-		// bound each of its four calls waits out the 100 ms read timeout.
-		if bound := 20 * time.Millisecond; i == 0 && took > 150*time.Millisecond || i > 0 && took > bound {
+		// breaker, 20 ms each (plus room for a loaded machine); without
+		// the breaker each call waits out the client's 2 s timeout.
+		if i == 0 && took > time.Second || i > 0 && took > 500*time.Millisecond {
 			t.Errorf("attempt %d took %v with Redis blackholed", i+1, took)
 		}
 		clk.Advance(time.Second)
@@ -269,7 +269,7 @@ func TestRedisThrottleUnderBlackhole(t *testing.T) {
 	if _, wait := th.Attempt(ctx, "alice@example.com", "192.0.2.99"); wait == 0 {
 		t.Fatal("sixth guess allowed with Redis blackholed")
 	}
-	if took := time.Since(start); took > 20*time.Millisecond {
+	if took := time.Since(start); took > 500*time.Millisecond {
 		t.Errorf("sixth guess refused after %v", took)
 	}
 

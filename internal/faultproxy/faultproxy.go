@@ -24,7 +24,7 @@ type Proxy struct {
 	ln      net.Listener
 	links   map[*link]struct{}
 	paused  bool // new and open links forward nothing (a partition)
-	refused bool // the listener is closed (connections refused)
+	refused bool // new connections are reset at once
 	closed  bool
 	wg      sync.WaitGroup
 }
@@ -66,15 +66,12 @@ func (p *Proxy) Port() string {
 	return port
 }
 
-// Cut closes every open connection and refuses new ones until Restore: a
-// server that went away.
+// Cut closes every open connection and resets new ones until Restore: a
+// server that went away. (The port stays bound, so nothing else can take
+// it before Restore.)
 func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.refused && p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
 	p.refused = true
 	for l := range p.links {
 		l.close()
@@ -115,18 +112,9 @@ func (p *Proxy) Restore() error {
 	if p.closed {
 		return errors.New("faultproxy: closed")
 	}
-	p.paused = false
+	p.paused, p.refused = false, false
 	for l := range p.links {
 		l.resume()
-	}
-	if p.refused {
-		ln, err := net.Listen("tcp", p.addr)
-		if err != nil {
-			return err
-		}
-		p.ln, p.refused = ln, false
-		p.wg.Add(1)
-		go p.accept(ln)
 	}
 	return nil
 }
@@ -168,6 +156,16 @@ func (p *Proxy) accept(ln net.Listener) {
 
 func (p *Proxy) serve(client net.Conn) {
 	defer p.wg.Done()
+	p.mu.Lock()
+	refused := p.refused
+	p.mu.Unlock()
+	if refused {
+		if tc, ok := client.(*net.TCPConn); ok {
+			tc.SetLinger(0) // a reset, as from a closed port
+		}
+		client.Close()
+		return
+	}
 	server, err := net.Dial("tcp", p.target)
 	if err != nil {
 		client.Close()

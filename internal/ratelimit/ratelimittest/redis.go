@@ -70,8 +70,10 @@ func Keys(t testing.TB, client *redis.Client, prefix string) []string {
 }
 
 // Proxied returns what Redis does, and also a client set up as serve sets
-// up its own (no retries, the breaker's deadlines honoured, short
-// timeouts) that reaches the test server through a fault proxy.
+// up its own (no retries, the breaker's deadlines honoured) that reaches
+// the test server through a fault proxy. Its read and write timeouts are
+// long (2 s), so only the breaker's 20 ms deadline can make a call against
+// a dead Redis quick: tests can tell the two apart with a wide margin.
 func Proxied(t testing.TB) (proxied, direct *redis.Client, proxy *faultproxy.Proxy, prefix string) {
 	t.Helper()
 	direct, prefix = Redis(t)
@@ -80,7 +82,7 @@ func Proxied(t testing.TB) (proxied, direct *redis.Client, proxy *faultproxy.Pro
 	proxied = redis.NewClient(&redis.Options{
 		Addr: proxy.Addr(), Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: o.TLSConfig,
 		MaxRetries: -1, ContextTimeoutEnabled: true,
-		DialTimeout: 200 * time.Millisecond, ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond,
+		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 	})
 	t.Cleanup(func() { proxied.Close() })
 	return proxied, direct, proxy, prefix
