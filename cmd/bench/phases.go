@@ -270,7 +270,7 @@ func (b *bench) postgresPart(ctx context.Context) error {
 	if count > 0 {
 		b.pgServerUnder5ms = delta(before, after, `keyplane_verify_duration_seconds_bucket{le="0.005"}`) / count
 	}
-	b.printf("%d distinct keys, each verified once, open loop at %.0f/s: %d requests, %.0f cache misses (database reads)%s\n",
+	b.printf("%d distinct keys, each verified once, open loop at %.0f/s: %d requests, %.0f cache misses (each a database read)%s\n",
 		n, o.pgRate, res.Requests, b.pgMisses, warn(res))
 	b.printf("client-side forward-auth latency: p50 %.3f  p90 %.3f  p99 %.3f  max %.3f ms (target p99 < 5 ms)\n",
 		res.Latency.P50, res.Latency.P90, res.Latency.P99, res.Latency.Max)

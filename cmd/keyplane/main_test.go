@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -248,5 +250,19 @@ func TestKeysCommands(t *testing.T) {
 	}
 	if code, out, _ := runCLI(t, getenv, "", "keys", "list", "--org", "acme"); code != 0 || !strings.Contains(out, "revoked") {
 		t.Fatalf("keys list: %q", out)
+	}
+}
+
+// TestUnusableSpillDirExitsTwo: a spill dir that cannot hold files stops the
+// server at start, not at the shutdown that would need it.
+func TestUnusableSpillDirExitsTwo(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	getenv := env(t, map[string]string{"KEYPLANE_ADDR": "127.0.0.1:0", "KEYPLANE_SPILL_DIR": filepath.Join(file, "spill")})
+	code, _, stderr := runCLI(t, getenv, "", "serve")
+	if code != 2 || !strings.Contains(stderr, "KEYPLANE_SPILL_DIR") {
+		t.Fatalf("exit %d, stderr %q; want 2 naming KEYPLANE_SPILL_DIR", code, stderr)
 	}
 }

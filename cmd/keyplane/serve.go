@@ -102,6 +102,9 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	})
 	keyOpts := apikey.ConfigOptions(cfg)
 	keyOpts.Changed = verifier.Invalidate
+	if err := usage.CheckSpillDir(cfg.SpillDir); err != nil {
+		return &config.Error{Var: "KEYPLANE_SPILL_DIR", Msg: "cannot hold usage spill files: " + err.Error()}
+	}
 	recorder := usage.NewRecorder(db, logger, reg)
 
 	setupToken := cfg.SetupToken

@@ -63,10 +63,6 @@ func TestUsageSpilledAtShutdownIsWrittenAtNextStart(t *testing.T) {
 	if want["A"] != 60 || want["B"] != 20 {
 		t.Fatalf("valid answers %v while the database is up, want A 60, B 20", want)
 	}
-	if flushes := srv.metric(t, client, "keyplane_usage_flush_duration_seconds_count"); flushes != 0 {
-		t.Fatalf("%v usage flushes before the outage; the spill would go untested", flushes)
-	}
-
 	proxy.Cut()
 	// Cached keys still answer, and count, while the database is away.
 	for range 15 {

@@ -194,7 +194,10 @@ func (r *Recorder) Run(ctx context.Context) {
 			if !replayed {
 				replayed = r.replayBounded(ctx)
 			}
-			fctx, cancel := context.WithTimeout(ctx, flushTimeout)
+			// Not cancelled with ctx: a flush whose COMMIT is in flight
+			// when the server stops would be written again by the final
+			// flush if its client gave up waiting for the answer.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
 			if err := r.Flush(fctx); err != nil {
 				r.logger.Warn("usage: flush failed; will retry", "err", err, "pending", r.Pending())
 			}

@@ -260,3 +260,27 @@ func (r *Recorder) dropUnknownKeys(ctx context.Context, path string, b *batch) e
 	}
 	return nil
 }
+
+// CheckSpillDir makes sure dir can take spill files, at start rather than at
+// the shutdown that needs it: it creates dir (0700) if missing, writes and
+// removes a file there, and removes temporary files that a shutdown killed
+// mid-write left behind (they were never renamed, so they hold nothing a
+// replay would count).
+func CheckSpillDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".keyplane-write-check-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if err := os.Remove(f.Name()); err != nil {
+		return err
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(dir, "."+spillPrefix+"*.tmp"))
+	for _, p := range leftovers {
+		os.Remove(p)
+	}
+	return nil
+}

@@ -192,3 +192,31 @@ func TestReplayDropsKeysTheDatabaseDoesNotHold(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckSpillDir: the dir is made when missing, refused when it cannot
+// hold files, and cleared of temporary files a killed shutdown left.
+func TestCheckSpillDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spill")
+	if err := CheckSpillDir(dir); err != nil {
+		t.Fatalf("a missing dir: %v", err)
+	}
+	left := filepath.Join(dir, "."+spillPrefix+"123.tmp")
+	kept := filepath.Join(dir, spillPrefix+"0195d3f0-0000-7000-8000-000000000000"+spillSuffix)
+	for _, p := range []string{left, kept} {
+		if err := os.WriteFile(p, []byte("{"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := CheckSpillDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("a leftover temporary file is still there: %v", err)
+	}
+	if _, err := os.Stat(kept); err != nil {
+		t.Errorf("a spill file was removed: %v", err)
+	}
+	if err := CheckSpillDir(filepath.Join(kept, "sub")); err == nil {
+		t.Error("a dir under a file was accepted")
+	}
+}
