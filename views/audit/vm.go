@@ -22,11 +22,6 @@ type Filter struct {
 	To     string // 2006-01-02, a UTC day, inclusive
 }
 
-// Active reports whether any filter is set.
-func (f Filter) Active() bool {
-	return f.Action != "" || f.Actor != "" || f.From != "" || f.To != ""
-}
-
 // Query returns the filters as URL parameters; empty ones are left out.
 func (f Filter) Query() url.Values {
 	q := url.Values{}

@@ -3,9 +3,6 @@ package usage
 
 import "keyplane/views/components"
 
-// URL is the address of an organization's usage page.
-func URL(slug string) string { return "/orgs/" + slug + "/usage" }
-
 // Page is the organization's usage screen.
 type Page struct {
 	Slug       string
