@@ -20,8 +20,8 @@ const (
 	// ReauthFailed is a wrong password given to confirm a sensitive change
 	// (a new password) by someone already signed in.
 	ReauthFailed = "reauth.failed"
-	OrgCreated     = "org.created"
-	MemberAdded    = "member.added"
+	OrgCreated   = "org.created"
+	MemberAdded  = "member.added"
 )
 
 // Actor is who did something, and from where.
