@@ -40,8 +40,13 @@ var (
 //     database is known to be down (503 at once).
 func (v *Verifier) lookup(key string, now time.Time) (*Key, error) {
 	h := hashKey(sha256.Sum256([]byte(key)))
-	known := v.keys.mayContain(h)
-	if e, found := v.cache.get(h); found && (e.key != nil || known) {
+	e, found := v.cache.get(h)
+	if found && e.key == nil && !v.keys.mayContain(h) {
+		// Known not to exist, and the set agrees: nothing to refresh.
+		v.metrics.cacheHits.Inc()
+		return nil, ErrUnknownKey
+	}
+	if found {
 		age := now.Sub(e.loadedAt)
 		if age < v.ttl-jitter(h, v.ttl) {
 			v.metrics.cacheHits.Inc()
@@ -53,7 +58,7 @@ func (v *Verifier) lookup(key string, now time.Time) (*Key, error) {
 			return e.result()
 		}
 	}
-	if !known && !v.unknownReads.AllowN(now, 1) {
+	if !v.keys.mayContain(h) && !v.unknownReads.AllowN(now, 1) {
 		v.metrics.keySetRefusals.Inc()
 		return nil, ErrUnknownKey
 	}
