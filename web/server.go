@@ -95,7 +95,7 @@ func NewServer(d Deps) *Server {
 		d.Metrics = prometheus.NewRegistry()
 	}
 	resolver := clientip.New(d.Config.TrustedProxies)
-	s.dataPlane = api.NewDataPlane(d.Verifier, d.Usage, d.Config.RouteScopes, resolver, d.Now)
+	s.dataPlane = api.NewDataPlane(d.Verifier, d.Usage, d.Config.KeyPrefix, d.Config.RouteScopes, resolver, d.Now)
 	s.verifier = d.Verifier
 	s.metrics = d.Metrics
 	ipOf := resolver.FromRequest

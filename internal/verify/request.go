@@ -7,23 +7,6 @@ import (
 	"keyplane/internal/config"
 )
 
-// KeyFromHeaders returns the key presented in X-Api-Key or as an
-// Authorization bearer token. conflict is true when both carry different
-// values; such a request is refused. Query strings are never read.
-func KeyFromHeaders(xAPIKey, authorization string) (key string, conflict bool) {
-	key = strings.TrimSpace(xAPIKey)
-	if scheme, token, ok := strings.Cut(strings.TrimSpace(authorization), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		bearer := strings.TrimSpace(token)
-		switch {
-		case key == "":
-			key = bearer
-		case bearer != "" && bearer != key:
-			return "", true
-		}
-	}
-	return key, false
-}
-
 // RequiredScopes returns the union of the scopes named in the
 // X-Required-Scope header (separated by spaces or commas) and those of the
 // route rules matching method and path (the query string is ignored).

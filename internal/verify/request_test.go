@@ -10,37 +10,6 @@ import (
 	"keyplane/internal/config"
 )
 
-func TestKeyFromHeaders(t *testing.T) {
-	tests := []struct {
-		name, xAPIKey, auth string
-		key                 string
-		conflict            bool
-	}{
-		{name: "none"},
-		{name: "X-Api-Key", xAPIKey: "k1", key: "k1"},
-		{name: "X-Api-Key trimmed", xAPIKey: "  k1 \t", key: "k1"},
-		{name: "bearer", auth: "Bearer k1", key: "k1"},
-		{name: "bearer any case", auth: "bEARER k1", key: "k1"},
-		{name: "bearer extra spaces", auth: "  Bearer   k1  ", key: "k1"},
-		{name: "both equal", xAPIKey: "k1", auth: "Bearer k1", key: "k1"},
-		{name: "both different", xAPIKey: "k1", auth: "Bearer k2", conflict: true},
-		{name: "empty bearer with X-Api-Key", xAPIKey: "k1", auth: "Bearer ", key: "k1"},
-		{name: "basic auth is not a key", auth: "Basic dXNlcjpwYXNz"},
-		{name: "basic auth beside X-Api-Key", xAPIKey: "k1", auth: "Basic dXNlcjpwYXNz", key: "k1"},
-		{name: "scheme without token", auth: "Bearer"},
-		{name: "token without scheme", auth: "k1"},
-		{name: "Bearerk1 is no scheme", auth: "Bearerk1"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			key, conflict := KeyFromHeaders(tt.xAPIKey, tt.auth)
-			if key != tt.key || conflict != tt.conflict {
-				t.Fatalf("KeyFromHeaders(%q, %q) = %q, %v; want %q, %v", tt.xAPIKey, tt.auth, key, conflict, tt.key, tt.conflict)
-			}
-		})
-	}
-}
-
 func TestRequiredScopes(t *testing.T) {
 	rules := []config.RouteScope{
 		{Method: "POST", Path: "/v1/sms*", Scope: "sms:send"},
@@ -73,48 +42,6 @@ func TestRequiredScopes(t *testing.T) {
 			}
 		})
 	}
-}
-
-func FuzzKeyFromHeaders(f *testing.F) {
-	for _, s := range [][2]string{
-		{"", ""}, {"k1", ""}, {"", "Bearer k1"}, {"k1", "Bearer k2"}, {"k1", "Bearer k1"},
-		{" k1 ", "bearer  k1 "}, {"", "Basic x"}, {"k1", "Bearer"}, {"\x00", "Bearer \x00"}, {"", "Bearer \t"},
-	} {
-		f.Add(s[0], s[1])
-	}
-	f.Fuzz(func(t *testing.T, xAPIKey, auth string) {
-		key, conflict := KeyFromHeaders(xAPIKey, auth)
-		x := strings.TrimSpace(xAPIKey)
-		if conflict {
-			if key != "" {
-				t.Fatalf("conflict with a key %q", key)
-			}
-			if x == "" {
-				t.Fatal("conflict without X-Api-Key")
-			}
-			scheme, _, _ := strings.Cut(strings.TrimSpace(auth), " ")
-			if !strings.EqualFold(scheme, "bearer") {
-				t.Fatalf("conflict without a bearer token: %q", auth)
-			}
-			return
-		}
-		if key != strings.TrimSpace(key) {
-			t.Fatalf("key %q is not trimmed", key)
-		}
-		if x != "" && key != x {
-			t.Fatalf("X-Api-Key %q present but key %q", x, key)
-		}
-		if x == "" && key != "" && !strings.Contains(auth, key) {
-			t.Fatalf("key %q from nowhere (auth %q)", key, auth)
-		}
-		// Swapping where an equal key is presented changes nothing.
-		if key != "" {
-			k2, c2 := KeyFromHeaders(key, "Bearer "+key)
-			if k2 != key || c2 {
-				t.Fatalf("the same key in both headers: %q, %v", k2, c2)
-			}
-		}
-	})
 }
 
 // FuzzOriginMatch checks that a domain pattern never allows an origin whose

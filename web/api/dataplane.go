@@ -22,17 +22,19 @@ import (
 type DataPlane struct {
 	verifier    *verify.Verifier
 	recorder    *usage.Recorder
+	keyPrefix   string
 	routeScopes []config.RouteScope
 	resolver    *clientip.Resolver
 	now         func() time.Time
 }
 
-// NewDataPlane returns the data plane's handlers.
-func NewDataPlane(v *verify.Verifier, r *usage.Recorder, routeScopes []config.RouteScope, resolver *clientip.Resolver, now func() time.Time) *DataPlane {
+// NewDataPlane returns the data plane's handlers. keyPrefix is the
+// deployment's key prefix, the one v verifies.
+func NewDataPlane(v *verify.Verifier, r *usage.Recorder, keyPrefix string, routeScopes []config.RouteScope, resolver *clientip.Resolver, now func() time.Time) *DataPlane {
 	if now == nil {
 		now = time.Now
 	}
-	return &DataPlane{verifier: v, recorder: r, routeScopes: routeScopes, resolver: resolver, now: now}
+	return &DataPlane{verifier: v, recorder: r, keyPrefix: keyPrefix, routeScopes: routeScopes, resolver: resolver, now: now}
 }
 
 // Identity headers of an allowed forward-auth request. They are always
@@ -141,31 +143,6 @@ func (d *DataPlane) ForwardAuth(c echo.Context) error {
 	h[HeaderEnvironment] = []string{string(res.Key.Environment)}
 	h[HeaderScopes] = []string{res.Key.ScopeList}
 	return c.NoContent(http.StatusOK)
-}
-
-// keyOf returns the presented key; conflict is true when the request
-// carries two different keys (in two headers, or one header twice).
-func keyOf(h http.Header) (key string, conflict bool) {
-	add := func(k string) bool {
-		if k != "" && key != "" && k != key {
-			return false
-		}
-		if k != "" {
-			key = k
-		}
-		return true
-	}
-	for _, v := range h.Values("X-Api-Key") {
-		if !add(strings.TrimSpace(v)) {
-			return "", true
-		}
-	}
-	for _, v := range h.Values("Authorization") {
-		if bearer, _ := verify.KeyFromHeaders("", v); !add(bearer) {
-			return "", true
-		}
-	}
-	return key, false
 }
 
 // maxScopeLabel bounds the required-scope label usage is counted under; a

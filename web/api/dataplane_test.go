@@ -49,13 +49,15 @@ type apiEnv struct {
 	now   time.Time
 }
 
-func newAPIEnv(t testing.TB) *apiEnv {
+// newAPIEnv returns the handlers over an empty memStore, behind the proxies
+// in trusted.
+func newAPIEnv(t testing.TB, trusted ...netip.Prefix) *apiEnv {
 	t.Helper()
 	a := &apiEnv{store: &memStore{keys: map[string]*verify.Key{}}, now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
 	now := func() time.Time { return a.now }
 	v := verify.New(verify.Options{Store: a.store, Prefix: "kp", Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	rules := []config.RouteScope{{Method: "POST", Path: "/v1/sms*", Scope: "sms:send"}}
-	d := NewDataPlane(v, nil, rules, clientip.New(nil), now)
+	d := NewDataPlane(v, nil, "kp", rules, clientip.New(trusted), now)
 	a.e = echo.New()
 	a.e.Any("/v1/auth", d.ForwardAuth)
 	a.e.Any("/v1/auth/*", d.ForwardAuth)

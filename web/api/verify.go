@@ -61,6 +61,7 @@ func (d *DataPlane) Verify(c echo.Context) error {
 	if dec.More() {
 		return WriteError(c, CodeBadRequest, "The body must hold exactly one JSON object")
 	}
+	key := strings.TrimSpace(in.Key)
 	ip := d.clientIP(r)
 	if s := strings.TrimSpace(in.IP); s != "" {
 		a, err := netip.ParseAddr(s)
@@ -68,13 +69,13 @@ func (d *DataPlane) Verify(c echo.Context) error {
 			return WriteError(c, CodeBadRequest, "\"ip\" is not an IP address")
 		}
 		// Anyone may hold a public key, so a stranger must not pick the
-		// address its per-IP limit blocks: for public keys the body's
-		// address counts only from a trusted proxy.
-		if !strings.Contains(in.Key, "_pk_") || d.resolver.TrustsPeer(r.RemoteAddr) {
+		// address its per-IP limit blocks: the body's address counts for a
+		// private key, and for any other only from a trusted proxy.
+		if d.private(key) || d.resolver.TrustsPeer(r.RemoteAddr) {
 			ip = a.Unmap()
 		}
 	}
-	req := verify.Request{Key: strings.TrimSpace(in.Key), Origin: in.Origin, ClientIP: ip, Scopes: verify.RequiredScopes(in.Scope, "", "", nil)}
+	req := verify.Request{Key: key, Origin: in.Origin, ClientIP: ip, Scopes: verify.RequiredScopes(in.Scope, "", "", nil)}
 	res := d.verifier.Verify(r.Context(), req)
 	d.record(res, req)
 	if res.Code == verify.CodeUnavailable {
