@@ -1,5 +1,6 @@
 // Package store opens Keyplane's database (PostgreSQL, or an embedded SQLite
-// file when no DATABASE_URL is set) and applies the embedded migrations.
+// file when no DATABASE_URL is set), applies the embedded migrations, and
+// carries transactions in a context so services join their caller's.
 package store
 
 import (
