@@ -22,13 +22,6 @@ import (
 
 const auditUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) AuditTest/1.0 Safari/537.36"
 
-// set moves the fake clock to t.
-func (c *fakeClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // events returns the audit events of orgID with action, oldest first.
 func (e *env) events(orgID, action string) []audit.Event {
 	e.t.Helper()
@@ -66,7 +59,7 @@ func TestAuditEventPerAction(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, nil)
 		at := time.Date(2031, time.May, 6, 7, 8, 9, 0, time.UTC)
-		e.clock.set(at)
+		e.clock.Set(at)
 		op := e.user("op@example.com", "Op", true)
 		alice := e.user("alice@example.com", "Alice", false)
 		bob := e.user("bob@example.com", "Bob", false)
@@ -137,7 +130,7 @@ var auditStart = time.Date(2030, time.March, 4, 8, 0, 0, 0, time.UTC)
 func newAuditEnv(t *testing.T, db *store.DB) *auditEnv {
 	t.Helper()
 	e := newEnv(t, db, nil)
-	e.clock.set(auditStart)
+	e.clock.Set(auditStart)
 	a := &auditEnv{env: e}
 	a.alice = e.user("alice@example.com", "Alice", false)
 	a.bob = e.user("bob@example.com", "Bob", false)

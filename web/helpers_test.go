@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"keyplane/internal/account"
 	"keyplane/internal/apikey"
 	"keyplane/internal/audit"
+	"keyplane/internal/clocktest"
 	"keyplane/internal/config"
 	"keyplane/internal/org"
 	"keyplane/internal/store"
@@ -32,31 +32,12 @@ const (
 	testPassword   = "correct horse battery"
 )
 
-// fakeClock is a settable clock shared by the services, the throttle and
-// the server.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is a running server over a real database.
 type env struct {
 	t        *testing.T
 	db       *store.DB
 	cfg      config.Config
-	clock    *fakeClock
+	clock    *clocktest.Clock // shared by the services, the throttle and the server
 	accounts *account.Service
 	orgs     *org.Service
 	keys     *apikey.Service
@@ -80,7 +61,7 @@ func newEnv(t *testing.T, db *store.DB, vars map[string]string, tweaks ...func(*
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	clock := &fakeClock{t: time.Now().UTC().Truncate(time.Second)}
+	clock := clocktest.New(time.Now().UTC().Truncate(time.Second))
 	logger := slog.New(slog.DiscardHandler)
 	e := &env{t: t, db: db, cfg: cfg, clock: clock}
 	e.accounts = account.NewService(db, clock.Now, account.WithHashParams(account.TestHashParams))

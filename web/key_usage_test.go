@@ -23,7 +23,7 @@ func TestKeyUsageTimeZone(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		u := newUsageEnv(t, db)
 		// 2026-03-29 01:00 UTC is when Europe/Paris moves from CET to CEST.
-		u.clock.set(time.Date(2026, 3, 29, 5, 20, 0, 0, time.UTC))
+		u.clock.Set(time.Date(2026, 3, 29, 5, 20, 0, 0, time.UTC))
 		key := u.newKey(u.acme.ID, apikey.Input{Description: "web"})
 		at := func(h int) time.Time { return time.Date(2026, 3, 29, h, 0, 0, 0, time.UTC) }
 		u.insert(
@@ -159,8 +159,8 @@ func TestUsageExactThroughDataPlane(t *testing.T) {
 			deps.Usage = rec
 		})
 		start := time.Date(2026, 11, 20, 22, 10, 0, 0, time.UTC)
-		d.clock.set(start)
-		d.proxied.clock.set(start)
+		d.clock.Set(start)
+		d.proxied.clock.Set(start)
 		d.add("sms", apikey.Input{Scopes: []string{"sms:send"}, RateLimit: "1000"})
 		d.add("web", apikey.Input{Kind: "public", Domains: "example.com"})
 		bob := d.user("bob@example.com", "Bob", false)

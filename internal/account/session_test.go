@@ -9,39 +9,22 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"keyplane/internal/account"
 	"keyplane/internal/apperr"
+	"keyplane/internal/clocktest"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
 )
 
-// fakeClock is a settable clock shared by a test and the code under test.
-// It starts on a whole second so that PostgreSQL (microseconds) and Redis
+// newFakeClock returns a clock for a test and the code under test. It
+// starts on a whole second so that PostgreSQL (microseconds) and Redis
 // (milliseconds) store its times exactly.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2030, time.March, 4, 10, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newFakeClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2030, time.March, 4, 10, 0, 0, 0, time.UTC))
 }
 
 var testLimits = account.SessionLimits{Idle: 10 * time.Minute, Max: time.Hour}

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"keyplane/internal/account"
+	"keyplane/internal/clocktest"
 	"keyplane/internal/ratelimit"
 	"keyplane/internal/ratelimit/ratelimittest"
 	"keyplane/internal/redisbreaker"
@@ -25,19 +26,19 @@ var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 // throttleImpls builds each kind of Throttle on a fake clock.
 var throttleImpls = []struct {
 	name string
-	make func(t *testing.T, clk *fakeClock) *account.Throttle
+	make func(t *testing.T, clk *clocktest.Clock) *account.Throttle
 }{
-	{"memory", func(t *testing.T, clk *fakeClock) *account.Throttle {
+	{"memory", func(t *testing.T, clk *clocktest.Clock) *account.Throttle {
 		return account.NewThrottle(clk.Now)
 	}},
-	{"redis", func(t *testing.T, clk *fakeClock) *account.Throttle {
+	{"redis", func(t *testing.T, clk *clocktest.Clock) *account.Throttle {
 		client, prefix := ratelimittest.Redis(t)
 		return redisThrottle(client, patientBreaker(), prefix, clk)
 	}},
 }
 
 // redisThrottle returns a Throttle on Redis under prefix, as serve makes it.
-func redisThrottle(client *redis.Client, breaker *redisbreaker.Breaker, prefix string, clk *fakeClock) *account.Throttle {
+func redisThrottle(client *redis.Client, breaker *redisbreaker.Breaker, prefix string, clk *clocktest.Clock) *account.Throttle {
 	store := ratelimit.NewRedis(client, breaker, prefix+"login:", ratelimit.NewMemory(account.ThrottleMaxKeys))
 	return account.NewThrottleWith(store, clk.Now)
 }
@@ -65,9 +66,9 @@ func TestThrottle(t *testing.T) {
 	const window = account.ThrottleWindow
 	scenarios := []struct {
 		name string
-		run  func(t *testing.T, th *account.Throttle, clk *fakeClock)
+		run  func(t *testing.T, th *account.Throttle, clk *clocktest.Clock)
 	}{
-		{"five failures block the account from any IP until the window passes", func(t *testing.T, th *account.Throttle, clk *fakeClock) {
+		{"five failures block the account from any IP until the window passes", func(t *testing.T, th *account.Throttle, clk *clocktest.Clock) {
 			first := clk.Now()
 			for i := range account.AccountFailureLimit - 1 {
 				th.Failure(context.Background(), "alice@example.com", fmt.Sprintf("192.0.2.%d", i+1))
@@ -84,7 +85,7 @@ func TestThrottle(t *testing.T) {
 			clk.Advance(time.Second)
 			wantWait(t, th, "alice@example.com", "198.51.100.1", 0)
 		}},
-		{"the window slides over the failures", func(t *testing.T, th *account.Throttle, clk *fakeClock) {
+		{"the window slides over the failures", func(t *testing.T, th *account.Throttle, clk *clocktest.Clock) {
 			start := clk.Now()
 			for range 4 { // at 0, 1, 2 and 3 minutes
 				th.Failure(context.Background(), "alice@example.com", "192.0.2.1")
@@ -99,7 +100,7 @@ func TestThrottle(t *testing.T) {
 			// Five in the window again (1, 2, 3, 10, 15): blocked until the one at 1 leaves.
 			wantWait(t, th, "alice@example.com", "192.0.2.1", start.Add(time.Minute+window).Sub(clk.Now()))
 		}},
-		{"with more failures than the limit the block lasts until enough have left", func(t *testing.T, th *account.Throttle, clk *fakeClock) {
+		{"with more failures than the limit the block lasts until enough have left", func(t *testing.T, th *account.Throttle, clk *clocktest.Clock) {
 			start := clk.Now()
 			for i := range account.AccountFailureLimit + 1 { // at 0..5 minutes, e.g. concurrent attempts
 				if i > 0 {
@@ -114,7 +115,7 @@ func TestThrottle(t *testing.T) {
 			clk.Advance(time.Minute)
 			wantWait(t, th, "alice@example.com", "192.0.2.1", 0)
 		}},
-		{"twenty failures from one IP block every account from it", func(t *testing.T, th *account.Throttle, clk *fakeClock) {
+		{"twenty failures from one IP block every account from it", func(t *testing.T, th *account.Throttle, clk *clocktest.Clock) {
 			first := clk.Now()
 			for i := range account.IPFailureLimit - 1 {
 				th.Failure(context.Background(), fmt.Sprintf("user%d@example.com", i), "192.0.2.1")
@@ -133,7 +134,7 @@ func TestThrottle(t *testing.T) {
 			clk.Advance(wait)
 			wantWait(t, th, "someone@example.com", "192.0.2.1", 0)
 		}},
-		{"success clears the account but not the IP", func(t *testing.T, th *account.Throttle, clk *fakeClock) {
+		{"success clears the account but not the IP", func(t *testing.T, th *account.Throttle, clk *clocktest.Clock) {
 			fail(th, "alice@example.com", "192.0.2.1", account.AccountFailureLimit)
 			wantWait(t, th, "alice@example.com", "198.51.100.1", window)
 			th.Success(context.Background(), "alice@example.com")
@@ -149,7 +150,7 @@ func TestThrottle(t *testing.T) {
 			wantWait(t, th, "zed@example.com", "192.0.2.1", window)
 			wantWait(t, th, "alice@example.com", "192.0.2.1", window)
 		}},
-		{"emails compare case-insensitively", func(t *testing.T, th *account.Throttle, clk *fakeClock) {
+		{"emails compare case-insensitively", func(t *testing.T, th *account.Throttle, clk *clocktest.Clock) {
 			for i, e := range []string{"Alice@Example.com", "ALICE@EXAMPLE.COM", " alice@example.com ", "alice@EXAMPLE.com", "aLiCe@example.com"} {
 				th.Failure(context.Background(), e, fmt.Sprintf("192.0.2.%d", i+1))
 			}

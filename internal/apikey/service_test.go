@@ -12,34 +12,17 @@ import (
 	"keyplane/internal/account"
 	"keyplane/internal/apperr"
 	"keyplane/internal/audit"
+	"keyplane/internal/clocktest"
 	"keyplane/internal/org"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
 )
 
-// clock is a settable fake clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // fixture is a key service over a database holding two organizations, each
 // with its own admin.
 type fixture struct {
 	db    *store.DB
-	clock *clock
+	clock *clocktest.Clock
 	svc   *Service
 	org   string // the organization under test
 	other string // another organization
@@ -54,7 +37,7 @@ type fixture struct {
 func newFixture(t *testing.T, db *store.DB, maxKeys int) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &fixture{db: db, clock: &clock{t: time.Date(2030, 6, 15, 12, 0, 0, 0, time.UTC)}}
+	f := &fixture{db: db, clock: clocktest.New(time.Date(2030, 6, 15, 12, 0, 0, 0, time.UTC))}
 	users := account.NewService(db, f.clock.Now, account.WithHashParams(account.TestHashParams))
 	orgs := org.NewService(db, f.clock.Now)
 	for i, dst := range []*string{&f.org, &f.other} {

@@ -10,25 +10,8 @@ import (
 	"time"
 
 	"keyplane/internal/apikey"
+	"keyplane/internal/clocktest"
 )
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // fakeStore is a Store in memory that counts its reads and fails on demand.
 type fakeStore struct {
@@ -89,14 +72,14 @@ func (s *fakeStore) totalReads() int {
 // fixture is a Verifier over a fake store on a fake clock.
 type fixture struct {
 	store *fakeStore
-	clock *fakeClock
+	clock *clocktest.Clock
 	v     *Verifier
 	n     int
 }
 
 func newFixture(t *testing.T, o Options) *fixture {
 	t.Helper()
-	f := &fixture{store: newFakeStore(), clock: &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}}
+	f := &fixture{store: newFakeStore(), clock: clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))}
 	o.Store, o.Prefix, o.Now, o.Logger = f.store, "kp", f.clock.Now, quietLogger
 	f.v = New(o)
 	return f
