@@ -50,7 +50,7 @@ const (
 // Request is what a verification is asked: the presented key and where the
 // request comes from, with the scopes it needs.
 type Request struct {
-	// Key is the presented key, as extracted by KeyFromHeaders (or a JSON body).
+	// Key is the presented key, from X-Api-Key, a bearer token or a JSON body.
 	Key      string
 	Origin   string // Origin header, else Referer
 	ClientIP netip.Addr
