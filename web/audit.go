@@ -89,14 +89,14 @@ func (s *Server) auditLog(c echo.Context) error {
 	} else if cur, ok := parseCursor(c.QueryParam("after")); ok {
 		page.After = cur
 	}
-	res, err := audit.Search(ctx, s.db.DB, m.ID, f, page)
+	res, err := audit.NewService(s.db, s.now).Search(ctx, m.ID, f, page)
 	if err != nil {
 		return err
 	}
 	// A "newer" page that came back empty (its events are gone from the
 	// filter's reach) falls back to the newest page.
 	if len(res.Events) == 0 && page.After != nil {
-		if res, err = audit.Search(ctx, s.db.DB, m.ID, f, audit.Page{Size: auditPageSize}); err != nil {
+		if res, err = audit.NewService(s.db, s.now).Search(ctx, m.ID, f, audit.Page{Size: auditPageSize}); err != nil {
 			return err
 		}
 	}
@@ -109,7 +109,7 @@ func (s *Server) auditLog(c echo.Context) error {
 		ClearURL:  auditview.LogURL(m.Slug),
 	}
 	if !vm.AnyEvents {
-		all, err := audit.Search(ctx, s.db.DB, m.ID, audit.Filter{}, audit.Page{Size: 1})
+		all, err := audit.NewService(s.db, s.now).Search(ctx, m.ID, audit.Filter{}, audit.Page{Size: 1})
 		if err != nil {
 			return err
 		}
@@ -122,7 +122,7 @@ func (s *Server) auditLog(c echo.Context) error {
 	if isHTMX(c) {
 		return render(c, http.StatusOK, auditview.Table(vm))
 	}
-	if vm.Actors, err = audit.Actors(ctx, s.db.DB, m.ID, auditMaxActors); err != nil {
+	if vm.Actors, err = audit.NewService(s.db, s.now).Actors(ctx, m.ID, auditMaxActors); err != nil {
 		return err
 	}
 	return render(c, http.StatusOK, auditview.LogScreen(s.page(c, "Audit log · "+m.Name), vm))
@@ -162,7 +162,7 @@ func (s *Server) auditCSV(c echo.Context) error {
 	if err := w.Write(auditCSVHeader); err != nil {
 		return err
 	}
-	err := audit.Each(c.Request().Context(), s.db.DB, m.ID, f, auditMaxExport, func(e audit.Event) error {
+	err := audit.NewService(s.db, s.now).Each(c.Request().Context(), m.ID, f, auditMaxExport, func(e audit.Event) error {
 		return w.Write(csvRow(
 			e.CreatedAt.UTC().Format(time.RFC3339Nano), audit.Actor{Email: e.ActorEmail}.Name(), e.Action, e.Summary,
 			e.IP, e.UserAgent, e.TargetType, e.TargetID,

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/subtle"
 	"fmt"
 	"math"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"gorm.io/gorm"
 
 	"keyplane/internal/account"
 	"keyplane/internal/apperr"
@@ -148,26 +148,24 @@ func (s *Server) setupSubmit(c echo.Context) error {
 	// The operator and the first organization are made together or not at
 	// all; on PostgreSQL a transaction lock keeps two replicas from both
 	// running setup.
-	err := s.db.Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
 		if s.db.Dialect == store.Postgres {
-			if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtext('keyplane setup'))").Error; err != nil {
+			if err := s.db.Conn(ctx).Exec("SELECT pg_advisory_xact_lock(hashtext('keyplane setup'))").Error; err != nil {
 				return err
 			}
 		}
-		txdb := &store.DB{DB: tx, Dialect: s.db.Dialect}
-		accounts := account.NewService(txdb, s.now)
-		if done, err := accounts.HasUsers(ctx); err != nil {
+		if done, err := s.accounts.HasUsers(ctx); err != nil {
 			return err
 		} else if done {
 			return echo.ErrNotFound
 		}
 		var err error
-		u, err = accounts.CreateUser(ctx, account.NewUser{Email: f.Email, Name: f.Name, Password: password, Operator: true})
+		u, err = s.accounts.CreateUser(ctx, account.NewUser{Email: f.Email, Name: f.Name, Password: password, Operator: true})
 		if err != nil {
 			return err
 		}
 		a := audit.Actor{UserID: u.ID, Email: u.Email, IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
-		o, err = org.NewService(txdb, s.now).Create(ctx, f.OrgName, f.OrgSlug, u.ID, a)
+		o, err = s.orgs.Create(ctx, f.OrgName, f.OrgSlug, u.ID, a)
 		return err
 	})
 	if err != nil {

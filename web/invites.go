@@ -1,16 +1,15 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	"gorm.io/gorm"
 
 	"keyplane/internal/account"
 	"keyplane/internal/apperr"
 	"keyplane/internal/org"
-	"keyplane/internal/store"
 	"keyplane/views/members"
 )
 
@@ -130,16 +129,15 @@ func (s *Server) inviteAccept(c echo.Context) error {
 	}
 	a.Name = strings.TrimSpace(c.FormValue("name"))
 	var u account.User
-	err = s.db.Transaction(func(tx *gorm.DB) error {
-		txdb := &store.DB{DB: tx, Dialect: s.db.Dialect}
+	err = s.db.WithTx(ctx, func(ctx context.Context) error {
 		var err error
-		u, err = s.accounts.WithDB(txdb).CreateUser(ctx, account.NewUser{Email: inv.Email, Name: a.Name, Password: c.FormValue("password")})
+		u, err = s.accounts.CreateUser(ctx, account.NewUser{Email: inv.Email, Name: a.Name, Password: c.FormValue("password")})
 		if err != nil {
 			return err
 		}
 		who := actor(c)
 		who.UserID, who.Email = u.ID, u.Email
-		_, err = org.NewService(txdb, s.now).AcceptInvite(ctx, token, u.ID, who)
+		_, err = s.orgs.AcceptInvite(ctx, token, u.ID, who)
 		return err
 	})
 	if fields := apperr.FieldsOf(err); fields != nil && apperr.Is(err, apperr.Invalid) {

@@ -41,7 +41,7 @@ func (s *Server) cutover(c echo.Context, k apikey.Key, now time.Time) (*keys.Cut
 	if from.After(current) {
 		from = current
 	}
-	pts, err := usage.Cutover(ctx, s.db, m.ID, old.ID, k.ID, from, current.Add(time.Hour))
+	pts, err := usage.NewReader(s.db).Cutover(ctx, m.ID, old.ID, k.ID, from, current.Add(time.Hour))
 	if err != nil {
 		return nil, err
 	}

@@ -87,7 +87,7 @@ func (e *env) verifyCode(secret string) string {
 
 func (e *env) insertUsage(rows ...usage.Hourly) {
 	e.t.Helper()
-	if err := usage.Write(context.Background(), e.db.DB, rows); err != nil {
+	if err := usage.Write(context.Background(), e.db, rows); err != nil {
 		e.t.Fatalf("insert usage: %v", err)
 	}
 }

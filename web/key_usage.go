@@ -29,7 +29,7 @@ func (s *Server) keyUsage(c echo.Context, k apikey.Key) (keys.Usage, error) {
 	switch u.Period {
 	case keys.Period24h:
 		from, to := usage.Last24Hours(now)
-		pts, err := usage.KeySeries(ctx, s.db, m.ID, k.ID, from, to, usage.Hour)
+		pts, err := usage.NewReader(s.db).KeySeries(ctx, m.ID, k.ID, from, to, usage.Hour)
 		if err != nil {
 			return u, err
 		}
@@ -40,7 +40,7 @@ func (s *Server) keyUsage(c echo.Context, k apikey.Key) (keys.Usage, error) {
 			days = 30
 		}
 		from, to := lastDays(now, days)
-		pts, err := usage.KeySeries(ctx, s.db, m.ID, k.ID, from, to, usage.Day)
+		pts, err := usage.NewReader(s.db).KeySeries(ctx, m.ID, k.ID, from, to, usage.Day)
 		if err != nil {
 			return u, err
 		}
@@ -48,7 +48,7 @@ func (s *Server) keyUsage(c echo.Context, k apikey.Key) (keys.Usage, error) {
 	}
 
 	from, _ := lastDays(now, usageDays)
-	used, err := usage.RequiredScopes(ctx, s.db, m.ID, k.ID, from)
+	used, err := usage.NewReader(s.db).RequiredScopes(ctx, m.ID, k.ID, from)
 	if err != nil {
 		return u, err
 	}

@@ -150,7 +150,7 @@ func TestKeysListOneUsageQuery(t *testing.T) {
 					{KeyID: key.ID, OrgID: k.acme.ID, Hour: h, Outcome: "allowed", Count: int64(len(ids))},
 					{KeyID: key.ID, OrgID: k.acme.ID, Hour: h.Add(-3 * 24 * time.Hour), Outcome: "allowed", Count: 1},
 				}
-				if err := usage.Write(t.Context(), db.DB, rows); err != nil {
+				if err := usage.Write(t.Context(), db, rows); err != nil {
 					t.Fatal(err)
 				}
 			}

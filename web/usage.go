@@ -49,20 +49,20 @@ func (s *Server) usagePage(c echo.Context) error {
 	now := s.now()
 	loc := viewerZone(c)
 	hFrom, hTo := usage.Last24Hours(now)
-	hourly, err := usage.OrgTotals(ctx, s.db, m.ID, hFrom, hTo, usage.Hour)
+	hourly, err := usage.NewReader(s.db).OrgTotals(ctx, m.ID, hFrom, hTo, usage.Hour)
 	if err != nil {
 		return err
 	}
 	from, to := lastDays(now, usageDays)
-	daily, err := usage.OrgTotals(ctx, s.db, m.ID, from, to, usage.Day)
+	daily, err := usage.NewReader(s.db).OrgTotals(ctx, m.ID, from, to, usage.Day)
 	if err != nil {
 		return err
 	}
-	top, err := usage.TopKeys(ctx, s.db, m.ID, from, to, topKeys)
+	top, err := usage.NewReader(s.db).TopKeys(ctx, m.ID, from, to, topKeys)
 	if err != nil {
 		return err
 	}
-	failing, err := usage.FailingKeys(ctx, s.db, m.ID, from, to, topKeys)
+	failing, err := usage.NewReader(s.db).FailingKeys(ctx, m.ID, from, to, topKeys)
 	if err != nil {
 		return err
 	}

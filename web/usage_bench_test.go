@@ -58,7 +58,7 @@ func benchUsage(b *testing.B, db *store.DB, now time.Time) int {
 				rows = append(rows, usage.Hourly{KeyID: k.ID, OrgID: k.OrgID, Hour: h, Outcome: "forbidden", Scope: "write", Count: 1})
 			}
 		}
-		if err := usage.Write(ctx, db.DB, rows); err != nil {
+		if err := usage.Write(ctx, db, rows); err != nil {
 			b.Fatal(err)
 		}
 		total += len(rows)

@@ -43,7 +43,7 @@ func newUsageEnv(t *testing.T, db *store.DB) *usageEnv {
 
 func (u *usageEnv) insert(rows ...usage.Hourly) {
 	u.t.Helper()
-	if err := usage.Write(context.Background(), u.db.DB, rows); err != nil {
+	if err := usage.Write(context.Background(), u.db, rows); err != nil {
 		u.t.Fatalf("insert usage: %v", err)
 	}
 }

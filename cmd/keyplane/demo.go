@@ -232,11 +232,11 @@ func demoKeysAndUsage(ctx context.Context, db *store.DB, cfg config.Config, orgI
 		rows = append(rows, demoUsage(rng, k, dk, dk.createdAt, end.Add(-dk.unused), start, 1)...)
 	}
 
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := usage.Write(ctx, tx, rows); err != nil {
+	err := db.WithTx(ctx, func(ctx context.Context) error {
+		if err := usage.Write(ctx, db, rows); err != nil {
 			return fmt.Errorf("demo: write usage: %w", err)
 		}
-		return demoLastUse(tx, rng, orgID, rows, keys, now)
+		return demoLastUse(db.Conn(ctx), rng, orgID, rows, keys, now)
 	})
 	return count, len(rows), err
 }

@@ -152,7 +152,7 @@ func listKeys(ctx context.Context, keys *apikey.Service, db *store.DB, o org.Org
 		return err
 	}
 	now := time.Now()
-	activity, err := usage.Activity(ctx, db, o.ID, now)
+	activity, err := usage.NewReader(db).Activity(ctx, o.ID, now)
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ func (s *Service) CreateSession(ctx context.Context, userID, ip, userAgent strin
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(limits.Max),
 		IP: ip, UserAgent: userAgent, Data: "{}",
 	}
-	if err := s.db.WithContext(ctx).Create(&sess).Error; err != nil {
+	if err := s.db.Conn(ctx).Create(&sess).Error; err != nil {
 		return "", Session{}, fmt.Errorf("account: create session: %w", err)
 	}
 	return token, sess, nil
@@ -71,7 +71,7 @@ func (s *Service) LookupSession(ctx context.Context, token string, limits Sessio
 		return Session{}, User{}, gone
 	}
 	var sess Session
-	err := s.db.WithContext(ctx).Where("token_hash = ?", hashToken(token)).Take(&sess).Error
+	err := s.db.Conn(ctx).Where("token_hash = ?", hashToken(token)).Take(&sess).Error
 	if store.IsNotFound(err) {
 		return Session{}, User{}, gone
 	}
@@ -80,7 +80,7 @@ func (s *Service) LookupSession(ctx context.Context, token string, limits Sessio
 	}
 	now := s.now().UTC()
 	if !now.Before(sess.ExpiresAt) || !now.Before(sess.LastSeenAt.Add(limits.Idle)) {
-		s.db.WithContext(ctx).Where("id = ?", sess.ID).Delete(&Session{})
+		s.db.Conn(ctx).Where("id = ?", sess.ID).Delete(&Session{})
 		return Session{}, User{}, gone
 	}
 	u, err := s.UserByID(ctx, sess.UserID)
@@ -95,7 +95,7 @@ func (s *Service) LookupSession(ctx context.Context, token string, limits Sessio
 	}
 	if now.Sub(sess.LastSeenAt) >= lastSeenEvery {
 		sess.LastSeenAt = now
-		if err := s.db.WithContext(ctx).Model(&Session{}).Where("id = ?", sess.ID).Update("last_seen_at", now).Error; err != nil {
+		if err := s.db.Conn(ctx).Model(&Session{}).Where("id = ?", sess.ID).Update("last_seen_at", now).Error; err != nil {
 			return Session{}, User{}, fmt.Errorf("account: touch session: %w", err)
 		}
 	}
@@ -104,7 +104,7 @@ func (s *Service) LookupSession(ctx context.Context, token string, limits Sessio
 
 // SaveSessionData stores the session's small data blob (flash messages).
 func (s *Service) SaveSessionData(ctx context.Context, id, data string) error {
-	if err := s.db.WithContext(ctx).Model(&Session{}).Where("id = ?", id).Update("data", data).Error; err != nil {
+	if err := s.db.Conn(ctx).Model(&Session{}).Where("id = ?", id).Update("data", data).Error; err != nil {
 		return fmt.Errorf("account: save session: %w", err)
 	}
 	return nil
@@ -112,7 +112,7 @@ func (s *Service) SaveSessionData(ctx context.Context, id, data string) error {
 
 // DeleteSession ends the session with token; a copied cookie stops working.
 func (s *Service) DeleteSession(ctx context.Context, token string) error {
-	if err := s.db.WithContext(ctx).Where("token_hash = ?", hashToken(token)).Delete(&Session{}).Error; err != nil {
+	if err := s.db.Conn(ctx).Where("token_hash = ?", hashToken(token)).Delete(&Session{}).Error; err != nil {
 		return fmt.Errorf("account: delete session: %w", err)
 	}
 	return nil
@@ -124,7 +124,7 @@ func (s *Service) DeleteSession(ctx context.Context, token string) error {
 func (s *Service) ListSessions(ctx context.Context, userID string, limits SessionLimits) ([]Session, error) {
 	now := s.now().UTC()
 	var list []Session
-	err := s.db.WithContext(ctx).Where("user_id = ? AND expires_at > ? AND last_seen_at > ?", userID, now, now.Add(-limits.Idle)).
+	err := s.db.Conn(ctx).Where("user_id = ? AND expires_at > ? AND last_seen_at > ?", userID, now, now.Add(-limits.Idle)).
 		Order("last_seen_at DESC, created_at DESC").Find(&list).Error
 	if err != nil {
 		return nil, fmt.Errorf("account: list sessions: %w", err)
@@ -139,7 +139,7 @@ func (s *Service) RevokeSession(ctx context.Context, userID, id string) error {
 	if !store.ValidID(id) {
 		return gone
 	}
-	res := s.db.WithContext(ctx).Where("id = ? AND user_id = ?", id, userID).Delete(&Session{})
+	res := s.db.Conn(ctx).Where("id = ? AND user_id = ?", id, userID).Delete(&Session{})
 	if res.Error != nil {
 		return fmt.Errorf("account: revoke session: %w", res.Error)
 	}
@@ -152,7 +152,7 @@ func (s *Service) RevokeSession(ctx context.Context, userID, id string) error {
 // DeleteUserSessions ends every session of userID except exceptID (which may
 // be empty).
 func (s *Service) DeleteUserSessions(ctx context.Context, userID, exceptID string) error {
-	q := s.db.WithContext(ctx).Where("user_id = ?", userID)
+	q := s.db.Conn(ctx).Where("user_id = ?", userID)
 	if exceptID != "" {
 		q = q.Where("id <> ?", exceptID)
 	}
@@ -165,7 +165,7 @@ func (s *Service) DeleteUserSessions(ctx context.Context, userID, exceptID strin
 // PruneSessions deletes expired sessions and returns how many went.
 func (s *Service) PruneSessions(ctx context.Context, limits SessionLimits) (int64, error) {
 	now := s.now().UTC()
-	res := s.db.WithContext(ctx).Where("expires_at <= ? OR last_seen_at <= ?", now, now.Add(-limits.Idle)).Delete(&Session{})
+	res := s.db.Conn(ctx).Where("expires_at <= ? OR last_seen_at <= ?", now, now.Add(-limits.Idle)).Delete(&Session{})
 	if res.Error != nil {
 		return 0, fmt.Errorf("account: prune sessions: %w", res.Error)
 	}

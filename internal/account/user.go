@@ -10,8 +10,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"gorm.io/gorm"
-
 	"keyplane/internal/apperr"
 	"keyplane/internal/audit"
 	"keyplane/internal/store"
@@ -42,7 +40,8 @@ type NewUser struct {
 	Operator bool
 }
 
-// Service manages users and their sessions.
+// Service manages users and their sessions. Its methods join the
+// transaction their ctx carries (store.DB.WithTx).
 type Service struct {
 	db   *store.DB
 	now  func() time.Time
@@ -78,14 +77,6 @@ func NewService(db *store.DB, now func() time.Time, opts ...Option) *Service {
 	}
 	s.dummyHash, _ = hashPassword("keyplane-dummy-password", s.hash)
 	return s
-}
-
-// WithDB returns a copy of s that works in db, typically a transaction; it
-// keeps the clock and the hash parameters of s.
-func (s *Service) WithDB(db *store.DB) *Service {
-	c := *s
-	c.db = db
-	return &c
 }
 
 // NormalizeEmail lower-cases and trims an email address, the form in which
@@ -146,7 +137,7 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (User, error) {
 		ID: store.NewID(), Email: in.Email, Name: in.Name, PasswordHash: hash,
 		IsOperator: in.Operator, CreatedAt: now, UpdatedAt: now,
 	}
-	if err := s.db.WithContext(ctx).Create(&u).Error; err != nil {
+	if err := s.db.Conn(ctx).Create(&u).Error; err != nil {
 		if store.IsUniqueViolation(err) {
 			return User{}, &apperr.Error{Code: apperr.Conflict, Message: "A user with this email already exists.",
 				Fields: map[string]string{"email": "A user with this email already exists."}}
@@ -171,7 +162,7 @@ func (s *Service) UserByEmail(ctx context.Context, email string) (User, error) {
 
 func (s *Service) first(ctx context.Context, query string, arg any) (User, error) {
 	var u User
-	err := s.db.WithContext(ctx).Where(query, arg).Take(&u).Error
+	err := s.db.Conn(ctx).Where(query, arg).Take(&u).Error
 	switch {
 	case store.IsNotFound(err):
 		return User{}, apperr.New(apperr.NotFound, "User not found.")
@@ -185,7 +176,7 @@ func (s *Service) first(ctx context.Context, query string, arg any) (User, error
 // waiting for its first-run setup.
 func (s *Service) HasUsers(ctx context.Context) (bool, error) {
 	var n int64
-	if err := s.db.WithContext(ctx).Model(&User{}).Limit(1).Count(&n).Error; err != nil {
+	if err := s.db.Conn(ctx).Model(&User{}).Limit(1).Count(&n).Error; err != nil {
 		return false, fmt.Errorf("account: count users: %w", err)
 	}
 	return n > 0, nil
@@ -194,7 +185,7 @@ func (s *Service) HasUsers(ctx context.Context) (bool, error) {
 // ListUsers returns every user, by email. Operators only.
 func (s *Service) ListUsers(ctx context.Context) ([]User, error) {
 	var users []User
-	if err := s.db.WithContext(ctx).Order("email").Find(&users).Error; err != nil {
+	if err := s.db.Conn(ctx).Order("email").Find(&users).Error; err != nil {
 		return nil, fmt.Errorf("account: list users: %w", err)
 	}
 	return users, nil
@@ -227,7 +218,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 		return u, apperr.New(apperr.Forbidden, "This account has been disabled. Ask your Keyplane operator.")
 	}
 	now := s.now().UTC()
-	if err := s.db.WithContext(ctx).Model(&User{}).Where("id = ?", u.ID).Update("last_login_at", now).Error; err != nil {
+	if err := s.db.Conn(ctx).Model(&User{}).Where("id = ?", u.ID).Update("last_login_at", now).Error; err != nil {
 		return User{}, fmt.Errorf("account: record login: %w", err)
 	}
 	u.LastLoginAt = &now
@@ -236,7 +227,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 
 // SetLastOrg remembers the organization the user worked in last.
 func (s *Service) SetLastOrg(ctx context.Context, userID, orgID string) error {
-	err := s.db.WithContext(ctx).Model(&User{}).Where("id = ?", userID).Update("last_org_id", orgID).Error
+	err := s.db.Conn(ctx).Model(&User{}).Where("id = ?", userID).Update("last_org_id", orgID).Error
 	if err != nil {
 		return fmt.Errorf("account: set last org: %w", err)
 	}
@@ -256,20 +247,21 @@ func (s *Service) SetDisabled(ctx context.Context, userID string, disabled bool,
 		now := s.now().UTC()
 		at = &now
 	}
-	return s.db.Transaction(func(tx *gorm.DB) error {
+	return s.db.WithTx(ctx, func(ctx context.Context) error {
+		tx := s.db.Conn(ctx)
 		// Only a change is applied and recorded: disabling a disabled user
 		// (a second click, a stale page) keeps the first time and event.
 		state := "disabled_at IS NOT NULL"
 		if disabled {
 			state = "disabled_at IS NULL"
 		}
-		res := tx.WithContext(ctx).Model(&User{}).Where("id = ? AND "+state, userID).Update("disabled_at", at)
+		res := tx.Model(&User{}).Where("id = ? AND "+state, userID).Update("disabled_at", at)
 		if res.Error != nil {
 			return fmt.Errorf("account: disable user: %w", res.Error)
 		}
 		if res.RowsAffected == 0 {
 			var n int64
-			if err := tx.WithContext(ctx).Model(&User{}).Where("id = ?", userID).Count(&n).Error; err != nil {
+			if err := tx.Model(&User{}).Where("id = ?", userID).Count(&n).Error; err != nil {
 				return fmt.Errorf("account: disable user: %w", err)
 			}
 			if n == 0 {
@@ -279,13 +271,13 @@ func (s *Service) SetDisabled(ctx context.Context, userID string, disabled bool,
 		}
 		action, verb := audit.MemberEnabled, "re-enabled"
 		if disabled {
-			if err := tx.WithContext(ctx).Where("user_id = ?", userID).Delete(&Session{}).Error; err != nil {
+			if err := tx.Where("user_id = ?", userID).Delete(&Session{}).Error; err != nil {
 				return fmt.Errorf("account: end sessions: %w", err)
 			}
 			action, verb = audit.MemberDisabled, "disabled"
 		}
 		var email string
-		if err := tx.WithContext(ctx).Model(&User{}).Where("id = ?", userID).Pluck("email", &email).Error; err != nil {
+		if err := tx.Model(&User{}).Where("id = ?", userID).Pluck("email", &email).Error; err != nil {
 			return fmt.Errorf("account: disable user: %w", err)
 		}
 		return audit.RecordInUserOrgs(ctx, tx, s.now(), userID, actor, action, "user", userID,
@@ -306,7 +298,7 @@ func (s *Service) Rename(ctx context.Context, userID, name string) (User, error)
 		return User{}, err
 	}
 	now := s.now().UTC()
-	res := s.db.WithContext(ctx).Model(&User{}).Where("id = ?", userID).Updates(map[string]any{"name": name, "updated_at": now})
+	res := s.db.Conn(ctx).Model(&User{}).Where("id = ?", userID).Updates(map[string]any{"name": name, "updated_at": now})
 	if res.Error != nil {
 		return User{}, fmt.Errorf("account: rename: %w", res.Error)
 	}
@@ -354,8 +346,9 @@ func (s *Service) ChangePassword(ctx context.Context, userID, keepSessionID, cur
 		return err
 	}
 	now := s.now().UTC()
-	return s.db.Transaction(func(tx *gorm.DB) error {
-		res := tx.WithContext(ctx).Model(&User{}).Where("id = ?", userID).
+	return s.db.WithTx(ctx, func(ctx context.Context) error {
+		tx := s.db.Conn(ctx)
+		res := tx.Model(&User{}).Where("id = ?", userID).
 			Updates(map[string]any{"password_hash": hash, "updated_at": now})
 		if res.Error != nil {
 			return fmt.Errorf("account: change password: %w", res.Error)
@@ -363,7 +356,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, keepSessionID, cur
 		if res.RowsAffected == 0 {
 			return apperr.New(apperr.NotFound, "User not found.")
 		}
-		q := tx.WithContext(ctx).Where("user_id = ?", userID)
+		q := tx.Where("user_id = ?", userID)
 		if keepSessionID != "" {
 			q = q.Where("id <> ?", keepSessionID)
 		}

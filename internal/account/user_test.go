@@ -213,14 +213,26 @@ func TestPasswordsVerifyAcrossHashParams(t *testing.T) {
 			name          string
 			hash, check   *account.Service
 			email, params string
+			inTx          bool
 		}{
-			{"production hash, cheap check", production, cheap, "prod@example.com", "$m=19456,t=2,p=1$"},
-			{"cheap hash, production check", cheap, production, "cheap@example.com", "$m=8,t=1,p=1$"},
-			{"cheap hash in a copy WithDB, production check", cheap.WithDB(db), production, "copy@example.com", "$m=8,t=1,p=1$"},
+			{"production hash, cheap check", production, cheap, "prod@example.com", "$m=19456,t=2,p=1$", false},
+			{"cheap hash, production check", cheap, production, "cheap@example.com", "$m=8,t=1,p=1$", false},
+			{"cheap hash in a caller's transaction, production check", cheap, production, "tx@example.com", "$m=8,t=1,p=1$", true},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				u := mustCreateUser(t, tt.hash, tt.email)
+				var u account.User
+				if tt.inTx {
+					if err := db.WithTx(ctx, func(ctx context.Context) error {
+						var err error
+						u, err = tt.hash.CreateUser(ctx, account.NewUser{Email: tt.email, Name: "Test", Password: testPassword})
+						return err
+					}); err != nil {
+						t.Fatalf("CreateUser in a transaction: %v", err)
+					}
+				} else {
+					u = mustCreateUser(t, tt.hash, tt.email)
+				}
 				if !strings.Contains(u.PasswordHash, tt.params) {
 					t.Fatalf("password hash %q, want parameters %s", u.PasswordHash, tt.params)
 				}

@@ -42,13 +42,24 @@ func (s *Service) recordChange(tx *gorm.DB, keyHash []byte, now time.Time) error
 	return nil
 }
 
+// announce tells this server's caches of the keys with hashes once the
+// transaction in ctx commits, and never if it rolls back.
+func (s *Service) announce(ctx context.Context, hashes ...[]byte) {
+	s.db.AfterCommit(ctx, func() {
+		for _, h := range hashes {
+			s.changed(h)
+		}
+	})
+}
+
 // noteChange records, inside tx, that key k changed: for other servers'
-// caches and in the audit log ("alice@example.com revoked kp_sk_live_…a9Qz
-// (Billing)").
+// caches, this server's (at commit) and in the audit log
+// ("alice@example.com revoked kp_sk_live_…a9Qz (Billing)").
 func (s *Service) noteChange(ctx context.Context, tx *gorm.DB, now time.Time, actor audit.Actor, action string, k Key, verb string) error {
 	if err := s.recordChange(tx, k.KeyHash, now); err != nil {
 		return err
 	}
+	s.announce(ctx, k.KeyHash)
 	return audit.Record(ctx, tx, now, k.OrgID, actor, action, "api_key", k.ID,
 		fmt.Sprintf("%s %s %s (%s)", actor.Name(), verb, k.Hint, k.Description))
 }

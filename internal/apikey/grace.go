@@ -19,7 +19,7 @@ import (
 // or expired), or the old key is revoked, expired or past its grace
 // deadline.
 func (s *Service) Predecessor(ctx context.Context, orgID, id string) (Key, error) {
-	return s.predecessor(s.db.WithContext(ctx), orgID, id, s.now().UTC())
+	return s.predecessor(s.db.Conn(ctx), orgID, id, s.now().UTC())
 }
 
 func (s *Service) predecessor(tx *gorm.DB, orgID, id string, now time.Time) (Key, error) {
@@ -63,8 +63,8 @@ func (s *Service) predecessor(tx *gorm.DB, orgID, id string, now time.Time) (Key
 func (s *Service) EndGrace(ctx context.Context, orgID, id string, actor audit.Actor) (Key, error) {
 	now := s.now().UTC()
 	var out Key
-	err := s.db.Transaction(func(tx *gorm.DB) error {
-		tx = tx.WithContext(ctx)
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		tx := s.db.Conn(ctx)
 		// Hold the new key, so that a revoke of it cannot slip in between
 		// the check that it works and the end of the old key's grace.
 		if err := s.lockKey(tx, orgID, id); err != nil {
@@ -89,6 +89,7 @@ func (s *Service) EndGrace(ctx context.Context, orgID, id string, actor audit.Ac
 		if err := s.recordChange(tx, old.KeyHash, now); err != nil {
 			return err
 		}
+		s.announce(ctx, old.KeyHash)
 		return audit.Record(ctx, tx, now, orgID, actor, audit.KeyGraceEnded, "api_key", old.ID,
 			fmt.Sprintf("%s ended the grace period of %s (%s) early; it was to keep working until %s",
 				actor.Name(), old.Hint, old.Description, was.UTC().Format("2006-01-02 15:04 UTC")))
@@ -96,7 +97,6 @@ func (s *Service) EndGrace(ctx context.Context, orgID, id string, actor audit.Ac
 	if err != nil {
 		return Key{}, err
 	}
-	s.changed(out.KeyHash)
 	return out, nil
 }
 

@@ -22,7 +22,7 @@ type Filter struct {
 // List returns orgID's keys matching f, newest first.
 func (s *Service) List(ctx context.Context, orgID string, f Filter) ([]Key, error) {
 	now := s.now().UTC()
-	q := s.db.WithContext(ctx).Where("org_id = ?", orgID)
+	q := s.db.Conn(ctx).Where("org_id = ?", orgID)
 	if f.Environment != "" {
 		q = q.Where("environment = ?", f.Environment)
 	}
@@ -51,7 +51,7 @@ func (s *Service) List(ctx context.Context, orgID string, f Filter) ([]Key, erro
 // HasAny reports whether orgID has any key at all, whatever its status.
 func (s *Service) HasAny(ctx context.Context, orgID string) (bool, error) {
 	var ids []string
-	if err := s.db.WithContext(ctx).Model(&Key{}).Where("org_id = ?", orgID).Limit(1).Pluck("id", &ids).Error; err != nil {
+	if err := s.db.Conn(ctx).Model(&Key{}).Where("org_id = ?", orgID).Limit(1).Pluck("id", &ids).Error; err != nil {
 		return false, fmt.Errorf("apikey: has any: %w", err)
 	}
 	return len(ids) > 0, nil
@@ -59,7 +59,7 @@ func (s *Service) HasAny(ctx context.Context, orgID string) (bool, error) {
 
 // Get returns orgID's key id, or NotFound (also for another org's key).
 func (s *Service) Get(ctx context.Context, orgID, id string) (Key, error) {
-	return s.get(s.db.WithContext(ctx), orgID, id)
+	return s.get(s.db.Conn(ctx), orgID, id)
 }
 
 func (s *Service) get(tx *gorm.DB, orgID, id string) (Key, error) {

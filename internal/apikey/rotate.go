@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
-
 	"keyplane/internal/apperr"
 	"keyplane/internal/audit"
 )
@@ -28,8 +26,8 @@ func (s *Service) Rotate(ctx context.Context, orgID, id, grace, formToken string
 	now := s.now().UTC()
 	var created Created
 	var old Key
-	err := s.db.Transaction(func(tx *gorm.DB) error {
-		tx = tx.WithContext(ctx)
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		tx := s.db.Conn(ctx)
 		if err := s.lockOrg(tx, orgID); err != nil {
 			return err
 		}
@@ -66,14 +64,13 @@ func (s *Service) Rotate(ctx context.Context, orgID, id, grace, formToken string
 		if err := s.recordChange(tx, k.KeyHash, now); err != nil {
 			return err
 		}
+		s.announce(ctx, c.Key.KeyHash, k.KeyHash)
 		return audit.Record(ctx, tx, now, orgID, actor, audit.KeyRotated, "api_key", k.ID,
 			fmt.Sprintf("%s rotated %s (%s) to %s; the old key stops %s", actor.Name(), k.Hint, k.Description, c.Key.Hint, graceWords(period)))
 	})
 	if err != nil {
 		return Created{}, Key{}, err
 	}
-	s.changed(created.Key.KeyHash)
-	s.changed(old.KeyHash)
 	return created, old, nil
 }
 

@@ -17,7 +17,8 @@ import (
 )
 
 // Service creates, lists, edits, rotates and revokes an organization's keys.
-// Every query is scoped by organization: another org's key is NotFound.
+// Every query is scoped by organization: another org's key is NotFound. Its
+// methods join the transaction their ctx carries (store.DB.WithTx).
 type Service struct {
 	db      *store.DB
 	now     func() time.Time
@@ -102,7 +103,7 @@ func activeScope(db *gorm.DB, now time.Time) *gorm.DB {
 // CountActive returns how many of orgID's keys count against the limit.
 func (s *Service) CountActive(ctx context.Context, orgID string) (int, error) {
 	var n int64
-	err := activeScope(s.db.WithContext(ctx).Model(&Key{}).Where("org_id = ?", orgID), s.now().UTC()).Count(&n).Error
+	err := activeScope(s.db.Conn(ctx).Model(&Key{}).Where("org_id = ?", orgID), s.now().UTC()).Count(&n).Error
 	if err != nil {
 		return 0, fmt.Errorf("apikey: count: %w", err)
 	}
@@ -120,8 +121,8 @@ func (s *Service) Create(ctx context.Context, orgID, formToken string, in Input,
 		return Created{}, err
 	}
 	var out Created
-	err = s.db.Transaction(func(tx *gorm.DB) error {
-		tx = tx.WithContext(ctx)
+	err = s.db.WithTx(ctx, func(ctx context.Context) error {
+		tx := s.db.Conn(ctx)
 		if err := s.lockOrg(tx, orgID); err != nil {
 			return err
 		}
@@ -140,13 +141,13 @@ func (s *Service) Create(ctx context.Context, orgID, formToken string, in Input,
 			return err
 		}
 		out = created
+		s.announce(ctx, created.Key.KeyHash)
 		return audit.Record(ctx, tx, now, orgID, actor, audit.KeyCreated, "api_key", created.Key.ID,
 			fmt.Sprintf("%s created %s (%s)", actor.Name(), created.Key.Hint, created.Key.Description))
 	})
 	if err != nil {
 		return Created{}, err
 	}
-	s.changed(out.Key.KeyHash)
 	return out, nil
 }
 
@@ -218,8 +219,8 @@ func (s *Service) insert(tx *gorm.DB, orgID string, set Settings, formToken stri
 func (s *Service) Update(ctx context.Context, orgID, id string, in Input, actor audit.Actor) (Key, error) {
 	now := s.now().UTC()
 	var out Key
-	err := s.db.Transaction(func(tx *gorm.DB) error {
-		tx = tx.WithContext(ctx)
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		tx := s.db.Conn(ctx)
 		k, err := s.get(tx, orgID, id)
 		if err != nil {
 			return err
@@ -257,7 +258,6 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input, actor 
 	if err != nil {
 		return Key{}, err
 	}
-	s.changed(out.KeyHash)
 	return out, nil
 }
 
@@ -266,8 +266,8 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input, actor 
 func (s *Service) Revoke(ctx context.Context, orgID, id string, actor audit.Actor) (Key, error) {
 	now := s.now().UTC()
 	var out Key
-	err := s.db.Transaction(func(tx *gorm.DB) error {
-		tx = tx.WithContext(ctx)
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		tx := s.db.Conn(ctx)
 		k, err := s.get(tx, orgID, id)
 		if err != nil {
 			return err
@@ -293,7 +293,6 @@ func (s *Service) Revoke(ctx context.Context, orgID, id string, actor audit.Acto
 	if err != nil {
 		return Key{}, err
 	}
-	s.changed(out.KeyHash)
 	return out, nil
 }
 

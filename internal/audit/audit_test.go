@@ -138,7 +138,8 @@ func TestRecordInUserOrgs(t *testing.T) {
 		c := insertOrg(t, db, "org-c", bob)
 		actor := audit.Actor{UserID: alice.ID, Email: alice.Email, IP: "192.0.2.1", UserAgent: "ua"}
 
-		if err := audit.RecordInUserOrgs(ctx, db.DB, time.Now(), alice.ID, actor, audit.LoginSucceeded, "user", alice.ID, "alice signed in"); err != nil {
+		svc := audit.NewService(db, func() time.Time { return testNow })
+		if err := svc.RecordInUserOrgs(ctx, alice.ID, actor, audit.LoginSucceeded, "user", alice.ID, "alice signed in"); err != nil {
 			t.Fatalf("RecordInUserOrgs: %v", err)
 		}
 		for _, tt := range []struct {
@@ -157,12 +158,12 @@ func TestRecordInUserOrgs(t *testing.T) {
 			if err != nil || len(events) != 1 {
 				t.Fatalf("List(%s) = %v, %v", id, events, err)
 			}
-			if e := events[0]; e.Action != audit.LoginSucceeded || e.Summary != "alice signed in" || e.ActorEmail != alice.Email || e.TargetID != alice.ID {
+			if e := events[0]; e.Action != audit.LoginSucceeded || e.Summary != "alice signed in" || e.ActorEmail != alice.Email || e.TargetID != alice.ID || !e.CreatedAt.Equal(testNow) {
 				t.Errorf("event in %s = %+v", id, e)
 			}
 		}
 
-		if err := audit.RecordInUserOrgs(ctx, db.DB, time.Now(), loner.ID, audit.Actor{UserID: loner.ID}, audit.LoginFailed, "user", loner.ID, "x"); err != nil {
+		if err := svc.RecordInUserOrgs(ctx, loner.ID, audit.Actor{UserID: loner.ID}, audit.LoginFailed, "user", loner.ID, "x"); err != nil {
 			t.Fatalf("RecordInUserOrgs for a user in no org: %v", err)
 		}
 		if n := countEvents(t, db, "1 = 1"); n != 2 {

@@ -55,13 +55,14 @@ type Result struct {
 const MaxPageSize = 500
 
 // Search returns a page of orgID's events matching f, newest first and stable
-// by (created_at, id), with the cursors of the neighbouring pages.
-func Search(ctx context.Context, db *gorm.DB, orgID string, f Filter, p Page) (Result, error) {
+// by (created_at, id), with the cursors of the neighbouring pages. Admins of
+// orgID only: the caller checks the role.
+func (s *Service) Search(ctx context.Context, orgID string, f Filter, p Page) (Result, error) {
 	size := p.Size
 	if size <= 0 || size > MaxPageSize {
 		size = 50
 	}
-	q := filtered(db.WithContext(ctx), orgID, f)
+	q := filtered(s.db.Conn(ctx), orgID, f)
 	backwards := p.Before == nil && p.After != nil
 	switch {
 	case p.Before != nil:
@@ -102,9 +103,10 @@ func Search(ctx context.Context, db *gorm.DB, orgID string, f Filter, p Page) (R
 }
 
 // Each calls fn with orgID's events matching f, newest first, at most max of
-// them. It stops at fn's first error and returns it.
-func Each(ctx context.Context, db *gorm.DB, orgID string, f Filter, max int, fn func(Event) error) error {
-	rows, err := filtered(db.WithContext(ctx), orgID, f).Order("created_at DESC, id DESC").Limit(max).Rows()
+// them. It stops at fn's first error and returns it. Admins of orgID only.
+func (s *Service) Each(ctx context.Context, orgID string, f Filter, max int, fn func(Event) error) error {
+	db := s.db.Conn(ctx)
+	rows, err := filtered(db, orgID, f).Order("created_at DESC, id DESC").Limit(max).Rows()
 	if err != nil {
 		return fmt.Errorf("audit: export: %w", err)
 	}
@@ -125,10 +127,10 @@ func Each(ctx context.Context, db *gorm.DB, orgID string, f Filter, max int, fn 
 }
 
 // Actors returns the distinct emails of the people who acted in orgID,
-// sorted, at most limit.
-func Actors(ctx context.Context, db *gorm.DB, orgID string, limit int) ([]string, error) {
+// sorted, at most limit. Admins of orgID only.
+func (s *Service) Actors(ctx context.Context, orgID string, limit int) ([]string, error) {
 	var emails []string
-	err := db.WithContext(ctx).Model(&Event{}).Where("org_id = ? AND actor_email <> ''", orgID).
+	err := s.db.Conn(ctx).Model(&Event{}).Where("org_id = ? AND actor_email <> ''", orgID).
 		Distinct("actor_email").Order("actor_email").Limit(limit).Pluck("actor_email", &emails).Error
 	if err != nil {
 		return nil, fmt.Errorf("audit: actors: %w", err)

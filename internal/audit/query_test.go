@@ -57,6 +57,7 @@ func summariesOf(events []audit.Event) []string {
 func TestSearchFilters(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
+		svc := audit.NewService(db, nil)
 		acme := insertOrg(t, db, "acme")
 		other := insertOrg(t, db, "other")
 		// 2030-03-03 23:58 .. 2030-03-04 00:03: e0, e1 on the 3rd, e2..e5 on the 4th.
@@ -78,7 +79,7 @@ func TestSearchFilters(t *testing.T) {
 			{"to a day", audit.Filter{To: day(4)}, []string{"e1", "e0"}},
 			{"combined", audit.Filter{Action: audit.KeyCreated, From: day(4), To: day(5)}, []string{"e4", "e2"}},
 		} {
-			res, err := audit.Search(ctx, db.DB, acme, tt.f, audit.Page{Size: 50})
+			res, err := svc.Search(ctx, acme, tt.f, audit.Page{Size: 50})
 			if err != nil {
 				t.Fatalf("%s: Search: %v", tt.name, err)
 			}
@@ -89,7 +90,7 @@ func TestSearchFilters(t *testing.T) {
 				t.Errorf("%s: one page has neighbours: older %v, newer %v", tt.name, res.Older, res.Newer)
 			}
 		}
-		actors, err := audit.Actors(ctx, db.DB, acme, 10)
+		actors, err := svc.Actors(ctx, acme, 10)
 		if err != nil || !slices.Equal(actors, []string{"Bob_100%@example.com", "alice@example.com"}) {
 			t.Errorf("Actors = %v, %v", actors, err)
 		}
@@ -99,6 +100,7 @@ func TestSearchFilters(t *testing.T) {
 func TestSearchPages(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
+		svc := audit.NewService(db, nil)
 		acme := insertOrg(t, db, "acme")
 		start := time.Date(2030, time.March, 4, 0, 0, 0, 0, time.UTC)
 		// Ties on created_at: 3 events share every second; order falls back to id.
@@ -108,7 +110,7 @@ func TestSearchPages(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		all, err := audit.Search(ctx, db.DB, acme, audit.Filter{}, audit.Page{Size: 100})
+		all, err := svc.Search(ctx, acme, audit.Filter{}, audit.Page{Size: 100})
 		if err != nil || len(all.Events) != 25 {
 			t.Fatalf("Search all = %d, %v", len(all.Events), err)
 		}
@@ -125,7 +127,7 @@ func TestSearchPages(t *testing.T) {
 		p := audit.Page{Size: 10}
 		var pages []audit.Result
 		for {
-			res, err := audit.Search(ctx, db.DB, acme, audit.Filter{}, p)
+			res, err := svc.Search(ctx, acme, audit.Filter{}, p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,11 +144,11 @@ func TestSearchPages(t *testing.T) {
 		if len(pages) != 3 || pages[0].Newer != nil || pages[1].Newer == nil || len(pages[2].Events) != 5 {
 			t.Fatalf("pages: %d, first newer %v", len(pages), pages[0].Newer)
 		}
-		back, err := audit.Search(ctx, db.DB, acme, audit.Filter{}, *pages[2].Newer)
+		back, err := svc.Search(ctx, acme, audit.Filter{}, *pages[2].Newer)
 		if err != nil || !slices.Equal(summariesOf(back.Events), summariesOf(pages[1].Events)) || back.Older == nil || back.Newer == nil {
 			t.Fatalf("newer from the last page = %v, %v; want %v", summariesOf(back.Events), err, summariesOf(pages[1].Events))
 		}
-		first, err := audit.Search(ctx, db.DB, acme, audit.Filter{}, *back.Newer)
+		first, err := svc.Search(ctx, acme, audit.Filter{}, *back.Newer)
 		if err != nil || !slices.Equal(summariesOf(first.Events), want[:10]) || first.Newer != nil || first.Older == nil {
 			t.Fatalf("newer again = %v (newer %v), %v; want %v", summariesOf(first.Events), first.Newer, err, want[:10])
 		}
@@ -156,10 +158,11 @@ func TestSearchPages(t *testing.T) {
 func TestEach(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
+		svc := audit.NewService(db, nil)
 		acme := insertOrg(t, db, "acme")
 		seed(t, db, acme, time.Date(2030, time.March, 4, 0, 0, 0, 0, time.UTC), 7)
 		var got []string
-		err := audit.Each(ctx, db.DB, acme, audit.Filter{Action: audit.KeyCreated}, 3, func(e audit.Event) error {
+		err := svc.Each(ctx, acme, audit.Filter{Action: audit.KeyCreated}, 3, func(e audit.Event) error {
 			got = append(got, e.Summary)
 			return nil
 		})
@@ -167,7 +170,7 @@ func TestEach(t *testing.T) {
 			t.Errorf("Each = %v, %v; want the 3 newest key.created", got, err)
 		}
 		stop := fmt.Errorf("stop")
-		if err := audit.Each(ctx, db.DB, acme, audit.Filter{}, 10, func(audit.Event) error { return stop }); err != stop {
+		if err := svc.Each(ctx, acme, audit.Filter{}, 10, func(audit.Event) error { return stop }); err != stop {
 			t.Errorf("Each returned %v, want fn's error", err)
 		}
 	})

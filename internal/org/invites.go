@@ -5,16 +5,21 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"time"
-
-	"gorm.io/gorm"
 
 	"keyplane/internal/account"
 	"keyplane/internal/apperr"
 	"keyplane/internal/audit"
 	"keyplane/internal/store"
 )
+
+// Accounts creates the account of an invited person who has none yet;
+// *account.Service is one.
+type Accounts interface {
+	CreateUser(ctx context.Context, in account.NewUser) (account.User, error)
+}
 
 // InviteTTL is how long an invitation link works.
 const InviteTTL = 7 * 24 * time.Hour
@@ -86,9 +91,10 @@ func (s *Service) CreateInvite(ctx context.Context, orgID, email string, role Ro
 	if actor.UserID != "" {
 		inv.CreatedByID = &actor.UserID
 	}
-	err := s.db.Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		tx := s.db.Conn(ctx)
 		var n int64
-		err := tx.WithContext(ctx).Table("memberships AS m").Joins("JOIN users AS u ON u.id = m.user_id").
+		err := tx.Table("memberships AS m").Joins("JOIN users AS u ON u.id = m.user_id").
 			Where("m.org_id = ? AND u.email = ?", orgID, email).Count(&n).Error
 		if err != nil {
 			return fmt.Errorf("org: invite: %w", err)
@@ -96,7 +102,7 @@ func (s *Service) CreateInvite(ctx context.Context, orgID, email string, role Ro
 		if n > 0 {
 			return fieldErr(apperr.Conflict, "email", email+" is already a member of this organization.")
 		}
-		if err := tx.WithContext(ctx).Create(&inv).Error; err != nil {
+		if err := tx.Create(&inv).Error; err != nil {
 			return fmt.Errorf("org: invite: %w", err)
 		}
 		return audit.Record(ctx, tx, now, orgID, actor, audit.MemberInvited, "invite", inv.ID,
@@ -112,7 +118,7 @@ func (s *Service) CreateInvite(ctx context.Context, orgID, email string, role Ro
 // first.
 func (s *Service) PendingInvites(ctx context.Context, orgID string) ([]PendingInvite, error) {
 	var list []PendingInvite
-	err := s.db.WithContext(ctx).Table("invites AS i").
+	err := s.db.Conn(ctx).Table("invites AS i").
 		Select("i.*, COALESCE(u.email, '') AS invited_by").
 		Joins("LEFT JOIN users AS u ON u.id = i.created_by_id").
 		Where("i.org_id = ? AND i.used_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > ?", orgID, s.now().UTC()).
@@ -132,9 +138,10 @@ func (s *Service) RevokeInvite(ctx context.Context, orgID, id string, actor audi
 		return Invite{}, apperr.New(apperr.NotFound, "Invitation not found.")
 	}
 	var inv Invite
-	err := s.db.Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
 		now := s.now().UTC()
-		res := tx.WithContext(ctx).Model(&Invite{}).
+		tx := s.db.Conn(ctx)
+		res := tx.Model(&Invite{}).
 			Where("id = ? AND org_id = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?", id, orgID, now).
 			Update("revoked_at", now)
 		if res.Error != nil {
@@ -143,7 +150,7 @@ func (s *Service) RevokeInvite(ctx context.Context, orgID, id string, actor audi
 		if res.RowsAffected == 0 {
 			return apperr.New(apperr.NotFound, "Invitation not found.")
 		}
-		if err := tx.WithContext(ctx).Where("id = ?", id).Take(&inv).Error; err != nil {
+		if err := tx.Where("id = ?", id).Take(&inv).Error; err != nil {
 			return fmt.Errorf("org: revoke invite: %w", err)
 		}
 		return audit.Record(ctx, tx, now, orgID, actor, audit.InviteRevoked, "invite", id,
@@ -152,12 +159,14 @@ func (s *Service) RevokeInvite(ctx context.Context, orgID, id string, actor audi
 	return inv, err
 }
 
-func (s *Service) openInvite(ctx context.Context, tx *gorm.DB, token string) (OpenInvite, error) {
+// InviteByToken returns the usable invitation with token. Returns NotFound
+// when it is unknown, used, revoked or expired.
+func (s *Service) InviteByToken(ctx context.Context, token string) (OpenInvite, error) {
 	var inv OpenInvite
 	if token == "" || len(token) > 100 {
 		return inv, errInviteNotFound
 	}
-	err := tx.WithContext(ctx).Table("invites AS i").
+	err := s.db.Conn(ctx).Table("invites AS i").
 		Select("i.*, o.name AS org_name, o.slug AS org_slug").
 		Joins("JOIN organizations AS o ON o.id = i.org_id").
 		Where("i.token_hash = ? AND i.used_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > ?", inviteHash(token), s.now().UTC()).
@@ -171,26 +180,21 @@ func (s *Service) openInvite(ctx context.Context, tx *gorm.DB, token string) (Op
 	return inv, nil
 }
 
-// InviteByToken returns the usable invitation with token. Returns NotFound
-// when it is unknown, used, revoked or expired.
-func (s *Service) InviteByToken(ctx context.Context, token string) (OpenInvite, error) {
-	return s.openInvite(ctx, s.db.DB, token)
-}
-
 // AcceptInvite makes userID, whose email must be the invited one, a member
 // with the invited role and uses the invitation up. Returns NotFound for a
 // token that does not work, Forbidden for another user's invitation and
 // Conflict when already a member.
 func (s *Service) AcceptInvite(ctx context.Context, token, userID string, actor audit.Actor) (OpenInvite, error) {
 	var inv OpenInvite
-	err := s.db.Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
 		var err error
-		if inv, err = s.openInvite(ctx, tx, token); err != nil {
+		if inv, err = s.InviteByToken(ctx, token); err != nil {
 			return err
 		}
 		now := s.now().UTC()
+		tx := s.db.Conn(ctx)
 		// Claiming the invitation first makes a second use fail.
-		res := tx.WithContext(ctx).Model(&Invite{}).Where("id = ? AND used_at IS NULL", inv.ID).Update("used_at", now)
+		res := tx.Model(&Invite{}).Where("id = ? AND used_at IS NULL", inv.ID).Update("used_at", now)
 		if res.Error != nil {
 			return fmt.Errorf("org: accept invite: %w", res.Error)
 		}
@@ -198,14 +202,14 @@ func (s *Service) AcceptInvite(ctx context.Context, token, userID string, actor 
 			return errInviteNotFound
 		}
 		var email string
-		if err := tx.WithContext(ctx).Table("users").Select("email").Where("id = ?", userID).Take(&email).Error; err != nil {
+		if err := tx.Table("users").Select("email").Where("id = ?", userID).Take(&email).Error; err != nil {
 			return fmt.Errorf("org: accept invite: %w", err)
 		}
 		if email != inv.Email {
 			return apperr.New(apperr.Forbidden, "This invitation is for %s. Sign in as %s to accept it.", inv.Email, inv.Email)
 		}
 		m := Membership{ID: store.NewID(), OrgID: inv.OrgID, UserID: userID, Role: inv.Role, CreatedAt: now, UpdatedAt: now}
-		if err := tx.WithContext(ctx).Create(&m).Error; err != nil {
+		if err := tx.Create(&m).Error; err != nil {
 			if store.IsUniqueViolation(err) {
 				return apperr.New(apperr.Conflict, "You are already a member of %s.", inv.OrgName)
 			}
@@ -218,4 +222,43 @@ func (s *Service) AcceptInvite(ctx context.Context, token, userID string, actor 
 		return OpenInvite{}, err
 	}
 	return inv, nil
+}
+
+// Signup is what a person invited without an account chooses for it.
+type Signup struct {
+	Name     string
+	Password string
+}
+
+// AcceptInviteAsNewUser creates the account of the person invited with
+// token, under the invited email, and makes them a member as AcceptInvite
+// does, all in one transaction: a failure leaves neither account nor
+// membership, and the invitation unused. client is where the request came
+// from; the new user is the actor. Returns Invalid with messages for the
+// fields "name" and "password", NotFound for a token that does not work
+// (also a second time), and Conflict when the email already has an
+// account. The Service needs WithAccounts.
+func (s *Service) AcceptInviteAsNewUser(ctx context.Context, token string, in Signup, client audit.Actor) (account.User, OpenInvite, error) {
+	if s.accounts == nil {
+		return account.User{}, OpenInvite{}, errors.New("org: accept invite: the service has no accounts (WithAccounts)")
+	}
+	var u account.User
+	var inv OpenInvite
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		open, err := s.InviteByToken(ctx, token)
+		if err != nil {
+			return err
+		}
+		if u, err = s.accounts.CreateUser(ctx, account.NewUser{Email: open.Email, Name: in.Name, Password: in.Password}); err != nil {
+			return err
+		}
+		who := client
+		who.UserID, who.Email = u.ID, u.Email
+		inv, err = s.AcceptInvite(ctx, token, u.ID, who)
+		return err
+	})
+	if err != nil {
+		return account.User{}, OpenInvite{}, err
+	}
+	return u, inv, nil
 }

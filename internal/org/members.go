@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"gorm.io/gorm"
-
 	"keyplane/internal/apperr"
 	"keyplane/internal/audit"
 	"keyplane/internal/store"
@@ -13,15 +11,11 @@ import (
 
 // Member returns the member userID of orgID, or NotFound.
 func (s *Service) Member(ctx context.Context, orgID, userID string) (MemberRow, error) {
-	return memberRow(ctx, s.db.DB, orgID, userID)
-}
-
-func memberRow(ctx context.Context, tx *gorm.DB, orgID, userID string) (MemberRow, error) {
 	if !store.ValidID(userID) {
 		return MemberRow{}, apperr.New(apperr.NotFound, "Member not found.")
 	}
 	var m MemberRow
-	err := tx.WithContext(ctx).Table("memberships AS m").
+	err := s.db.Conn(ctx).Table("memberships AS m").
 		Select("u.id AS user_id, u.email, u.name, m.role, m.created_at AS joined_at, u.last_login_at").
 		Joins("JOIN users AS u ON u.id = m.user_id").
 		Where("m.org_id = ? AND m.user_id = ?", orgID, userID).
@@ -36,19 +30,19 @@ func memberRow(ctx context.Context, tx *gorm.DB, orgID, userID string) (MemberRo
 }
 
 // lockOrg serializes changes to orgID's admins: on PostgreSQL it locks the
-// organization's row until tx ends; SQLite transactions already take the
-// write lock when they begin.
-func (s *Service) lockOrg(ctx context.Context, tx *gorm.DB, orgID string) error {
+// organization's row until the transaction in ctx ends; SQLite transactions
+// already take the write lock when they begin.
+func (s *Service) lockOrg(ctx context.Context, orgID string) error {
 	var id string
-	if err := s.db.ForUpdate(tx.WithContext(ctx).Table("organizations").Select("id").Where("id = ?", orgID)).Scan(&id).Error; err != nil {
+	if err := s.db.ForUpdate(s.db.Conn(ctx).Table("organizations").Select("id").Where("id = ?", orgID)).Scan(&id).Error; err != nil {
 		return fmt.Errorf("org: lock: %w", err)
 	}
 	return nil
 }
 
-func countAdmins(ctx context.Context, tx *gorm.DB, orgID string) (int64, error) {
+func (s *Service) countAdmins(ctx context.Context, orgID string) (int64, error) {
 	var n int64
-	err := tx.WithContext(ctx).Table("memberships").Where("org_id = ? AND role = ?", orgID, Admin).Count(&n).Error
+	err := s.db.Conn(ctx).Table("memberships").Where("org_id = ? AND role = ?", orgID, Admin).Count(&n).Error
 	if err != nil {
 		return 0, fmt.Errorf("org: count admins: %w", err)
 	}
@@ -70,22 +64,23 @@ func (s *Service) ChangeRole(ctx context.Context, orgID, userID string, role Rol
 		return MemberRow{}, apperr.InvalidFields(map[string]string{"role": "Choose admin or member."})
 	}
 	var m MemberRow
-	err := s.db.Transaction(func(tx *gorm.DB) error {
-		if err := s.lockOrg(ctx, tx, orgID); err != nil {
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		if err := s.lockOrg(ctx, orgID); err != nil {
 			return err
 		}
 		var err error
-		if m, err = memberRow(ctx, tx, orgID, userID); err != nil {
+		if m, err = s.Member(ctx, orgID, userID); err != nil {
 			return err
 		}
 		if m.Role == role {
 			return nil
 		}
-		if err := keepAnAdmin(ctx, tx, orgID, m, "made a member"); err != nil {
+		if err := s.keepAnAdmin(ctx, orgID, m, "made a member"); err != nil {
 			return err
 		}
 		now := s.now().UTC()
-		res := tx.WithContext(ctx).Model(&Membership{}).Where("org_id = ? AND user_id = ?", orgID, userID).
+		tx := s.db.Conn(ctx)
+		res := tx.Model(&Membership{}).Where("org_id = ? AND user_id = ?", orgID, userID).
 			Updates(map[string]any{"role": role, "updated_at": now})
 		if res.Error != nil {
 			return fmt.Errorf("org: change role: %w", res.Error)
@@ -109,18 +104,19 @@ func (s *Service) ChangeRole(ctx context.Context, orgID, userID string, role Rol
 // Conflict when they are the organization's last admin.
 func (s *Service) RemoveMember(ctx context.Context, orgID, userID string, actor audit.Actor) (MemberRow, error) {
 	var m MemberRow
-	err := s.db.Transaction(func(tx *gorm.DB) error {
-		if err := s.lockOrg(ctx, tx, orgID); err != nil {
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		if err := s.lockOrg(ctx, orgID); err != nil {
 			return err
 		}
 		var err error
-		if m, err = memberRow(ctx, tx, orgID, userID); err != nil {
+		if m, err = s.Member(ctx, orgID, userID); err != nil {
 			return err
 		}
-		if err := keepAnAdmin(ctx, tx, orgID, m, "removed"); err != nil {
+		if err := s.keepAnAdmin(ctx, orgID, m, "removed"); err != nil {
 			return err
 		}
-		res := tx.WithContext(ctx).Where("org_id = ? AND user_id = ?", orgID, userID).Delete(&Membership{})
+		tx := s.db.Conn(ctx)
+		res := tx.Where("org_id = ? AND user_id = ?", orgID, userID).Delete(&Membership{})
 		if res.Error != nil {
 			return fmt.Errorf("org: remove member: %w", res.Error)
 		}
@@ -138,11 +134,11 @@ func (s *Service) RemoveMember(ctx context.Context, orgID, userID string, actor 
 
 // keepAnAdmin returns Conflict when m is the organization's last admin and
 // so cannot be demoted or removed; verb says which ("removed").
-func keepAnAdmin(ctx context.Context, tx *gorm.DB, orgID string, m MemberRow, verb string) error {
+func (s *Service) keepAnAdmin(ctx context.Context, orgID string, m MemberRow, verb string) error {
 	if m.Role != Admin {
 		return nil
 	}
-	n, err := countAdmins(ctx, tx, orgID)
+	n, err := s.countAdmins(ctx, orgID)
 	if err != nil {
 		return err
 	}

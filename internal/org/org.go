@@ -10,8 +10,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"gorm.io/gorm"
-
 	"keyplane/internal/apperr"
 	"keyplane/internal/audit"
 	"keyplane/internal/store"
@@ -106,18 +104,31 @@ func ValidateOrgName(name string) string {
 	return ""
 }
 
-// Service manages organizations and memberships.
+// Service manages organizations, memberships and invitations. Its methods
+// join the transaction their ctx carries (store.DB.WithTx).
 type Service struct {
-	db  *store.DB
-	now func() time.Time
+	db       *store.DB
+	now      func() time.Time
+	accounts Accounts
 }
 
+// Option changes a Service made by NewService.
+type Option func(*Service)
+
+// WithAccounts gives the Service the accounts it creates for invited people
+// who have none yet (AcceptInviteAsNewUser).
+func WithAccounts(a Accounts) Option { return func(s *Service) { s.accounts = a } }
+
 // NewService returns a Service; now is the clock (time.Now when nil).
-func NewService(db *store.DB, now func() time.Time) *Service {
+func NewService(db *store.DB, now func() time.Time, opts ...Option) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{db: db, now: now}
+	s := &Service{db: db, now: now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Create makes an organization with adminUserID as its first admin and
@@ -138,8 +149,9 @@ func (s *Service) Create(ctx context.Context, name, slug, adminUserID string, ac
 	}
 	now := s.now().UTC()
 	o := Organization{ID: store.NewID(), Name: name, Slug: slug, CreatedAt: now, UpdatedAt: now}
-	err := s.db.Transaction(func(tx *gorm.DB) error {
-		if err := tx.WithContext(ctx).Create(&o).Error; err != nil {
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		tx := s.db.Conn(ctx)
+		if err := tx.Create(&o).Error; err != nil {
 			if store.IsUniqueViolation(err) {
 				return &apperr.Error{Code: apperr.Conflict, Message: "This slug is taken.",
 					Fields: map[string]string{"slug": "This slug is taken; choose another."}}
@@ -150,7 +162,7 @@ func (s *Service) Create(ctx context.Context, name, slug, adminUserID string, ac
 			fmt.Sprintf("%s created the organization %s (%s)", actor.Name(), o.Name, o.Slug)); err != nil {
 			return err
 		}
-		return s.addMember(ctx, tx, o, adminUserID, Admin, actor)
+		return s.addMember(ctx, o, adminUserID, Admin, actor)
 	})
 	if err != nil {
 		return Organization{}, err
@@ -164,27 +176,28 @@ func (s *Service) AddMember(ctx context.Context, orgID, userID string, role Role
 	if _, ok := ParseRole(string(role)); !ok {
 		return apperr.InvalidFields(map[string]string{"role": "Choose admin or member."})
 	}
-	return s.db.Transaction(func(tx *gorm.DB) error {
+	return s.db.WithTx(ctx, func(ctx context.Context) error {
 		var o Organization
 		if !store.ValidID(orgID) {
 			return fieldErr(apperr.NotFound, "org_id", "Organization not found.")
 		}
-		if err := tx.WithContext(ctx).Where("id = ?", orgID).Take(&o).Error; err != nil {
+		if err := s.db.Conn(ctx).Where("id = ?", orgID).Take(&o).Error; err != nil {
 			if store.IsNotFound(err) {
 				return fieldErr(apperr.NotFound, "org_id", "Organization not found.")
 			}
 			return fmt.Errorf("org: add member: %w", err)
 		}
-		return s.addMember(ctx, tx, o, userID, role, actor)
+		return s.addMember(ctx, o, userID, role, actor)
 	})
 }
 
-func (s *Service) addMember(ctx context.Context, tx *gorm.DB, o Organization, userID string, role Role, actor audit.Actor) error {
+func (s *Service) addMember(ctx context.Context, o Organization, userID string, role Role, actor audit.Actor) error {
 	var email string
 	if !store.ValidID(userID) {
 		return fieldErr(apperr.NotFound, "user_id", "User not found.")
 	}
-	err := tx.WithContext(ctx).Table("users").Select("email").Where("id = ?", userID).Take(&email).Error
+	tx := s.db.Conn(ctx)
+	err := tx.Table("users").Select("email").Where("id = ?", userID).Take(&email).Error
 	if store.IsNotFound(err) {
 		return fieldErr(apperr.NotFound, "user_id", "User not found.")
 	}
@@ -193,7 +206,7 @@ func (s *Service) addMember(ctx context.Context, tx *gorm.DB, o Organization, us
 	}
 	now := s.now().UTC()
 	m := Membership{ID: store.NewID(), OrgID: o.ID, UserID: userID, Role: role, CreatedAt: now, UpdatedAt: now}
-	if err := tx.WithContext(ctx).Create(&m).Error; err != nil {
+	if err := tx.Create(&m).Error; err != nil {
 		if store.IsUniqueViolation(err) {
 			return fieldErr(apperr.Conflict, "user_id", fmt.Sprintf("%s is already a member of %s.", email, o.Name))
 		}
@@ -210,7 +223,7 @@ func fieldErr(code apperr.Code, field, msg string) error {
 // BySlug returns the organization with slug, or NotFound.
 func (s *Service) BySlug(ctx context.Context, slug string) (Organization, error) {
 	var o Organization
-	err := s.db.WithContext(ctx).Where("slug = ?", slug).Take(&o).Error
+	err := s.db.Conn(ctx).Where("slug = ?", slug).Take(&o).Error
 	if store.IsNotFound(err) {
 		return Organization{}, apperr.New(apperr.NotFound, "Organization not found.")
 	}
@@ -225,7 +238,7 @@ func (s *Service) BySlug(ctx context.Context, slug string) (Organization, error)
 // outsiders cannot tell the two apart.
 func (s *Service) MembershipBySlug(ctx context.Context, slug, userID string) (Joined, error) {
 	var j Joined
-	err := s.db.WithContext(ctx).Table("organizations AS o").
+	err := s.db.Conn(ctx).Table("organizations AS o").
 		Select("o.id, o.name, o.slug, o.created_at, o.updated_at, m.role").
 		Joins("JOIN memberships AS m ON m.org_id = o.id").
 		Where("o.slug = ? AND m.user_id = ?", slug, userID).
@@ -242,7 +255,7 @@ func (s *Service) MembershipBySlug(ctx context.Context, slug, userID string) (Jo
 // ForUser returns the organizations userID belongs to, by name.
 func (s *Service) ForUser(ctx context.Context, userID string) ([]Joined, error) {
 	var list []Joined
-	err := s.db.WithContext(ctx).Table("organizations AS o").
+	err := s.db.Conn(ctx).Table("organizations AS o").
 		Select("o.id, o.name, o.slug, o.created_at, o.updated_at, m.role").
 		Joins("JOIN memberships AS m ON m.org_id = o.id").
 		Where("m.user_id = ?", userID).
@@ -263,7 +276,7 @@ type OrgSummary struct {
 // List returns every organization with its member count. Operators only.
 func (s *Service) List(ctx context.Context) ([]OrgSummary, error) {
 	var list []OrgSummary
-	err := s.db.WithContext(ctx).Table("organizations AS o").
+	err := s.db.Conn(ctx).Table("organizations AS o").
 		Select("o.id, o.name, o.slug, o.created_at, o.updated_at, (SELECT count(*) FROM memberships m WHERE m.org_id = o.id) AS members").
 		Order("o.name, o.slug").
 		Find(&list).Error
@@ -276,7 +289,7 @@ func (s *Service) List(ctx context.Context) ([]OrgSummary, error) {
 // Members returns the members of orgID, admins first, then by email.
 func (s *Service) Members(ctx context.Context, orgID string) ([]MemberRow, error) {
 	var list []MemberRow
-	err := s.db.WithContext(ctx).Table("memberships AS m").
+	err := s.db.Conn(ctx).Table("memberships AS m").
 		Select("u.id AS user_id, u.email, u.name, m.role, m.created_at AS joined_at, u.last_login_at").
 		Joins("JOIN users AS u ON u.id = m.user_id").
 		Where("m.org_id = ?", orgID).

@@ -11,13 +11,14 @@ import (
 
 func TestActivity(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		reads := NewReader(db)
 		ctx := context.Background()
 		f, otherOrg, otherKey := seriesFixture(t, db)
 		now := time.Date(2026, 11, 23, 14, 30, 0, 0, time.UTC)
 		h := now.Truncate(time.Hour)
 		firstDay := time.Date(2026, 11, 17, 0, 0, 0, 0, time.UTC)
 		k0, k1, k2 := f.keys[0], f.keys[1], f.keys[2]
-		err := Write(ctx, db.DB, []Hourly{
+		err := Write(ctx, db, []Hourly{
 			{KeyID: k0, OrgID: f.orgID, Hour: h, Outcome: Allowed, Scope: "read", Count: 120},
 			{KeyID: k0, OrgID: f.orgID, Hour: h, Outcome: Allowed, Scope: "write", Count: 5},
 			{KeyID: k0, OrgID: f.orgID, Hour: h, Outcome: "rate_limited", Count: 7},
@@ -43,7 +44,7 @@ func TestActivity(t *testing.T) {
 		// The same instant seen from another time zone (00:30 on the 24th
 		// there) reads the same UTC days.
 		for _, at := range []time.Time{now, now.In(time.FixedZone("UTC+10", 10*3600))} {
-			got, err := Activity(ctx, db, f.orgID, at)
+			got, err := reads.Activity(ctx, f.orgID, at)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +59,7 @@ func TestActivity(t *testing.T) {
 		}
 
 		// The other organization sees its own key.
-		theirs, err := Activity(ctx, db, otherOrg, now)
+		theirs, err := reads.Activity(ctx, otherOrg, now)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"keyplane/internal/store"
 )
 
 // CutoverPoint is one UTC hour of a rotation's cut-over: the requests of
@@ -21,7 +19,7 @@ type CutoverPoint struct {
 // UTC hour from the hour holding from up to to (excluded): one point per
 // hour, zero-filled and in order, read from the key-hour roll-up in one
 // query. A key of another organization counts nothing.
-func Cutover(ctx context.Context, db *store.DB, orgID, oldID, newID string, from, to time.Time) ([]CutoverPoint, error) {
+func (r *Reader) Cutover(ctx context.Context, orgID, oldID, newID string, from, to time.Time) ([]CutoverPoint, error) {
 	first := from.UTC().Truncate(time.Hour)
 	var pts []CutoverPoint
 	index := map[int64]int{}
@@ -37,7 +35,7 @@ func Cutover(ctx context.Context, db *store.DB, orgID, oldID, newID string, from
 		Hour  time.Time
 		Total int64
 	}
-	err := db.WithContext(ctx).Model(&KeyHour{}).
+	err := r.db.Conn(ctx).Model(&KeyHour{}).
 		Select("key_id, hour, count AS total").
 		Where("org_id = ? AND key_id IN ? AND hour >= ? AND hour < ?", orgID, []string{oldID, newID}, first, to.UTC()).
 		Scan(&rows).Error

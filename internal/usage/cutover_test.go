@@ -11,6 +11,7 @@ import (
 
 func TestCutover(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		reads := NewReader(db)
 		ctx := context.Background()
 		f, otherOrg, otherKey := seriesFixture(t, db)
 		oldID, newID, bystander := f.keys[0], f.keys[1], f.keys[2]
@@ -27,12 +28,12 @@ func TestCutover(t *testing.T) {
 			{KeyID: bystander, OrgID: f.orgID, Hour: h, Outcome: Allowed, Count: 600},
 			{KeyID: otherKey, OrgID: otherOrg, Hour: h, Outcome: Allowed, Count: 99999},
 		}
-		if err := Write(ctx, db.DB, rows); err != nil {
+		if err := Write(ctx, db, rows); err != nil {
 			t.Fatal(err)
 		}
 
 		// from inside an hour starts at that hour.
-		pts, err := Cutover(ctx, db, f.orgID, oldID, newID, h.Add(-2*time.Hour+25*time.Minute), h.Add(time.Hour))
+		pts, err := reads.Cutover(ctx, f.orgID, oldID, newID, h.Add(-2*time.Hour+25*time.Minute), h.Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,14 +52,14 @@ func TestCutover(t *testing.T) {
 		}
 
 		// Another organization's key counts nothing, even named as the new key.
-		pts, err = Cutover(ctx, db, f.orgID, oldID, otherKey, h, h.Add(time.Hour))
+		pts, err = reads.Cutover(ctx, f.orgID, oldID, otherKey, h, h.Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(pts) != 1 || pts[0].Old != 17 || pts[0].New != 0 {
 			t.Errorf("with another org's key: %+v, want old 17, new 0", pts)
 		}
-		pts, err = Cutover(ctx, db, otherOrg, oldID, newID, h, h.Add(time.Hour))
+		pts, err = reads.Cutover(ctx, otherOrg, oldID, newID, h, h.Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +68,7 @@ func TestCutover(t *testing.T) {
 		}
 
 		// An empty range has no point.
-		if pts, err := Cutover(ctx, db, f.orgID, oldID, newID, h, h); err != nil || len(pts) != 0 {
+		if pts, err := reads.Cutover(ctx, f.orgID, oldID, newID, h, h); err != nil || len(pts) != 0 {
 			t.Errorf("empty range: %+v, %v", pts, err)
 		}
 	})

@@ -102,7 +102,7 @@ func TestRollUpMigrationBackfills(t *testing.T) {
 
 		// Later writes add to the backfilled rows.
 		more := []Hourly{{KeyID: f.keys[0], OrgID: f.orgID, Hour: base, Outcome: Allowed, Scope: "s0", Count: 1000}}
-		if err := Write(ctx, db.DB, more); err != nil {
+		if err := Write(ctx, db, more); err != nil {
 			t.Fatal(err)
 		}
 		var d Daily

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
-
-	"keyplane/internal/store"
 )
 
 // Last24Hours is the range of the 24 hour buckets ending with the one
@@ -33,7 +31,7 @@ type KeyActivity struct {
 // had none (its zero value says so). Today counts all of the UTC day; the
 // last 24 hours ignore hours after the one holding now (another server's
 // clock ahead).
-func Activity(ctx context.Context, db *store.DB, orgID string, now time.Time) (map[string]KeyActivity, error) {
+func (r *Reader) Activity(ctx context.Context, orgID string, now time.Time) (map[string]KeyActivity, error) {
 	out := map[string]KeyActivity{}
 	today := Day.start(now)
 	first := today.AddDate(0, 0, 1-ActivityDays)
@@ -42,7 +40,7 @@ func Activity(ctx context.Context, db *store.DB, orgID string, now time.Time) (m
 	// day; the last 24 hours from the key-hour roll-up, one row per key.
 	// Filtering on org_id and time only follows the (org_id, time) indexes
 	// and keeps the statement the same size for any number of keys.
-	rows, err := db.WithContext(ctx).Raw(
+	rows, err := r.db.Conn(ctx).Raw(
 		"SELECT key_id, day AS at, count AS total FROM usage_key_days WHERE org_id = ? AND day >= ? AND day < ? "+
 			"UNION ALL "+
 			"SELECT key_id, NULL AS at, SUM(count) AS total FROM usage_key_hours WHERE org_id = ? AND hour >= ? AND hour < ? GROUP BY key_id",

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"keyplane/internal/store"
@@ -355,7 +354,8 @@ func (r *Recorder) write(ctx context.Context, b batch, id string) (bool, error) 
 		rows = append(rows, Hourly{KeyID: k.keyID, OrgID: k.orgID, Hour: time.Unix(k.hour, 0).UTC(), Outcome: k.outcome, Scope: k.scope, Count: n})
 	}
 	written := true
-	err := r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := r.db.WithTx(ctx, func(ctx context.Context) error {
+		tx := r.db.Conn(ctx)
 		if id != "" {
 			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&spillRecord{ID: id, WrittenAt: time.Now().UTC()})
 			if res.Error != nil {
@@ -366,7 +366,7 @@ func (r *Recorder) write(ctx context.Context, b batch, id string) (bool, error) 
 				return nil
 			}
 		}
-		if err := Write(ctx, tx, rows); err != nil {
+		if err := Write(ctx, r.db, rows); err != nil {
 			return err
 		}
 		// In key order, as Write does, so replicas flushing at once take

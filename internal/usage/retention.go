@@ -46,7 +46,7 @@ func prune(ctx context.Context, db *store.DB, table, column string, before time.
 		" FROM " + table + " WHERE " + column + " < ? LIMIT ?)"
 	var total int64
 	for {
-		res := db.WithContext(ctx).Exec(q, before, pruneBatch)
+		res := db.Conn(ctx).Exec(q, before, pruneBatch)
 		if res.Error != nil {
 			return total, fmt.Errorf("usage: prune %s: %w", table, res.Error)
 		}

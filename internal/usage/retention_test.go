@@ -38,7 +38,7 @@ func TestRetentionDeletesOnlyOldUsage(t *testing.T) {
 				}
 			}
 		}
-		if err := Write(ctx, db.DB, rows); err != nil {
+		if err := Write(ctx, db, rows); err != nil {
 			t.Fatal(err)
 		}
 

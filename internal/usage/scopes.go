@@ -6,8 +6,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"keyplane/internal/store"
 )
 
 // TooLong is the scope label the data plane counts a request under when
@@ -34,13 +32,13 @@ type ScopeUses struct {
 // RequiredScopes returns the scopes the requests of key keyID of orgID
 // required, counted from the hour holding since onwards. A key of another
 // organization yields nothing.
-func RequiredScopes(ctx context.Context, db *store.DB, orgID, keyID string, since time.Time) (ScopeUses, error) {
+func (r *Reader) RequiredScopes(ctx context.Context, orgID, keyID string, since time.Time) (ScopeUses, error) {
 	var rows []struct {
 		Scope   string
 		Outcome string
 		Total   int64
 	}
-	err := db.WithContext(ctx).Model(&Hourly{}).
+	err := r.db.Conn(ctx).Model(&Hourly{}).
 		Select("scope, outcome, SUM(count) AS total").
 		Where("org_id = ? AND key_id = ? AND hour >= ? AND scope <> ''", orgID, keyID, Hour.start(since)).
 		Group("scope, outcome").

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-
-	"keyplane/internal/store"
 )
 
 // Allowed is the outcome of an allowed request; any other outcome is an
@@ -60,8 +58,8 @@ func (p Point) Total() int64 {
 // KeySeries returns the requests of key keyID of orgID, one point per bucket
 // from the bucket holding from up to to (excluded), zero-filled and in order.
 // A key of another organization yields only zeroes.
-func KeySeries(ctx context.Context, db *store.DB, orgID, keyID string, from, to time.Time, bucket Bucket) ([]Point, error) {
-	q := bucket.table(db.WithContext(ctx)).Where("org_id = ? AND key_id = ?", orgID, keyID)
+func (r *Reader) KeySeries(ctx context.Context, orgID, keyID string, from, to time.Time, bucket Bucket) ([]Point, error) {
+	q := bucket.table(r.db.Conn(ctx)).Where("org_id = ? AND key_id = ?", orgID, keyID)
 	pts, err := series(q, from, to, bucket)
 	if err != nil {
 		return nil, fmt.Errorf("usage: key series: %w", err)
@@ -70,8 +68,8 @@ func KeySeries(ctx context.Context, db *store.DB, orgID, keyID string, from, to 
 }
 
 // OrgTotals is KeySeries over every key of orgID.
-func OrgTotals(ctx context.Context, db *store.DB, orgID string, from, to time.Time, bucket Bucket) ([]Point, error) {
-	q := bucket.table(db.WithContext(ctx)).Where("org_id = ?", orgID)
+func (r *Reader) OrgTotals(ctx context.Context, orgID string, from, to time.Time, bucket Bucket) ([]Point, error) {
+	q := bucket.table(r.db.Conn(ctx)).Where("org_id = ?", orgID)
 	pts, err := series(q, from, to, bucket)
 	if err != nil {
 		return nil, fmt.Errorf("usage: org totals: %w", err)
@@ -146,7 +144,8 @@ type KeyTotal struct {
 // TopKeys returns at most n keys of orgID with the most requests on the
 // UTC days from the one holding from up to to (excluded), most first; ties
 // go by key ID.
-func TopKeys(ctx context.Context, db *store.DB, orgID string, from, to time.Time, n int) ([]KeyTotal, error) {
+func (r *Reader) TopKeys(ctx context.Context, orgID string, from, to time.Time, n int) ([]KeyTotal, error) {
+	db := r.db.Conn(ctx)
 	var rows []KeyTotal
 	// Sum per key first, then name the n winners: grouping by the joined
 	// text columns would hash every row's description.
@@ -158,7 +157,7 @@ func TopKeys(ctx context.Context, db *store.DB, orgID string, from, to time.Time
 		Group("key_id").
 		Order("total DESC, key_id").
 		Limit(n)
-	err := db.WithContext(ctx).Table("(?) AS t", totals).
+	err := db.Table("(?) AS t", totals).
 		Select("t.key_id AS key_id, k.description AS description, k.hint AS hint, t.total AS total").
 		Joins("JOIN api_keys k ON k.id = t.key_id AND k.org_id = ?", orgID).
 		Order("t.total DESC, t.key_id").
@@ -206,7 +205,8 @@ type KeyRejections struct {
 // FailingKeys returns at most n keys of orgID with the most rejected
 // requests on the UTC days from the one holding from up to to (excluded),
 // most first (ties go by key ID), each with its reasons.
-func FailingKeys(ctx context.Context, db *store.DB, orgID string, from, to time.Time, n int) ([]KeyRejections, error) {
+func (r *Reader) FailingKeys(ctx context.Context, orgID string, from, to time.Time, n int) ([]KeyRejections, error) {
+	db := r.db.Conn(ctx)
 	perCode := db.Model(&Daily{}).
 		Select("key_id, outcome, SUM(count) AS total").
 		Where("org_id = ? AND outcome <> ? AND day >= ? AND day < ?", orgID, Allowed, Day.start(from), to.UTC()).
@@ -218,7 +218,7 @@ func FailingKeys(ctx context.Context, db *store.DB, orgID string, from, to time.
 		Description string
 		Hint        string
 	}
-	err := db.WithContext(ctx).Table("(?) AS t", perCode).
+	err := db.Table("(?) AS t", perCode).
 		Select("t.key_id AS key_id, t.outcome AS outcome, t.total AS total, k.description AS description, k.hint AS hint").
 		Joins("JOIN api_keys k ON k.id = t.key_id AND k.org_id = ?", orgID).
 		Scan(&rows).Error

@@ -36,6 +36,7 @@ func seriesFixture(t *testing.T, db *store.DB) (f *fixture, otherOrg, otherKey s
 
 func TestSeries(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		reads := NewReader(db)
 		ctx := context.Background()
 		f, otherOrg, otherKey := seriesFixture(t, db)
 		now := time.Date(2026, 11, 23, 14, 30, 0, 0, time.UTC)
@@ -54,13 +55,13 @@ func TestSeries(t *testing.T) {
 			{KeyID: otherKey, OrgID: otherOrg, Hour: h, Outcome: Allowed, Count: 99999},
 			{KeyID: otherKey, OrgID: otherOrg, Hour: h, Outcome: "rate_limited", Count: 99999},
 		}
-		if err := Write(ctx, db.DB, rows); err != nil {
+		if err := Write(ctx, db, rows); err != nil {
 			t.Fatal(err)
 		}
 
 		// Hourly, last 24 hours.
 		from, to := h.Add(-23*time.Hour), h.Add(time.Hour)
-		pts, err := KeySeries(ctx, db, f.orgID, k0, from, to, Hour)
+		pts, err := reads.KeySeries(ctx, f.orgID, k0, from, to, Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +91,7 @@ func TestSeries(t *testing.T) {
 
 		// Daily: the hours fold into UTC days, zero-filled.
 		day := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
-		days, err := KeySeries(ctx, db, f.orgID, k0, day.AddDate(0, 0, -29), day.AddDate(0, 0, 1), Day)
+		days, err := reads.KeySeries(ctx, f.orgID, k0, day.AddDate(0, 0, -29), day.AddDate(0, 0, 1), Day)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +118,7 @@ func TestSeries(t *testing.T) {
 		}
 
 		// Another organization's key shows nothing to this one.
-		leak, err := KeySeries(ctx, db, f.orgID, otherKey, from, to, Hour)
+		leak, err := reads.KeySeries(ctx, f.orgID, otherKey, from, to, Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +129,7 @@ func TestSeries(t *testing.T) {
 		}
 
 		// Org totals: every key of the org, none of the other's.
-		org24, err := OrgTotals(ctx, db, f.orgID, from, to, Hour)
+		org24, err := reads.OrgTotals(ctx, f.orgID, from, to, Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +150,7 @@ func TestSeries(t *testing.T) {
 		// Top keys and rejections over whole UTC days: today and yesterday
 		// (the 1000 at yesterday 14:00 counts), then today alone.
 		from, to = Day.start(h).AddDate(0, 0, -1), Day.start(h).AddDate(0, 0, 1)
-		top, err := TopKeys(ctx, db, f.orgID, from, to, 10)
+		top, err := reads.TopKeys(ctx, f.orgID, from, to, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,10 +160,10 @@ func TestSeries(t *testing.T) {
 		if top[0].Description != "key 0" || top[0].Hint == "" {
 			t.Errorf("top key names %+v", top[0])
 		}
-		if one, _ := TopKeys(ctx, db, f.orgID, from, to, 1); len(one) != 1 {
+		if one, _ := reads.TopKeys(ctx, f.orgID, from, to, 1); len(one) != 1 {
 			t.Errorf("limit 1 gave %d", len(one))
 		}
-		days, err = OrgTotals(ctx, db, f.orgID, from, to, Day)
+		days, err = reads.OrgTotals(ctx, f.orgID, from, to, Day)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,29 +171,29 @@ func TestSeries(t *testing.T) {
 		if len(rej) != 2 || rej[0] != (CodeTotal{"rate_limited", 8}) || rej[1] != (CodeTotal{"origin_denied", 2}) {
 			t.Errorf("rejections %+v", rej)
 		}
-		failing, err := FailingKeys(ctx, db, f.orgID, from, to, 10)
+		failing, err := reads.FailingKeys(ctx, f.orgID, from, to, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := fmt.Sprint(failing); got != fmt.Sprintf("[{%s key 0 %s 9 [{rate_limited 7} {origin_denied 2}]} {%s key 1 %s 1 [{rate_limited 1}]}]", k0, failing[0].Hint, k1, failing[1].Hint) {
 			t.Errorf("failing keys %s", got)
 		}
-		if one, err := FailingKeys(ctx, db, f.orgID, from, to, 1); err != nil || len(one) != 1 || one[0].KeyID != k0 {
+		if one, err := reads.FailingKeys(ctx, f.orgID, from, to, 1); err != nil || len(one) != 1 || one[0].KeyID != k0 {
 			t.Errorf("failing keys, limit 1: %+v %v", one, err)
 		}
-		if none, err := FailingKeys(ctx, db, f.orgID, to, to.AddDate(0, 0, 1), 10); err != nil || len(none) != 0 {
+		if none, err := reads.FailingKeys(ctx, f.orgID, to, to.AddDate(0, 0, 1), 10); err != nil || len(none) != 0 {
 			t.Errorf("failing keys of an empty day: %+v %v", none, err)
 		}
-		today, err := TopKeys(ctx, db, f.orgID, h, to, 10)
+		today, err := reads.TopKeys(ctx, f.orgID, h, to, 10)
 		if err != nil || len(today) != 2 || today[0].KeyID != k0 || today[0].Total != 135 || today[1].Total != 41 {
 			t.Errorf("top keys today %+v %v", today, err)
 		}
-		if days, err := OrgTotals(ctx, db, f.orgID, h, to, Day); err != nil || len(Rejections(days)) != 1 || Rejections(days)[0] != (CodeTotal{"rate_limited", 8}) {
+		if days, err := reads.OrgTotals(ctx, f.orgID, h, to, Day); err != nil || len(Rejections(days)) != 1 || Rejections(days)[0] != (CodeTotal{"rate_limited", 8}) {
 			t.Errorf("rejections today %+v %v", days, err)
 		}
 
 		// An empty range.
-		if none, err := OrgTotals(ctx, db, f.orgID, to, to, Day); err != nil || len(none) != 0 {
+		if none, err := reads.OrgTotals(ctx, f.orgID, to, to, Day); err != nil || len(none) != 0 {
 			t.Errorf("empty range: %v %v", none, err)
 		}
 	})

@@ -10,6 +10,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"keyplane/internal/store"
 )
 
 // Daily is one row of usage_daily: the requests of a key on one UTC day
@@ -52,11 +54,12 @@ type KeyDay struct {
 func (KeyDay) TableName() string { return "usage_key_days" }
 
 // Write adds rows to usage_hourly and their sums to the roll-ups
-// usage_daily, usage_key_hours and usage_key_days, in one transaction. Counts add up: writing the same hour
+// usage_daily, usage_key_hours and usage_key_days, in one transaction (the
+// caller's, when ctx carries one). Counts add up: writing the same hour
 // twice, in one call or two, counts both. Rows are written in primary-key
 // order, so writers on other replicas take their row locks in the same
 // order rather than waiting on each other in a cycle.
-func Write(ctx context.Context, db *gorm.DB, rows []Hourly) error {
+func Write(ctx context.Context, db *store.DB, rows []Hourly) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -86,7 +89,8 @@ func Write(ctx context.Context, db *gorm.DB, rows []Hourly) error {
 	keyDays = sumByKey(keyDays, func(a, b KeyDay) int {
 		return cmp.Or(strings.Compare(a.KeyID, b.KeyID), a.Day.Compare(b.Day))
 	}, func(dst *KeyDay, src KeyDay) { dst.Count += src.Count })
-	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.WithTx(ctx, func(ctx context.Context) error {
+		tx := db.Conn(ctx)
 		err := tx.Clauses(clause.OnConflict{
 			Columns:   []clause.Column{{Name: "key_id"}, {Name: "hour"}, {Name: "outcome"}, {Name: "scope"}},
 			DoUpdates: clause.Assignments(map[string]any{"count": gorm.Expr("usage_hourly.count + excluded.count")}),

@@ -36,7 +36,7 @@ func TestWriteRollsUpDays(t *testing.T) {
 		}
 		// Twice, in two halves: counts add up, duplicates within a batch too.
 		for _, part := range [][]Hourly{rows[:150], rows[150:], rows} {
-			if err := Write(ctx, db.DB, part); err != nil {
+			if err := Write(ctx, db, part); err != nil {
 				t.Fatal(err)
 			}
 		}
