@@ -117,7 +117,7 @@ func (s *Server) reauthenticate(c echo.Context, what string, check func() (wrong
 		return 0, nil
 	}
 	summary := u.Email + " gave a wrong password to " + what
-	return 0, audit.RecordInUserOrgs(ctx, s.db.DB, s.now(), u.ID, actor(c), audit.ReauthFailed, "user", u.ID, summary)
+	return 0, s.audit.RecordInUserOrgs(ctx, u.ID, actor(c), audit.ReauthFailed, "user", u.ID, summary)
 }
 
 // accountRevokeSession signs out one of the user's own sessions; another

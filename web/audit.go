@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyplane/internal/audit"
-	"keyplane/internal/store"
 	auditview "keyplane/views/audit"
 )
 
@@ -37,24 +36,6 @@ func auditFilter(c echo.Context) (auditview.Filter, audit.Filter) {
 	return v, f
 }
 
-// parseCursor reads a page cursor written by formatCursor; ok is false for
-// anything else.
-func parseCursor(s string) (*audit.Cursor, bool) {
-	at, id, found := strings.Cut(s, "_")
-	if !found || !store.ValidID(id) {
-		return nil, false
-	}
-	t, err := time.Parse(time.RFC3339Nano, at)
-	if err != nil {
-		return nil, false
-	}
-	return &audit.Cursor{At: t.UTC(), ID: id}, true
-}
-
-func formatCursor(c audit.Cursor) string {
-	return c.At.UTC().Format(time.RFC3339Nano) + "_" + c.ID
-}
-
 // auditPageURL is the log's URL with filters f turned to page p.
 func auditPageURL(slug string, f auditview.Filter, p *audit.Page) string {
 	if p == nil {
@@ -62,9 +43,9 @@ func auditPageURL(slug string, f auditview.Filter, p *audit.Page) string {
 	}
 	q := f.Query()
 	if p.Before != nil {
-		q.Set("before", formatCursor(*p.Before))
+		q.Set("before", p.Before.String())
 	} else if p.After != nil {
-		q.Set("after", formatCursor(*p.After))
+		q.Set("after", p.After.String())
 	}
 	return withQuery(auditview.LogURL(slug), q.Encode())
 }
@@ -80,40 +61,29 @@ func withQuery(path, query string) string {
 // filtered by action, actor and UTC days. Admins only. htmx requests get the
 // table alone.
 func (s *Server) auditLog(c echo.Context) error {
-	ctx := c.Request().Context()
 	m := currentMembership(c)
 	vf, f := auditFilter(c)
 	page := audit.Page{Size: auditPageSize}
-	if cur, ok := parseCursor(c.QueryParam("before")); ok {
-		page.Before = cur
-	} else if cur, ok := parseCursor(c.QueryParam("after")); ok {
-		page.After = cur
+	if cur, ok := audit.ParseCursor(c.QueryParam("before")); ok {
+		page.Before = &cur
+	} else if cur, ok := audit.ParseCursor(c.QueryParam("after")); ok {
+		page.After = &cur
 	}
-	res, err := audit.NewService(s.db, s.now).Search(ctx, m.ID, f, page)
+	actors := auditMaxActors
+	if isHTMX(c) {
+		actors = 0 // the table alone: no actor filter to fill
+	}
+	res, err := s.audit.Browse(c.Request().Context(), m.ID, f, page, actors)
 	if err != nil {
 		return err
 	}
-	// A "newer" page that came back empty (its events are gone from the
-	// filter's reach) falls back to the newest page.
-	if len(res.Events) == 0 && page.After != nil {
-		if res, err = audit.NewService(s.db, s.now).Search(ctx, m.ID, f, audit.Page{Size: auditPageSize}); err != nil {
-			return err
-		}
-	}
 	vm := auditview.LogPage{
 		Slug: m.Slug, OrgName: m.Name, Filter: vf, Actions: audit.Actions,
-		AnyEvents: len(res.Events) > 0,
-		OlderURL:  auditPageURL(m.Slug, vf, res.Older),
-		NewerURL:  auditPageURL(m.Slug, vf, res.Newer),
-		CSVURL:    withQuery(auditview.CSVURL(m.Slug), vf.Query().Encode()),
-		ClearURL:  auditview.LogURL(m.Slug),
-	}
-	if !vm.AnyEvents {
-		all, err := audit.NewService(s.db, s.now).Search(ctx, m.ID, audit.Filter{}, audit.Page{Size: 1})
-		if err != nil {
-			return err
-		}
-		vm.AnyEvents = len(all.Events) > 0
+		AnyEvents: res.AnyEvents, Actors: res.Actors,
+		OlderURL: auditPageURL(m.Slug, vf, res.Older),
+		NewerURL: auditPageURL(m.Slug, vf, res.Newer),
+		CSVURL:   withQuery(auditview.CSVURL(m.Slug), vf.Query().Encode()),
+		ClearURL: auditview.LogURL(m.Slug),
 	}
 	for _, e := range res.Events {
 		vm.Rows = append(vm.Rows, auditRow(e))
@@ -121,9 +91,6 @@ func (s *Server) auditLog(c echo.Context) error {
 	noStore(c)
 	if isHTMX(c) {
 		return render(c, http.StatusOK, auditview.Table(vm))
-	}
-	if vm.Actors, err = audit.NewService(s.db, s.now).Actors(ctx, m.ID, auditMaxActors); err != nil {
-		return err
 	}
 	return render(c, http.StatusOK, auditview.LogScreen(s.page(c, "Audit log · "+m.Name), vm))
 }
@@ -162,7 +129,7 @@ func (s *Server) auditCSV(c echo.Context) error {
 	if err := w.Write(auditCSVHeader); err != nil {
 		return err
 	}
-	err := audit.NewService(s.db, s.now).Each(c.Request().Context(), m.ID, f, auditMaxExport, func(e audit.Event) error {
+	err := s.audit.Each(c.Request().Context(), m.ID, f, auditMaxExport, func(e audit.Event) error {
 		return w.Write(csvRow(
 			e.CreatedAt.UTC().Format(time.RFC3339Nano), audit.Actor{Email: e.ActorEmail}.Name(), e.Action, e.Summary,
 			e.IP, e.UserAgent, e.TargetType, e.TargetID,

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"context"
-	"crypto/subtle"
 	"fmt"
 	"math"
 	"net/http"
@@ -12,11 +10,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keyplane/internal/account"
 	"keyplane/internal/apperr"
 	"keyplane/internal/audit"
-	"keyplane/internal/org"
-	"keyplane/internal/store"
+	"keyplane/internal/setup"
 	"keyplane/views/auth"
 )
 
@@ -56,7 +52,7 @@ func (s *Server) loginSubmit(c echo.Context) error {
 	case apperr.Unauthorized:
 		if u.ID != "" {
 			a := audit.Actor{UserID: u.ID, Email: u.Email, IP: ip, UserAgent: c.Request().UserAgent()}
-			if err := audit.RecordInUserOrgs(ctx, s.db.DB, s.now(), u.ID, a, audit.LoginFailed, "user", u.ID, u.Email+" failed to sign in"); err != nil {
+			if err := s.audit.RecordInUserOrgs(ctx, u.ID, a, audit.LoginFailed, "user", u.ID, u.Email+" failed to sign in"); err != nil {
 				return err
 			}
 		} else {
@@ -73,7 +69,7 @@ func (s *Server) loginSubmit(c echo.Context) error {
 
 	s.throttle.Succeeded(ctx, email, ip, at)
 	a := audit.Actor{UserID: u.ID, Email: u.Email, IP: ip, UserAgent: c.Request().UserAgent()}
-	if err := audit.RecordInUserOrgs(ctx, s.db.DB, s.now(), u.ID, a, audit.LoginSucceeded, "user", u.ID, u.Email+" signed in"); err != nil {
+	if err := s.audit.RecordInUserOrgs(ctx, u.ID, a, audit.LoginSucceeded, "user", u.ID, u.Email+" signed in"); err != nil {
 		return err
 	}
 	if err := s.signIn(c, u.ID); err != nil {
@@ -110,72 +106,26 @@ func (s *Server) setupForm(c echo.Context) error {
 // setupSubmit creates the operator and the first organization on an empty
 // instance, given the setup token, and signs the operator in.
 func (s *Server) setupSubmit(c echo.Context) error {
-	ctx := c.Request().Context()
 	f := auth.SetupForm{
 		Name: strings.TrimSpace(c.FormValue("name")), Email: strings.TrimSpace(c.FormValue("email")),
 		OrgName: strings.TrimSpace(c.FormValue("org_name")), OrgSlug: strings.TrimSpace(strings.ToLower(c.FormValue("org_slug"))),
-		Errors: map[string]string{},
 	}
-	password := c.FormValue("password")
-	token := c.FormValue("token")
-	if s.setupToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.setupToken)) != 1 {
-		f.Errors["token"] = "This is not the setup token. Find it in the server's log."
-	}
-	if msg := account.ValidateName(f.Name); msg != "" {
-		f.Errors["name"] = msg
-	}
-	if msg := account.ValidateEmail(account.NormalizeEmail(f.Email)); msg != "" {
-		f.Errors["email"] = msg
-	}
-	if err := account.ValidatePassword(password); err != nil {
-		f.Errors["password"] = apperr.FieldsOf(err)["password"]
-	}
-	if msg := org.ValidateOrgName(f.OrgName); msg != "" {
-		f.Errors["org_name"] = msg
-	}
-	if msg := org.ValidateSlug(f.OrgSlug); msg != "" {
-		f.Errors["org_slug"] = msg
-	}
-	if len(f.Errors) > 0 {
-		f.Error = "Please correct the highlighted fields."
+	done, err := s.setup.Run(c.Request().Context(), setup.Input{
+		Token: c.FormValue("token"), Name: f.Name, Email: f.Email, Password: c.FormValue("password"),
+		OrgName: f.OrgName, OrgSlug: f.OrgSlug,
+	}, actor(c))
+	if fields := apperr.FieldsOf(err); fields != nil && apperr.Is(err, apperr.Invalid) {
+		f.Errors, f.Error = fields, apperr.MessageOf(err)
 		return render(c, statusOf(apperr.Invalid), auth.SetupPage(s.page(c, "Set up Keyplane"), f))
 	}
-
-	s.setupMu.Lock()
-	defer s.setupMu.Unlock()
-	var u account.User
-	var o org.Organization
-	// The operator and the first organization are made together or not at
-	// all; on PostgreSQL a transaction lock keeps two replicas from both
-	// running setup.
-	err := s.db.WithTx(ctx, func(ctx context.Context) error {
-		if s.db.Dialect == store.Postgres {
-			if err := s.db.Conn(ctx).Exec("SELECT pg_advisory_xact_lock(hashtext('keyplane setup'))").Error; err != nil {
-				return err
-			}
-		}
-		if done, err := s.accounts.HasUsers(ctx); err != nil {
-			return err
-		} else if done {
-			return echo.ErrNotFound
-		}
-		var err error
-		u, err = s.accounts.CreateUser(ctx, account.NewUser{Email: f.Email, Name: f.Name, Password: password, Operator: true})
-		if err != nil {
-			return err
-		}
-		a := audit.Actor{UserID: u.ID, Email: u.Email, IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
-		o, err = s.orgs.Create(ctx, f.OrgName, f.OrgSlug, u.ID, a)
-		return err
-	})
 	if err != nil {
 		return err
 	}
 	s.hasUsers.Store(true)
-	if err := s.signIn(c, u.ID); err != nil {
+	if err := s.signIn(c, done.Operator.ID); err != nil {
 		return err
 	}
-	return redirect(c, "/orgs/"+o.Slug+"/keys")
+	return redirect(c, "/orgs/"+done.Org.Slug+"/keys")
 }
 
 // signIn starts a new session for userID, replacing any the browser had, and

@@ -82,7 +82,7 @@ func benchServer(b *testing.B, db *store.DB, n int) (*Server, *http.Cookie) {
 		b.Fatal(err)
 	}
 	accounts := account.NewService(db, nil, account.WithHashParams(account.TestHashParams))
-	orgs := org.NewService(db, nil)
+	orgs := org.NewService(db, nil, org.WithAccounts(accounts))
 	keySvc := apikey.NewService(db, apikey.ConfigOptions(cfg))
 	logger := slog.New(slog.DiscardHandler)
 	u, err := accounts.CreateUser(ctx, account.NewUser{Email: "admin@example.com", Name: "Admin", Password: "a-long-enough-password"})
@@ -106,10 +106,12 @@ func benchServer(b *testing.B, db *store.DB, n int) (*Server, *http.Cookie) {
 			b.Fatal(err)
 		}
 	}
-	srv := NewServer(Deps{
+	deps := Deps{
 		Config: cfg, DB: db, Accounts: accounts, Orgs: orgs, Keys: keySvc,
 		Throttle: account.NewThrottle(nil), Logger: logger, SessionSecret: cfg.SessionSecret,
-	})
+	}
+	withServices(&deps, db)
+	srv := NewServer(deps)
 	token, _, err := accounts.CreateSession(ctx, u.ID, "127.0.0.1", "bench", account.SessionLimits{Idle: cfg.SessionIdle, Max: cfg.SessionMax})
 	if err != nil {
 		b.Fatal(err)

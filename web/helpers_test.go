@@ -65,15 +65,16 @@ func newEnv(t *testing.T, db *store.DB, vars map[string]string, tweaks ...func(*
 	logger := slog.New(slog.DiscardHandler)
 	e := &env{t: t, db: db, cfg: cfg, clock: clock}
 	e.accounts = account.NewService(db, clock.Now, account.WithHashParams(account.TestHashParams))
-	e.orgs = org.NewService(db, clock.Now)
+	e.orgs = org.NewService(db, clock.Now, org.WithAccounts(e.accounts))
 	keyOpts := apikey.ConfigOptions(cfg)
 	keyOpts.Now = clock.Now
 	e.keys = apikey.NewService(db, keyOpts)
 	deps := Deps{
 		Config: cfg, DB: db, Accounts: e.accounts, Orgs: e.orgs, Keys: e.keys,
 		Throttle: account.NewThrottle(clock.Now), Logger: logger,
-		SessionSecret: cfg.SessionSecret, SetupToken: cfg.SetupToken, Now: clock.Now, Version: "test",
+		SessionSecret: cfg.SessionSecret, Now: clock.Now, Version: "test",
 	}
+	withServices(&deps, db)
 	for _, tweak := range tweaks {
 		tweak(&deps)
 	}

@@ -1,13 +1,11 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
-	"keyplane/internal/account"
 	"keyplane/internal/apperr"
 	"keyplane/internal/org"
 	"keyplane/views/members"
@@ -128,18 +126,7 @@ func (s *Server) inviteAccept(c echo.Context) error {
 		return apperr.New(apperr.Forbidden, "This invitation is for %s. Sign in as %s to accept it.", inv.Email, inv.Email)
 	}
 	a.Name = strings.TrimSpace(c.FormValue("name"))
-	var u account.User
-	err = s.db.WithTx(ctx, func(ctx context.Context) error {
-		var err error
-		u, err = s.accounts.CreateUser(ctx, account.NewUser{Email: inv.Email, Name: a.Name, Password: c.FormValue("password")})
-		if err != nil {
-			return err
-		}
-		who := actor(c)
-		who.UserID, who.Email = u.ID, u.Email
-		_, err = s.orgs.AcceptInvite(ctx, token, u.ID, who)
-		return err
-	})
+	u, _, err := s.orgs.AcceptInviteAsNewUser(ctx, token, org.Signup{Name: a.Name, Password: c.FormValue("password")}, actor(c))
 	if fields := apperr.FieldsOf(err); fields != nil && apperr.Is(err, apperr.Invalid) {
 		a.Errors, a.Error = fields, "Please correct the highlighted fields."
 		return render(c, http.StatusUnprocessableEntity, members.AcceptScreen(s.page(c, "Join "+inv.OrgName), a))

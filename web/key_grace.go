@@ -9,7 +9,6 @@ import (
 
 	"keyplane/internal/apikey"
 	"keyplane/internal/apperr"
-	"keyplane/internal/usage"
 	"keyplane/views/keys"
 )
 
@@ -41,7 +40,7 @@ func (s *Server) cutover(c echo.Context, k apikey.Key, now time.Time) (*keys.Cut
 	if from.After(current) {
 		from = current
 	}
-	pts, err := usage.NewReader(s.db).Cutover(ctx, m.ID, old.ID, k.ID, from, current.Add(time.Hour))
+	pts, err := s.usageReader.Cutover(ctx, m.ID, old.ID, k.ID, from, current.Add(time.Hour))
 	if err != nil {
 		return nil, err
 	}

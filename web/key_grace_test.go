@@ -31,10 +31,10 @@ type graceEnv struct {
 func newGraceEnv(t *testing.T, db *store.DB) *graceEnv {
 	t.Helper()
 	k := newKeysEnv(t, db, nil, func(d *Deps) {
-		v := verify.New(verify.Options{Store: verify.DBStore{DB: d.DB}, Prefix: d.Config.KeyPrefix, Now: d.Now, Logger: d.Logger})
+		v := verify.New(verify.Options{Store: verify.DBStore{DB: db}, Prefix: d.Config.KeyPrefix, Now: d.Now, Logger: d.Logger})
 		opts := apikey.ConfigOptions(d.Config)
 		opts.Now, opts.Changed = d.Now, v.Invalidate
-		d.Verifier, d.Keys = v, apikey.NewService(d.DB, opts)
+		d.Verifier, d.Keys = v, apikey.NewService(db, opts)
 	})
 	g := &graceEnv{keysEnv: k}
 	bob := k.user("bob@example.com", "Bob", false)

@@ -29,7 +29,7 @@ func (s *Server) keyUsage(c echo.Context, k apikey.Key) (keys.Usage, error) {
 	switch u.Period {
 	case keys.Period24h:
 		from, to := usage.Last24Hours(now)
-		pts, err := usage.NewReader(s.db).KeySeries(ctx, m.ID, k.ID, from, to, usage.Hour)
+		pts, err := s.usageReader.KeySeries(ctx, m.ID, k.ID, from, to, usage.Hour)
 		if err != nil {
 			return u, err
 		}
@@ -39,16 +39,16 @@ func (s *Server) keyUsage(c echo.Context, k apikey.Key) (keys.Usage, error) {
 		if u.Period == keys.Period30d {
 			days = 30
 		}
-		from, to := lastDays(now, days)
-		pts, err := usage.NewReader(s.db).KeySeries(ctx, m.ID, k.ID, from, to, usage.Day)
+		from, to := usage.LastDays(now, days)
+		pts, err := s.usageReader.KeySeries(ctx, m.ID, k.ID, from, to, usage.Day)
 		if err != nil {
 			return u, err
 		}
 		u.Chart = chartOf("usage-daily", "Requests per day, last "+strconv.Itoa(days)+" days (UTC days)", pts, usage.Day, time.UTC)
 	}
 
-	from, _ := lastDays(now, usageDays)
-	used, err := usage.NewReader(s.db).RequiredScopes(ctx, m.ID, k.ID, from)
+	from, _ := usage.LastDays(now, usage.OverviewDays)
+	used, err := s.usageReader.RequiredScopes(ctx, m.ID, k.ID, from)
 	if err != nil {
 		return u, err
 	}

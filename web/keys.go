@@ -34,7 +34,7 @@ func (s *Server) keysList(c echo.Context) error {
 	now := s.now()
 	activityCh := make(chan activityResult, 1)
 	go func() {
-		a, err := usage.NewReader(s.db).Activity(ctx, m.ID, now)
+		a, err := s.usageReader.Activity(ctx, m.ID, now)
 		activityCh <- activityResult{a, err}
 	}()
 	list, err := s.keys.List(ctx, m.ID, apikey.Filter{

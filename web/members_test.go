@@ -246,9 +246,14 @@ func TestInviteAcceptNewUser(t *testing.T) {
 				t.Fatalf("%d %s events, want 1", n, a)
 			}
 		}
-		// Used: 404 for everyone.
+		// Used: 404 for everyone, and a second sign-up makes nothing.
 		want404(t, e.client().get(path))
 		want404(t, cara.get(path))
+		users := e.count("users")
+		want404(t, e.client().post(path, url.Values{"name": {"Cara Again"}, "password": {testPassword}}))
+		if e.count("users") != users {
+			t.Fatal("a second sign-up with a used link made an account")
+		}
 		if page := admin.get("/orgs/acme/members"); page.testid("invite-row").Length() != 0 {
 			t.Fatal("used invite still listed")
 		}

@@ -13,6 +13,12 @@ import (
 	"keyplane/static"
 )
 
+// Pinger is what /readyz asks whether the database answers within ctx;
+// *store.DB is one.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // healthz answers 200 while the process runs.
 func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})

@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"log/slog"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,24 +17,33 @@ import (
 
 	"keyplane/internal/account"
 	"keyplane/internal/apikey"
+	"keyplane/internal/audit"
 	"keyplane/internal/clientip"
 	"keyplane/internal/config"
 	"keyplane/internal/org"
-	"keyplane/internal/store"
+	"keyplane/internal/setup"
 	"keyplane/internal/usage"
 	"keyplane/internal/verify"
 	"keyplane/web/api"
 )
 
-// Deps are what the server needs from the rest of Keyplane.
+// Deps are what the server needs from the rest of Keyplane. The services,
+// the throttle and the verifier are required.
 type Deps struct {
-	Config   config.Config
-	DB       *store.DB
+	Config config.Config
+	// DB is asked by /readyz whether the database answers.
+	DB       Pinger
 	Accounts *account.Service
-	Orgs     *org.Service
-	Keys     *apikey.Service
+	// Orgs also creates the accounts of invited people (org.WithAccounts).
+	Orgs  *org.Service
+	Keys  *apikey.Service
+	Audit *audit.Service
+	// UsageReader reads usage for the dashboard.
+	UsageReader *usage.Reader
+	// Setup runs the first-run setup, and holds its token.
+	Setup    *setup.Service
 	Throttle *account.Throttle
-	// Verifier decides the data plane; one over DB is made when nil.
+	// Verifier decides the data plane.
 	Verifier *verify.Verifier
 	// Usage counts data plane outcomes; nil counts nothing.
 	Usage *usage.Recorder
@@ -43,8 +51,6 @@ type Deps struct {
 	Metrics       prometheus.Gatherer
 	Logger        *slog.Logger
 	SessionSecret []byte
-	// SetupToken unlocks /setup while the instance has no user.
-	SetupToken string
 	// Now is the clock; time.Now when nil.
 	Now     func() time.Time
 	Version string
@@ -52,18 +58,20 @@ type Deps struct {
 
 // Server serves every route of Keyplane.
 type Server struct {
-	cfg        config.Config
-	db         *store.DB
-	accounts   *account.Service
-	orgs       *org.Service
-	keys       *apikey.Service
-	throttle   *account.Throttle
-	logger     *slog.Logger
-	sessions   *SessionStore
-	csrfKey    []byte // derives each session's CSRF token
-	setupToken string
-	now        func() time.Time
-	version    string
+	cfg         config.Config
+	db          Pinger
+	accounts    *account.Service
+	orgs        *org.Service
+	keys        *apikey.Service
+	audit       *audit.Service
+	usageReader *usage.Reader
+	setup       *setup.Service
+	throttle    *account.Throttle
+	logger      *slog.Logger
+	sessions    *SessionStore
+	csrfKey     []byte // derives each session's CSRF token
+	now         func() time.Time
+	version     string
 
 	dataPlane *api.DataPlane
 	verifier  *verify.Verifier
@@ -73,7 +81,6 @@ type Server struct {
 
 	// hasUsers turns true once the first user exists and never back.
 	hasUsers atomic.Bool
-	setupMu  sync.Mutex
 }
 
 // NewServer builds the server and its routes.
@@ -85,11 +92,9 @@ func NewServer(d Deps) *Server {
 		d.Logger = slog.Default()
 	}
 	s := &Server{
-		cfg: d.Config, db: d.DB, accounts: d.Accounts, orgs: d.Orgs, keys: d.Keys, throttle: d.Throttle,
-		logger: d.Logger, setupToken: d.SetupToken, now: d.Now, version: d.Version,
-	}
-	if d.Verifier == nil {
-		d.Verifier = verify.New(verify.Options{Store: verify.DBStore{DB: d.DB}, Prefix: d.Config.KeyPrefix, Now: d.Now, Logger: d.Logger})
+		cfg: d.Config, db: d.DB, accounts: d.Accounts, orgs: d.Orgs, keys: d.Keys,
+		audit: d.Audit, usageReader: d.UsageReader, setup: d.Setup, throttle: d.Throttle,
+		logger: d.Logger, now: d.Now, version: d.Version,
 	}
 	if d.Metrics == nil {
 		d.Metrics = prometheus.NewRegistry()

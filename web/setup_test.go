@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"testing"
 
+	"keyplane/internal/setup"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
 )
@@ -90,7 +91,8 @@ func TestSetup(t *testing.T) {
 // A server built without a setup token must not take an empty one.
 func TestSetupWithoutToken(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, storetest.SQLite(t), nil, func(d *Deps) { d.SetupToken = "" })
+	db := storetest.SQLite(t)
+	e := newEnv(t, db, nil, func(d *Deps) { d.Setup = setup.New(db, d.Accounts, d.Orgs, "") })
 	c := e.client()
 	r := c.post("/setup", setupForm(""))
 	wantStatus(t, r, http.StatusUnprocessableEntity)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -11,19 +12,6 @@ import (
 	"keyplane/views/keys"
 	usageview "keyplane/views/usage"
 )
-
-// Windows of the usage charts.
-const (
-	usageDays = 30
-	topKeys   = 10
-)
-
-// lastDays is the range of the n UTC days ending with today.
-func lastDays(now time.Time, n int) (from, to time.Time) {
-	u := now.UTC()
-	to = time.Date(u.Year(), u.Month(), u.Day()+1, 0, 0, 0, 0, time.UTC)
-	return to.AddDate(0, 0, -n), to
-}
 
 // chartOf turns a series into a chart. Hours are labelled in loc, with the
 // zone's abbreviation, so the hours a daylight-saving change repeats stay
@@ -44,39 +32,23 @@ func chartOf(id, title string, pts []usage.Point, bucket usage.Bucket, loc *time
 // viewer's time zone, then 30 UTC days of totals, top keys, rejections and
 // failing keys. Every member may see it.
 func (s *Server) usagePage(c echo.Context) error {
-	ctx := c.Request().Context()
 	m := currentMembership(c)
-	now := s.now()
 	loc := viewerZone(c)
-	hFrom, hTo := usage.Last24Hours(now)
-	hourly, err := usage.NewReader(s.db).OrgTotals(ctx, m.ID, hFrom, hTo, usage.Hour)
-	if err != nil {
-		return err
-	}
-	from, to := lastDays(now, usageDays)
-	daily, err := usage.NewReader(s.db).OrgTotals(ctx, m.ID, from, to, usage.Day)
-	if err != nil {
-		return err
-	}
-	top, err := usage.NewReader(s.db).TopKeys(ctx, m.ID, from, to, topKeys)
-	if err != nil {
-		return err
-	}
-	failing, err := usage.NewReader(s.db).FailingKeys(ctx, m.ID, from, to, topKeys)
+	o, err := s.usageReader.Overview(c.Request().Context(), m.ID, s.now())
 	if err != nil {
 		return err
 	}
 	vm := usageview.Page{
 		Slug:   m.Slug,
 		Zone:   loc.String(),
-		Hourly: chartOf("usage-hourly", "Requests per hour, last 24 hours ("+loc.String()+")", hourly, usage.Hour, loc),
-		Daily:  chartOf("usage-daily", "Requests per day, last 30 days (UTC days)", daily, usage.Day, time.UTC),
+		Hourly: chartOf("usage-hourly", "Requests per hour, last 24 hours ("+loc.String()+")", o.Hourly, usage.Hour, loc),
+		Daily:  chartOf("usage-daily", "Requests per day, last "+strconv.Itoa(usage.OverviewDays)+" days (UTC days)", o.Daily, usage.Day, time.UTC),
 	}
-	for _, k := range top {
+	for _, k := range o.Top {
 		vm.TopKeys = append(vm.TopKeys, usageview.KeyTotal{URL: keys.KeyURL(m.Slug, k.KeyID), Description: k.Description, Hint: k.Hint, Total: k.Total})
 	}
-	vm.Rejections = rejectionsOf(usage.Rejections(daily))
-	for _, k := range failing {
+	vm.Rejections = rejectionsOf(usage.Rejections(o.Daily))
+	for _, k := range o.Failing {
 		vm.Failing = append(vm.Failing, usageview.FailingKey{
 			URL: keys.KeyURL(m.Slug, k.KeyID), Description: k.Description, Hint: k.Hint, Rejected: k.Rejected, Reasons: rejectionsOf(k.Codes),
 		})

@@ -20,10 +20,12 @@ import (
 
 	"keyplane/internal/account"
 	"keyplane/internal/apikey"
+	"keyplane/internal/audit"
 	"keyplane/internal/config"
 	"keyplane/internal/org"
 	"keyplane/internal/ratelimit"
 	"keyplane/internal/redisbreaker"
+	"keyplane/internal/setup"
 	"keyplane/internal/store"
 	"keyplane/internal/usage"
 	"keyplane/internal/verify"
@@ -121,10 +123,12 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 		}
 	}
 
+	orgs := org.NewService(db, nil, org.WithAccounts(accounts))
 	srv := web.NewServer(web.Deps{
-		Config: cfg, DB: db, Accounts: accounts, Orgs: org.NewService(db, nil), Keys: apikey.NewService(db, keyOpts),
+		Config: cfg, DB: db, Accounts: accounts, Orgs: orgs, Keys: apikey.NewService(db, keyOpts),
+		Audit: audit.NewService(db, nil), UsageReader: usage.NewReader(db), Setup: setup.New(db, accounts, orgs, setupToken),
 		Throttle: throttle, Verifier: verifier, Usage: recorder, Metrics: reg,
-		Logger: logger, SessionSecret: secret, SetupToken: setupToken, Version: version,
+		Logger: logger, SessionSecret: secret, Version: version,
 	})
 	httpSrv := &http.Server{
 		Addr:              cfg.Addr,

@@ -1,0 +1,19 @@
+package web
+
+import (
+	"keyplane/internal/audit"
+	"keyplane/internal/setup"
+	"keyplane/internal/store"
+	"keyplane/internal/usage"
+	"keyplane/internal/verify"
+)
+
+// withServices completes d over db with what the server needs beyond its
+// accounts, orgs and keys: the audit log, usage reads, the first-run setup
+// with the configured token, and a data plane verifier.
+func withServices(d *Deps, db *store.DB) {
+	d.Audit = audit.NewService(db, d.Now)
+	d.UsageReader = usage.NewReader(db)
+	d.Setup = setup.New(db, d.Accounts, d.Orgs, d.Config.SetupToken)
+	d.Verifier = verify.New(verify.Options{Store: verify.DBStore{DB: db}, Prefix: d.Config.KeyPrefix, Now: d.Now, Logger: d.Logger})
+}
