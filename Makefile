@@ -98,7 +98,8 @@ bench:
 FAULT_TESTS := Fault|UnderFaults|UnderBlackhole|Readyz|DatabaseDownAndBack|Spill|Shutdown|FinalFlush
 faults:
 	@mkdir -p tmp
-	go test -count=1 -v -run '$(FAULT_TESTS)' ./internal/... ./web/ ./cmd/keyplane/ 2>&1 | tee tmp/faults.log \
+	@echo "fault suite: go test -run '$(FAULT_TESTS)' (full output in tmp/faults.log)"
+	@go test -count=1 -v -run '$(FAULT_TESTS)' ./internal/... ./web/ ./cmd/keyplane/ 2>&1 | tee tmp/faults.log \
 		| grep -E '^(--- FAIL|FAIL|ok )|figure:' | sed -E 's/^ +[a-z_]+_test\.go:[0-9]+: //'
 
 clean:
