@@ -18,9 +18,10 @@ STAMP := node_modules/.stamp
 
 # Prints the generated files that are committed (or would be): templ output
 # (tracked, or untracked but not ignored) and the built static assets.
-GENERATED := { git ls-files -- '*_templ.go' static/app.css static/htmx.min.js; \
+BUILT_ASSETS := static/app.css static/htmx.min.js static/swagger-ui-bundle.js static/swagger-ui.css
+GENERATED := { git ls-files -- '*_templ.go' $(BUILT_ASSETS); \
 	git ls-files --others --exclude-standard -- '*_templ.go'; \
-	printf '%s\n' static/app.css static/htmx.min.js; } | sort -u
+	printf '%s\n' $(BUILT_ASSETS); } | sort -u
 
 .PHONY: run generate deps tools check-generated vet test-go test-e2e test build bench faults clean
 

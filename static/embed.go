@@ -1,6 +1,6 @@
-// Package static embeds Keyplane's built CSS, vendored htmx and small
-// script, and names each with a content hash so browsers may cache them for
-// good.
+// Package static embeds Keyplane's built CSS, vendored htmx, Swagger UI
+// (the management API's reference) and small scripts, and names each with
+// a content hash so browsers may cache them for good.
 package static
 
 import (
@@ -10,7 +10,7 @@ import (
 	"io/fs"
 )
 
-//go:embed app.css app.js htmx.min.js
+//go:embed app.css app.js htmx.min.js api-docs.js swagger-ui-bundle.js swagger-ui.css
 var files embed.FS
 
 // FS holds the static files served under /static/.

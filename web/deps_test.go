@@ -2,6 +2,7 @@ package web
 
 import (
 	"keyplane/internal/audit"
+	"keyplane/internal/idempotency"
 	"keyplane/internal/setup"
 	"keyplane/internal/store"
 	"keyplane/internal/usage"
@@ -15,5 +16,6 @@ func withServices(d *Deps, db *store.DB) {
 	d.Audit = audit.NewService(db, d.Now)
 	d.UsageReader = usage.NewReader(db)
 	d.Setup = setup.New(db, d.Accounts, d.Orgs, d.Config.SetupToken)
+	d.Idempotency = idempotency.NewService(db, d.Now)
 	d.Verifier = verify.New(verify.Options{Store: verify.DBStore{DB: db}, Prefix: d.Config.KeyPrefix, Now: d.Now, Logger: d.Logger})
 }

@@ -1,11 +1,13 @@
 package web
 
 import (
+	"github.com/danielgtaylor/huma/v2"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"keyplane/internal/org"
+	"keyplane/web/api"
 )
 
 // routes registers every route of Keyplane, grouped by the middleware that
@@ -29,6 +31,27 @@ func (s *Server) routes() {
 	v1.POST("/verify", s.dataPlane.Verify)
 	v1.GET("/me", s.dataPlane.Me)
 	v1.RouteNotFound("/*", s.apiNotFound)
+
+	// Management API: keys in headers, never cookies; no session, no CSRF;
+	// request logs show route patterns only. The OpenAPI document is
+	// generated from the operations below; its reference page is under the
+	// dashboard's CSP.
+	mgmt := e.Group("/api", s.apiLog, gzip)
+	doc := api.NewAPI(e, mgmt, s.version)
+	mgmt.GET("/openapi.json", api.OpenAPIHandler(doc))
+	mgmt.GET("/docs", s.apiDocs, s.securityHeaders)
+	mgmt.RouteNotFound("/*", s.apiNotFound)
+
+	// Org API: a private key of the organization with keys:manage.
+	orgAPI := s.manage.OrgGroup(doc)
+	huma.Register(orgAPI, api.ListKeysOp(), s.manage.ListKeys)
+	huma.Register(orgAPI, api.CreateKeyOp(), s.manage.CreateKey)
+	huma.Register(orgAPI, api.GetKeyOp(), s.manage.GetKey)
+	huma.Register(orgAPI, api.UpdateKeyOp(), s.manage.UpdateKey)
+	huma.Register(orgAPI, api.RotateKeyOp(), s.manage.RotateKey)
+	huma.Register(orgAPI, api.RevokeKeyOp(), s.manage.RevokeKey)
+	huma.Register(orgAPI, api.EndGraceKeyOp(), s.manage.EndGraceKey)
+	api.ErrorExamples(doc)
 
 	// Dashboard: request log, security headers, session, CSRF (bound to the
 	// session), storable text, first-run gate.

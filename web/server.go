@@ -1,6 +1,7 @@
 // Package web is Keyplane's HTTP server: the dashboard (sessions, CSRF, CSP,
-// request logs), the data plane under /v1 (none of those, built for speed)
-// and the operations endpoints, each a route group with its own middleware.
+// request logs), the data plane under /v1 (none of those, built for speed),
+// the management API under /api (keys in headers, request logs) and the
+// operations endpoints, each a route group with its own middleware.
 package web
 
 import (
@@ -20,7 +21,9 @@ import (
 	"keyplane/internal/audit"
 	"keyplane/internal/clientip"
 	"keyplane/internal/config"
+	"keyplane/internal/idempotency"
 	"keyplane/internal/org"
+	"keyplane/internal/ratelimit"
 	"keyplane/internal/setup"
 	"keyplane/internal/usage"
 	"keyplane/internal/verify"
@@ -43,8 +46,14 @@ type Deps struct {
 	// Setup runs the first-run setup, and holds its token.
 	Setup    *setup.Service
 	Throttle *account.Throttle
-	// Verifier decides the data plane.
+	// Verifier decides the data plane, and authenticates the management
+	// API's keys.
 	Verifier *verify.Verifier
+	// Idempotency keeps the management API's Idempotency-Key records.
+	Idempotency *idempotency.Service
+	// APILimits counts management API requests per credential; in process
+	// when nil.
+	APILimits ratelimit.Store
 	// Usage counts data plane outcomes; nil counts nothing.
 	Usage *usage.Recorder
 	// Metrics is served at /metrics; an empty registry when nil.
@@ -74,6 +83,7 @@ type Server struct {
 	version     string
 
 	dataPlane *api.DataPlane
+	manage    *api.Management
 	verifier  *verify.Verifier
 	metrics   prometheus.Gatherer
 
@@ -82,6 +92,10 @@ type Server struct {
 	// hasUsers turns true once the first user exists and never back.
 	hasUsers atomic.Bool
 }
+
+// APILimitKeys bounds the credentials the in-process management API limit
+// remembers.
+const APILimitKeys = 100_000
 
 // NewServer builds the server and its routes.
 func NewServer(d Deps) *Server {
@@ -101,6 +115,13 @@ func NewServer(d Deps) *Server {
 	}
 	resolver := clientip.New(d.Config.TrustedProxies)
 	s.dataPlane = api.NewDataPlane(d.Verifier, d.Usage, d.Config.KeyPrefix, d.Config.RouteScopes, resolver, d.Now)
+	if d.APILimits == nil {
+		d.APILimits = ratelimit.NewMemory(APILimitKeys)
+	}
+	s.manage = api.NewManagement(api.ManagementDeps{
+		Verifier: d.Verifier, Keys: d.Keys, Usage: d.UsageReader, Idempotency: d.Idempotency, Limits: d.APILimits,
+		KeyPrefix: d.Config.KeyPrefix, Resolver: resolver, Logger: d.Logger, Now: d.Now, Secret: d.SessionSecret,
+	})
 	s.verifier = d.Verifier
 	s.metrics = d.Metrics
 	ipOf := resolver.FromRequest

@@ -22,6 +22,7 @@ import (
 	"keyplane/internal/apikey"
 	"keyplane/internal/audit"
 	"keyplane/internal/config"
+	"keyplane/internal/idempotency"
 	"keyplane/internal/org"
 	"keyplane/internal/ratelimit"
 	"keyplane/internal/redisbreaker"
@@ -62,6 +63,7 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	accounts := account.NewService(db, nil)
 	throttle := account.NewThrottle(nil)
 	var limiter verify.Limiter = verify.NewMemoryLimiter()
+	var apiLimits ratelimit.Store // the management API's, per credential; in process when nil
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -78,6 +80,8 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 		breaker := redisbreaker.New(redisbreaker.Options{Logger: logger})
 		logins := ratelimit.NewRedis(client, breaker, "keyplane:login:", ratelimit.NewMemory(account.ThrottleMaxKeys))
 		requests := ratelimit.NewRedis(client, breaker, "keyplane:rl:", nil)
+		apiRequests := ratelimit.NewRedis(client, breaker, "keyplane:api:", ratelimit.NewMemory(web.APILimitKeys))
+		apiLimits = apiRequests
 		throttle = account.NewThrottleWith(logins, nil)
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keyplane_redis_breaker_open",
@@ -91,7 +95,9 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "keyplane_ratelimit_redis_fallbacks_total",
 			Help: "Rate-limit and login-throttle calls answered in process because Redis could not be reached.",
-		}, func() float64 { return float64(requests.Fallbacks.Load() + logins.Fallbacks.Load()) }))
+		}, func() float64 {
+			return float64(requests.Fallbacks.Load() + logins.Fallbacks.Load() + apiRequests.Fallbacks.Load())
+		}))
 		limiter = verify.NewLimiter(requests)
 	}
 	staleIfError := cfg.StaleIfError
@@ -128,6 +134,7 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 		Config: cfg, DB: db, Accounts: accounts, Orgs: orgs, Keys: apikey.NewService(db, keyOpts),
 		Audit: audit.NewService(db, nil), UsageReader: usage.NewReader(db), Setup: setup.New(db, accounts, orgs, setupToken),
 		Throttle: throttle, Verifier: verifier, Usage: recorder, Metrics: reg,
+		Idempotency: idempotency.NewService(db, nil), APILimits: apiLimits,
 		Logger: logger, SessionSecret: secret, Version: version,
 	})
 	httpSrv := &http.Server{

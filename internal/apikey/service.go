@@ -191,7 +191,7 @@ func (s *Service) insert(tx *gorm.DB, orgID string, set Settings, formToken stri
 		Description: set.Description, Kind: set.Kind, Environment: set.Environment,
 		Scopes: set.Scopes, Domains: set.Domains, IPs: set.IPs,
 		RateLimitPerMinute: set.RateLimitPerMinute, BlockMinutes: set.BlockMinutes, ExpiresAt: set.ExpiresAt,
-		CreatedByEmail: actor.Email, CreatedAt: now, UpdatedAt: now, ReplacesID: replaces,
+		CreatedByEmail: actor.Label(), CreatedAt: now, UpdatedAt: now, ReplacesID: replaces,
 	}
 	if actor.UserID != "" {
 		k.CreatedByID = &actor.UserID

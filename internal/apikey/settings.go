@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"keyplane/internal/apperr"
+	"keyplane/internal/config"
 )
 
 // Input is a key's settings as typed into the form, before validation.
@@ -23,9 +24,12 @@ type Input struct {
 	ExpiresAt   string // a date, YYYY-MM-DD; empty for none
 	// ExpiresIn, when positive, sets the expiry to now plus it, to the
 	// second (the command line's --expires-in); it wins over ExpiresAt.
-	ExpiresIn    time.Duration
-	RateLimit    string // requests per minute; empty for the default
-	BlockMinutes string
+	ExpiresIn time.Duration
+	// ExpiresAtTime, when set, is the expiry to the second (the management
+	// API's RFC 3339 times); it wins over ExpiresAt.
+	ExpiresAtTime time.Time
+	RateLimit     string // requests per minute; empty for the default
+	BlockMinutes  string
 }
 
 // Settings are validated key settings.
@@ -99,6 +103,11 @@ func (p Policy) Validate(in Input, now time.Time) (Settings, error) {
 		s.Scopes = append(s.Scopes, sc)
 	}
 
+	// keys:manage is a server's credential: a public key sits in web pages.
+	if s.Kind == Public && slices.Contains(s.Scopes, config.ScopeKeysManage) && errs["scopes"] == "" {
+		errs["scopes"] = "keys:manage is for private keys only: a public key is visible in web pages."
+	}
+
 	for i, line := range lines(in.Domains) {
 		if i >= MaxDomains {
 			errs["domains"] = fmt.Sprintf("Use at most %d domains.", MaxDomains)
@@ -135,6 +144,8 @@ func (p Policy) Validate(in Input, now time.Time) (Settings, error) {
 	var end time.Time
 	if in.ExpiresIn > 0 {
 		end = now.Add(in.ExpiresIn).UTC().Truncate(time.Second)
+	} else if !in.ExpiresAtTime.IsZero() {
+		end = in.ExpiresAtTime.UTC().Truncate(time.Second)
 	} else if d := strings.TrimSpace(in.ExpiresAt); d != "" {
 		day, err := time.Parse("2006-01-02", d)
 		if err != nil {

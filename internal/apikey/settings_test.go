@@ -330,3 +330,32 @@ func assertSettings(t *testing.T, got, want Settings) {
 		t.Errorf("BlockMinutes = %v, want %v", showInt(got.BlockMinutes), showInt(want.BlockMinutes))
 	}
 }
+
+// TestPolicyKeysManageIsPrivate: keys:manage is refused on a public key,
+// whatever else it holds, and allowed on a private one.
+func TestPolicyKeysManageIsPrivate(t *testing.T) {
+	now := time.Date(2030, 6, 15, 12, 0, 0, 0, time.UTC)
+	_, err := testPolicy.Validate(publicInput(func(in *Input) { in.Scopes = []string{"read", "keys:manage"} }), now)
+	if f := apperr.FieldsOf(err); f["scopes"] == "" || len(f) != 1 {
+		t.Errorf("keys:manage on a public key: %v", err)
+	}
+	if _, err := testPolicy.Validate(privateInput(func(in *Input) { in.Scopes = []string{"keys:manage"} }), now); err != nil {
+		t.Errorf("keys:manage on a private key: %v", err)
+	}
+}
+
+// TestPolicyExpiryInstant: an RFC 3339 expiry (the management API's) is
+// kept to the second, in UTC.
+func TestPolicyExpiryInstant(t *testing.T) {
+	now := time.Date(2030, 6, 15, 12, 0, 0, 0, time.UTC)
+	at, _ := time.Parse(time.RFC3339, "2030-07-01T10:30:15.9+02:00")
+	set, err := testPolicy.Validate(privateInput(func(in *Input) { in.ExpiresAtTime = at }), now)
+	want := time.Date(2030, 7, 1, 8, 30, 15, 0, time.UTC)
+	if err != nil || set.ExpiresAt == nil || !set.ExpiresAt.Equal(want) || set.ExpiresAt.Location() != time.UTC {
+		t.Errorf("expiry %v, %v; want %v", set.ExpiresAt, err, want)
+	}
+	_, err = testPolicy.Validate(privateInput(func(in *Input) { in.ExpiresAtTime = now.Add(-time.Hour) }), now)
+	if apperr.FieldsOf(err)["expires_at"] == "" {
+		t.Errorf("an instant in the past: %v", err)
+	}
+}

@@ -24,21 +24,41 @@ const (
 	MemberAdded  = "member.added"
 )
 
-// Actor is who did something, and from where.
+// Actor is who did something, and from where: a signed-in user, an API key
+// of the management API (KeyID, KeyHint and KeyDescription), or, with
+// neither, the command line.
 type Actor struct {
 	UserID    string
 	Email     string
 	IP        string
 	UserAgent string
+	// KeyID, KeyHint and KeyDescription name the API key that made a
+	// change through the management API.
+	KeyID          string
+	KeyHint        string
+	KeyDescription string
 }
 
-// Name is how summaries name the actor: their email, or the command line
-// when there is no signed-in user.
+// Name is how summaries name the actor: their email, the API key as
+// `kp_sk_live_…a9Qz "CI deployer"`, or the command line when there is
+// neither.
 func (a Actor) Name() string {
-	if a.Email != "" {
-		return a.Email
+	if l := a.Label(); l != "" {
+		return l
 	}
 	return "keyplane (command line)"
+}
+
+// Label is how the audit log stores the actor: the user's email, the API
+// key's hint and description, or "" for the command line.
+func (a Actor) Label() string {
+	switch {
+	case a.Email != "":
+		return a.Email
+	case a.KeyHint != "":
+		return a.KeyHint + ` "` + a.KeyDescription + `"`
+	}
+	return ""
 }
 
 // Event is one audit record.
@@ -64,7 +84,7 @@ func (Event) TableName() string { return "audit_events" }
 // is part of a transaction.
 func Record(ctx context.Context, tx *gorm.DB, at time.Time, orgID string, actor Actor, action, targetType, targetID, summary string) error {
 	e := Event{
-		ID: store.NewID(), ActorEmail: actor.Email, Action: action,
+		ID: store.NewID(), ActorEmail: actor.Label(), Action: action,
 		TargetType: targetType, TargetID: targetID, Summary: summary,
 		IP: actor.IP, UserAgent: store.Text(actor.UserAgent, 512), CreatedAt: at.UTC(),
 	}

@@ -1,6 +1,7 @@
 // Package api holds Keyplane's JSON endpoints: the data plane under /v1,
 // which platform gateways and services call to verify keys on every
-// request.
+// request, and the management API under /api, through which programs do
+// what admins do in the dashboard.
 package api
 
 import (
@@ -24,6 +25,11 @@ const (
 	CodeTooMany          = "too_many"           // throttled
 	CodeLimit            = "limit"              // a configured limit is reached
 	CodeInternal         = "internal"           // anything else
+
+	CodeUnsupportedMediaType  = "unsupported_media_type"  // the body is not JSON
+	CodeIdempotencyReplay     = "idempotency_replay"      // the Idempotency-Key already made this
+	CodeIdempotencyInProgress = "idempotency_in_progress" // the Idempotency-Key's first request is running
+	CodeIdempotencyMismatch   = "idempotency_mismatch"    // the Idempotency-Key was used for another request
 )
 
 // statuses is the one table from a JSON error code to its HTTP status.
@@ -46,6 +52,10 @@ var statuses = map[string]int{
 	CodeTooMany:                 http.StatusTooManyRequests,
 	CodeLimit:                   http.StatusConflict,
 	CodeInternal:                http.StatusInternalServerError,
+	CodeUnsupportedMediaType:    http.StatusUnsupportedMediaType,
+	CodeIdempotencyReplay:       http.StatusConflict,
+	CodeIdempotencyInProgress:   http.StatusConflict,
+	CodeIdempotencyMismatch:     http.StatusUnprocessableEntity,
 }
 
 // Status returns the HTTP status of an error code; 500 for a code the table
