@@ -71,8 +71,9 @@ func benchGet(b *testing.B, srv *Server, cookie *http.Cookie, path string) *http
 }
 
 // benchServer returns a server whose organization "acme" has n keys, and
-// the session cookie of its admin.
-func benchServer(b *testing.B, db *store.DB, n int) (*Server, *http.Cookie) {
+// the session cookie of its admin. tweaks may change the server's
+// dependencies.
+func benchServer(b *testing.B, db *store.DB, n int, tweaks ...func(*Deps)) (*Server, *http.Cookie) {
 	b.Helper()
 	ctx := context.Background()
 	cfg, err := config.Load(func(k string) string {
@@ -111,6 +112,9 @@ func benchServer(b *testing.B, db *store.DB, n int) (*Server, *http.Cookie) {
 		Throttle: account.NewThrottle(nil), Logger: logger, SessionSecret: cfg.SessionSecret,
 	}
 	withServices(&deps, db)
+	for _, tweak := range tweaks {
+		tweak(&deps)
+	}
 	srv := NewServer(deps)
 	token, _, err := accounts.CreateSession(ctx, u.ID, "127.0.0.1", "bench", account.SessionLimits{Idle: cfg.SessionIdle, Max: cfg.SessionMax})
 	if err != nil {
