@@ -648,7 +648,7 @@ func TestAPIOpenAPIDocument(t *testing.T) {
 			t.Errorf("%s: no security", op.name)
 		}
 		responses := o["responses"].(map[string]any)
-		for _, status := range []string{"401", "403", "429"} {
+		for _, status := range []string{"401", "403", "429", "503"} {
 			r, ok := responses[status].(map[string]any)
 			if !ok {
 				t.Errorf("%s: %s not documented", op.name, status)

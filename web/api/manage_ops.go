@@ -42,18 +42,19 @@ var errorExamples = map[int]map[string]any{
 	http.StatusRequestEntityTooLarge: exampleError(CodeTooLarge, "The request body is larger than 64 KiB."),
 	http.StatusUnprocessableEntity: exampleError(CodeInvalid, "Please correct the highlighted fields.",
 		FieldError{Name: "domains", Message: "A public key needs at least one allowed domain."}),
-	http.StatusTooManyRequests: exampleError("rate_limited", "More than 600 requests in a minute with this key; retry after the time in Retry-After."),
+	http.StatusTooManyRequests:    exampleError("rate_limited", "More than 600 requests in a minute with this key; retry after the time in Retry-After."),
+	http.StatusServiceUnavailable: exampleError("unavailable", "The key cannot be checked right now: the database cannot be reached."),
 }
 
 // documented returns an operation of the org API: its security (a key in
 // X-Api-Key or as a bearer token), body bound, the errors every operation
-// may answer (401, 403, 429) besides op's own, and examples: the request
+// may answer (401, 403, 429, 503) besides op's own, and examples: the request
 // body's (if any), the success response's; ErrorExamples adds the errors'.
 func documented(op huma.Operation, request any, response any) huma.Operation {
 	op.Tags = []string{"Keys"}
 	op.Security = []map[string][]string{{SchemeAPIKey: {}}, {SchemeBearer: {}}}
 	op.MaxBodyBytes = MaxManageBody
-	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests} {
+	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests, http.StatusServiceUnavailable} {
 		if !slices.Contains(op.Errors, status) {
 			op.Errors = append(op.Errors, status)
 		}
