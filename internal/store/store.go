@@ -116,8 +116,12 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
+	// Transactions take the write lock when they begin, so two writers
+	// queue on busy_timeout instead of one failing when it upgrades a read
+	// (SQLITE_BUSY_SNAPSHOT). No _time_format: the driver already writes
+	// SQLite's own time format by default, and it stops reading the
+	// parameters after that one, which would drop _txlock silently.
 	q.Set("_txlock", "immediate")
-	q.Set("_time_format", "sqlite")
 	return "file:" + path + "?" + q.Encode()
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"keyplane/internal/apperr"
 	"keyplane/internal/store"
@@ -201,4 +202,34 @@ func TestWithTxOfAnotherDB(t *testing.T) {
 	if !inB.stored(t)["b"] || len(inA.stored(t)) != 0 {
 		t.Fatalf("b %v, a %v: b's write went astray", inB.stored(t), inA.stored(t))
 	}
+}
+
+// TestConcurrentWritersQueue: two transactions that read, then write, at
+// the same time both commit: on SQLite the second waits for the write lock
+// from its start instead of failing when it upgrades its read
+// (SQLITE_BUSY_SNAPSHOT).
+func TestConcurrentWritersQueue(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		n := newNames(t, db)
+		errs := make(chan error, 2)
+		for _, name := range []string{"first", "second"} {
+			go func() {
+				errs <- db.WithTx(context.Background(), func(ctx context.Context) error {
+					if _, err := n.has(ctx, name); err != nil {
+						return err
+					}
+					time.Sleep(50 * time.Millisecond) // the other one reads meanwhile, if it can
+					return n.add(ctx, name)
+				})
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("a concurrent writer failed: %v", err)
+			}
+		}
+		if got := n.stored(t); !got["first"] || !got["second"] {
+			t.Fatalf("stored %v, want both", got)
+		}
+	})
 }
