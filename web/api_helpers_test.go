@@ -13,6 +13,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"keyplane/internal/account"
 	"keyplane/internal/apikey"
 	"keyplane/internal/audit"
 	"keyplane/internal/org"
@@ -24,6 +25,8 @@ import (
 type apiEnv struct {
 	*env
 	acme, other org.Organization
+	admin       account.User      // admin of both organizations
+	bob         account.User      // a member of acme only
 	creds       map[string]string // credential name → the key ("" for none)
 	ids         map[string]string // credential name → its key's id
 	spec        *specValidator
@@ -49,6 +52,10 @@ func newAPIEnv(t *testing.T, db *store.DB, tweaks ...func(*Deps)) *apiEnv {
 	a := &apiEnv{env: e, creds: map[string]string{}, ids: map[string]string{}}
 	a.acme = e.org("Acme", "acme", u.ID)
 	a.other = e.org("Other", "other", u.ID)
+	a.admin, a.bob = u, e.user("bob@example.com", "Bob", false)
+	if err := e.orgs.AddMember(context.Background(), a.acme.ID, a.bob.ID, org.Member, audit.Actor{}); err != nil {
+		t.Fatal(err)
+	}
 	mk := func(name, orgID string, in apikey.Input) {
 		c := a.mustKey(orgID, in)
 		a.creds[name], a.ids[name] = c.Secret, c.Key.ID

@@ -17,6 +17,7 @@ import (
 	"keyplane/internal/apikey"
 	"keyplane/internal/audit"
 	"keyplane/internal/idempotency"
+	"keyplane/internal/org"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
 )
@@ -34,14 +35,28 @@ func keyPath(suffix string) func(*apiEnv, string) string {
 }
 
 var apiOps = []apiOp{
-	{"list", http.MethodGet, "/v1/keys", func(*apiEnv, string) string { return "/api/v1/keys" }, "", http.StatusOK},
-	{"create", http.MethodPost, "/v1/keys", func(*apiEnv, string) string { return "/api/v1/keys" }, `{"description": "From a scenario"}`, http.StatusCreated},
+	{"list", http.MethodGet, "/v1/keys", fixedPath("/api/v1/keys"), "", http.StatusOK},
+	{"create", http.MethodPost, "/v1/keys", fixedPath("/api/v1/keys"), `{"description": "From a scenario"}`, http.StatusCreated},
 	{"get", http.MethodGet, "/v1/keys/{id}", keyPath(""), "", http.StatusNotFound},
 	{"update", http.MethodPatch, "/v1/keys/{id}", keyPath(""), `{"description": "Renamed"}`, http.StatusNotFound},
 	{"rotate", http.MethodPost, "/v1/keys/{id}/rotate", keyPath("/rotate"), `{"grace": "1h"}`, http.StatusNotFound},
 	{"revoke", http.MethodPost, "/v1/keys/{id}/revoke", keyPath("/revoke"), "", http.StatusNotFound},
 	{"end-grace", http.MethodPost, "/v1/keys/{id}/end-grace", keyPath("/end-grace"), "", http.StatusNotFound},
+	{"key-usage", http.MethodGet, "/v1/keys/{id}/usage", keyPath("/usage"), "", http.StatusNotFound},
+	{"usage", http.MethodGet, "/v1/usage", fixedPath("/api/v1/usage?period=7d"), "", http.StatusOK},
+	{"audit", http.MethodGet, "/v1/audit", fixedPath("/api/v1/audit"), "", http.StatusOK},
+	{"members", http.MethodGet, "/v1/members", fixedPath("/api/v1/members"), "", http.StatusOK},
+	{"invite", http.MethodPost, "/v1/members", fixedPath("/api/v1/members"), `{"email": "scenario@example.com", "role": "member"}`, http.StatusCreated},
+	{"member-role", http.MethodPatch, "/v1/members/{id}", memberPath, `{"role": "admin"}`, http.StatusNotFound},
+	{"member-remove", http.MethodDelete, "/v1/members/{id}", memberPath, "", http.StatusNotFound},
 }
+
+func fixedPath(path string) func(*apiEnv, string) string {
+	return func(*apiEnv, string) string { return path }
+}
+
+// memberPath names acme's member Bob, whom no other organization has.
+func memberPath(a *apiEnv, _ string) string { return "/api/v1/members/" + a.bob.ID }
 
 // TestAPICredentials is the scenario table: every operation with every
 // kind of credential. Only a private key of the organization holding the
@@ -91,10 +106,23 @@ func TestAPICredentials(t *testing.T) {
 				if op.ok == http.StatusNotFound && r.code() != "not_found" {
 					t.Errorf("code %q, want not_found", r.code())
 				}
-				if op.name == "list" {
+				switch op.name {
+				case "list":
 					for _, k := range r.body["data"].([]any) {
 						if id := k.(map[string]any)["id"]; id == target || id == a.ids[credManage] {
 							t.Errorf("another organization's key lists acme's key %v", id)
+						}
+					}
+				case "members":
+					for _, m := range r.body["data"].([]any) {
+						if id := m.(map[string]any)["id"]; id == a.bob.ID {
+							t.Errorf("another organization's key lists acme's member %v", id)
+						}
+					}
+				case "audit":
+					for _, e := range r.body["data"].([]any) {
+						if tg, _ := e.(map[string]any)["target"].(map[string]any); tg["id"] == target || tg["id"] == a.bob.ID {
+							t.Errorf("another organization's key reads acme's audit log: %v", e)
 						}
 					}
 				}
@@ -104,6 +132,9 @@ func TestAPICredentials(t *testing.T) {
 		k, err := a.keys.Get(context.Background(), a.acme.ID, target)
 		if err != nil || k.Description != "Target" || k.RevokedAt != nil || k.ReplacedByID != nil {
 			t.Errorf("the target changed: %+v, %v", k, err)
+		}
+		if m, err := a.orgs.Member(context.Background(), a.acme.ID, a.bob.ID); err != nil || m.Role != org.Member {
+			t.Errorf("acme's member changed: %+v, %v", m, err)
 		}
 		// keys:manage on a public key is refused at creation.
 		r := a.call("POST", "/v1/keys", "/api/v1/keys", a.creds[credManage],

@@ -20,8 +20,12 @@ func (s *Server) inviteRows(c echo.Context, orgID string) ([]members.InviteRow, 
 	now := s.now()
 	rows := make([]members.InviteRow, 0, len(list))
 	for _, i := range list {
+		by := i.InvitedBy
+		if by == "" { // no person: the management API or the command line
+			by = "an API key or the command line"
+		}
 		rows = append(rows, members.InviteRow{
-			ID: i.ID, Email: i.Email, Role: string(i.Role), InvitedBy: i.InvitedBy, Expires: relative(i.ExpiresAt, now),
+			ID: i.ID, Email: i.Email, Role: string(i.Role), InvitedBy: by, Expires: relative(i.ExpiresAt, now),
 		})
 	}
 	return rows, nil

@@ -42,7 +42,8 @@ func (s *Server) routes() {
 	mgmt.GET("/docs", s.apiDocs, s.securityHeaders)
 	mgmt.RouteNotFound("/*", s.apiNotFound)
 
-	// Org API: a private key of the organization with keys:manage.
+	// Org API: a private key of the organization with keys:manage: keys,
+	// usage, the audit log and members.
 	orgAPI := s.manage.OrgGroup(doc)
 	huma.Register(orgAPI, api.ListKeysOp(), s.manage.ListKeys)
 	huma.Register(orgAPI, api.CreateKeyOp(), s.manage.CreateKey)
@@ -51,6 +52,13 @@ func (s *Server) routes() {
 	huma.Register(orgAPI, api.RotateKeyOp(), s.manage.RotateKey)
 	huma.Register(orgAPI, api.RevokeKeyOp(), s.manage.RevokeKey)
 	huma.Register(orgAPI, api.EndGraceKeyOp(), s.manage.EndGraceKey)
+	huma.Register(orgAPI, api.KeyUsageOp(), s.manage.KeyUsage)
+	huma.Register(orgAPI, api.OrgUsageOp(), s.manage.OrgUsage)
+	huma.Register(orgAPI, api.ListAuditOp(), s.manage.ListAudit)
+	huma.Register(orgAPI, api.ListMembersOp(), s.manage.ListMembers)
+	huma.Register(orgAPI, api.InviteMemberOp(), s.manage.InviteMember)
+	huma.Register(orgAPI, api.ChangeMemberRoleOp(), s.manage.ChangeMemberRole)
+	huma.Register(orgAPI, api.RemoveMemberOp(), s.manage.RemoveMember)
 	api.ErrorExamples(doc)
 
 	// Dashboard: request log, security headers, session, CSRF (bound to the

@@ -119,8 +119,8 @@ func NewServer(d Deps) *Server {
 		d.APILimits = ratelimit.NewMemory(APILimitKeys)
 	}
 	s.manage = api.NewManagement(api.ManagementDeps{
-		Verifier: d.Verifier, Keys: d.Keys, Usage: d.UsageReader, Idempotency: d.Idempotency, Limits: d.APILimits,
-		KeyPrefix: d.Config.KeyPrefix, Resolver: resolver, Logger: d.Logger, Now: d.Now, Secret: d.SessionSecret,
+		Verifier: d.Verifier, Keys: d.Keys, Usage: d.UsageReader, Audit: d.Audit, Orgs: d.Orgs,
+		Idempotency: d.Idempotency, Limits: d.APILimits, KeyPrefix: d.Config.KeyPrefix, BaseURL: d.Config.BaseURL.String(), Resolver: resolver, Logger: d.Logger, Now: d.Now, Secret: d.SessionSecret,
 	})
 	s.verifier = d.Verifier
 	s.metrics = d.Metrics

@@ -20,6 +20,7 @@ import (
 	"keyplane/internal/clientip"
 	"keyplane/internal/config"
 	"keyplane/internal/idempotency"
+	"keyplane/internal/org"
 	"keyplane/internal/ratelimit"
 	"keyplane/internal/usage"
 	"keyplane/internal/verify"
@@ -33,16 +34,20 @@ const MaxManageBody = 64 << 10
 var ManageLimit = ratelimit.Limit{Max: 600, Window: time.Minute}
 
 // Management serves the management API's org side (/api/v1/...): an
-// organization's keys, for a private key of that organization holding
-// keys:manage. It shares the data plane's verifier, so a key is checked
-// the same way (and as fast) wherever it is presented.
+// organization's keys, usage, audit log and members, for a private key of
+// that organization holding keys:manage. It shares the data plane's
+// verifier, so a key is checked the same way (and as fast) wherever it is
+// presented.
 type Management struct {
 	verifier  *verify.Verifier
 	keys      *apikey.Service
 	usage     *usage.Reader
+	audit     *audit.Service
+	orgs      *org.Service
 	idem      *idempotency.Service
 	limits    ratelimit.Store
 	keyPrefix string
+	baseURL   string
 	resolver  *clientip.Resolver
 	logger    *slog.Logger
 	now       func() time.Time
@@ -54,13 +59,18 @@ type ManagementDeps struct {
 	Verifier    *verify.Verifier
 	Keys        *apikey.Service
 	Usage       *usage.Reader
+	Audit       *audit.Service
+	Orgs        *org.Service
 	Idempotency *idempotency.Service
 	// Limits counts requests per credential: in process, or in Redis.
 	Limits    ratelimit.Store
 	KeyPrefix string
-	Resolver  *clientip.Resolver
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// BaseURL is the dashboard's address without a trailing slash; invite
+	// links start with it.
+	BaseURL  string
+	Resolver *clientip.Resolver
+	Logger   *slog.Logger
+	Now      func() time.Time
 	// Secret signs list cursors, so a forged one is refused.
 	Secret []byte
 }
@@ -75,8 +85,8 @@ func NewManagement(d ManagementDeps) *Management {
 	}
 	key := sha256.Sum256(append([]byte("keyplane api cursor\x00"), d.Secret...))
 	return &Management{
-		verifier: d.Verifier, keys: d.Keys, usage: d.Usage, idem: d.Idempotency, limits: d.Limits,
-		keyPrefix: d.KeyPrefix, resolver: d.Resolver, logger: d.Logger, now: d.Now, cursorKey: key[:],
+		verifier: d.Verifier, keys: d.Keys, usage: d.Usage, audit: d.Audit, orgs: d.Orgs, idem: d.Idempotency, limits: d.Limits,
+		keyPrefix: d.KeyPrefix, baseURL: d.BaseURL, resolver: d.Resolver, logger: d.Logger, now: d.Now, cursorKey: key[:],
 	}
 }
 
@@ -86,13 +96,13 @@ const (
 	SchemeBearer = "bearer"
 )
 
-const apiDescription = `Everything an admin does to an organization's keys in the dashboard, a program can do here.
+const apiDescription = `Everything an admin does to an organization's keys and members in the dashboard, a program can do here, and it can read the same usage numbers and audit log.
 
 **Authentication.** Send a private key of the organization that holds the scope ` + "`keys:manage`" + ` in ` + "`X-Api-Key`" + ` or as ` + "`Authorization: Bearer`" + `. The organization is the key's own. Missing, malformed, unknown, revoked or expired keys, and public keys, get 401 ` + "`unauthorized`" + `; a key without ` + "`keys:manage`" + ` (` + "`admin`" + ` does not imply it) gets 403 ` + "`forbidden`" + `. Another organization's ids are 404.
 
 **Errors** share one shape, ` + "`{\"error\": {\"code\", \"message\", \"fields\": [{\"name\", \"message\"}]}}`" + `, and the code is repeated in the ` + "`X-Keyplane-Error`" + ` header. Validation errors are 422 ` + "`invalid`" + ` and name the request's own fields; unknown body fields are refused. A body that is not JSON is 400 ` + "`bad_request`" + `, one over 64 KiB is 413 ` + "`too_large`" + `.
 
-**Pagination.** Lists take ` + "`limit`" + ` (1–100, default 50) and ` + "`cursor`" + ` and answer ` + "`{\"data\": [...], \"next_cursor\": \"...\"}`" + `; ` + "`next_cursor`" + ` is null on the last page. Pass it back unchanged: a cursor that was not issued is 422 (field ` + "`cursor`" + `).
+**Pagination.** The lists of keys and of audit events take ` + "`limit`" + ` (1–100, default 50) and ` + "`cursor`" + ` and answer ` + "`{\"data\": [...], \"next_cursor\": \"...\"}`" + `; ` + "`next_cursor`" + ` is null on the last page. Pass it back unchanged: a cursor that was not issued is 422 (field ` + "`cursor`" + `).
 
 **Rate limit.** 600 requests in any 60 seconds per key; the 601st is 429 ` + "`rate_limited`" + ` with ` + "`Retry-After`" + ` (seconds).
 
