@@ -48,6 +48,10 @@ var authzMatrix = map[string][roleCount]int{
 	"GET /admin/orgs":                     {303, 404, 404, 404, 200},
 	"POST /admin/orgs":                    {303, 404, 404, 404, 422},
 	"POST /admin/orgs/members":            {303, 404, 404, 404, 422},
+	"GET /admin/tokens":                   {303, 404, 404, 404, 200},
+	"POST /admin/tokens":                  {303, 404, 404, 404, 422}, // no name
+	"GET /admin/tokens/:id/revoke":        {303, 404, 404, 404, 404}, // :id is a key's id, no token's
+	"POST /admin/tokens/:id/revoke":       {303, 404, 404, 404, 404},
 	"GET /orgs/:slug":                     {303, 303, 303, 404, 404},
 	"GET /orgs/:slug/keys":                {303, 200, 200, 404, 404},
 	"GET /orgs/:slug/keys/:id":            {303, 200, 200, 404, 404},

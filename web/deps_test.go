@@ -3,6 +3,7 @@ package web
 import (
 	"keyplane/internal/audit"
 	"keyplane/internal/idempotency"
+	"keyplane/internal/optoken"
 	"keyplane/internal/setup"
 	"keyplane/internal/store"
 	"keyplane/internal/usage"
@@ -17,5 +18,6 @@ func withServices(d *Deps, db *store.DB) {
 	d.UsageReader = usage.NewReader(db)
 	d.Setup = setup.New(db, d.Accounts, d.Orgs, d.Config.SetupToken)
 	d.Idempotency = idempotency.NewService(db, d.Now)
+	d.Tokens = optoken.NewService(db, d.Config.KeyPrefix, d.Now)
 	d.Verifier = verify.New(verify.Options{Store: verify.DBStore{DB: db}, Prefix: d.Config.KeyPrefix, Now: d.Now, Logger: d.Logger})
 }

@@ -89,6 +89,10 @@ func (s *Server) routes() {
 	operator.GET("/orgs", s.adminOrgs)
 	operator.POST("/orgs", s.adminCreateOrg)
 	operator.POST("/orgs/members", s.adminAddMember)
+	operator.GET("/tokens", s.adminTokens)
+	operator.POST("/tokens", s.adminCreateToken)
+	operator.GET("/tokens/:id/revoke", s.adminTokenRevokeConfirm)
+	operator.POST("/tokens/:id/revoke", s.adminTokenRevoke)
 
 	orgs := user.Group("/orgs/:slug", s.requireMember)
 	orgs.GET("", s.orgHome)

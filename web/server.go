@@ -22,6 +22,7 @@ import (
 	"keyplane/internal/clientip"
 	"keyplane/internal/config"
 	"keyplane/internal/idempotency"
+	"keyplane/internal/optoken"
 	"keyplane/internal/org"
 	"keyplane/internal/ratelimit"
 	"keyplane/internal/setup"
@@ -51,6 +52,8 @@ type Deps struct {
 	Verifier *verify.Verifier
 	// Idempotency keeps the management API's Idempotency-Key records.
 	Idempotency *idempotency.Service
+	// Tokens are the operator tokens of the operator API.
+	Tokens *optoken.Service
 	// APILimits counts management API requests per credential; in process
 	// when nil.
 	APILimits ratelimit.Store
@@ -74,6 +77,7 @@ type Server struct {
 	keys        *apikey.Service
 	audit       *audit.Service
 	usageReader *usage.Reader
+	tokens      *optoken.Service
 	setup       *setup.Service
 	throttle    *account.Throttle
 	logger      *slog.Logger
@@ -107,7 +111,7 @@ func NewServer(d Deps) *Server {
 	}
 	s := &Server{
 		cfg: d.Config, db: d.DB, accounts: d.Accounts, orgs: d.Orgs, keys: d.Keys,
-		audit: d.Audit, usageReader: d.UsageReader, setup: d.Setup, throttle: d.Throttle,
+		audit: d.Audit, usageReader: d.UsageReader, tokens: d.Tokens, setup: d.Setup, throttle: d.Throttle,
 		logger: d.Logger, now: d.Now, version: d.Version,
 	}
 	if d.Metrics == nil {

@@ -13,10 +13,11 @@ import (
 	"keyplane/internal/apperr"
 	"keyplane/internal/audit"
 	"keyplane/internal/config"
+	"keyplane/internal/optoken"
 	"keyplane/internal/org"
 )
 
-const adminUsage = "usage: keyplane admin create-user | create-org | add-member [flags]"
+const adminUsage = "usage: keyplane admin create-user | create-org | add-member | create-token [flags]"
 
 // adminCommand runs `keyplane admin ...`, the command-line twin of the
 // operator's pages.
@@ -29,6 +30,8 @@ func adminCommand(ctx context.Context, cfg config.Config, args []string, stdin i
 	fs.SetOutput(io.Discard)
 	var email, name, slug, adminEmail, orgSlug, role string
 	var operator, passwordStdin bool
+	var expiresIn durationFlag
+	var ips repeated
 	switch sub {
 	case "create-user":
 		fs.StringVar(&email, "email", "", "")
@@ -43,6 +46,10 @@ func adminCommand(ctx context.Context, cfg config.Config, args []string, stdin i
 		fs.StringVar(&orgSlug, "org", "", "")
 		fs.StringVar(&email, "email", "", "")
 		fs.StringVar(&role, "role", "", "")
+	case "create-token":
+		fs.StringVar(&name, "name", "", "")
+		fs.Var(&expiresIn, "expires-in", "")
+		fs.Var(&ips, "ip", "")
 	default:
 		return usagef("unknown admin command %q; %s", sub, adminUsage)
 	}
@@ -53,7 +60,7 @@ func adminCommand(ctx context.Context, cfg config.Config, args []string, stdin i
 		return usagef("admin %s: unexpected argument %q", sub, fs.Arg(0))
 	}
 	var missing []string
-	for _, want := range strings.Fields(map[string]string{"create-user": "email name", "create-org": "name slug admin", "add-member": "org email role"}[sub]) {
+	for _, want := range strings.Fields(map[string]string{"create-user": "email name", "create-org": "name slug admin", "add-member": "org email role", "create-token": "name"}[sub]) {
 		if fs.Lookup(want).Value.String() == "" {
 			missing = append(missing, "--"+want)
 		}
@@ -78,6 +85,7 @@ func adminCommand(ctx context.Context, cfg config.Config, args []string, stdin i
 	accounts := account.NewService(db, nil)
 	orgs := org.NewService(db, nil)
 	cli := audit.Actor{}
+	tokens := optoken.NewService(db, cfg.KeyPrefix, nil)
 
 	switch sub {
 	case "create-user":
@@ -115,6 +123,13 @@ func adminCommand(ctx context.Context, cfg config.Config, args []string, stdin i
 			return cliError(err)
 		}
 		fmt.Fprintf(stdout, "added %s to %s as %s\n", u.Email, o.Slug, role)
+	case "create-token":
+		// The token, and nothing else, on stdout: it is shown only this once.
+		secret, _, err := tokens.Create(ctx, optoken.Input{Name: name, ExpiresIn: expiresIn.d, IPs: ips, CreatedBy: cli.Name()})
+		if err != nil {
+			return cliError(err)
+		}
+		fmt.Fprintln(stdout, secret)
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"keyplane/internal/optoken"
 )
 
 // env returns a getenv over vars, with the data dir in a temporary folder.
@@ -114,6 +116,25 @@ func TestAdminCommands(t *testing.T) {
 	}
 	if code, _, stderr = runCLI(t, getenv, "", "admin", "add-member", "--org", "acme", "--email", "bob@example.com", "--role", "admin"); code != 1 || !strings.Contains(stderr, "already a member") {
 		t.Fatalf("duplicate member: exit %d err %q", code, stderr)
+	}
+}
+
+// TestAdminCreateToken: create-token prints the operator token and nothing
+// else; only its hash is stored.
+func TestAdminCreateToken(t *testing.T) {
+	getenv := env(t, nil)
+	code, out, stderr := runCLI(t, getenv, "", "admin", "create-token", "--name", "Provisioner", "--expires-in", "90d", "--ip", "10.0.0.0/8", "--ip", "192.0.2.7")
+	token := strings.TrimSuffix(out, "\n")
+	if code != 0 || optoken.Parse(token, "kp") != nil || strings.Count(out, "\n") != 1 {
+		t.Fatalf("create-token: exit %d out %q err %q", code, out, stderr)
+	}
+	if code, _, stderr = runCLI(t, getenv, "", "admin", "create-token", "--name", "X", "--ip", "not-an-ip"); code != 1 || !strings.Contains(stderr, "not-an-ip") {
+		t.Fatalf("bad ip: exit %d err %q", code, stderr)
+	}
+	for _, args := range [][]string{{"admin", "create-token"}, {"admin", "create-token", "--name", "X", "--expires-in", "soon"}} {
+		if code, _, _ := runCLI(t, getenv, "", args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
 	}
 }
 

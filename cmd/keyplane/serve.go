@@ -23,6 +23,7 @@ import (
 	"keyplane/internal/audit"
 	"keyplane/internal/config"
 	"keyplane/internal/idempotency"
+	"keyplane/internal/optoken"
 	"keyplane/internal/org"
 	"keyplane/internal/ratelimit"
 	"keyplane/internal/redisbreaker"
@@ -135,6 +136,7 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 		Audit: audit.NewService(db, nil), UsageReader: usage.NewReader(db), Setup: setup.New(db, accounts, orgs, setupToken),
 		Throttle: throttle, Verifier: verifier, Usage: recorder, Metrics: reg,
 		Idempotency: idempotency.NewService(db, nil), APILimits: apiLimits,
+		Tokens: optoken.NewService(db, cfg.KeyPrefix, nil),
 		Logger: logger, SessionSecret: secret, Version: version,
 	})
 	httpSrv := &http.Server{
