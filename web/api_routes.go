@@ -13,7 +13,8 @@ import (
 
 // apiLog writes one structured line per management API request. The path
 // is the route pattern (/api/v1/keys/:id), never the URL, and no header is
-// logged: keys travel in headers only. The credential is named by its id.
+// logged: keys travel in headers only. The credential is named by its id
+// (an operator token also by its name): this is the record of every use.
 func (s *Server) apiLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -32,6 +33,9 @@ func (s *Server) apiLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if cred, ok := c.Get(api.ContextCredentialID).(string); ok {
 			attrs = append(attrs, "key_id", cred)
+		}
+		if id, ok := c.Get(api.ContextTokenID).(string); ok {
+			attrs = append(attrs, "token_id", id, "token_name", c.Get(api.ContextTokenName))
 		}
 		level := slog.LevelInfo
 		if c.Response().Status >= 500 {

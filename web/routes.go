@@ -59,6 +59,18 @@ func (s *Server) routes() {
 	huma.Register(orgAPI, api.InviteMemberOp(), s.manage.InviteMember)
 	huma.Register(orgAPI, api.ChangeMemberRoleOp(), s.manage.ChangeMemberRole)
 	huma.Register(orgAPI, api.RemoveMemberOp(), s.manage.RemoveMember)
+
+	// Operator API: an operator token, never an API key: organizations,
+	// their members and invitations, and users.
+	adminAPI := s.manage.AdminGroup(doc)
+	huma.Register(adminAPI, api.ListOrgsOp(), s.manage.ListOrgs)
+	huma.Register(adminAPI, api.CreateOrgOp(), s.manage.CreateOrg)
+	huma.Register(adminAPI, api.GetOrgOp(), s.manage.GetOrg)
+	huma.Register(adminAPI, api.AddOrgMemberOp(), s.manage.AddOrgMember)
+	huma.Register(adminAPI, api.InviteOrgMemberOp(), s.manage.InviteOrgMember)
+	huma.Register(adminAPI, api.CreateUserOp(), s.manage.CreateUser)
+	huma.Register(adminAPI, api.DisableUserOp(), s.manage.DisableUser)
+	huma.Register(adminAPI, api.EnableUserOp(), s.manage.EnableUser)
 	api.ErrorExamples(doc)
 
 	// Dashboard: request log, security headers, session, CSRF (bound to the

@@ -124,7 +124,7 @@ func NewServer(d Deps) *Server {
 	}
 	s.manage = api.NewManagement(api.ManagementDeps{
 		Verifier: d.Verifier, Keys: d.Keys, Usage: d.UsageReader, Audit: d.Audit, Orgs: d.Orgs,
-		Idempotency: d.Idempotency, Limits: d.APILimits, KeyPrefix: d.Config.KeyPrefix, BaseURL: d.Config.BaseURL.String(), Resolver: resolver, Logger: d.Logger, Now: d.Now, Secret: d.SessionSecret,
+		Accounts: d.Accounts, Tokens: d.Tokens, Idempotency: d.Idempotency, Limits: d.APILimits, KeyPrefix: d.Config.KeyPrefix, BaseURL: d.Config.BaseURL.String(), Resolver: resolver, Logger: d.Logger, Now: d.Now, Secret: d.SessionSecret,
 	})
 	s.verifier = d.Verifier
 	s.metrics = d.Metrics

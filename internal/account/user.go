@@ -38,6 +38,9 @@ type NewUser struct {
 	Name     string
 	Password string
 	Operator bool
+	// NoPassword makes an account that cannot sign in with a password (for
+	// SSO or portal use); Password is then ignored.
+	NoPassword bool
 }
 
 // Service manages users and their sessions. Its methods join the
@@ -122,15 +125,18 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (User, error) {
 	if msg := ValidateName(in.Name); msg != "" {
 		fields["name"] = msg
 	}
-	if err := ValidatePassword(in.Password); err != nil {
+	if err := ValidatePassword(in.Password); err != nil && !in.NoPassword {
 		fields["password"] = apperr.FieldsOf(err)["password"]
 	}
 	if len(fields) > 0 {
 		return User{}, apperr.InvalidFields(fields)
 	}
-	hash, err := hashPassword(in.Password, s.hash)
-	if err != nil {
-		return User{}, err
+	hash := ""
+	if !in.NoPassword {
+		var err error
+		if hash, err = hashPassword(in.Password, s.hash); err != nil {
+			return User{}, err
+		}
 	}
 	now := s.now().UTC()
 	u := User{
@@ -206,6 +212,10 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 	}
 	if err != nil {
 		return User{}, err
+	}
+	if u.PasswordHash == "" {
+		CheckPassword(password, s.dummyHash) // as long as for any other account
+		return u, bad
 	}
 	ok, err := CheckPassword(password, u.PasswordHash)
 	if err != nil {
@@ -326,6 +336,8 @@ func (s *Service) ChangePassword(ctx context.Context, userID, keepSessionID, cur
 		fields["current_password"] = "Enter your current password."
 	case len(current) > 4*MaxPasswordLen:
 		fields["current_password"] = "This is not your current password."
+	case u.PasswordHash == "":
+		fields["current_password"] = "This account has no password; it signs in another way."
 	default:
 		ok, err := CheckPassword(current, u.PasswordHash)
 		if err != nil {

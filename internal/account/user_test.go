@@ -393,3 +393,24 @@ func TestChangePassword(t *testing.T) {
 		}
 	})
 }
+
+// TestUserWithoutPassword: an account made without a password (SSO, portal)
+// never signs in with one, whatever is typed, and cannot change it.
+func TestUserWithoutPassword(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		svc := account.NewService(db, nil, cheapHash)
+		u, err := svc.CreateUser(ctx, account.NewUser{Email: "sso@example.com", Name: "SSO", NoPassword: true})
+		if err != nil || u.PasswordHash != "" {
+			t.Fatalf("create: %+v %v", u, err)
+		}
+		for _, pw := range []string{"", testPassword, "$argon2id$"} {
+			if _, err := svc.Authenticate(ctx, "sso@example.com", pw); !apperr.Is(err, apperr.Unauthorized) {
+				t.Errorf("password %q: %v", pw, err)
+			}
+		}
+		if err := svc.ChangePassword(ctx, u.ID, "", "anything at all", "a brand new password"); apperr.FieldsOf(err)["current_password"] == "" {
+			t.Errorf("change password: %v", err)
+		}
+	})
+}

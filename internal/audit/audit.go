@@ -37,6 +37,10 @@ type Actor struct {
 	KeyID          string
 	KeyHint        string
 	KeyDescription string
+	// TokenID and TokenName name the operator token that made a change
+	// through the operator API.
+	TokenID   string
+	TokenName string
 }
 
 // Name is how summaries name the actor: their email, the API key as
@@ -50,13 +54,16 @@ func (a Actor) Name() string {
 }
 
 // Label is how the audit log stores the actor: the user's email, the API
-// key's hint and description, or "" for the command line.
+// key's hint and description, the operator token's name, or "" for the
+// command line.
 func (a Actor) Label() string {
 	switch {
 	case a.Email != "":
 		return a.Email
 	case a.KeyHint != "":
 		return a.KeyHint + ` "` + a.KeyDescription + `"`
+	case a.TokenName != "":
+		return `operator token "` + a.TokenName + `"`
 	}
 	return ""
 }

@@ -135,6 +135,17 @@ func NewService(db *store.DB, now func() time.Time, opts ...Option) *Service {
 // records both in the audit log. Returns Invalid for a bad name or slug and
 // Conflict when the slug is taken.
 func (s *Service) Create(ctx context.Context, name, slug, adminUserID string, actor audit.Actor) (Organization, error) {
+	return s.create(ctx, name, slug, &adminUserID, actor)
+}
+
+// CreateWithoutMembers makes an organization with no member yet (the
+// operator API adds them later) and records it. Returns Invalid for a bad
+// name or slug and Conflict when the slug is taken.
+func (s *Service) CreateWithoutMembers(ctx context.Context, name, slug string, actor audit.Actor) (Organization, error) {
+	return s.create(ctx, name, slug, nil, actor)
+}
+
+func (s *Service) create(ctx context.Context, name, slug string, adminUserID *string, actor audit.Actor) (Organization, error) {
 	name = strings.TrimSpace(name)
 	slug = strings.TrimSpace(slug)
 	fields := map[string]string{}
@@ -162,7 +173,10 @@ func (s *Service) Create(ctx context.Context, name, slug, adminUserID string, ac
 			fmt.Sprintf("%s created the organization %s (%s)", actor.Name(), o.Name, o.Slug)); err != nil {
 			return err
 		}
-		return s.addMember(ctx, o, adminUserID, Admin, actor)
+		if adminUserID == nil {
+			return nil
+		}
+		return s.addMember(ctx, o, *adminUserID, Admin, actor)
 	})
 	if err != nil {
 		return Organization{}, err

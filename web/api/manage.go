@@ -15,11 +15,13 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humaecho"
 	"github.com/labstack/echo/v4"
 
+	"keyplane/internal/account"
 	"keyplane/internal/apikey"
 	"keyplane/internal/audit"
 	"keyplane/internal/clientip"
 	"keyplane/internal/config"
 	"keyplane/internal/idempotency"
+	"keyplane/internal/optoken"
 	"keyplane/internal/org"
 	"keyplane/internal/ratelimit"
 	"keyplane/internal/usage"
@@ -44,6 +46,8 @@ type Management struct {
 	usage     *usage.Reader
 	audit     *audit.Service
 	orgs      *org.Service
+	accounts  *account.Service
+	tokens    *optoken.Service
 	idem      *idempotency.Service
 	limits    ratelimit.Store
 	keyPrefix string
@@ -56,11 +60,14 @@ type Management struct {
 
 // ManagementDeps are what Management needs.
 type ManagementDeps struct {
-	Verifier    *verify.Verifier
-	Keys        *apikey.Service
-	Usage       *usage.Reader
-	Audit       *audit.Service
-	Orgs        *org.Service
+	Verifier *verify.Verifier
+	Keys     *apikey.Service
+	Usage    *usage.Reader
+	Audit    *audit.Service
+	Orgs     *org.Service
+	Accounts *account.Service
+	// Tokens authenticate the operator API.
+	Tokens      *optoken.Service
 	Idempotency *idempotency.Service
 	// Limits counts requests per credential: in process, or in Redis.
 	Limits    ratelimit.Store
@@ -85,7 +92,7 @@ func NewManagement(d ManagementDeps) *Management {
 	}
 	key := sha256.Sum256(append([]byte("keyplane api cursor\x00"), d.Secret...))
 	return &Management{
-		verifier: d.Verifier, keys: d.Keys, usage: d.Usage, audit: d.Audit, orgs: d.Orgs, idem: d.Idempotency, limits: d.Limits,
+		verifier: d.Verifier, keys: d.Keys, usage: d.Usage, audit: d.Audit, orgs: d.Orgs, accounts: d.Accounts, tokens: d.Tokens, idem: d.Idempotency, limits: d.Limits,
 		keyPrefix: d.KeyPrefix, baseURL: d.BaseURL, resolver: d.Resolver, logger: d.Logger, now: d.Now, cursorKey: key[:],
 	}
 }
@@ -108,7 +115,9 @@ const apiDescription = `Everything an admin does to an organization's keys and m
 
 **Idempotency.** Create and rotate take an ` + "`Idempotency-Key`" + ` header (kept 24 hours): the same request again is 409 ` + "`idempotency_replay`" + ` with ` + "`error.key_id`" + ` (the secret is never sent twice); while the first is running, 409 ` + "`idempotency_in_progress`" + `; another body, 422 ` + "`idempotency_mismatch`" + `.
 
-Every change is in the organization's audit log, the actor being the key.`
+Every change is in the organization's audit log, the actor being the key.
+
+**Operator API.** The operations under ` + "`/v1/admin/`" + ` provision organizations, members and users for the platform's own backend. They take an operator token (` + "`{prefix}_op_...`" + `, from ` + "`keyplane admin create-token`" + ` or ` + "`/admin/tokens`" + `) as ` + "`Authorization: Bearer`" + ` and nothing else: every API key, whatever its scopes, is 401 there, and an operator token is 401 everywhere else. A token may expire and may be bound to IP ranges; its changes are in the affected organizations' audit logs under its name, and its requests are limited like a key's (600 a minute).`
 
 // NewAPI returns the management API's huma API mounted on g (/api): one
 // OpenAPI 3.1 document, generated from the handlers' Go types, errors in
@@ -121,8 +130,9 @@ func NewAPI(e *echo.Echo, g *echo.Group, version string) huma.API {
 	cfg.Info.Description = apiDescription
 	cfg.Servers = []*huma.Server{{URL: "/api", Description: "This Keyplane"}}
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
-		SchemeAPIKey: {Type: "apiKey", In: "header", Name: "X-Api-Key", Description: "A private key of the organization with the scope keys:manage."},
-		SchemeBearer: {Type: "http", Scheme: "bearer", Description: "The same key as a bearer token."},
+		SchemeAPIKey:   {Type: "apiKey", In: "header", Name: "X-Api-Key", Description: "A private key of the organization with the scope keys:manage."},
+		SchemeBearer:   {Type: "http", Scheme: "bearer", Description: "The same key as a bearer token."},
+		SchemeOperator: {Type: "http", Scheme: "bearer", Description: "An operator token ({prefix}_op_...), for the operator API only: from keyplane admin create-token or /admin/tokens."},
 	}
 	return humaecho.NewWithGroup(e, g, cfg)
 }

@@ -77,12 +77,15 @@ func documented(op huma.Operation, request any, response any) huma.Operation {
 // ErrorExamples adds each documented error response's example, after
 // every operation of api is registered.
 func ErrorExamples(api huma.API) {
-	for _, item := range api.OpenAPI().Paths {
+	for path, item := range api.OpenAPI().Paths {
 		for _, op := range []*huma.Operation{item.Get, item.Post, item.Patch, item.Put, item.Delete} {
 			if op == nil {
 				continue
 			}
 			for status, ex := range errorExamples {
+				if a, ok := adminErrorExamples[status]; ok && isAdminPath(path) {
+					ex = a
+				}
 				r := op.Responses[strconv.Itoa(status)]
 				if r == nil {
 					continue
