@@ -30,6 +30,14 @@ func TestKeysMemberIsReadOnly(t *testing.T) {
 		if r.testid("create-key").Length() != 0 || strings.Contains(r.body, "/orgs/acme/keys/new") {
 			t.Fatal("member: the list offers to create a key")
 		}
+		if r.testid("api-hint").Length() != 0 {
+			t.Fatal("member: the list explains how to manage keys from code")
+		}
+		// Admins learn how a program manages keys, and where the reference is.
+		hint := k.admin.get("/orgs/acme/keys").testid("api-hint")
+		if !strings.Contains(hint.Text(), "keys:manage") || hint.Find(`a[href="/api/docs"]`).Length() != 1 {
+			t.Fatalf("admin: the API hint is missing or incomplete: %q", hint.Text())
+		}
 		r = member.get("/orgs/acme/keys/" + key.ID)
 		wantStatus(t, r, http.StatusOK)
 		if r.text("key-description") != "Billing backend" || !strings.Contains(r.text("key-settings"), "read") {
