@@ -112,6 +112,8 @@ var adminOps = []adminOp{
 	{"create-user", "POST", "/v1/admin/users", adminPath("/v1/admin/users"), `{"email": "sso@example.com", "name": "SSO user"}`, 201},
 	{"disable-user", "POST", "/v1/admin/users/{id}/disable", bobPath("/disable"), "", 200},
 	{"enable-user", "POST", "/v1/admin/users/{id}/enable", bobPath("/enable"), "", 200},
+	{"portal-session", "POST", "/v1/admin/portal-sessions", adminPath("/v1/admin/portal-sessions"),
+		`{"org": "acme", "email": "bob@example.com", "return_url": "https://app.example.com/settings"}`, 201},
 }
 
 // TestAdminAPICredentials is the operator API's scenario table: every
@@ -151,7 +153,7 @@ func TestAdminAPICredentials(t *testing.T) {
 				}
 			}
 		}
-		if a.count("users") != users || a.count("organizations") != orgs || a.count("audit_events") != events || a.count("invites") != 0 {
+		if a.count("users") != users || a.count("organizations") != orgs || a.count("audit_events") != events || a.count("invites") != 0 || a.count("portal_links") != 0 {
 			t.Fatalf("a refused request changed something")
 		}
 		if u, _ := a.accounts.UserByID(context.Background(), a.bob.ID); u.Disabled() {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keyplane/internal/account"
 	"keyplane/internal/apperr"
 	"keyplane/internal/audit"
 	"keyplane/internal/setup"
@@ -131,7 +132,13 @@ func (s *Server) setupSubmit(c echo.Context) error {
 // signIn starts a new session for userID, replacing any the browser had, and
 // a new CSRF token with it.
 func (s *Server) signIn(c echo.Context, userID string) error {
-	if err := s.sessions.login(c, userID); err != nil {
+	return s.startSession(c, userID, nil)
+}
+
+// startSession is signIn; with portal, the session is confined to one
+// organization (see portalScope).
+func (s *Server) startSession(c echo.Context, userID string, portal *account.Portal) error {
+	if err := s.sessions.login(c, userID, portal); err != nil {
 		return err
 	}
 	s.renewCSRF(c)

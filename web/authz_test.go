@@ -73,6 +73,8 @@ var authzMatrix = map[string][roleCount]int{
 	"POST /orgs/:slug/invites/:id/revoke": {303, 403, 404, 404, 404}, // :id is a key's id, no invite's
 	"GET /invites/:token":                 {404, 404, 404, 404, 404}, // no such token
 	"POST /invites/:token":                {404, 404, 404, 404, 404},
+	"GET /portal/:token":                  {410, 410, 410, 410, 410}, // no such link
+	"POST /portal/:token":                 {410, 410, 410, 410, 410},
 	"GET /orgs/:slug/audit":               {303, 403, 200, 404, 404},
 	"GET /orgs/:slug/audit.csv":           {303, 403, 200, 404, 404},
 
@@ -157,6 +159,77 @@ func TestAuthorizationMatrix(t *testing.T) {
 				}
 				if r.StatusCode != want[role] {
 					t.Errorf("%s as %s: status %d, want %d", route, roleNames[role], r.StatusCode, want[role])
+				}
+			}
+		})
+	}
+}
+
+// portalWant is what a session started from a portal link into acme gets
+// on route, by the matrix: a member's answer inside acme; 404 for /admin
+// and /account, whatever the user is elsewhere.
+func portalWant(route string, want [roleCount]int) int {
+	_, path, _ := strings.Cut(route, " ")
+	if path == "/admin" || strings.HasPrefix(path, "/admin/") || strings.HasPrefix(path, "/account") {
+		return http.StatusNotFound
+	}
+	return want[asMember]
+}
+
+// TestPortalSessionMatrix asks every row of the authorization matrix of a
+// member signed in through a portal link into acme, who is also an admin
+// of beta: acme's pages answer as to a member, beta's 404 (as to a
+// stranger), /admin and /account 404.
+func TestPortalSessionMatrix(t *testing.T) {
+	keys := make([]string, 0, len(authzMatrix))
+	for k := range authzMatrix {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, route := range keys {
+		want := authzMatrix[route]
+		t.Run(route, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, storetest.SQLite(t), nil)
+			adm := e.user("admin@example.com", "Admin", false)
+			mem := e.user("member@example.com", "Member", false)
+			acme := e.org("Acme", "acme", adm.ID)
+			e.org("Beta", "beta", mem.ID)
+			e.addMember(acme.ID, mem.ID, org.Member)
+			opts := apikey.ConfigOptions(e.cfg)
+			opts.Now = e.clock.Now
+			created, err := apikey.NewService(e.db, opts).Create(t.Context(), acme.ID, "", apikey.Input{
+				Description: "Backend", Kind: "private", Environment: "live",
+			}, audit.Actor{UserID: adm.ID, Email: adm.Email})
+			if err != nil {
+				t.Fatal(err)
+			}
+			method, pattern, _ := strings.Cut(route, " ")
+			for _, slug := range []string{"acme", "beta"} {
+				if slug == "beta" && !strings.Contains(pattern, ":slug") {
+					continue
+				}
+				path := strings.NewReplacer(":slug", slug, ":id", created.Key.ID, "*", "app.css").Replace(pattern)
+				token, _, err := e.orgs.CreatePortalLink(t.Context(), org.PortalRequest{
+					Org: "acme", Email: mem.Email, ReturnURL: testReturnOrigin + "/", Actor: audit.Actor{TokenName: "Matrix"},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := e.client()
+				c.enter("/portal/" + token)
+				var r *resp
+				if method == http.MethodGet {
+					r = c.get(path)
+				} else {
+					r = c.post(path, nil)
+				}
+				expect := portalWant(route, want)
+				if slug == "beta" {
+					expect = http.StatusNotFound
+				}
+				if r.StatusCode != expect {
+					t.Errorf("%s %s in a portal session: status %d, want %d", method, path, r.StatusCode, expect)
 				}
 			}
 		})

@@ -30,6 +30,8 @@ const (
 	testSecret     = "test-session-secret-0123456789abcdef"
 	testSetupToken = "test-setup-token-0123456789"
 	testPassword   = "correct horse battery"
+	// testReturnOrigin is the platform's dashboard in portal tests.
+	testReturnOrigin = "https://app.example.com"
 )
 
 // env is a running server over a real database.
@@ -53,6 +55,8 @@ func newEnv(t *testing.T, db *store.DB, vars map[string]string, tweaks ...func(*
 	all := map[string]string{
 		"KEYPLANE_SESSION_SECRET": testSecret,
 		"KEYPLANE_SETUP_TOKEN":    testSetupToken,
+		// Where portal sessions may return to.
+		"KEYPLANE_PORTAL_RETURN_ORIGINS": testReturnOrigin + ",http://localhost:3000",
 	}
 	for k, v := range vars {
 		all[k] = v

@@ -308,7 +308,26 @@ func (s *Server) loadOrgs(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return apperr.Wrap(apperr.Unavailable, err, "Keyplane cannot reach its database right now. Try again shortly.")
 		}
+		if sess := currentSession(c); sess != nil && sess.PortalOrgID != nil {
+			joined = slices.DeleteFunc(joined, func(j org.Joined) bool { return j.ID != *sess.PortalOrgID })
+		}
 		c.Set(ctxJoined, joined)
+		return next(c)
+	}
+}
+
+// portalScope confines a session started from a portal link to its
+// organization's pages: loadOrgs shows it no other organization (so
+// requireMember answers 404 for them), and every page outside
+// /orgs/{slug} but "/" (which leads to the organization) answers 404,
+// /admin and /account included. It runs after loadOrgs.
+func (s *Server) portalScope(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if sess := currentSession(c); sess != nil && sess.PortalOrgID != nil {
+			if p := c.Path(); p != "/" && p != "/orgs/:slug" && !strings.HasPrefix(p, "/orgs/:slug/") {
+				return apperr.New(apperr.NotFound, "Page not found.")
+			}
+		}
 		return next(c)
 	}
 }

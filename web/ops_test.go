@@ -54,6 +54,9 @@ func TestSecurityHeaders(t *testing.T) {
 					t.Fatalf("%s: CSP %q has no nonce", path, csp)
 				}
 				nonces = append(nonces, m[1])
+				if got := h.Get("X-Frame-Options"); got != "DENY" {
+					t.Errorf("%s: X-Frame-Options %q: no Keyplane page may be framed", path, got)
+				}
 				if got := h.Get("X-Content-Type-Options"); got != "nosniff" {
 					t.Errorf("%s: X-Content-Type-Options %q", path, got)
 				}

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"sync"
 
 	"github.com/a-h/templ"
@@ -41,6 +42,11 @@ func (s *Server) page(c echo.Context, title string) layout.Page {
 		return p
 	}
 	p.User = &layout.User{Name: u.Name, Email: u.Email, IsOperator: u.IsOperator}
+	if sess := currentSession(c); sess != nil && sess.PortalOrgID != nil {
+		if back, err := url.Parse(sess.PortalReturnURL); err == nil {
+			p.Back = &layout.Back{URL: back.String(), Host: back.Host}
+		}
+	}
 	if m := currentMembership(c); m != nil {
 		p.Org = &layout.Org{Name: m.Name, Slug: m.Slug, Role: string(m.Role)}
 	}

@@ -61,7 +61,7 @@ func (s *Server) routes() {
 	huma.Register(orgAPI, api.RemoveMemberOp(), s.manage.RemoveMember)
 
 	// Operator API: an operator token, never an API key: organizations,
-	// their members and invitations, and users.
+	// their members and invitations, users, and portal sessions.
 	adminAPI := s.manage.AdminGroup(doc)
 	huma.Register(adminAPI, api.ListOrgsOp(), s.manage.ListOrgs)
 	huma.Register(adminAPI, api.CreateOrgOp(), s.manage.CreateOrg)
@@ -71,6 +71,7 @@ func (s *Server) routes() {
 	huma.Register(adminAPI, api.CreateUserOp(), s.manage.CreateUser)
 	huma.Register(adminAPI, api.DisableUserOp(), s.manage.DisableUser)
 	huma.Register(adminAPI, api.EnableUserOp(), s.manage.EnableUser)
+	huma.Register(adminAPI, api.CreatePortalSessionOp(), s.manage.CreatePortalSession)
 	api.ErrorExamples(doc)
 
 	// Dashboard: request log, security headers, session, CSRF (bound to the
@@ -84,7 +85,12 @@ func (s *Server) routes() {
 	dash.GET("/invites/:token", s.inviteShow)
 	dash.POST("/invites/:token", s.inviteAccept)
 
-	user := dash.Group("", s.requireUser, s.loadOrgs)
+	dash.GET("/portal/:token", s.portalShow)
+	dash.POST("/portal/:token", s.portalEnter)
+
+	// Signed in; a session started from a portal link reaches only its
+	// organization's pages.
+	user := dash.Group("", s.requireUser, s.loadOrgs, s.portalScope)
 	user.GET("/", s.home)
 	user.GET("/account", s.accountPage)
 	user.POST("/account/name", s.accountRename)

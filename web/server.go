@@ -125,6 +125,7 @@ func NewServer(d Deps) *Server {
 	s.manage = api.NewManagement(api.ManagementDeps{
 		Verifier: d.Verifier, Keys: d.Keys, Usage: d.UsageReader, Audit: d.Audit, Orgs: d.Orgs,
 		Accounts: d.Accounts, Tokens: d.Tokens, Idempotency: d.Idempotency, Limits: d.APILimits, KeyPrefix: d.Config.KeyPrefix, BaseURL: d.Config.BaseURL.String(), Resolver: resolver, Logger: d.Logger, Now: d.Now, Secret: d.SessionSecret,
+		PortalOrigins: d.Config.PortalReturnOrigins,
 	})
 	s.verifier = d.Verifier
 	s.metrics = d.Metrics

@@ -36,6 +36,9 @@ type sessRecordKey struct{}
 type sessUserKey struct{}
 type sessTokenKey struct{}
 
+// sessPortalKey marks a new session as started from a portal link.
+type sessPortalKey struct{}
+
 // NewSessionStore returns a store whose cookies are signed with secret and
 // marked Secure when secure is true (then also named with the __Host- prefix);
 // ipOf tells the client address recorded with each session.
@@ -118,7 +121,14 @@ func (st *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessi
 		if userID == "" {
 			return nil
 		}
-		newToken, rec, err := st.accounts.CreateSession(r.Context(), userID, st.ipOf(r), r.UserAgent(), st.limits)
+		var newToken string
+		var rec account.Session
+		var err error
+		if p, ok := sess.Values[sessPortalKey{}].(*account.Portal); ok {
+			newToken, rec, err = st.accounts.CreatePortalSession(r.Context(), userID, st.ipOf(r), r.UserAgent(), st.limits, *p)
+		} else {
+			newToken, rec, err = st.accounts.CreateSession(r.Context(), userID, st.ipOf(r), r.UserAgent(), st.limits)
+		}
 		if err != nil {
 			return err
 		}
@@ -153,7 +163,8 @@ func (st *SessionStore) current(c echo.Context) (*sessions.Session, error) {
 
 // login ends the request's current session, if any, and starts a new one for
 // userID with a new token, so a session id planted before login is useless.
-func (st *SessionStore) login(c echo.Context, userID string) error {
+// With portal, the new session is marked as started from a portal link.
+func (st *SessionStore) login(c echo.Context, userID string, portal *account.Portal) error {
 	if old, err := st.current(c); err == nil && !old.IsNew {
 		old.Options.MaxAge = -1
 		if err := old.Save(c.Request(), c.Response()); err != nil {
@@ -165,6 +176,9 @@ func (st *SessionStore) login(c echo.Context, userID string) error {
 	sess.Options = &opts
 	sess.IsNew = true
 	sess.Values[sessUserID] = userID
+	if portal != nil {
+		sess.Values[sessPortalKey{}] = portal
+	}
 	return st.Save(c.Request(), c.Response(), sess)
 }
 

@@ -24,6 +24,18 @@ type Session struct {
 	IP         string
 	UserAgent  string
 	Data       string
+	// PortalOrgID is set on a session started from a portal link: it
+	// reaches only that organization's pages. PortalReturnURL is where its
+	// "Back to ..." link leads.
+	PortalOrgID     *string
+	PortalReturnURL string
+}
+
+// Portal marks a session as started from a portal link: the organization it
+// is confined to and the platform's address to return to.
+type Portal struct {
+	OrgID     string
+	ReturnURL string
 }
 
 // lastSeenEvery bounds how often a busy session writes its last-seen time.
@@ -43,6 +55,16 @@ func hashToken(token string) []byte {
 // CreateSession starts a session for userID and returns its secret token,
 // which exists only in the cookie.
 func (s *Service) CreateSession(ctx context.Context, userID, ip, userAgent string, limits SessionLimits) (string, Session, error) {
+	return s.createSession(ctx, userID, ip, userAgent, limits, nil)
+}
+
+// CreatePortalSession starts a session for userID as CreateSession does,
+// marked as started from a portal link into portal.OrgID.
+func (s *Service) CreatePortalSession(ctx context.Context, userID, ip, userAgent string, limits SessionLimits, portal Portal) (string, Session, error) {
+	return s.createSession(ctx, userID, ip, userAgent, limits, &portal)
+}
+
+func (s *Service) createSession(ctx context.Context, userID, ip, userAgent string, limits SessionLimits, portal *Portal) (string, Session, error) {
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return "", Session{}, fmt.Errorf("account: create session: %w", err)
@@ -54,6 +76,9 @@ func (s *Service) CreateSession(ctx context.Context, userID, ip, userAgent strin
 		ID: store.NewID(), TokenHash: hashToken(token), UserID: userID,
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(limits.Max),
 		IP: ip, UserAgent: userAgent, Data: "{}",
+	}
+	if portal != nil {
+		sess.PortalOrgID, sess.PortalReturnURL = &portal.OrgID, portal.ReturnURL
 	}
 	if err := s.db.Conn(ctx).Create(&sess).Error; err != nil {
 		return "", Session{}, fmt.Errorf("account: create session: %w", err)

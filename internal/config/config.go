@@ -34,6 +34,8 @@ const (
 	envLogFormat       = "KEYPLANE_LOG_FORMAT"
 	envStaleIfError    = "KEYPLANE_STALE_IF_ERROR"
 	envSpillDir        = "KEYPLANE_SPILL_DIR"
+
+	envPortalReturnOrigins = "KEYPLANE_PORTAL_RETURN_ORIGINS"
 )
 
 const (
@@ -69,6 +71,10 @@ type Config struct {
 	// SpillDir holds usage counts a shutdown could not write to the
 	// database: KEYPLANE_SPILL_DIR, default DataDir.
 	SpillDir string
+	// PortalReturnOrigins are the origins (scheme://host[:port], lower
+	// case, no default port) a portal session's "Back to ..." link may lead
+	// to: KEYPLANE_PORTAL_RETURN_ORIGINS, comma-separated, default none.
+	PortalReturnOrigins []string
 }
 
 // Load reads the configuration through getenv (os.Getenv, or a map lookup in
@@ -80,7 +86,8 @@ type Config struct {
 // KEYPLANE_MAX_KEYS_PER_ORG, KEYPLANE_TRUSTED_PROXIES, KEYPLANE_ROUTE_SCOPES,
 // KEYPLANE_PUBLIC_RATE_LIMIT, KEYPLANE_PUBLIC_BLOCK, KEYPLANE_SETUP_TOKEN,
 // KEYPLANE_SESSION_IDLE, KEYPLANE_SESSION_MAX, KEYPLANE_USAGE_RETENTION,
-// KEYPLANE_LOG_FORMAT, KEYPLANE_STALE_IF_ERROR. KEYPLANE_DATA_DIR and
+// KEYPLANE_LOG_FORMAT, KEYPLANE_STALE_IF_ERROR,
+// KEYPLANE_PORTAL_RETURN_ORIGINS. KEYPLANE_DATA_DIR and
 // KEYPLANE_SPILL_DIR take any value.
 func Load(getenv func(string) string) (Config, error) {
 	l := &loader{getenv: getenv}
@@ -105,6 +112,7 @@ func Load(getenv func(string) string) (Config, error) {
 		(*loader).logFormat,
 		(*loader).staleIfError,
 		(*loader).spillDir,
+		(*loader).portalReturnOrigins,
 	}
 	for _, step := range steps {
 		if err := step(l); err != nil {

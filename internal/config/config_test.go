@@ -174,6 +174,14 @@ func TestLoadErrors(t *testing.T) {
 		{"redis http", map[string]string{"REDIS_URL": "http://x"}, "REDIS_URL"},
 		{"redis no host", map[string]string{"REDIS_URL": "redis:///0"}, "REDIS_URL"},
 		{"setup token short", map[string]string{"KEYPLANE_SETUP_TOKEN": "abc"}, "KEYPLANE_SETUP_TOKEN"},
+		{"origin http elsewhere", map[string]string{"KEYPLANE_PORTAL_RETURN_ORIGINS": "http://app.example.com"}, "KEYPLANE_PORTAL_RETURN_ORIGINS"},
+		{"origin with path", map[string]string{"KEYPLANE_PORTAL_RETURN_ORIGINS": "https://app.example.com/settings"}, "KEYPLANE_PORTAL_RETURN_ORIGINS"},
+		{"origin with query", map[string]string{"KEYPLANE_PORTAL_RETURN_ORIGINS": "https://app.example.com?a=b"}, "KEYPLANE_PORTAL_RETURN_ORIGINS"},
+		{"origin with fragment", map[string]string{"KEYPLANE_PORTAL_RETURN_ORIGINS": "https://app.example.com#x"}, "KEYPLANE_PORTAL_RETURN_ORIGINS"},
+		{"origin without scheme", map[string]string{"KEYPLANE_PORTAL_RETURN_ORIGINS": "app.example.com"}, "KEYPLANE_PORTAL_RETURN_ORIGINS"},
+		{"origin ftp", map[string]string{"KEYPLANE_PORTAL_RETURN_ORIGINS": "ftp://app.example.com"}, "KEYPLANE_PORTAL_RETURN_ORIGINS"},
+		{"origin with user", map[string]string{"KEYPLANE_PORTAL_RETURN_ORIGINS": "https://u:p@app.example.com"}, "KEYPLANE_PORTAL_RETURN_ORIGINS"},
+		{"origin second bad", map[string]string{"KEYPLANE_PORTAL_RETURN_ORIGINS": "https://a.example.com, javascript:alert(1)"}, "KEYPLANE_PORTAL_RETURN_ORIGINS"},
 		{"first in order wins", map[string]string{"KEYPLANE_LOG_FORMAT": "xml", "KEYPLANE_ADDR": "abc"}, "KEYPLANE_ADDR"},
 	}
 	for _, tt := range tests {
@@ -284,5 +292,52 @@ func TestLoadTrustedProxies(t *testing.T) {
 		if !reflect.DeepEqual(c.TrustedProxies, want) {
 			t.Errorf("KEYPLANE_TRUSTED_PROXIES=%q: got %v, want %v", tt.in, c.TrustedProxies, want)
 		}
+	}
+}
+
+func TestLoadPortalReturnOrigins(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"KEYPLANE_PORTAL_RETURN_ORIGINS": " https://App.Example.com:443/ , http://localhost:3000,http://127.0.0.1, http://[::1]:8081,https://app.example.com",
+	}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := []string{"https://app.example.com", "http://localhost:3000", "http://127.0.0.1", "http://[::1]:8081"}
+	if !reflect.DeepEqual(c.PortalReturnOrigins, want) {
+		t.Errorf("PortalReturnOrigins = %q, want %q", c.PortalReturnOrigins, want)
+	}
+}
+
+func TestCheckReturnURL(t *testing.T) {
+	c, err := Load(env(map[string]string{"KEYPLANE_PORTAL_RETURN_ORIGINS": "https://app.example.com,http://localhost:3000"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		raw string
+		ok  bool
+	}{
+		{"https://app.example.com/settings/api?tab=keys", true},
+		{"https://APP.example.com:443/", true},
+		{"http://localhost:3000/back", true},
+		{"http://app.example.com/settings", false},                      // http off localhost
+		{"https://app.example.com.evil.test/", false},                   // another origin
+		{"https://app.example.com:8443/", false},                        // another port
+		{"http://localhost:4000/", false},                               // not in the list
+		{"https://u:p@app.example.com/", false},                         // user info
+		{"javascript:alert(1)", false},                                  // not http
+		{"//app.example.com/settings", false},                           // not absolute
+		{"/settings", false},                                            // relative
+		{"", false},                                                     // missing
+		{"https://app.example.com/" + strings.Repeat("a", 2048), false}, // too long
+	}
+	for _, tt := range tests {
+		if msg := CheckReturnURL(tt.raw, c.PortalReturnOrigins); (msg == "") != tt.ok {
+			t.Errorf("CheckReturnURL(%.60q) = %q, want ok %v", tt.raw, msg, tt.ok)
+		}
+	}
+	none, _ := Load(env(nil))
+	if msg := CheckReturnURL("https://app.example.com/", none.PortalReturnOrigins); !strings.Contains(msg, "KEYPLANE_PORTAL_RETURN_ORIGINS") {
+		t.Errorf("without origins: %q", msg)
 	}
 }

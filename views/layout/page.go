@@ -10,6 +10,15 @@ type Page struct {
 	Org       *Org
 	Orgs      []Org
 	Flash     string
+	// Back is set in a session started from a portal link: the header
+	// leads back to the platform's dashboard.
+	Back *Back
+}
+
+// Back is the "Back to ..." link of a portal session.
+type Back struct {
+	URL  string
+	Host string
 }
 
 // User is the signed-in user as the frame shows them.

@@ -56,6 +56,8 @@ type Management struct {
 	logger    *slog.Logger
 	now       func() time.Time
 	cursorKey []byte
+	// portalOrigins are where portal sessions may return to.
+	portalOrigins []string
 }
 
 // ManagementDeps are what Management needs.
@@ -80,6 +82,9 @@ type ManagementDeps struct {
 	Now      func() time.Time
 	// Secret signs list cursors, so a forged one is refused.
 	Secret []byte
+	// PortalOrigins are the origins a portal session's return_url may
+	// have (KEYPLANE_PORTAL_RETURN_ORIGINS).
+	PortalOrigins []string
 }
 
 // NewManagement returns the management API's handlers.
@@ -94,6 +99,7 @@ func NewManagement(d ManagementDeps) *Management {
 	return &Management{
 		verifier: d.Verifier, keys: d.Keys, usage: d.Usage, audit: d.Audit, orgs: d.Orgs, accounts: d.Accounts, tokens: d.Tokens, idem: d.Idempotency, limits: d.Limits,
 		keyPrefix: d.KeyPrefix, baseURL: d.BaseURL, resolver: d.Resolver, logger: d.Logger, now: d.Now, cursorKey: key[:],
+		portalOrigins: d.PortalOrigins,
 	}
 }
 
@@ -117,7 +123,7 @@ const apiDescription = `Everything an admin does to an organization's keys and m
 
 Every change is in the organization's audit log, the actor being the key.
 
-**Operator API.** The operations under ` + "`/v1/admin/`" + ` provision organizations, members and users for the platform's own backend. They take an operator token (` + "`{prefix}_op_...`" + `, from ` + "`keyplane admin create-token`" + ` or ` + "`/admin/tokens`" + `) as ` + "`Authorization: Bearer`" + ` and nothing else: every API key, whatever its scopes, is 401 there, and an operator token is 401 everywhere else. A token may expire and may be bound to IP ranges; its changes are in the affected organizations' audit logs under its name, and its requests are limited like a key's (600 a minute).`
+**Operator API.** The operations under ` + "`/v1/admin/`" + ` provision organizations, members and users for the platform's own backend, and sign its users into Keyplane from its own dashboard (portal sessions). They take an operator token (` + "`{prefix}_op_...`" + `, from ` + "`keyplane admin create-token`" + ` or ` + "`/admin/tokens`" + `) as ` + "`Authorization: Bearer`" + ` and nothing else: every API key, whatever its scopes, is 401 there, and an operator token is 401 everywhere else. A token may expire and may be bound to IP ranges; its changes are in the affected organizations' audit logs under its name, and its requests are limited like a key's (600 a minute).`
 
 // NewAPI returns the management API's huma API mounted on g (/api): one
 // OpenAPI 3.1 document, generated from the handlers' Go types, errors in
