@@ -48,6 +48,7 @@ export default defineConfig({
       KEYPLANE_DATA_DIR: '../../tmp/e2e',
       KEYPLANE_SETUP_TOKEN: 'e2e-setup-token-0123456789',
       KEYPLANE_LOG_FORMAT: 'text',
+      KEYPLANE_PORTAL_RETURN_ORIGINS: 'http://localhost:3000',
     },
     reuseExistingServer: false,
     timeout: 120_000,
