@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"keyplane/internal/account"
 	"keyplane/internal/apperr"
@@ -19,63 +20,82 @@ import (
 
 const adminUsage = "usage: keyplane admin create-user | create-org | add-member | create-token [flags]"
 
-// adminCommand runs `keyplane admin ...`, the command-line twin of the
-// operator's pages.
-func adminCommand(ctx context.Context, cfg config.Config, args []string, stdin io.Reader, stdout io.Writer) error {
+// adminArgs is a parsed `keyplane admin ...` command line.
+type adminArgs struct {
+	sub, email, name, slug, adminEmail, orgSlug, role string
+	operator, passwordStdin                           bool
+	expiresIn                                         time.Duration
+	ips                                               []string
+}
+
+// parseAdmin reads the flags of `keyplane admin ...`; whether
+// --password-stdin is needed is the caller's to check.
+func parseAdmin(args []string) (adminArgs, error) {
 	if len(args) == 0 {
-		return usagef("%s", adminUsage)
+		return adminArgs{}, usagef("%s", adminUsage)
 	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("admin "+sub, flag.ContinueOnError)
+	a := adminArgs{sub: args[0]}
+	args = args[1:]
+	fs := flag.NewFlagSet("admin "+a.sub, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var email, name, slug, adminEmail, orgSlug, role string
-	var operator, passwordStdin bool
 	var expiresIn durationFlag
 	var ips repeated
-	switch sub {
+	switch a.sub {
 	case "create-user":
-		fs.StringVar(&email, "email", "", "")
-		fs.StringVar(&name, "name", "", "")
-		fs.BoolVar(&operator, "operator", false, "")
-		fs.BoolVar(&passwordStdin, "password-stdin", false, "")
+		fs.StringVar(&a.email, "email", "", "")
+		fs.StringVar(&a.name, "name", "", "")
+		fs.BoolVar(&a.operator, "operator", false, "")
+		fs.BoolVar(&a.passwordStdin, "password-stdin", false, "")
 	case "create-org":
-		fs.StringVar(&name, "name", "", "")
-		fs.StringVar(&slug, "slug", "", "")
-		fs.StringVar(&adminEmail, "admin", "", "")
+		fs.StringVar(&a.name, "name", "", "")
+		fs.StringVar(&a.slug, "slug", "", "")
+		fs.StringVar(&a.adminEmail, "admin", "", "")
 	case "add-member":
-		fs.StringVar(&orgSlug, "org", "", "")
-		fs.StringVar(&email, "email", "", "")
-		fs.StringVar(&role, "role", "", "")
+		fs.StringVar(&a.orgSlug, "org", "", "")
+		fs.StringVar(&a.email, "email", "", "")
+		fs.StringVar(&a.role, "role", "", "")
 	case "create-token":
-		fs.StringVar(&name, "name", "", "")
+		fs.StringVar(&a.name, "name", "", "")
 		fs.Var(&expiresIn, "expires-in", "")
 		fs.Var(&ips, "ip", "")
 	default:
-		return usagef("unknown admin command %q; %s", sub, adminUsage)
+		return adminArgs{}, usagef("unknown admin command %q; %s", a.sub, adminUsage)
 	}
 	if err := fs.Parse(args); err != nil {
-		return usagef("admin %s: %v", sub, err)
+		return adminArgs{}, usagef("admin %s: %v", a.sub, err)
 	}
 	if fs.NArg() > 0 {
-		return usagef("admin %s: unexpected argument %q", sub, fs.Arg(0))
+		return adminArgs{}, usagef("admin %s: unexpected argument %q", a.sub, fs.Arg(0))
 	}
 	var missing []string
-	for _, want := range strings.Fields(map[string]string{"create-user": "email name", "create-org": "name slug admin", "add-member": "org email role", "create-token": "name"}[sub]) {
+	for _, want := range strings.Fields(map[string]string{"create-user": "email name", "create-org": "name slug admin", "add-member": "org email role", "create-token": "name"}[a.sub]) {
 		if fs.Lookup(want).Value.String() == "" {
 			missing = append(missing, "--"+want)
 		}
 	}
 	if len(missing) > 0 {
-		return usagef("admin %s: missing %s", sub, strings.Join(missing, ", "))
+		return adminArgs{}, usagef("admin %s: missing %s", a.sub, strings.Join(missing, ", "))
 	}
-	if sub == "add-member" {
-		if _, ok := org.ParseRole(role); !ok {
-			return usagef("admin add-member: --role must be admin or member")
+	if a.sub == "add-member" {
+		if _, ok := org.ParseRole(a.role); !ok {
+			return adminArgs{}, usagef("admin add-member: --role must be admin or member")
 		}
 	}
-	if sub == "create-user" && !passwordStdin {
+	a.expiresIn, a.ips = expiresIn.d, ips
+	return a, nil
+}
+
+// adminCommand runs `keyplane admin ...` on the database, the command-line
+// twin of the operator's pages.
+func adminCommand(ctx context.Context, cfg config.Config, args []string, stdin io.Reader, stdout io.Writer) error {
+	a, err := parseAdmin(args)
+	if err != nil {
+		return err
+	}
+	if a.sub == "create-user" && !a.passwordStdin {
 		return usagef("admin create-user: --password-stdin is required (the password is read from standard input)")
 	}
+	sub, email, name, slug, adminEmail, orgSlug, role, operator := a.sub, a.email, a.name, a.slug, a.adminEmail, a.orgSlug, a.role, a.operator
 
 	db, err := openDB(ctx, cfg)
 	if err != nil {
@@ -125,7 +145,7 @@ func adminCommand(ctx context.Context, cfg config.Config, args []string, stdin i
 		fmt.Fprintf(stdout, "added %s to %s as %s\n", u.Email, o.Slug, role)
 	case "create-token":
 		// The token, and nothing else, on stdout: it is shown only this once.
-		secret, _, err := tokens.Create(ctx, optoken.Input{Name: name, ExpiresIn: expiresIn.d, IPs: ips, CreatedBy: cli.Name()})
+		secret, _, err := tokens.Create(ctx, optoken.Input{Name: name, ExpiresIn: a.expiresIn, IPs: a.ips, CreatedBy: cli.Name()})
 		if err != nil {
 			return cliError(err)
 		}

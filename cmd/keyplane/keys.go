@@ -40,53 +40,74 @@ func (f *durationFlag) Set(v string) error {
 	return nil
 }
 
-// keysCommand runs `keyplane keys ...`: create prints the new key and
-// nothing else on stdout; list prints a table or JSON; revoke ends a key.
-func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+// keysArgs is a parsed `keyplane keys ...` command line.
+type keysArgs struct {
+	sub, org, description, kind, env string
+	scopes, domains, ips             []string
+	expiresIn, block                 time.Duration
+	rateLimit                        int
+	asJSON                           bool
+	id                               string // of revoke
+}
+
+// parseKeys reads the flags of `keyplane keys ...`; --org is checked by
+// the caller, since a remote org key implies it.
+func parseKeys(args []string) (keysArgs, error) {
 	if len(args) == 0 {
-		return usagef("%s", keysUsage)
+		return keysArgs{}, usagef("%s", keysUsage)
 	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
+	a := keysArgs{sub: args[0]}
+	args = args[1:]
+	fs := flag.NewFlagSet("keys "+a.sub, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var orgSlug, description, kind, env string
 	var scopes, domains, ips repeated
 	var expiresIn, block durationFlag
-	var rateLimit int
-	var asJSON bool
-	fs.StringVar(&orgSlug, "org", "", "")
-	switch sub {
+	fs.StringVar(&a.org, "org", "", "")
+	switch a.sub {
 	case "create":
-		fs.StringVar(&description, "description", "", "")
-		fs.StringVar(&kind, "kind", string(apikey.Private), "")
-		fs.StringVar(&env, "env", string(apikey.Live), "")
+		fs.StringVar(&a.description, "description", "", "")
+		fs.StringVar(&a.kind, "kind", string(apikey.Private), "")
+		fs.StringVar(&a.env, "env", string(apikey.Live), "")
 		fs.Var(&scopes, "scope", "")
 		fs.Var(&domains, "domain", "")
 		fs.Var(&ips, "ip", "")
 		fs.Var(&expiresIn, "expires-in", "")
-		fs.IntVar(&rateLimit, "rate-limit", 0, "")
+		fs.IntVar(&a.rateLimit, "rate-limit", 0, "")
 		fs.Var(&block, "block", "")
 	case "list":
-		fs.BoolVar(&asJSON, "json", false, "")
+		fs.BoolVar(&a.asJSON, "json", false, "")
 	case "revoke":
 	default:
-		return usagef("unknown keys command %q; %s", sub, keysUsage)
+		return keysArgs{}, usagef("unknown keys command %q; %s", a.sub, keysUsage)
 	}
 	if err := fs.Parse(args); err != nil {
-		return usagef("keys %s: %v", sub, err)
+		return keysArgs{}, usagef("keys %s: %v", a.sub, err)
 	}
-	if orgSlug == "" {
-		return usagef("keys %s: missing --org", sub)
+	if a.sub == "revoke" && fs.NArg() != 1 {
+		return keysArgs{}, usagef("keys revoke: give exactly one KEY_ID after the flags")
 	}
-	if sub == "revoke" && fs.NArg() != 1 {
-		return usagef("keys revoke: give exactly one KEY_ID after the flags")
+	if a.sub != "revoke" && fs.NArg() > 0 {
+		return keysArgs{}, usagef("keys %s: unexpected argument %q", a.sub, fs.Arg(0))
 	}
-	if sub != "revoke" && fs.NArg() > 0 {
-		return usagef("keys %s: unexpected argument %q", sub, fs.Arg(0))
+	if a.sub == "create" && a.description == "" {
+		return keysArgs{}, usagef("keys create: missing --description")
 	}
-	if sub == "create" && description == "" {
-		return usagef("keys create: missing --description")
+	a.scopes, a.domains, a.ips, a.expiresIn, a.block, a.id = scopes, domains, ips, expiresIn.d, block.d, fs.Arg(0)
+	return a, nil
+}
+
+// keysCommand runs `keyplane keys ...` on the database: create prints the
+// new key and nothing else on stdout; list prints a table or JSON; revoke
+// ends a key.
+func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	a, err := parseKeys(args)
+	if err != nil {
+		return err
 	}
+	if a.org == "" {
+		return usagef("keys %s: missing --org", a.sub)
+	}
+	orgSlug, sub := a.org, a.sub
 
 	db, err := openDB(ctx, cfg)
 	if err != nil {
@@ -103,14 +124,14 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 	switch sub {
 	case "create":
 		in := apikey.Input{
-			Description: description, Kind: kind, Environment: env, Scopes: scopes,
-			Domains: strings.Join(domains, "\n"), IPs: strings.Join(ips, "\n"), ExpiresIn: expiresIn.d,
+			Description: a.description, Kind: a.kind, Environment: a.env, Scopes: a.scopes,
+			Domains: strings.Join(a.domains, "\n"), IPs: strings.Join(a.ips, "\n"), ExpiresIn: a.expiresIn,
 		}
-		if rateLimit != 0 {
-			in.RateLimit = strconv.Itoa(rateLimit)
+		if a.rateLimit != 0 {
+			in.RateLimit = strconv.Itoa(a.rateLimit)
 		}
-		if block.d > 0 {
-			in.BlockMinutes = strconv.Itoa(int((block.d + time.Minute - 1) / time.Minute))
+		if a.block > 0 {
+			in.BlockMinutes = strconv.Itoa(blockMinutes(a.block))
 		}
 		created, err := keys.Create(ctx, o.ID, "", in, cli)
 		if err != nil {
@@ -118,9 +139,9 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 		}
 		fmt.Fprintln(stdout, created.Secret)
 	case "list":
-		return listKeys(ctx, keys, db, o, asJSON, stdout)
+		return listKeys(ctx, keys, db, o, a.asJSON, stdout)
 	case "revoke":
-		k, err := keys.Revoke(ctx, o.ID, fs.Arg(0), cli)
+		k, err := keys.Revoke(ctx, o.ID, a.id, cli)
 		if err != nil {
 			return cliError(err)
 		}
@@ -164,6 +185,11 @@ func listKeys(ctx context.Context, keys *apikey.Service, db *store.DB, o org.Org
 			CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utc(k.Deadline()), LastUsedAt: utc(k.LastUsedAt), Requests24h: activity[k.ID].Last24h,
 		})
 	}
+	return printKeys(out, asJSON, stdout)
+}
+
+// printKeys writes keys as `keys list` does: a table, or JSON.
+func printKeys(out []keyJSON, asJSON bool, stdout io.Writer) error {
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -179,6 +205,11 @@ func listKeys(ctx context.Context, keys *apikey.Service, db *store.DB, o org.Org
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", k.ID, k.Hint, k.Description, k.Kind, k.Environment, k.Status, last, k.Requests24h)
 	}
 	return tw.Flush()
+}
+
+// blockMinutes is d in whole minutes, rounded up.
+func blockMinutes(d time.Duration) int {
+	return int((d + time.Minute - 1) / time.Minute)
 }
 
 func orEmpty(l []string) []string {

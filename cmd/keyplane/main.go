@@ -62,6 +62,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintln(stdout, usageText)
 		return nil
 	}
+	if cmd == "keys" || cmd == "admin" {
+		// With a remote, these commands go through its API and never read
+		// the server's configuration or open a database.
+		r, err := remoteFromEnv(getenv)
+		if err != nil {
+			return err
+		}
+		if r != nil && cmd == "keys" {
+			return remoteKeysCommand(ctx, r, args, stdout)
+		}
+		if r != nil {
+			return remoteAdminCommand(ctx, r, args, stdout)
+		}
+	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
