@@ -61,17 +61,20 @@ func kindTag(k Kind) string {
 // {prefix}_{sk|pk}_{live|test}_{30 random base62}{6 base62 CRC32 checksum},
 // drawing randomness from rnd (crypto/rand when nil).
 func Generate(rnd io.Reader, prefix string, kind Kind, env Environment) (string, error) {
+	return WithSecret(rnd, prefix+"_"+kindTag(kind)+"_"+string(env)+"_")
+}
+
+// WithSecret returns head followed by RandomLen random base62 characters
+// and the CRC32 checksum of all before it: the shape every Keyplane
+// credential shares (keys, operator tokens). Randomness comes from rnd
+// (crypto/rand when nil).
+func WithSecret(rnd io.Reader, head string) (string, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
 	var b strings.Builder
-	b.Grow(len(prefix) + 9 + secretLen)
-	b.WriteString(prefix)
-	b.WriteByte('_')
-	b.WriteString(kindTag(kind))
-	b.WriteByte('_')
-	b.WriteString(string(env))
-	b.WriteByte('_')
+	b.Grow(len(head) + secretLen)
+	b.WriteString(head)
 	buf := make([]byte, 64)
 	for n := 0; n < RandomLen; {
 		if _, err := io.ReadFull(rnd, buf); err != nil {
@@ -136,17 +139,29 @@ func Parse(key, prefix string) (Parsed, error) {
 	default:
 		return Parsed{}, ErrMalformed
 	}
-	secret := rest[8:]
-	for i := 0; i < len(secret); i++ {
-		if !isBase62(secret[i]) {
-			return Parsed{}, ErrMalformed
-		}
-	}
-	split := len(key) - ChecksumLen
-	if sum := checksum(key[:split]); string(sum[:]) != key[split:] {
+	if !secretValid(key, len(key)-secretLen) {
 		return Parsed{}, ErrMalformed
 	}
 	return p, nil
+}
+
+// HasSecret reports whether s is head followed by a secret as WithSecret
+// makes them: base62 characters whose checksum holds.
+func HasSecret(s, head string) bool {
+	return len(s) == len(head)+secretLen && strings.HasPrefix(s, head) && secretValid(s, len(head))
+}
+
+// secretValid reports whether s[start:] is all base62 and s ends with the
+// checksum of what comes before it. It does not allocate.
+func secretValid(s string, start int) bool {
+	for i := start; i < len(s); i++ {
+		if !isBase62(s[i]) {
+			return false
+		}
+	}
+	split := len(s) - ChecksumLen
+	sum := checksum(s[:split])
+	return string(sum[:]) == s[split:]
 }
 
 // unsafeBytes views s as bytes without copying; the bytes are only read.
