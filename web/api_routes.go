@@ -1,9 +1,7 @@
 package web
 
 import (
-	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -16,34 +14,16 @@ import (
 // logged: keys travel in headers only. The credential is named by its id
 // (an operator token also by its name): this is the record of every use.
 func (s *Server) apiLog(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		id := c.Request().Header.Get(echo.HeaderXRequestID)
-		if !requestIDRE.MatchString(id) {
-			id = randomToken(12)
-		}
-		c.Set(ctxRequestID, id)
-		c.Response().Header().Set(echo.HeaderXRequestID, id)
-		if err := next(c); err != nil {
-			c.Error(err)
-		}
-		attrs := []any{
-			"request_id", id, "method", c.Request().Method, "route", c.Path(),
-			"status", c.Response().Status, "duration_ms", time.Since(start).Milliseconds(), "ip", c.RealIP(),
-		}
+	return s.logRequests("api request", "route", echo.Context.Path, func(c echo.Context) []any {
+		var who []any
 		if cred, ok := c.Get(api.ContextCredentialID).(string); ok {
-			attrs = append(attrs, "key_id", cred)
+			who = append(who, "key_id", cred)
 		}
 		if id, ok := c.Get(api.ContextTokenID).(string); ok {
-			attrs = append(attrs, "token_id", id, "token_name", c.Get(api.ContextTokenName))
+			who = append(who, "token_id", id, "token_name", c.Get(api.ContextTokenName))
 		}
-		level := slog.LevelInfo
-		if c.Response().Status >= 500 {
-			level = slog.LevelError
-		}
-		s.logger.Log(c.Request().Context(), level, "api request", attrs...)
-		return nil
-	}
+		return who
+	})(next)
 }
 
 // apiDocs is /api/docs: the management API's reference, from embedded

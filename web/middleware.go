@@ -34,34 +34,46 @@ func randomToken(n int) string {
 }
 
 // requestLog gives every dashboard request an id (kept from X-Request-Id when
-// well-formed) and writes one structured line when it ends. Query strings are
-// not logged.
+// well-formed) and writes one structured line when it ends, naming the
+// signed-in user. Query strings are not logged.
 func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		id := c.Request().Header.Get(echo.HeaderXRequestID)
-		if !requestIDRE.MatchString(id) {
-			id = randomToken(12)
-		}
-		c.Set(ctxRequestID, id)
-		c.Response().Header().Set(echo.HeaderXRequestID, id)
-		err := next(c)
-		if err != nil {
-			c.Error(err)
-		}
-		attrs := []any{
-			"request_id", id, "method", c.Request().Method, "path", loggedPath(c),
-			"status", c.Response().Status, "duration_ms", time.Since(start).Milliseconds(), "ip", c.RealIP(),
-		}
+	return s.logRequests("request", "path", loggedPath, func(c echo.Context) []any {
 		if u := currentUser(c); u != nil {
-			attrs = append(attrs, "user_id", u.ID)
+			return []any{"user_id", u.ID}
 		}
-		level := slog.LevelInfo
-		if c.Response().Status >= 500 {
-			level = slog.LevelError
-		}
-		s.logger.Log(c.Request().Context(), level, "request", attrs...)
 		return nil
+	})(next)
+}
+
+// logRequests returns middleware that gives every request an id (kept from
+// X-Request-Id when well-formed) and, when it ends, writes one line msg with
+// the path as a log may show it (under pathKey), the outcome, and who made
+// the request.
+func (s *Server) logRequests(msg, pathKey string, path func(echo.Context) string, who func(echo.Context) []any) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			id := c.Request().Header.Get(echo.HeaderXRequestID)
+			if !requestIDRE.MatchString(id) {
+				id = randomToken(12)
+			}
+			c.Set(ctxRequestID, id)
+			c.Response().Header().Set(echo.HeaderXRequestID, id)
+			if err := next(c); err != nil {
+				c.Error(err)
+			}
+			attrs := []any{
+				"request_id", id, "method", c.Request().Method, pathKey, path(c),
+				"status", c.Response().Status, "duration_ms", time.Since(start).Milliseconds(), "ip", c.RealIP(),
+			}
+			attrs = append(attrs, who(c)...)
+			level := slog.LevelInfo
+			if c.Response().Status >= 500 {
+				level = slog.LevelError
+			}
+			s.logger.Log(c.Request().Context(), level, msg, attrs...)
+			return nil
+		}
 	}
 }
 
