@@ -1,12 +1,9 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humaecho"
@@ -43,14 +40,7 @@ func (m *Management) AdminGroup(api huma.API) *huma.Group {
 func (m *Management) authenticateOperator(ctx huma.Context, next func(huma.Context)) {
 	ec := humaecho.Unwrap(ctx)
 	r := ec.Request()
-	fail := func(p *Problem) {
-		for k, v := range p.GetHeaders() {
-			ctx.SetHeader(k, v[0])
-		}
-		ctx.SetHeader("Content-Type", "application/json")
-		ctx.SetStatus(p.GetStatus())
-		json.NewEncoder(ctx.BodyWriter()).Encode(p)
-	}
+	fail := func(p *Problem) { writeProblem(ctx, p) }
 	var token string
 	for _, v := range r.Header.Values("Authorization") {
 		if b := bearer(v); b != "" {
@@ -86,12 +76,8 @@ func (m *Management) authenticateOperator(ctx huma.Context, next func(huma.Conte
 	}
 	ec.Set(ContextTokenID, t.ID)
 	ec.Set(ContextTokenName, t.Name)
-	d := m.limits.Take(ctx.Context(), "api:op:"+t.ID, ManageLimit, m.now())
-	ctx.SetHeader("RateLimit-Policy", `"api";q=`+strconv.Itoa(ManageLimit.Max)+`;w=`+strconv.Itoa(int(ManageLimit.Window/time.Second)))
-	ctx.SetHeader("RateLimit", `"api";r=`+strconv.Itoa(d.Remaining)+`;t=`+strconv.Itoa(seconds(d.Reset)))
-	if !d.Allowed {
-		fail(NewProblem(verify.CodeRateLimited, "More than 600 requests in a minute with this token; retry after the time in Retry-After.").
-			WithHeader("Retry-After", strconv.Itoa(max(1, seconds(d.Reset)))))
+	if p := m.limit(ctx, "api:op:"+t.ID, "token"); p != nil {
+		fail(p)
 		return
 	}
 	actor := audit.Actor{TokenID: t.ID, TokenName: t.Name, IP: ip.String(), UserAgent: r.UserAgent()}

@@ -192,14 +192,7 @@ func (m *Management) authenticate(api huma.API) func(huma.Context, func(huma.Con
 	return func(ctx huma.Context, next func(huma.Context)) {
 		ec := humaecho.Unwrap(ctx)
 		r := ec.Request()
-		fail := func(p *Problem) {
-			for k, v := range p.GetHeaders() {
-				ctx.SetHeader(k, v[0])
-			}
-			ctx.SetHeader("Content-Type", "application/json")
-			ctx.SetStatus(p.GetStatus())
-			json.NewEncoder(ctx.BodyWriter()).Encode(p)
-		}
+		fail := func(p *Problem) { writeProblem(ctx, p) }
 		key, conflict := keyOf(r.Header)
 		switch {
 		case conflict:
@@ -228,12 +221,8 @@ func (m *Management) authenticate(api huma.API) func(huma.Context, func(huma.Con
 		}
 		k := res.Key
 		ec.Set(ContextCredentialID, k.ID)
-		d := m.limits.Take(ctx.Context(), "api:key:"+k.ID, ManageLimit, m.now())
-		ctx.SetHeader("RateLimit-Policy", `"api";q=`+strconv.Itoa(ManageLimit.Max)+`;w=`+strconv.Itoa(int(ManageLimit.Window/time.Second)))
-		ctx.SetHeader("RateLimit", `"api";r=`+strconv.Itoa(d.Remaining)+`;t=`+strconv.Itoa(seconds(d.Reset)))
-		if !d.Allowed {
-			fail(NewProblem(verify.CodeRateLimited, "More than 600 requests in a minute with this key; retry after the time in Retry-After.").
-				WithHeader("Retry-After", strconv.Itoa(max(1, seconds(d.Reset)))))
+		if p := m.limit(ctx, "api:key:"+k.ID, "key"); p != nil {
+			fail(p)
 			return
 		}
 		// The literal scope: admin grants every catalogue scope, but not this.
@@ -247,6 +236,30 @@ func (m *Management) authenticate(api huma.API) func(huma.Context, func(huma.Con
 		}
 		next(huma.WithValue(ctx, credentialKey{}, credential{key: k, actor: actor}))
 	}
+}
+
+// limit counts one request of the credential whose bucket is named, sets
+// the RateLimit headers, and returns the refusal past ManageLimit (what
+// names the credential in its message: "key" or "token").
+func (m *Management) limit(ctx huma.Context, bucket, what string) *Problem {
+	d := m.limits.Take(ctx.Context(), bucket, ManageLimit, m.now())
+	ctx.SetHeader("RateLimit-Policy", `"api";q=`+strconv.Itoa(ManageLimit.Max)+`;w=`+strconv.Itoa(int(ManageLimit.Window/time.Second)))
+	ctx.SetHeader("RateLimit", `"api";r=`+strconv.Itoa(d.Remaining)+`;t=`+strconv.Itoa(seconds(d.Reset)))
+	if d.Allowed {
+		return nil
+	}
+	return NewProblem(verify.CodeRateLimited, "More than 600 requests in a minute with this "+what+"; retry after the time in Retry-After.").
+		WithHeader("Retry-After", strconv.Itoa(max(1, seconds(d.Reset))))
+}
+
+// writeProblem answers p from a middleware, before any handler ran.
+func writeProblem(ctx huma.Context, p *Problem) {
+	for k, v := range p.GetHeaders() {
+		ctx.SetHeader(k, v[0])
+	}
+	ctx.SetHeader("Content-Type", "application/json")
+	ctx.SetStatus(p.GetStatus())
+	json.NewEncoder(ctx.BodyWriter()).Encode(p)
 }
 
 // seconds rounds d up to whole seconds.

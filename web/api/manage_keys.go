@@ -96,6 +96,21 @@ func (m *Management) fail(err error) *Problem {
 	return p
 }
 
+// answerKey answers the key a service call returned, or its error: what
+// get, update, revoke and end-grace answer.
+func (m *Management) answerKey(ctx context.Context) func(apikey.Key, error) (*keyOutput, error) {
+	return func(k apikey.Key, err error) (*keyOutput, error) {
+		if err != nil {
+			return nil, m.fail(err)
+		}
+		out, err := m.present(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		return &keyOutput{Body: out}, nil
+	}
+}
+
 type keyOutput struct {
 	Body Key
 }
@@ -181,15 +196,7 @@ type KeyInput struct {
 
 // GetKey is GET /api/v1/keys/{id}.
 func (m *Management) GetKey(ctx context.Context, in *KeyInput) (*keyOutput, error) {
-	k, err := m.keys.Get(ctx, credentialOf(ctx).key.OrgID, in.ID)
-	if err != nil {
-		return nil, m.fail(err)
-	}
-	out, err := m.present(ctx, k)
-	if err != nil {
-		return nil, err
-	}
-	return &keyOutput{Body: out}, nil
+	return m.answerKey(ctx)(m.keys.Get(ctx, credentialOf(ctx).key.OrgID, in.ID))
 }
 
 // KeySettings are the settings of a new key.
@@ -346,15 +353,7 @@ func (m *Management) UpdateKey(ctx context.Context, in *UpdateKeyInput) (*keyOut
 	if k.ID == cred.key.ID && !slices.Contains(s.Scopes, config.ScopeKeysManage) {
 		return nil, NewProblem(CodeConflict, "A key cannot remove keys:manage from itself; use another key with keys:manage.")
 	}
-	updated, err := m.keys.Update(ctx, cred.key.OrgID, k.ID, s, cred.actor)
-	if err != nil {
-		return nil, m.fail(err)
-	}
-	out, err := m.present(ctx, updated)
-	if err != nil {
-		return nil, err
-	}
-	return &keyOutput{Body: out}, nil
+	return m.answerKey(ctx)(m.keys.Update(ctx, cred.key.OrgID, k.ID, s, cred.actor))
 }
 
 // RotateBody chooses when the old key stops working.
@@ -398,15 +397,7 @@ func (m *Management) RevokeKey(ctx context.Context, in *KeyInput) (*keyOutput, e
 	if in.ID == cred.key.ID {
 		return nil, NewProblem(CodeConflict, "A key cannot revoke itself; use another key with keys:manage, or the dashboard.")
 	}
-	k, err := m.keys.Revoke(ctx, cred.key.OrgID, in.ID, cred.actor)
-	if err != nil {
-		return nil, m.fail(err)
-	}
-	out, err := m.present(ctx, k)
-	if err != nil {
-		return nil, err
-	}
-	return &keyOutput{Body: out}, nil
+	return m.answerKey(ctx)(m.keys.Revoke(ctx, cred.key.OrgID, in.ID, cred.actor))
 }
 
 // EndGraceKey is POST /api/v1/keys/{id}/end-grace, where id is the NEW key
@@ -417,13 +408,5 @@ func (m *Management) EndGraceKey(ctx context.Context, in *KeyInput) (*keyOutput,
 	if old, err := m.keys.Predecessor(ctx, cred.key.OrgID, in.ID); err == nil && old.ID == cred.key.ID {
 		return nil, NewProblem(CodeConflict, "A key cannot end its own grace period; use another key with keys:manage, or the dashboard.")
 	}
-	old, err := m.keys.EndGrace(ctx, cred.key.OrgID, in.ID, cred.actor)
-	if err != nil {
-		return nil, m.fail(err)
-	}
-	out, err := m.present(ctx, old)
-	if err != nil {
-		return nil, err
-	}
-	return &keyOutput{Body: out}, nil
+	return m.answerKey(ctx)(m.keys.EndGrace(ctx, cred.key.OrgID, in.ID, cred.actor))
 }
