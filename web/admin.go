@@ -110,7 +110,9 @@ func (s *Server) renderOrgs(c echo.Context, status int, f admin.OrgForm, m admin
 	}
 	rows := make([]admin.OrgRow, 0, len(list))
 	for _, o := range list {
-		rows = append(rows, admin.OrgRow{ID: o.ID, Name: o.Name, Slug: o.Slug, Members: o.Members, Created: o.CreatedAt.UTC().Format(timeLayout)})
+		rows = append(rows, admin.OrgRow{
+			ID: o.ID, Name: o.Name, Slug: o.Slug, Members: o.Members, Created: o.CreatedAt.UTC().Format(timeLayout), Disabled: o.DisabledAt != nil,
+		})
 	}
 	opts := make([]admin.Option, 0, len(users))
 	for _, u := range users {

@@ -103,11 +103,20 @@ func bobPath(suffix string) func(*adminEnv) string {
 	return func(a *adminEnv) string { return "/api/v1/admin/users/" + a.bob.ID + suffix }
 }
 
+// bobIn names Bob as a member of organization slug.
+func bobIn(slug string) func(*adminEnv) string {
+	return func(a *adminEnv) string { return "/api/v1/admin/orgs/" + slug + "/members/" + a.bob.ID }
+}
+
 var adminOps = []adminOp{
 	{"list-orgs", "GET", "/v1/admin/orgs", adminPath("/v1/admin/orgs"), "", 200},
 	{"create-org", "POST", "/v1/admin/orgs", adminPath("/v1/admin/orgs"), `{"name": "Scenario", "slug": "scenario"}`, 201},
 	{"get-org", "GET", "/v1/admin/orgs/{slug}", adminPath("/v1/admin/orgs/acme"), "", 200},
 	{"add-member", "POST", "/v1/admin/orgs/{slug}/members", adminPath("/v1/admin/orgs/other/members"), `{"email": "bob@example.com", "role": "member"}`, 201},
+	{"member-role", "PATCH", "/v1/admin/orgs/{slug}/members/{id}", bobIn("other"), `{"role": "admin"}`, 200},
+	{"member-remove", "DELETE", "/v1/admin/orgs/{slug}/members/{id}", bobIn("other"), "", 200},
+	{"disable-org", "POST", "/v1/admin/orgs/{slug}/disable", adminPath("/v1/admin/orgs/other/disable"), "", 200},
+	{"enable-org", "POST", "/v1/admin/orgs/{slug}/enable", adminPath("/v1/admin/orgs/other/enable"), "", 200},
 	{"invite", "POST", "/v1/admin/orgs/{slug}/invites", adminPath("/v1/admin/orgs/acme/invites"), `{"email": "new@example.com", "role": "member"}`, 201},
 	{"create-user", "POST", "/v1/admin/users", adminPath("/v1/admin/users"), `{"email": "sso@example.com", "name": "SSO user"}`, 201},
 	{"disable-user", "POST", "/v1/admin/users/{id}/disable", bobPath("/disable"), "", 200},
@@ -346,6 +355,50 @@ func TestAdminAPIProvisioning(t *testing.T) {
 			t.Errorf("unknown user: %d", r.status)
 		}
 
+		// Members: change a role, remove; the last admin stays.
+		bobInGlobex := "/api/v1/admin/orgs/globex/members/" + a.bob.ID
+		r = a.op("PATCH", "/v1/admin/orgs/{slug}/members/{id}", bobInGlobex, opValid, `{"role": "admin"}`)
+		if r.status != 200 || r.body["role"] != "admin" || r.body["id"] != a.bob.ID {
+			t.Errorf("change role: %d %s", r.status, r.raw)
+		}
+		r = a.op("DELETE", "/v1/admin/orgs/{slug}/members/{id}", bobInGlobex, opValid, "")
+		if r.status != 200 || r.body["email"] != "bob@example.com" {
+			t.Errorf("remove: %d %s", r.status, r.raw)
+		}
+		if _, err := a.orgs.Member(context.Background(), globex, a.bob.ID); err == nil {
+			t.Error("bob is still a member of globex")
+		}
+		if r = a.op("DELETE", "/v1/admin/orgs/{slug}/members/{id}", bobInGlobex, opValid, ""); r.status != 404 {
+			t.Errorf("remove twice: %d %s", r.status, r.raw)
+		}
+		r = a.op("DELETE", "/v1/admin/orgs/{slug}/members/{id}", "/api/v1/admin/orgs/globex/members/"+grace, opValid, "")
+		if r.status != 409 {
+			t.Errorf("remove the last admin: %d %s", r.status, r.raw)
+		}
+		r = a.op("PATCH", "/v1/admin/orgs/{slug}/members/{id}", "/api/v1/admin/orgs/globex/members/"+grace, opValid, `{"role": "owner"}`)
+		if r.status != 422 || !slices.Equal(r.fields(), []string{"role"}) {
+			t.Errorf("bad role: %d %s", r.status, r.raw)
+		}
+		if r = a.op("PATCH", "/v1/admin/orgs/{slug}/members/{id}", "/api/v1/admin/orgs/globex/members/not-an-id", opValid, `{"role": "admin"}`); r.status != 404 {
+			t.Errorf("a malformed member id: %d %s", r.status, r.raw)
+		}
+
+		// Disable and enable the organization.
+		r = a.op("POST", "/v1/admin/orgs/{slug}/disable", "/api/v1/admin/orgs/globex/disable", opValid, "")
+		if r.status != 200 || r.body["disabled_at"] != now {
+			t.Errorf("disable org: %d %s", r.status, r.raw)
+		}
+		if r = a.op("POST", "/v1/admin/orgs/{slug}/disable", "/api/v1/admin/orgs/globex/disable", opValid, ""); r.status != 409 {
+			t.Errorf("disable org twice: %d %s", r.status, r.raw)
+		}
+		r = a.op("POST", "/v1/admin/orgs/{slug}/enable", "/api/v1/admin/orgs/globex/enable", opValid, "")
+		if r.status != 200 || r.body["disabled_at"] != nil {
+			t.Errorf("enable org: %d %s", r.status, r.raw)
+		}
+		if r = a.op("POST", "/v1/admin/orgs/{slug}/enable", "/api/v1/admin/orgs/nothing/enable", opValid, ""); r.status != 404 {
+			t.Errorf("enable an unknown org: %d %s", r.status, r.raw)
+		}
+
 		// The audit log of globex names the token.
 		var list []audit.Event
 		db.Where("org_id = ?", globex).Order("created_at, id").Find(&list)
@@ -357,7 +410,8 @@ func TestAdminAPIProvisioning(t *testing.T) {
 			}
 			actions = append(actions, e.Action)
 		}
-		want := []string{audit.OrgCreated, audit.MemberAdded, audit.MemberAdded, audit.MemberInvited, audit.MemberDisabled, audit.MemberEnabled}
+		want := []string{audit.OrgCreated, audit.MemberAdded, audit.MemberAdded, audit.MemberInvited, audit.MemberDisabled, audit.MemberEnabled,
+			audit.MemberRoleChanged, audit.MemberRemoved, audit.OrgDisabled, audit.OrgEnabled}
 		if !slices.Equal(actions, want) {
 			t.Errorf("globex's audit actions %v, want %v", actions, want)
 		}

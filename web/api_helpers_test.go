@@ -42,6 +42,7 @@ const (
 	credAdmin    = "admin"     // acme, private, admin only
 	credOtherOrg = "other_org" // other, private, keys:manage
 	credRevoked  = "revoked"   // acme, keys:manage, revoked
+	credDisabled = "disabled"  // acme, keys:manage, disabled
 	credPublic   = "public"    // acme, public, read
 )
 
@@ -69,6 +70,10 @@ func newAPIEnv(t *testing.T, db *store.DB, tweaks ...func(*Deps)) *apiEnv {
 	mk(credOtherOrg, a.other.ID, private("Other CI", "keys:manage"))
 	mk(credRevoked, a.acme.ID, private("Old CI", "keys:manage"))
 	if _, err := e.keys.Revoke(context.Background(), a.acme.ID, a.ids[credRevoked], audit.Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	mk(credDisabled, a.acme.ID, private("Paused CI", "keys:manage"))
+	if _, err := e.keys.Disable(context.Background(), a.acme.ID, a.ids[credDisabled], audit.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	mk(credPublic, a.acme.ID, apikey.Input{Description: "Web", Kind: "public", Environment: "live", Scopes: []string{"read"}, Domains: "shop.example.com"})

@@ -41,6 +41,8 @@ var apiOps = []apiOp{
 	{"update", http.MethodPatch, "/v1/keys/{id}", keyPath(""), `{"description": "Renamed"}`, http.StatusNotFound},
 	{"rotate", http.MethodPost, "/v1/keys/{id}/rotate", keyPath("/rotate"), `{"grace": "1h"}`, http.StatusNotFound},
 	{"revoke", http.MethodPost, "/v1/keys/{id}/revoke", keyPath("/revoke"), "", http.StatusNotFound},
+	{"disable", http.MethodPost, "/v1/keys/{id}/disable", keyPath("/disable"), "", http.StatusNotFound},
+	{"enable", http.MethodPost, "/v1/keys/{id}/enable", keyPath("/enable"), "", http.StatusNotFound},
 	{"end-grace", http.MethodPost, "/v1/keys/{id}/end-grace", keyPath("/end-grace"), "", http.StatusNotFound},
 	{"key-usage", http.MethodGet, "/v1/keys/{id}/usage", keyPath("/usage"), "", http.StatusNotFound},
 	{"usage", http.MethodGet, "/v1/usage", fixedPath("/api/v1/usage?period=7d"), "", http.StatusOK},
@@ -85,6 +87,7 @@ func TestAPICredentials(t *testing.T) {
 			{credGarbage, 401, "unauthorized"},
 			{credUnknown, 401, "unauthorized"},
 			{credRevoked, 401, "unauthorized"},
+			{credDisabled, 401, "unauthorized"},
 			{credPublic, 401, "unauthorized"},
 			{credRead, 403, "forbidden"},
 			{credAdmin, 403, "forbidden"},
@@ -130,7 +133,7 @@ func TestAPICredentials(t *testing.T) {
 		}
 		// Nothing above changed the target.
 		k, err := a.keys.Get(context.Background(), a.acme.ID, target)
-		if err != nil || k.Description != "Target" || k.RevokedAt != nil || k.ReplacedByID != nil {
+		if err != nil || k.Description != "Target" || k.RevokedAt != nil || k.DisabledAt != nil || k.ReplacedByID != nil {
 			t.Errorf("the target changed: %+v, %v", k, err)
 		}
 		if m, err := a.orgs.Member(context.Background(), a.acme.ID, a.bob.ID); err != nil || m.Role != org.Member {
@@ -159,7 +162,7 @@ func TestAPICredentials(t *testing.T) {
 func wantKey(t *testing.T, got map[string]any, want map[string]any) {
 	t.Helper()
 	fields := []string{"id", "description", "hint", "kind", "environment", "scopes", "domains", "ips", "status", "source",
-		"created_at", "expires_at", "last_used_at", "revoked_at", "rate_limit_per_minute", "block_minutes", "requests_24h"}
+		"created_at", "expires_at", "last_used_at", "disabled_at", "revoked_at", "rate_limit_per_minute", "block_minutes", "requests_24h"}
 	for _, f := range fields {
 		if _, ok := got[f]; !ok {
 			t.Errorf("the key has no %q: %v", f, got)
@@ -276,15 +279,52 @@ func TestAPIKeysLifecycle(t *testing.T) {
 			t.Errorf("end-grace twice: %d %s", r.status, r.raw)
 		}
 
-		// Revoke: 200 with the key; again, 409.
+		// Disable: 200 with the key, refused by the data plane; again, 409.
+		// Enable: it works again; again, 409.
+		now := a.clock.Now().UTC().Format(time.RFC3339)
+		r = a.call("POST", "/v1/keys/{id}/disable", "/api/v1/keys/"+newID+"/disable", key, "")
+		if r.status != 200 {
+			t.Fatalf("disable: %d %s", r.status, r.raw)
+		}
+		wantKey(t, r.body, map[string]any{"id": newID, "status": "disabled", "disabled_at": now, "revoked_at": nil})
+		if code := a.verifyCode(newSecret); code != "key_disabled" {
+			t.Errorf("a disabled key verifies as %q, want key_disabled", code)
+		}
+		r = a.call("POST", "/v1/keys/{id}/disable", "/api/v1/keys/"+newID+"/disable", key, "")
+		if r.status != 409 || r.code() != "conflict" {
+			t.Errorf("disable twice: %d %s", r.status, r.raw)
+		}
+		r = a.call("POST", "/v1/keys/{id}/enable", "/api/v1/keys/"+newID+"/enable", key, "")
+		if r.status != 200 {
+			t.Fatalf("enable: %d %s", r.status, r.raw)
+		}
+		wantKey(t, r.body, map[string]any{"id": newID, "status": "active", "disabled_at": nil})
+		// The next check refuses it: verifyCode calls from outside 10.0.0.0/8.
+		if code := a.verifyCode(newSecret); code != "ip_not_allowed" {
+			t.Errorf("an enabled key verifies as %q, want ip_not_allowed", code)
+		}
+		r = a.call("POST", "/v1/keys/{id}/enable", "/api/v1/keys/"+newID+"/enable", key, "")
+		if r.status != 409 || r.code() != "conflict" {
+			t.Errorf("enable twice: %d %s", r.status, r.raw)
+		}
+
+		// Revoke: 200 with the key; again, 409; enabling it, 409 key_revoked.
 		r = a.call("POST", "/v1/keys/{id}/revoke", "/api/v1/keys/"+newID+"/revoke", key, "")
 		if r.status != 200 {
 			t.Fatalf("revoke: %d %s", r.status, r.raw)
 		}
-		wantKey(t, r.body, map[string]any{"id": newID, "status": "revoked", "revoked_at": a.clock.Now().UTC().Format(time.RFC3339)})
+		wantKey(t, r.body, map[string]any{"id": newID, "status": "revoked", "revoked_at": now})
 		r = a.call("POST", "/v1/keys/{id}/revoke", "/api/v1/keys/"+newID+"/revoke", key, "")
 		if r.status != 409 || r.code() != "conflict" {
 			t.Errorf("revoke twice: %d %s", r.status, r.raw)
+		}
+		r = a.call("POST", "/v1/keys/{id}/enable", "/api/v1/keys/"+newID+"/enable", key, "")
+		if r.status != 409 || r.code() != "key_revoked" || r.header.Get("X-Keyplane-Error") != "key_revoked" {
+			t.Errorf("enable a revoked key: %d %s", r.status, r.raw)
+		}
+		r = a.call("POST", "/v1/keys/{id}/disable", "/api/v1/keys/"+newID+"/disable", key, "")
+		if r.status != 409 || r.code() != "conflict" {
+			t.Errorf("disable a revoked key: %d %s", r.status, r.raw)
 		}
 
 		// The audit log names the key, with IP and user agent.
@@ -296,7 +336,7 @@ func TestAPIKeysLifecycle(t *testing.T) {
 		var actions []string
 		for _, e := range events {
 			if e.ActorEmail != actor || !strings.HasPrefix(e.Summary, actor+" ") || e.IP != "127.0.0.1" {
-				if e.TargetID == a.ids[credRevoked] || e.ActorEmail == "" {
+				if e.TargetID == a.ids[credRevoked] || e.TargetID == a.ids[credDisabled] || e.ActorEmail == "" {
 					continue // made by the test's setup
 				}
 				t.Errorf("event %s: actor %q, summary %q, ip %q", e.Action, e.ActorEmail, e.Summary, e.IP)
@@ -305,7 +345,8 @@ func TestAPIKeysLifecycle(t *testing.T) {
 				actions = append(actions, e.Action)
 			}
 		}
-		want := []string{audit.KeyCreated, audit.KeyUpdated, audit.KeyUpdated, audit.KeyRotated, audit.KeyGraceEnded, audit.KeyRevoked}
+		want := []string{audit.KeyCreated, audit.KeyUpdated, audit.KeyUpdated, audit.KeyRotated, audit.KeyGraceEnded,
+			audit.KeyDisabled, audit.KeyEnabled, audit.KeyRevoked}
 		if !slices.Equal(actions, want) {
 			t.Errorf("audit actions %v, want %v", actions, want)
 		}
@@ -315,14 +356,18 @@ func TestAPIKeysLifecycle(t *testing.T) {
 	})
 }
 
-// TestAPISelfProtection: a key cannot revoke itself, remove its own
-// keys:manage, or end its own grace period.
+// TestAPISelfProtection: a key cannot revoke or disable itself, remove its
+// own keys:manage, or end its own grace period.
 func TestAPISelfProtection(t *testing.T) {
 	a := newAPIEnv(t, storetest.SQLite(t))
 	key, self := a.creds[credManage], a.ids[credManage]
 	r := a.call("POST", "/v1/keys/{id}/revoke", "/api/v1/keys/"+self+"/revoke", key, "")
 	if r.status != 409 || r.code() != "conflict" {
 		t.Errorf("revoke itself: %d %s", r.status, r.raw)
+	}
+	r = a.call("POST", "/v1/keys/{id}/disable", "/api/v1/keys/"+self+"/disable", key, "")
+	if r.status != 409 || r.code() != "conflict" {
+		t.Errorf("disable itself: %d %s", r.status, r.raw)
 	}
 	r = a.call("PATCH", "/v1/keys/{id}", "/api/v1/keys/"+self, key, `{"scopes": ["read"]}`)
 	if r.status != 409 {

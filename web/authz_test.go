@@ -60,6 +60,9 @@ var authzMatrix = map[string][roleCount]int{
 	"POST /orgs/:slug/keys/:id":           {303, 403, 422, 404, 404},
 	"GET /orgs/:slug/keys/:id/revoke":     {303, 403, 200, 404, 404},
 	"POST /orgs/:slug/keys/:id/revoke":    {303, 403, 303, 404, 404},
+	"GET /orgs/:slug/keys/:id/disable":    {303, 403, 200, 404, 404},
+	"POST /orgs/:slug/keys/:id/disable":   {303, 403, 303, 404, 404},
+	"POST /orgs/:slug/keys/:id/enable":    {303, 403, 409, 404, 404}, // the key is not disabled
 	"GET /orgs/:slug/keys/:id/rotate":     {303, 403, 200, 404, 404},
 	"POST /orgs/:slug/keys/:id/rotate":    {303, 403, 422, 404, 404},
 	"GET /orgs/:slug/keys/:id/end-grace":  {303, 403, 409, 404, 404}, // :id replaced no key: nothing to end

@@ -19,5 +19,7 @@ func withServices(d *Deps, db *store.DB) {
 	d.Setup = setup.New(db, d.Accounts, d.Orgs, d.Config.SetupToken)
 	d.Idempotency = idempotency.NewService(db, d.Now)
 	d.Tokens = optoken.NewService(db, d.Config.KeyPrefix, d.Now)
-	d.Verifier = verify.New(verify.Options{Store: verify.DBStore{DB: db}, Prefix: d.Config.KeyPrefix, Now: d.Now, Logger: d.Logger})
+	if d.Verifier == nil {
+		d.Verifier = verify.New(verify.Options{Store: verify.DBStore{DB: db}, Prefix: d.Config.KeyPrefix, Now: d.Now, Logger: d.Logger})
+	}
 }

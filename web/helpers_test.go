@@ -23,6 +23,7 @@ import (
 	"keyplane/internal/config"
 	"keyplane/internal/org"
 	"keyplane/internal/store"
+	"keyplane/internal/verify"
 	"keyplane/views/layout"
 )
 
@@ -70,11 +71,14 @@ func newEnv(t *testing.T, db *store.DB, vars map[string]string, tweaks ...func(*
 	e := &env{t: t, db: db, cfg: cfg, clock: clock}
 	e.accounts = account.NewService(db, clock.Now, account.WithHashParams(account.TestHashParams))
 	e.orgs = org.NewService(db, clock.Now, org.WithAccounts(e.accounts))
+	// The key service tells the server's verifier of every change, as in
+	// production.
+	verifier := verify.New(verify.Options{Store: verify.DBStore{DB: db}, Prefix: cfg.KeyPrefix, Now: clock.Now, Logger: logger})
 	keyOpts := apikey.ConfigOptions(cfg)
-	keyOpts.Now = clock.Now
+	keyOpts.Now, keyOpts.Changed = clock.Now, verifier.Invalidate
 	e.keys = apikey.NewService(db, keyOpts)
 	deps := Deps{
-		Config: cfg, DB: db, Accounts: e.accounts, Orgs: e.orgs, Keys: e.keys,
+		Config: cfg, DB: db, Accounts: e.accounts, Orgs: e.orgs, Keys: e.keys, Verifier: verifier,
 		Throttle: account.NewThrottle(clock.Now), Logger: logger,
 		SessionSecret: cfg.SessionSecret, Now: clock.Now, Version: "test",
 	}

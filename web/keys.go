@@ -21,7 +21,7 @@ func (s *Server) keysList(c echo.Context) error {
 	ctx := c.Request().Context()
 	m := currentMembership(c)
 	f := keys.Filter{
-		Status:      oneOf(c.QueryParam("status"), "active", "expiring", "expired", "revoked"),
+		Status:      oneOf(c.QueryParam("status"), keys.StatusNames...),
 		Environment: oneOf(c.QueryParam("environment"), "live", "test"),
 		Kind:        oneOf(c.QueryParam("kind"), "private", "public"),
 		Q:           truncateRunes(strings.TrimSpace(c.QueryParam("q")), 200),
@@ -54,7 +54,7 @@ func (s *Server) keysList(c echo.Context) error {
 		}
 	}
 	vm := keys.ListPage{
-		Slug: m.Slug, OrgName: m.Name, IsAdmin: isOrgAdmin(c), Filter: f, AnyKeys: anyKeys,
+		Slug: m.Slug, OrgName: m.Name, IsAdmin: isOrgAdmin(c), CSRFToken: csrfToken(c), Filter: f, AnyKeys: anyKeys,
 		Limit: s.keys.MaxKeys(), ActiveNow: active, AtLimit: active >= s.keys.MaxKeys(),
 		TableURL: listURL(m.Slug, f),
 	}

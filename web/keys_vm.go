@@ -28,6 +28,14 @@ func keyRow(k apikey.Key, slug string, now time.Time) keys.Row {
 	if r.CreatedBy == "" {
 		r.CreatedBy = "command line"
 	}
+	switch st := k.StatusAt(now); {
+	case st == apikey.Disabled:
+		r.CanEnable = true
+		r.Disabled = "disabled " + relative(*k.DisabledAt, now)
+		r.DisabledExact = k.DisabledAt.UTC().Format(exactLayout)
+	case st == apikey.Active || st == apikey.Expiring:
+		r.CanDisable = true
+	}
 	if k.LastUsedAt != nil {
 		r.LastUsed = relative(*k.LastUsedAt, now)
 		r.LastUsedExact = k.LastUsedAt.UTC().Format(exactLayout)

@@ -48,7 +48,7 @@ func (s *Server) page(c echo.Context, title string) layout.Page {
 		}
 	}
 	if m := currentMembership(c); m != nil {
-		p.Org = &layout.Org{Name: m.Name, Slug: m.Slug, Role: string(m.Role)}
+		p.Org = &layout.Org{Name: m.Name, Slug: m.Slug, Role: string(m.Role), Disabled: m.DisabledAt != nil}
 	}
 	for _, j := range joinedOrgs(c) {
 		p.Orgs = append(p.Orgs, layout.Org{Name: j.Name, Slug: j.Slug, Role: string(j.Role)})

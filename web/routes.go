@@ -51,6 +51,8 @@ func (s *Server) routes() {
 	huma.Register(orgAPI, api.UpdateKeyOp(), s.manage.UpdateKey)
 	huma.Register(orgAPI, api.RotateKeyOp(), s.manage.RotateKey)
 	huma.Register(orgAPI, api.RevokeKeyOp(), s.manage.RevokeKey)
+	huma.Register(orgAPI, api.DisableKeyOp(), s.manage.DisableKey)
+	huma.Register(orgAPI, api.EnableKeyOp(), s.manage.EnableKey)
 	huma.Register(orgAPI, api.EndGraceKeyOp(), s.manage.EndGraceKey)
 	huma.Register(orgAPI, api.KeyUsageOp(), s.manage.KeyUsage)
 	huma.Register(orgAPI, api.OrgUsageOp(), s.manage.OrgUsage)
@@ -60,13 +62,18 @@ func (s *Server) routes() {
 	huma.Register(orgAPI, api.ChangeMemberRoleOp(), s.manage.ChangeMemberRole)
 	huma.Register(orgAPI, api.RemoveMemberOp(), s.manage.RemoveMember)
 
-	// Operator API: an operator token, never an API key: organizations,
-	// their members and invitations, users, and portal sessions.
+	// Operator API: an operator token, never an API key: organizations
+	// (disabling one pauses its keys), their members and invitations,
+	// users, and portal sessions.
 	adminAPI := s.manage.AdminGroup(doc)
 	huma.Register(adminAPI, api.ListOrgsOp(), s.manage.ListOrgs)
 	huma.Register(adminAPI, api.CreateOrgOp(), s.manage.CreateOrg)
 	huma.Register(adminAPI, api.GetOrgOp(), s.manage.GetOrg)
+	huma.Register(adminAPI, api.DisableOrgOp(), s.manage.DisableOrg)
+	huma.Register(adminAPI, api.EnableOrgOp(), s.manage.EnableOrg)
 	huma.Register(adminAPI, api.AddOrgMemberOp(), s.manage.AddOrgMember)
+	huma.Register(adminAPI, api.ChangeOrgMemberRoleOp(), s.manage.ChangeOrgMemberRole)
+	huma.Register(adminAPI, api.RemoveOrgMemberOp(), s.manage.RemoveOrgMember)
 	huma.Register(adminAPI, api.InviteOrgMemberOp(), s.manage.InviteOrgMember)
 	huma.Register(adminAPI, api.CreateUserOp(), s.manage.CreateUser)
 	huma.Register(adminAPI, api.DisableUserOp(), s.manage.DisableUser)
@@ -126,6 +133,9 @@ func (s *Server) routes() {
 	orgs.POST("/keys/:id", s.keyUpdate, admin)
 	orgs.GET("/keys/:id/revoke", s.keyRevokeConfirm, admin)
 	orgs.POST("/keys/:id/revoke", s.keyRevoke, admin)
+	orgs.GET("/keys/:id/disable", s.keyDisableConfirm, admin)
+	orgs.POST("/keys/:id/disable", s.keyDisable, admin)
+	orgs.POST("/keys/:id/enable", s.keyEnable, admin)
 	orgs.GET("/keys/:id/rotate", s.keyRotateForm, admin)
 	orgs.POST("/keys/:id/rotate", s.keyRotate, admin)
 	orgs.GET("/keys/:id/end-grace", s.keyEndGraceConfirm, admin)

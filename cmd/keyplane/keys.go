@@ -19,7 +19,7 @@ import (
 	"keyplane/internal/usage"
 )
 
-const keysUsage = "usage: keyplane keys create | list | revoke [flags]"
+const keysUsage = "usage: keyplane keys create | list | revoke | disable | enable [flags]"
 
 // repeated is a flag that may be given several times.
 type repeated []string
@@ -47,8 +47,12 @@ type keysArgs struct {
 	expiresIn, block                 time.Duration
 	rateLimit                        int
 	asJSON                           bool
-	id                               string // of revoke
+	id                               string // of revoke, disable and enable
 }
+
+// keyStateVerbs are the subcommands that change one key's state, with what
+// they print ("revoked kp_sk_live_…a9Qz (Billing)").
+var keyStateVerbs = map[string]string{"revoke": "revoked", "disable": "disabled", "enable": "enabled"}
 
 // parseKeys reads the flags of `keyplane keys ...`; --org is checked by
 // the caller, since a remote org key implies it.
@@ -76,17 +80,18 @@ func parseKeys(args []string) (keysArgs, error) {
 		fs.Var(&block, "block", "")
 	case "list":
 		fs.BoolVar(&a.asJSON, "json", false, "")
-	case "revoke":
+	case "revoke", "disable", "enable":
 	default:
 		return keysArgs{}, usagef("unknown keys command %q; %s", a.sub, keysUsage)
 	}
 	if err := fs.Parse(args); err != nil {
 		return keysArgs{}, usagef("keys %s: %v", a.sub, err)
 	}
-	if a.sub == "revoke" && fs.NArg() != 1 {
-		return keysArgs{}, usagef("keys revoke: give exactly one KEY_ID after the flags")
+	_, onOneKey := keyStateVerbs[a.sub]
+	if onOneKey && fs.NArg() != 1 {
+		return keysArgs{}, usagef("keys %s: give exactly one KEY_ID after the flags", a.sub)
 	}
-	if a.sub != "revoke" && fs.NArg() > 0 {
+	if !onOneKey && fs.NArg() > 0 {
 		return keysArgs{}, usagef("keys %s: unexpected argument %q", a.sub, fs.Arg(0))
 	}
 	if a.sub == "create" && a.description == "" {
@@ -98,7 +103,7 @@ func parseKeys(args []string) (keysArgs, error) {
 
 // keysCommand runs `keyplane keys ...` on the database: create prints the
 // new key and nothing else on stdout; list prints a table or JSON; revoke
-// ends a key.
+// ends a key; disable pauses it and enable lets it work again.
 func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
 	a, err := parseKeys(args)
 	if err != nil {
@@ -140,12 +145,15 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 		fmt.Fprintln(stdout, created.Secret)
 	case "list":
 		return listKeys(ctx, keys, db, o, a.asJSON, stdout)
-	case "revoke":
-		k, err := keys.Revoke(ctx, o.ID, a.id, cli)
+	default:
+		change := map[string]func(context.Context, string, string, audit.Actor) (apikey.Key, error){
+			"revoke": keys.Revoke, "disable": keys.Disable, "enable": keys.Enable,
+		}[sub]
+		k, err := change(ctx, o.ID, a.id, cli)
 		if err != nil {
 			return cliError(err)
 		}
-		fmt.Fprintf(stdout, "revoked %s (%s)\n", k.Hint, k.Description)
+		fmt.Fprintf(stdout, "%s %s (%s)\n", keyStateVerbs[sub], k.Hint, k.Description)
 	}
 	return nil
 }

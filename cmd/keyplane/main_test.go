@@ -263,6 +263,18 @@ func TestKeysCommands(t *testing.T) {
 	}
 
 	id := k["id"].(string)
+	if code, out, stderr := runCLI(t, getenv, "", "keys", "disable", "--org", "acme", id); code != 0 || !strings.HasPrefix(out, "disabled kp_pk_test_") {
+		t.Fatalf("keys disable: exit %d %q %q", code, out, stderr)
+	}
+	if code, out, _ := runCLI(t, getenv, "", "keys", "list", "--org", "acme"); code != 0 || !strings.Contains(out, "disabled") {
+		t.Fatalf("keys list of a disabled key: %q", out)
+	}
+	if code, out, stderr := runCLI(t, getenv, "", "keys", "enable", "--org", "acme", id); code != 0 || !strings.HasPrefix(out, "enabled kp_pk_test_") {
+		t.Fatalf("keys enable: exit %d %q %q", code, out, stderr)
+	}
+	if code, _, stderr := runCLI(t, getenv, "", "keys", "enable", "--org", "acme"); code != 2 || !strings.Contains(stderr, "KEY_ID") {
+		t.Fatalf("keys enable without an id: exit %d %q", code, stderr)
+	}
 	if code, out, stderr := runCLI(t, getenv, "", "keys", "revoke", "--org", "acme", id); code != 0 || !strings.Contains(out, "revoked") {
 		t.Fatalf("keys revoke: exit %d %q %q", code, out, stderr)
 	}

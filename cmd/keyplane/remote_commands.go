@@ -81,12 +81,12 @@ func remoteKeysCommand(ctx context.Context, r *remote, args []string, stdout io.
 			out = []keyJSON{}
 		}
 		return printKeys(out, a.asJSON, stdout)
-	case "revoke":
+	default:
 		var k keyJSON
-		if err := r.do(ctx, http.MethodPost, "/api/v1/keys/"+url.PathEscape(a.id)+"/revoke", nil, &k); err != nil {
+		if err := r.do(ctx, http.MethodPost, "/api/v1/keys/"+url.PathEscape(a.id)+"/"+a.sub, nil, &k); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "revoked %s (%s)\n", k.Hint, k.Description)
+		fmt.Fprintf(stdout, "%s %s (%s)\n", keyStateVerbs[a.sub], k.Hint, k.Description)
 	}
 	return nil
 }

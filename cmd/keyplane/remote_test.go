@@ -96,6 +96,12 @@ func TestRemoteCommands(t *testing.T) {
 		}
 
 		id := k["id"].(string)
+		if code, out, stderr := runRemote(t, getenv, orgKey, "keys", "disable", id); code != 0 || out != "disabled "+k["hint"].(string)+" (Billing)\n" {
+			t.Fatalf("keys disable: exit %d %q %q", code, out, stderr)
+		}
+		if code, out, stderr := runRemote(t, getenv, orgKey, "keys", "enable", id); code != 0 || out != "enabled "+k["hint"].(string)+" (Billing)\n" {
+			t.Fatalf("keys enable: exit %d %q %q", code, out, stderr)
+		}
 		if code, out, stderr := runRemote(t, getenv, orgKey, "keys", "revoke", id); code != 0 || !strings.Contains(out, "revoked") || !strings.Contains(out, "(Billing)") {
 			t.Fatalf("keys revoke: exit %d %q %q", code, out, stderr)
 		}

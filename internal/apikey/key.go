@@ -57,6 +57,8 @@ type Key struct {
 	LastUsedOrigin     string
 	RevokedAt          *time.Time
 	RevokedByID        *string
+	DisabledAt         *time.Time
+	DisabledByID       *string
 	ReplacesID         *string
 	ReplacedByID       *string
 	GraceUntil         *time.Time
@@ -74,8 +76,12 @@ const (
 	Active   Status = "active"
 	Expiring Status = "expiring"
 	Expired  Status = "expired"
+	Disabled Status = "disabled"
 	Revoked  Status = "revoked"
 )
+
+// Statuses lists every status, in the order filters offer them.
+var Statuses = []Status{Active, Expiring, Expired, Disabled, Revoked}
 
 // ExpiringWithin is how close a deadline makes a key "expiring".
 const ExpiringWithin = 7 * 24 * time.Hour
@@ -90,17 +96,20 @@ func (k Key) Deadline() *time.Time {
 	return d
 }
 
-// StatusAt returns the key's status at now.
+// StatusAt returns the key's status at now, in the data plane's order of
+// checks: revoked, expired, disabled.
 func (k Key) StatusAt(now time.Time) Status {
 	if k.RevokedAt != nil {
 		return Revoked
 	}
 	d := k.Deadline()
 	switch {
+	case d != nil && !now.Before(*d):
+		return Expired
+	case k.DisabledAt != nil:
+		return Disabled
 	case d == nil:
 		return Active
-	case !now.Before(*d):
-		return Expired
 	case d.Sub(now) <= ExpiringWithin:
 		return Expiring
 	}

@@ -6,6 +6,9 @@ const (
 	KeyUpdated = "key.updated"
 	KeyRevoked = "key.revoked"
 	KeyRotated = "key.rotated"
+	// KeyDisabled and KeyEnabled pause a key and let it work again.
+	KeyDisabled = "key.disabled"
+	KeyEnabled  = "key.enabled"
 	// KeyGraceEnded is an admin ending a rotated key's grace period early.
 	KeyGraceEnded = "key.grace_ended"
 )

@@ -22,6 +22,10 @@ const (
 	ReauthFailed = "reauth.failed"
 	OrgCreated   = "org.created"
 	MemberAdded  = "member.added"
+	// OrgDisabled and OrgEnabled are an operator pausing every key of an
+	// organization, and undoing it.
+	OrgDisabled = "org.disabled"
+	OrgEnabled  = "org.enabled"
 )
 
 // Actor is who did something, and from where: a signed-in user, an API key

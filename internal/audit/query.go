@@ -11,9 +11,9 @@ import (
 
 // Actions lists every action the audit log records, for filters.
 var Actions = []string{
-	LoginSucceeded, LoginFailed, ReauthFailed, OrgCreated,
+	LoginSucceeded, LoginFailed, ReauthFailed, OrgCreated, OrgDisabled, OrgEnabled,
 	MemberAdded, MemberInvited, MemberJoined, MemberRoleChanged, MemberRemoved, MemberDisabled, MemberEnabled, InviteRevoked,
-	KeyCreated, KeyUpdated, KeyRevoked, KeyRotated, KeyGraceEnded,
+	KeyCreated, KeyUpdated, KeyRevoked, KeyRotated, KeyGraceEnded, KeyDisabled, KeyEnabled,
 }
 
 // Filter narrows an organization's events. Zero fields match everything.

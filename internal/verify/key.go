@@ -37,7 +37,10 @@ type Key struct {
 	Block     time.Duration // block after the limit is exceeded; 0 means none
 	RevokedAt *time.Time
 	Deadline  *time.Time
-	CreatedAt time.Time
+	// Disabled is set while the key, or its whole organization, is paused.
+	Disabled    bool
+	OrgDisabled bool
+	CreatedAt   time.Time
 }
 
 // HasScope reports whether the key grants scope; admin grants every scope.
@@ -58,15 +61,16 @@ type DBStore struct{ DB *store.DB }
 
 type keyRow struct {
 	apikey.Key
-	OrgSlug string
-	OrgName string
+	OrgSlug       string
+	OrgName       string
+	OrgDisabledAt *time.Time
 }
 
 // KeyByHash returns the key whose hash is hash, or ErrUnknownKey.
 func (s DBStore) KeyByHash(ctx context.Context, hash []byte) (*Key, error) {
 	var row keyRow
 	err := s.DB.WithContext(ctx).Table("api_keys AS k").
-		Select("k.*, o.slug AS org_slug, o.name AS org_name").
+		Select("k.*, o.slug AS org_slug, o.name AS org_name, o.disabled_at AS org_disabled_at").
 		Joins("JOIN organizations AS o ON o.id = k.org_id").
 		Where("k.key_hash = ?", hash).
 		Take(&row).Error
@@ -85,6 +89,7 @@ func fromRow(row keyRow) *Key {
 		Description: row.Description, Kind: row.Kind, Environment: row.Environment, Scopes: row.Scopes,
 		ScopeList: strings.Join(row.Scopes, " "),
 		RevokedAt: row.RevokedAt, Deadline: row.Deadline(), CreatedAt: row.CreatedAt,
+		Disabled: row.DisabledAt != nil || row.OrgDisabledAt != nil, OrgDisabled: row.OrgDisabledAt != nil,
 	}
 	for _, d := range row.Domains {
 		if p, err := apikey.ParseDomainPattern(d); err == nil {

@@ -58,7 +58,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	// Children looked up once: the hot path does no label hashing.
 	m.byOutcome = map[string]prometheus.Counter{}
-	for _, o := range []string{OutcomeAllowed, CodeUnauthorized, CodeRevoked, CodeExpired, CodeIPNotAllowed,
+	for _, o := range []string{OutcomeAllowed, CodeUnauthorized, CodeRevoked, CodeExpired, CodeDisabled, CodeIPNotAllowed,
 		CodeDomainNotAllowed, CodeAnonymous, CodeForbidden, CodeRateLimited, CodeUnavailable} {
 		m.byOutcome[o] = m.outcomes.WithLabelValues(o)
 	}

@@ -22,6 +22,7 @@ const (
 	CodeUnauthorized     = "unauthorized"
 	CodeRevoked          = "key_revoked"
 	CodeExpired          = "key_expired"
+	CodeDisabled         = "key_disabled"
 	CodeIPNotAllowed     = "ip_not_allowed"
 	CodeDomainNotAllowed = "domain_not_allowed"
 	CodeAnonymous        = "anonymous_request"
@@ -190,7 +191,7 @@ func (v *Verifier) Invalidate(hash []byte) {
 func (v *Verifier) InvalidateAll() { v.cache.purge() }
 
 // Verify runs the checks in order: format and checksum, lookup by hash,
-// revoked or expired, IP allowlist, public-key origin, rate limit, scope.
+// revoked, expired, disabled, IP allowlist, public-key origin, rate limit, scope.
 func (v *Verifier) Verify(ctx context.Context, req Request) Result {
 	start := time.Now()
 	res := v.verify(ctx, req, v.now())
@@ -221,6 +222,12 @@ func (v *Verifier) decide(ctx context.Context, req Request, now time.Time) Resul
 	}
 	if k.Deadline != nil && !now.Before(*k.Deadline) {
 		return deny(CodeExpired, "This API key has expired", k)
+	}
+	if k.Disabled {
+		if k.OrgDisabled {
+			return deny(CodeDisabled, "This API key's organization is disabled", k)
+		}
+		return deny(CodeDisabled, "This API key is disabled", k)
 	}
 	if len(k.IPs) > 0 && !containsAddr(k.IPs, req.ClientIP) {
 		return deny(CodeIPNotAllowed, "Requests from this IP address are not allowed for this key", k)

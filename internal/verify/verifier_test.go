@@ -195,6 +195,15 @@ func TestVerifyChecks(t *testing.T) {
 		{name: "expired beats IP", edit: func(t *testing.T, f *fixture) func(*Key) {
 			return func(k *Key) { k.Deadline = past(-time.Second)(f); k.IPs = mustPrefixes(t, "10.0.0.0/8") }
 		}, req: Request{ClientIP: ip("192.0.2.1")}, code: CodeExpired, keyFound: true},
+		{name: "disabled beats IP and scope", edit: func(t *testing.T, _ *fixture) func(*Key) {
+			return func(k *Key) { k.Disabled = true; k.IPs = mustPrefixes(t, "10.0.0.0/8"); k.Scopes = nil }
+		}, req: Request{ClientIP: ip("192.0.2.1"), Scopes: []string{"sms:send"}}, code: CodeDisabled, keyFound: true},
+		{name: "expired beats disabled", edit: func(_ *testing.T, f *fixture) func(*Key) {
+			return func(k *Key) { k.Disabled = true; k.Deadline = past(-time.Second)(f) }
+		}, code: CodeExpired, keyFound: true},
+		{name: "organization disabled", edit: func(_ *testing.T, _ *fixture) func(*Key) {
+			return func(k *Key) { k.Disabled, k.OrgDisabled = true, true }
+		}, code: CodeDisabled, keyFound: true},
 		{name: "IP inside the allowlist", edit: func(t *testing.T, _ *fixture) func(*Key) {
 			return func(k *Key) { k.IPs = mustPrefixes(t, "10.0.0.0/24", "2001:db8::/64") }
 		}, req: Request{ClientIP: ip("10.0.0.255")}, keyFound: true},

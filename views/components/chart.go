@@ -69,6 +69,7 @@ var outcomeColors = map[string]string{
 	"forbidden":          "#9333ea",
 	"key_revoked":        "#7f1d1d",
 	"key_expired":        "#a16207",
+	"key_disabled":       "#57534e",
 	"ip_not_allowed":     "#db2777",
 	"domain_not_allowed": "#2563eb",
 	"anonymous_request":  "#0891b2",

@@ -42,6 +42,12 @@ type Row struct {
 	// one still works in its grace period: where the cut-over shows.
 	RotationURL string
 	RateLimit   string
+	// Disabled says since when a disabled key is paused ("disabled 3
+	// minutes ago"); CanDisable and CanEnable offer the two actions.
+	Disabled      string
+	DisabledExact string
+	CanDisable    bool
+	CanEnable     bool
 	// Requests24h and Activity are the key's requests in the last 24 hours
 	// and per UTC day over the last 7 days; the list shows them.
 	Requests24h string
@@ -66,6 +72,7 @@ type ListPage struct {
 	Slug      string
 	OrgName   string
 	IsAdmin   bool
+	CSRFToken string // for the rows' enable buttons
 	Rows      []Row
 	Filter    Filter
 	AnyKeys   bool // the organization has keys at all, filters aside
@@ -140,7 +147,7 @@ type Detail struct {
 	Usage          Usage
 }
 
-// Confirm is the revoke or rotate dialog.
+// Confirm is the revoke, disable or rotate dialog.
 type Confirm struct {
 	Slug        string
 	CSRFToken   string
@@ -150,4 +157,13 @@ type Confirm struct {
 	FormToken   string
 	Error       string
 	Grace       string
+	// Back is where the dialog returns after the action: BackToList, or
+	// the key's page.
+	Back string
 }
+
+// StatusNames are the statuses the list filters by.
+var StatusNames = []string{"active", "expiring", "expired", "disabled", "revoked"}
+
+// BackToList sends a row's action back to the keys list.
+const BackToList = "list"

@@ -33,6 +33,8 @@ type Org struct {
 	Name string
 	Slug string
 	Role string
+	// Disabled is set while an operator has disabled the organization.
+	Disabled bool
 }
 
 // IDs of the containers that htmx swaps into; handlers use the same

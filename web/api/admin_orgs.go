@@ -19,6 +19,8 @@ type Org struct {
 	Slug      string    `json:"slug" example:"acme"`
 	Members   int       `json:"members" doc:"How many people belong to it."`
 	CreatedAt time.Time `json:"created_at"`
+	// DisabledAt is set while the organization is disabled.
+	DisabledAt *time.Time `json:"disabled_at" nullable:"true" doc:"Since when the organization is disabled (every key refused with key_disabled); null unless disabled."`
 }
 
 // OrgList is every organization, by name.
@@ -65,7 +67,7 @@ func (m *Management) orgJSON(ctx context.Context, o org.Organization) (Org, erro
 	if err != nil {
 		return Org{}, err
 	}
-	return Org{ID: o.ID, Name: o.Name, Slug: o.Slug, Members: len(rows), CreatedAt: o.CreatedAt.UTC()}, nil
+	return Org{ID: o.ID, Name: o.Name, Slug: o.Slug, Members: len(rows), CreatedAt: o.CreatedAt.UTC(), DisabledAt: utc(o.DisabledAt)}, nil
 }
 
 // ListOrgs is GET /api/v1/admin/orgs: every organization.
@@ -76,7 +78,7 @@ func (m *Management) ListOrgs(ctx context.Context, _ *struct{}) (*orgListOutput,
 	}
 	out := OrgList{Data: make([]Org, 0, len(list))}
 	for _, o := range list {
-		out.Data = append(out.Data, Org{ID: o.ID, Name: o.Name, Slug: o.Slug, Members: o.Members, CreatedAt: o.CreatedAt.UTC()})
+		out.Data = append(out.Data, Org{ID: o.ID, Name: o.Name, Slug: o.Slug, Members: o.Members, CreatedAt: o.CreatedAt.UTC(), DisabledAt: utc(o.DisabledAt)})
 	}
 	return &orgListOutput{Body: out}, nil
 }
@@ -121,6 +123,30 @@ func (m *Management) GetOrg(ctx context.Context, in *SlugInput) (*orgOutput, err
 		return nil, m.fail(err)
 	}
 	return &orgOutput{Body: out}, nil
+}
+
+// DisableOrg is POST /api/v1/admin/orgs/{slug}/disable: 200 with the
+// organization; every one of its keys is refused with key_disabled within
+// a second everywhere. Already disabled is 409.
+func (m *Management) DisableOrg(ctx context.Context, in *SlugInput) (*orgOutput, error) {
+	return m.setOrgDisabled(ctx, in.Slug, true)
+}
+
+// EnableOrg is POST /api/v1/admin/orgs/{slug}/enable: 200 with the
+// organization, whose keys work again as they did. Not disabled is 409.
+func (m *Management) EnableOrg(ctx context.Context, in *SlugInput) (*orgOutput, error) {
+	return m.setOrgDisabled(ctx, in.Slug, false)
+}
+
+func (m *Management) setOrgDisabled(ctx context.Context, slug string, disabled bool) (*orgOutput, error) {
+	o, err := m.orgs.BySlug(ctx, slug)
+	if err != nil {
+		return nil, m.fail(err)
+	}
+	if err := m.keys.SetOrgDisabled(ctx, o.ID, disabled, credentialOf(ctx).actor); err != nil {
+		return nil, m.fail(err)
+	}
+	return m.GetOrg(ctx, &SlugInput{Slug: slug})
 }
 
 // AddOrgMember is POST /api/v1/admin/orgs/{slug}/members: 201 with the
@@ -195,6 +221,26 @@ func GetOrgOp() huma.Operation {
 	return orgsOp(huma.Operation{
 		OperationID: "admin-get-org", Method: http.MethodGet, Path: "/orgs/{slug}", Summary: "Get an organization",
 		Errors: []int{http.StatusNotFound},
+	}, nil, exampleOrg)
+}
+
+// DisableOrgOp is POST /v1/admin/orgs/{slug}/disable.
+func DisableOrgOp() huma.Operation {
+	disabled := exampleOrg
+	disabled.DisabledAt = &exampleRevoked
+	return orgsOp(huma.Operation{
+		OperationID: "admin-disable-org", Method: http.MethodPost, Path: "/orgs/{slug}/disable", Summary: "Disable an organization",
+		Description: "Every key of the organization is refused with key_disabled within a second everywhere, until it is enabled; the keys keep their own state. Its members can still sign in and see it. Already disabled is 409.",
+		Errors:      []int{http.StatusNotFound, http.StatusConflict},
+	}, nil, disabled)
+}
+
+// EnableOrgOp is POST /v1/admin/orgs/{slug}/enable.
+func EnableOrgOp() huma.Operation {
+	return orgsOp(huma.Operation{
+		OperationID: "admin-enable-org", Method: http.MethodPost, Path: "/orgs/{slug}/enable", Summary: "Enable an organization",
+		Description: "Its keys work again as they did before it was disabled. Not disabled is 409.",
+		Errors:      []int{http.StatusNotFound, http.StatusConflict},
 	}, nil, exampleOrg)
 }
 

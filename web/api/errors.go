@@ -37,6 +37,7 @@ var statuses = map[string]int{
 	verify.CodeUnauthorized:     http.StatusUnauthorized,
 	verify.CodeRevoked:          http.StatusUnauthorized,
 	verify.CodeExpired:          http.StatusUnauthorized,
+	verify.CodeDisabled:         http.StatusUnauthorized,
 	verify.CodeIPNotAllowed:     http.StatusForbidden,
 	verify.CodeDomainNotAllowed: http.StatusForbidden,
 	verify.CodeAnonymous:        http.StatusForbidden,

@@ -111,7 +111,7 @@ const (
 
 const apiDescription = `Everything an admin does to an organization's keys and members in the dashboard, a program can do here, and it can read the same usage numbers and audit log.
 
-**Authentication.** Send a private key of the organization that holds the scope ` + "`keys:manage`" + ` in ` + "`X-Api-Key`" + ` or as ` + "`Authorization: Bearer`" + `. The organization is the key's own. Missing, malformed, unknown, revoked or expired keys, and public keys, get 401 ` + "`unauthorized`" + `; a key without ` + "`keys:manage`" + ` (` + "`admin`" + ` does not imply it) gets 403 ` + "`forbidden`" + `. Another organization's ids are 404.
+**Authentication.** Send a private key of the organization that holds the scope ` + "`keys:manage`" + ` in ` + "`X-Api-Key`" + ` or as ` + "`Authorization: Bearer`" + `. The organization is the key's own. Missing, malformed, unknown, revoked, expired or disabled keys, and public keys, get 401 ` + "`unauthorized`" + `; a key without ` + "`keys:manage`" + ` (` + "`admin`" + ` does not imply it) gets 403 ` + "`forbidden`" + `. Another organization's ids are 404.
 
 **Errors** share one shape, ` + "`{\"error\": {\"code\", \"message\", \"fields\": [{\"name\", \"message\"}]}}`" + `, and the code is repeated in the ` + "`X-Keyplane-Error`" + ` header. Validation errors are 422 ` + "`invalid`" + ` and name the request's own fields; unknown body fields are refused. A body that is not JSON is 400 ` + "`bad_request`" + `, one over 64 KiB is 413 ` + "`too_large`" + `.
 

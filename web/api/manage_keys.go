@@ -26,11 +26,12 @@ type Key struct {
 	Scopes             []string   `json:"scopes" nullable:"false" example:"[\"read\",\"keys:manage\"]"`
 	Domains            []string   `json:"domains" nullable:"false" doc:"Allowed origins of a public key."`
 	IPs                []string   `json:"ips" nullable:"false" doc:"Allowed client addresses (CIDR); empty allows any."`
-	Status             string     `json:"status" enum:"active,expiring,expired,revoked"`
+	Status             string     `json:"status" enum:"active,expiring,expired,disabled,revoked"`
 	Source             string     `json:"source" enum:"generated,imported"`
 	CreatedAt          time.Time  `json:"created_at"`
 	ExpiresAt          *time.Time `json:"expires_at" nullable:"true" doc:"When the key stops working: its expiry, or the end of a rotation's grace period."`
 	LastUsedAt         *time.Time `json:"last_used_at" nullable:"true"`
+	DisabledAt         *time.Time `json:"disabled_at" nullable:"true" doc:"Since when the key is paused; null unless disabled."`
 	RevokedAt          *time.Time `json:"revoked_at" nullable:"true"`
 	RateLimitPerMinute *int       `json:"rate_limit_per_minute" nullable:"true"`
 	BlockMinutes       *int       `json:"block_minutes" nullable:"true"`
@@ -55,7 +56,7 @@ func keyJSON(k apikey.Key, now time.Time, requests int64) Key {
 		ID: k.ID, Description: k.Description, Hint: k.Hint, Kind: string(k.Kind), Environment: string(k.Environment),
 		Scopes: orEmpty(k.Scopes), Domains: orEmpty(k.Domains), IPs: orEmpty(k.IPs), Status: string(k.StatusAt(now)),
 		Source: "generated", CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utc(k.Deadline()), LastUsedAt: utc(k.LastUsedAt),
-		RevokedAt: utc(k.RevokedAt), RateLimitPerMinute: k.RateLimitPerMinute, BlockMinutes: k.BlockMinutes,
+		DisabledAt: utc(k.DisabledAt), RevokedAt: utc(k.RevokedAt), RateLimitPerMinute: k.RateLimitPerMinute, BlockMinutes: k.BlockMinutes,
 		Requests24h: requests,
 	}
 }
@@ -126,7 +127,7 @@ type keyListOutput struct {
 
 // ListKeysInput filters and pages the keys list.
 type ListKeysInput struct {
-	Status      string `query:"status" enum:"active,expiring,expired,revoked" doc:"Only keys in this status."`
+	Status      string `query:"status" enum:"active,expiring,expired,disabled,revoked" doc:"Only keys in this status."`
 	Environment string `query:"environment" enum:"live,test"`
 	Kind        string `query:"kind" enum:"private,public"`
 	Q           string `query:"q" maxLength:"200" doc:"Matches the description (any case), the id or the hint."`
@@ -388,25 +389,4 @@ func (m *Management) RotateKey(ctx context.Context, in *RotateKeyInput) (*create
 		return nil, m.fail(err)
 	}
 	return m.reveal(ctx, created)
-}
-
-// RevokeKey is POST /api/v1/keys/{id}/revoke: 200 with the revoked key. A
-// key cannot revoke itself (409).
-func (m *Management) RevokeKey(ctx context.Context, in *KeyInput) (*keyOutput, error) {
-	cred := credentialOf(ctx)
-	if in.ID == cred.key.ID {
-		return nil, NewProblem(CodeConflict, "A key cannot revoke itself; use another key with keys:manage, or the dashboard.")
-	}
-	return m.answerKey(ctx)(m.keys.Revoke(ctx, cred.key.OrgID, in.ID, cred.actor))
-}
-
-// EndGraceKey is POST /api/v1/keys/{id}/end-grace, where id is the NEW key
-// of a rotation: the old key it replaced stops working now. 200 with the
-// old key.
-func (m *Management) EndGraceKey(ctx context.Context, in *KeyInput) (*keyOutput, error) {
-	cred := credentialOf(ctx)
-	if old, err := m.keys.Predecessor(ctx, cred.key.OrgID, in.ID); err == nil && old.ID == cred.key.ID {
-		return nil, NewProblem(CodeConflict, "A key cannot end its own grace period; use another key with keys:manage, or the dashboard.")
-	}
-	return m.answerKey(ctx)(m.keys.EndGrace(ctx, cred.key.OrgID, in.ID, cred.actor))
 }

@@ -160,6 +160,26 @@ func RevokeKeyOp() huma.Operation {
 	}, nil, revoked)
 }
 
+// DisableKeyOp is POST /v1/keys/{id}/disable.
+func DisableKeyOp() huma.Operation {
+	disabled := exampleKey
+	disabled.Status, disabled.DisabledAt = "disabled", &exampleRevoked
+	return documented(huma.Operation{
+		OperationID: "disable-key", Method: http.MethodPost, Path: "/keys/{id}/disable", Summary: "Disable a key",
+		Description: "Pauses a key: it fails verification with key_disabled within a second everywhere, until it is enabled. A key cannot disable itself (409).",
+		Errors:      []int{http.StatusNotFound, http.StatusConflict},
+	}, nil, disabled)
+}
+
+// EnableKeyOp is POST /v1/keys/{id}/enable.
+func EnableKeyOp() huma.Operation {
+	return documented(huma.Operation{
+		OperationID: "enable-key", Method: http.MethodPost, Path: "/keys/{id}/enable", Summary: "Enable a key",
+		Description: "Lets a disabled key work again, within a second everywhere. A revoked key cannot be enabled: 409 key_revoked.",
+		Errors:      []int{http.StatusNotFound, http.StatusConflict},
+	}, nil, exampleKey)
+}
+
 // EndGraceKeyOp is POST /v1/keys/{id}/end-grace.
 func EndGraceKeyOp() huma.Operation {
 	old := exampleKey

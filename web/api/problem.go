@@ -37,6 +37,7 @@ type ErrorDetail struct {
 type Problem struct {
 	Detail  ErrorDetail `json:"error"`
 	headers http.Header
+	status  int
 }
 
 // NewProblem returns the error with code (a key of the status table) and
@@ -47,8 +48,22 @@ func NewProblem(code, message string) *Problem {
 
 func (p *Problem) Error() string { return p.Detail.Code + ": " + p.Detail.Message }
 
-// GetStatus is the code's status in the table.
-func (p *Problem) GetStatus() int { return Status(p.Detail.Code) }
+// GetStatus is the code's status in the table, unless WithStatus chose
+// another.
+func (p *Problem) GetStatus() int {
+	if p.status != 0 {
+		return p.status
+	}
+	return Status(p.Detail.Code)
+}
+
+// WithStatus returns p answered with status instead of its code's: a data
+// plane code about an object rather than the credential (enabling a
+// revoked key is 409 key_revoked, not 401).
+func (p *Problem) WithStatus(status int) *Problem {
+	p.status = status
+	return p
+}
 
 // GetHeaders carries X-Keyplane-Error and any header the code adds
 // (Retry-After).

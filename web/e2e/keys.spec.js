@@ -58,7 +58,7 @@ test('create a key, see it once, find it in the list', async ({ page, context })
   // The key never appears again: not after a reload, not on its page.
   await page.reload();
   expect(await page.content()).not.toContain(secret);
-  await row.getByRole('link', { name: 'Checkout widget' }).click();
+  await row.getByRole('link', { name: 'Checkout widget', exact: true }).click();
   await expect(page.getByTestId('key-description')).toHaveText('Checkout widget');
   expect(await page.content()).not.toContain(secret);
   await page.goBack();
@@ -102,7 +102,7 @@ test('rotate with 24 hours of grace, then revoke', async ({ page }) => {
   const problems = watch(page);
   await signIn(page);
 
-  await page.getByRole('link', { name: 'Staging CI' }).click();
+  await page.getByRole('link', { name: 'Staging CI', exact: true }).click();
   await page.getByTestId('rotate-key').click();
   const rotate = page.getByTestId('rotate-modal');
   await expect(rotate).toBeVisible();
@@ -131,6 +131,30 @@ test('rotate with 24 hours of grace, then revoke', async ({ page }) => {
   expect(problems).toEqual([]);
 });
 
+test('disable a key from its row, enable it from its page', async ({ page }) => {
+  const problems = watch(page);
+  await signIn(page);
+
+  const row = page.getByTestId('key-row').filter({ hasText: 'Checkout widget' });
+  await row.getByRole('link', { name: 'Disable Checkout widget' }).click();
+  const dialog = page.getByTestId('disable-modal');
+  await expect(dialog).toBeVisible();
+  await expect(dialog.getByTestId('confirm-description')).toHaveText('Checkout widget');
+  await expect(dialog).toContainText('until you enable it again');
+  await expectAccessible(page);
+  await dialog.getByTestId('confirm-disable').click();
+  await expect(page).toHaveURL(/\/orgs\/acme\/keys$/);
+  await expect(row.getByTestId('key-status')).toHaveText('disabled');
+  await expect(page.getByRole('status').first()).toContainText('Disabled');
+
+  await row.getByRole('link', { name: 'Checkout widget', exact: true }).click();
+  await expect(page.getByTestId('key-disabled')).toContainText('key_disabled');
+  await page.getByTestId('enable-key').click();
+  await expect(page.getByTestId('key-status')).toHaveText('active');
+  await expect(page.getByTestId('key-disabled')).toHaveCount(0);
+  expect(problems).toEqual([]);
+});
+
 test('a member sees the keys but no controls', async ({ page, browser }) => {
   await signIn(page);
   await addMember(page, 'Max Member', 'max@example.com');
@@ -147,7 +171,7 @@ test('a member sees the keys but no controls', async ({ page, browser }) => {
   await expect(member.getByTestId('key-row').first()).toBeVisible();
   await expect(member.getByTestId('create-key')).toHaveCount(0);
 
-  await member.getByRole('link', { name: 'Checkout widget' }).click();
+  await member.getByRole('link', { name: 'Checkout widget', exact: true }).click();
   await expect(member.getByTestId('key-description')).toHaveText('Checkout widget');
   await expect(member.getByTestId('rotate-key')).toHaveCount(0);
   await expect(member.getByTestId('revoke-key')).toHaveCount(0);

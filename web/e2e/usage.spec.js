@@ -46,7 +46,7 @@ test('a member sees a key\'s requests on its page and the usage page', async ({ 
   }).toPass({ timeout: 20_000 });
   await expect(row.getByTestId('sparkline')).toBeVisible();
 
-  await row.getByRole('link', { name: 'Usage reporter' }).click();
+  await row.getByRole('link', { name: 'Usage reporter', exact: true }).click();
   const usage = member.getByTestId('key-usage');
   await expect(usage).toHaveAttribute('data-viewer-tz', /^Asia\/(Kolkata|Calcutta)$/);
   const hourly = member.getByTestId('usage-hourly');
@@ -93,7 +93,7 @@ test('a rotation\'s cut-over, and ending its grace period from the keyboard', as
   }
 
   await page.goto('/orgs/acme/keys');
-  await page.getByRole('link', { name: 'Cut-over service' }).click();
+  await page.getByRole('link', { name: 'Cut-over service', exact: true }).click();
   await page.getByTestId('rotate-key').click();
   const rotate = page.getByTestId('rotate-modal');
   await rotate.getByLabel('In 24 hours').check();
