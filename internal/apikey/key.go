@@ -37,6 +37,8 @@ func (l *List) Scan(src any) error {
 type Key struct {
 	ID                 string
 	OrgID              string
+	Product            string // the product's slug; DefaultProduct for the variables' own
+	Source             Source
 	KeyHash            []byte
 	Hint               string
 	Description        string
@@ -64,6 +66,15 @@ type Key struct {
 	GraceUntil         *time.Time
 	FormToken          *string
 }
+
+// Source is where a key came from.
+type Source string
+
+// The sources of keys.
+const (
+	SourceGenerated Source = "generated" // made by Keyplane
+	SourceImported  Source = "imported"  // brought from a platform's own key system
+)
 
 // TableName maps Key to its table.
 func (Key) TableName() string { return "api_keys" }

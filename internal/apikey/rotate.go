@@ -41,12 +41,16 @@ func (s *Service) Rotate(ctx context.Context, orgID, id, grace, formToken string
 		if err := CanRotate(k, now); err != nil {
 			return err
 		}
+		rules, err := s.Rules(k.Product)
+		if err != nil {
+			return apperr.New(apperr.Conflict, "This key's product %q no longer exists; it cannot be rotated.", k.Product)
+		}
 		set := Settings{
 			Description: k.Description, Kind: k.Kind, Environment: k.Environment, Scopes: k.Scopes,
 			Domains: k.Domains, IPs: k.IPs, ExpiresAt: k.ExpiresAt,
 			RateLimitPerMinute: k.RateLimitPerMinute, BlockMinutes: k.BlockMinutes,
 		}
-		c, err := s.insert(tx, orgID, set, formToken, &k.ID, actor, now)
+		c, err := s.insert(tx, orgID, rules, set, formToken, &k.ID, actor, now)
 		if err != nil {
 			return err
 		}

@@ -20,23 +20,38 @@ import (
 // Every query is scoped by organization: another org's key is NotFound. Its
 // methods join the transaction their ctx carries (store.DB.WithTx).
 type Service struct {
-	db      *store.DB
-	now     func() time.Time
-	rand    io.Reader
-	prefix  string
-	maxKeys int
-	policy  Policy
+	db       *store.DB
+	now      func() time.Time
+	rand     io.Reader
+	def      Rules
+	products func(slug string) (Rules, bool)
 	// changed is called with a key's hash after it is revoked, edited or
 	// rotated, so caches can drop it at once.
 	changed func(keyHash []byte)
 }
 
+// Rules are a product's rules for its keys: its format, the settings its
+// keys may have and how many active keys an organization may hold.
+type Rules struct {
+	Product string // its slug
+	Format  Format
+	Policy  Policy
+	MaxKeys int
+}
+
+// DefaultProduct is the slug of the product the deployment's variables
+// describe, to which keys without a product belong.
+const DefaultProduct = "default"
+
 // Options configure a Service.
 type Options struct {
+	// Prefix, MaxKeys and Policy are the default product's rules.
 	Prefix  string
 	MaxKeys int
 	Policy  Policy
-	Now     func() time.Time
+	// Products, when set, finds the rules of the other products by slug.
+	Products func(slug string) (Rules, bool)
+	Now      func() time.Time
 	// Rand is the randomness of new keys; crypto/rand when nil.
 	Rand io.Reader
 	// Changed, when set, hears of every key whose verification may change.
@@ -69,14 +84,35 @@ func NewService(db *store.DB, o Options) *Service {
 	if o.Changed == nil {
 		o.Changed = func([]byte) {}
 	}
-	return &Service{db: db, now: o.Now, rand: o.Rand, prefix: o.Prefix, maxKeys: o.MaxKeys, policy: o.Policy, changed: o.Changed}
+	if o.Products == nil {
+		o.Products = func(string) (Rules, bool) { return Rules{}, false }
+	}
+	def := Rules{Product: DefaultProduct, MaxKeys: o.MaxKeys, Policy: o.Policy}
+	if f, err := DefaultFormat(o.Prefix); err == nil {
+		def.Format = f
+	}
+	return &Service{db: db, now: o.Now, rand: o.Rand, def: def, products: o.Products, changed: o.Changed}
 }
 
-// Policy returns the rules settings are validated against.
-func (s *Service) Policy() Policy { return s.policy }
+// Policy returns the rules the default product's settings are validated
+// against.
+func (s *Service) Policy() Policy { return s.def.Policy }
 
-// MaxKeys returns the limit of active keys per organization.
-func (s *Service) MaxKeys() int { return s.maxKeys }
+// MaxKeys returns the default product's limit of active keys per
+// organization.
+func (s *Service) MaxKeys() int { return s.def.MaxKeys }
+
+// Rules returns the rules of product slug ("" for the default), or
+// Invalid naming the field product.
+func (s *Service) Rules(slug string) (Rules, error) {
+	if slug == "" || slug == DefaultProduct {
+		return s.def, nil
+	}
+	if r, ok := s.products(slug); ok {
+		return r, nil
+	}
+	return Rules{}, apperr.InvalidFields(map[string]string{"product": fmt.Sprintf("There is no product %q.", truncate(slug, 40))})
+}
 
 // Created is a new key and its plaintext, which exists only here: the caller
 // shows it once and forgets it.
@@ -100,10 +136,17 @@ func activeScope(db *gorm.DB, now time.Time) *gorm.DB {
 	return db.Where("revoked_at IS NULL AND replaced_by_id IS NULL AND (expires_at IS NULL OR expires_at > ?)", now)
 }
 
-// CountActive returns how many of orgID's keys count against the limit.
+// CountActive returns how many of orgID's keys of the default product
+// count against its limit.
 func (s *Service) CountActive(ctx context.Context, orgID string) (int, error) {
+	return s.CountActiveOf(ctx, orgID, DefaultProduct)
+}
+
+// CountActiveOf returns how many of orgID's keys of product count against
+// its limit.
+func (s *Service) CountActiveOf(ctx context.Context, orgID, product string) (int, error) {
 	var n int64
-	err := activeScope(s.db.Conn(ctx).Model(&Key{}).Where("org_id = ?", orgID), s.now().UTC()).Count(&n).Error
+	err := activeScope(s.db.Conn(ctx).Model(&Key{}).Where("org_id = ? AND product = ?", orgID, product), s.now().UTC()).Count(&n).Error
 	if err != nil {
 		return 0, fmt.Errorf("apikey: count: %w", err)
 	}
@@ -116,7 +159,11 @@ func (s *Service) CountActive(ctx context.Context, orgID string) (int, error) {
 // organization has MaxKeys active keys; parallel creates never exceed it.
 func (s *Service) Create(ctx context.Context, orgID, formToken string, in Input, actor audit.Actor) (Created, error) {
 	now := s.now().UTC()
-	set, err := s.policy.Validate(in, now)
+	rules, err := s.Rules(in.Product)
+	if err != nil {
+		return Created{}, err
+	}
+	set, err := rules.Policy.Validate(in, now)
 	if err != nil {
 		return Created{}, err
 	}
@@ -130,13 +177,13 @@ func (s *Service) Create(ctx context.Context, orgID, formToken string, in Input,
 			return err
 		}
 		var active int64
-		if err := activeScope(tx.Model(&Key{}).Where("org_id = ?", orgID), now).Count(&active).Error; err != nil {
+		if err := activeScope(tx.Model(&Key{}).Where("org_id = ? AND product = ?", orgID, rules.Product), now).Count(&active).Error; err != nil {
 			return fmt.Errorf("apikey: create: %w", err)
 		}
-		if int(active) >= s.maxKeys {
-			return LimitError(s.maxKeys)
+		if int(active) >= rules.MaxKeys {
+			return LimitError(rules.MaxKeys)
 		}
-		created, err := s.insert(tx, orgID, set, formToken, nil, actor, now)
+		created, err := s.insert(tx, orgID, rules, set, formToken, nil, actor, now)
 		if err != nil {
 			return err
 		}
@@ -181,13 +228,13 @@ func (s *Service) lockOrg(tx *gorm.DB, orgID string) error {
 	return nil
 }
 
-func (s *Service) insert(tx *gorm.DB, orgID string, set Settings, formToken string, replaces *string, actor audit.Actor, now time.Time) (Created, error) {
-	secret, err := Generate(s.rand, s.prefix, set.Kind, set.Environment)
+func (s *Service) insert(tx *gorm.DB, orgID string, rules Rules, set Settings, formToken string, replaces *string, actor audit.Actor, now time.Time) (Created, error) {
+	secret, err := rules.Format.Generate(s.rand, set.Kind, set.Environment)
 	if err != nil {
 		return Created{}, err
 	}
 	k := Key{
-		ID: store.NewID(), OrgID: orgID, KeyHash: Hash(secret), Hint: Hint(secret),
+		ID: store.NewID(), OrgID: orgID, Product: rules.Product, Source: SourceGenerated, KeyHash: Hash(secret), Hint: Hint(secret),
 		Description: set.Description, Kind: set.Kind, Environment: set.Environment,
 		Scopes: set.Scopes, Domains: set.Domains, IPs: set.IPs,
 		RateLimitPerMinute: set.RateLimitPerMinute, BlockMinutes: set.BlockMinutes, ExpiresAt: set.ExpiresAt,
@@ -229,7 +276,11 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input, actor 
 			return apperr.New(apperr.Conflict, "This key is %s and can no longer be edited.", k.StatusAt(now))
 		}
 		in.Kind, in.Environment = string(k.Kind), string(k.Environment)
-		set, err := s.policy.Validate(in, now)
+		rules, err := s.Rules(k.Product)
+		if err != nil {
+			return apperr.New(apperr.Conflict, "This key's product %q no longer exists; it cannot be edited.", k.Product)
+		}
+		set, err := rules.Policy.Validate(in, now)
 		if err != nil {
 			return err
 		}

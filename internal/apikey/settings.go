@@ -15,6 +15,9 @@ import (
 
 // Input is a key's settings as typed into the form, before validation.
 type Input struct {
+	// Product is the slug of the key's product; "" for the default. It is
+	// read at creation only.
+	Product     string
 	Description string
 	Kind        string
 	Environment string
@@ -58,6 +61,8 @@ const (
 type Policy struct {
 	// Scopes is the catalogue, built-ins included.
 	Scopes []string
+	// PrivateOnly refuses public keys.
+	PrivateOnly bool
 	// PublicRateLimit and PublicBlockMinutes are the defaults of public keys.
 	PublicRateLimit    int
 	PublicBlockMinutes int
@@ -79,8 +84,13 @@ func (p Policy) Validate(in Input, now time.Time) (Settings, error) {
 	}
 
 	switch Kind(in.Kind) {
-	case Private, Public:
-		s.Kind = Kind(in.Kind)
+	case Private:
+		s.Kind = Private
+	case Public:
+		s.Kind = Public
+		if p.PrivateOnly {
+			errs["kind"] = "This product's keys are private only."
+		}
 	default:
 		errs["kind"] = "Choose private or public."
 	}

@@ -215,8 +215,10 @@ func isKeyPrefix(s string) bool {
 }
 
 func (l *loader) scopes() (err error) {
-	l.c.Scopes, err = parseScopes(l.get(envScopes))
-	return err
+	if l.c.Scopes, err = ParseScopes(l.get(envScopes)); err != nil {
+		return invalid(envScopes, "%v", err)
+	}
+	return nil
 }
 
 func (l *loader) maxKeysPerOrg() (err error) {
@@ -225,8 +227,10 @@ func (l *loader) maxKeysPerOrg() (err error) {
 }
 
 func (l *loader) routeScopes() (err error) {
-	l.c.RouteScopes, err = parseRouteScopes(l.get(envRouteScopes), l.c.Scopes)
-	return err
+	if l.c.RouteScopes, err = ParseRouteScopes(l.get(envRouteScopes), l.c.Scopes); err != nil {
+		return invalid(envRouteScopes, "%v", err)
+	}
+	return nil
 }
 
 func (l *loader) publicRateLimit() (err error) {

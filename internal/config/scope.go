@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -37,8 +38,10 @@ var scopeName = regexp.MustCompile(`^[a-z][a-z0-9_.:-]{0,63}$`)
 
 const maxScopeDescription = 200
 
-// parseScopes reads KEYPLANE_SCOPES: "name=description;name=description".
-func parseScopes(s string) ([]Scope, error) {
+// ParseScopes reads a scope catalogue, "name=description;name=description"
+// (KEYPLANE_SCOPES, or a product's), and appends the built-in scopes. An
+// empty catalogue is read and write. The error says which entry is wrong.
+func ParseScopes(s string) ([]Scope, error) {
 	if s == "" {
 		return slices.Concat(defaultScopes, builtInScopes), nil
 	}
@@ -52,13 +55,13 @@ func parseScopes(s string) ([]Scope, error) {
 		name, desc = strings.TrimSpace(name), strings.TrimSpace(desc)
 		switch {
 		case !scopeName.MatchString(name):
-			return nil, invalid(envScopes, "invalid scope name %q: want a lowercase letter, then up to 63 of a-z 0-9 _ . : -", name)
+			return nil, fmt.Errorf("invalid scope name %q: want a lowercase letter, then up to 63 of a-z 0-9 _ . : -", name)
 		case findScope(builtInScopes, name):
-			return nil, invalid(envScopes, "scope %q is built in and cannot be redefined", name)
+			return nil, fmt.Errorf("scope %q is built in and cannot be redefined", name)
 		case findScope(scopes, name):
-			return nil, invalid(envScopes, "duplicate scope %q", name)
+			return nil, fmt.Errorf("duplicate scope %q", name)
 		case utf8.RuneCountInString(desc) > maxScopeDescription:
-			return nil, invalid(envScopes, "description of scope %q is longer than %d characters", name, maxScopeDescription)
+			return nil, fmt.Errorf("description of scope %q is longer than %d characters", name, maxScopeDescription)
 		}
 		scopes = append(scopes, Scope{Name: name, Description: desc})
 	}
@@ -93,9 +96,10 @@ func (rs RouteScope) Matches(method, path string) bool {
 	return path == rs.Path
 }
 
-// parseRouteScopes reads KEYPLANE_ROUTE_SCOPES: "METHOD PATH=SCOPE;...",
-// where every SCOPE must be in catalogue.
-func parseRouteScopes(s string, catalogue []Scope) ([]RouteScope, error) {
+// ParseRouteScopes reads route scope rules, "METHOD PATH=SCOPE;..."
+// (KEYPLANE_ROUTE_SCOPES, or a product's), where every SCOPE must be in
+// catalogue. The error says which rule is wrong.
+func ParseRouteScopes(s string, catalogue []Scope) ([]RouteScope, error) {
 	var rules []RouteScope
 	for entry := range strings.SplitSeq(s, ";") {
 		entry = strings.TrimSpace(entry)
@@ -114,23 +118,23 @@ func parseRouteScopes(s string, catalogue []Scope) ([]RouteScope, error) {
 func parseRouteScope(entry string, catalogue []Scope) (RouteScope, error) {
 	i := strings.LastIndex(entry, "=")
 	if i < 0 {
-		return RouteScope{}, invalid(envRouteScopes, "invalid rule %q: want METHOD PATH=SCOPE", entry)
+		return RouteScope{}, fmt.Errorf("invalid rule %q: want METHOD PATH=SCOPE", entry)
 	}
 	fields := strings.Fields(entry[:i])
 	scope := strings.TrimSpace(entry[i+1:])
 	if len(fields) != 2 || scope == "" {
-		return RouteScope{}, invalid(envRouteScopes, "invalid rule %q: want METHOD PATH=SCOPE", entry)
+		return RouteScope{}, fmt.Errorf("invalid rule %q: want METHOD PATH=SCOPE", entry)
 	}
 	method, path := strings.ToUpper(fields[0]), fields[1]
 	switch {
 	case method != "*" && !isToken(method):
-		return RouteScope{}, invalid(envRouteScopes, "invalid method %q in rule %q", fields[0], entry)
+		return RouteScope{}, fmt.Errorf("invalid method %q in rule %q", fields[0], entry)
 	case !strings.HasPrefix(path, "/"):
-		return RouteScope{}, invalid(envRouteScopes, "path %q in rule %q must start with /", path, entry)
+		return RouteScope{}, fmt.Errorf("path %q in rule %q must start with /", path, entry)
 	case strings.ContainsAny(strings.TrimSuffix(path, "*"), "*?#"):
-		return RouteScope{}, invalid(envRouteScopes, "path %q in rule %q may hold * only at the end, and no ? or #", path, entry)
+		return RouteScope{}, fmt.Errorf("path %q in rule %q may hold * only at the end, and no ? or #", path, entry)
 	case !findScope(catalogue, scope):
-		return RouteScope{}, invalid(envRouteScopes, "unknown scope %q in rule %q", scope, entry)
+		return RouteScope{}, fmt.Errorf("unknown scope %q in rule %q", scope, entry)
 	}
 	return RouteScope{Method: method, Path: path, Scope: scope}, nil
 }

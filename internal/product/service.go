@@ -1,0 +1,334 @@
+package product
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"keyplane/internal/apikey"
+	"keyplane/internal/apperr"
+	"keyplane/internal/config"
+	"keyplane/internal/store"
+)
+
+// row is a product as stored.
+type row struct {
+	Slug               string `gorm:"primaryKey"`
+	Name               string
+	KeyFormat          string
+	Lead               string
+	Scopes             string
+	RouteScopes        string
+	PublicKeys         bool
+	MaxKeysPerOrg      int
+	PublicRateLimit    int
+	PublicBlockMinutes int
+	APIURL             string `gorm:"column:api_url"`
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+func (row) TableName() string { return "products" }
+
+func toRow(p Product) row {
+	return row{
+		Slug: p.Slug, Name: p.Name, KeyFormat: p.Format.String(), Lead: p.Format.Lead(),
+		Scopes: formatScopes(p.Scopes), RouteScopes: formatRouteScopes(p.RouteScopes), PublicKeys: p.PublicKeys,
+		MaxKeysPerOrg: p.MaxKeysPerOrg, PublicRateLimit: p.PublicRateLimit,
+		PublicBlockMinutes: int(p.PublicBlock / time.Minute), APIURL: p.APIURL, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
+	}
+}
+
+// fromRow reads a stored product; a row that no longer validates (edited
+// by hand) is an error.
+func fromRow(r row) (Product, error) {
+	f, err := apikey.ParseFormat(r.KeyFormat)
+	if err != nil {
+		return Product{}, fmt.Errorf("product %s: key format: %w", r.Slug, err)
+	}
+	scopes, err := config.ParseScopes(r.Scopes)
+	if err != nil {
+		return Product{}, fmt.Errorf("product %s: scopes: %w", r.Slug, err)
+	}
+	rules, err := config.ParseRouteScopes(r.RouteScopes, scopes)
+	if err != nil {
+		return Product{}, fmt.Errorf("product %s: route scopes: %w", r.Slug, err)
+	}
+	return Product{
+		Slug: r.Slug, Name: r.Name, Format: f, Scopes: scopes, RouteScopes: rules, PublicKeys: r.PublicKeys,
+		MaxKeysPerOrg: r.MaxKeysPerOrg, PublicRateLimit: r.PublicRateLimit,
+		PublicBlock: time.Duration(r.PublicBlockMinutes) * time.Minute, APIURL: r.APIURL,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}, nil
+}
+
+// snapshot is every product at one moment, read without locks.
+type snapshot struct {
+	all    []Product // the default first, then by slug
+	bySlug map[string]*Product
+	// byLead is every product but by literal start; starts never overlap,
+	// so at most one matches a key.
+	byLead []*Product
+}
+
+func newSnapshot(def Product, others []Product) *snapshot {
+	s := &snapshot{all: append([]Product{def}, others...), bySlug: map[string]*Product{}}
+	for i := range s.all {
+		p := &s.all[i]
+		s.bySlug[p.Slug] = p
+		s.byLead = append(s.byLead, p)
+	}
+	return s
+}
+
+// Service keeps the products: the default from the variables, the others in
+// the database. Its catalogue is read without locks on every request and
+// reloaded after each change here, and by Run on a timer for changes made
+// by other servers.
+type Service struct {
+	db      *store.DB
+	now     func() time.Time
+	def     Product
+	current atomic.Pointer[snapshot]
+}
+
+// ReloadEvery is how often Run reloads the products: the longest a product
+// created or edited on another server takes to reach this one.
+const ReloadEvery = 5 * time.Second
+
+// NewService returns the product service of cfg's default product over db,
+// with the stored products loaded.
+func NewService(ctx context.Context, db *store.DB, cfg config.Config, now func() time.Time) (*Service, error) {
+	def, err := Default(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	s := &Service{db: db, now: now, def: def}
+	s.current.Store(newSnapshot(def, nil))
+	if err := s.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Reload reads the stored products again.
+func (s *Service) Reload(ctx context.Context) error {
+	var rows []row
+	if err := s.db.Conn(ctx).Order("slug").Find(&rows).Error; err != nil {
+		return fmt.Errorf("product: load: %w", err)
+	}
+	list := make([]Product, 0, len(rows))
+	for _, r := range rows {
+		p, err := fromRow(r)
+		if err != nil {
+			return err
+		}
+		list = append(list, p)
+	}
+	s.current.Store(newSnapshot(s.def, list))
+	return nil
+}
+
+// Run reloads the products every ReloadEvery until ctx ends, logging
+// failures and keeping the last good catalogue.
+func (s *Service) Run(ctx context.Context, logger *slog.Logger) {
+	t := time.NewTicker(ReloadEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if err := s.Reload(rctx); err != nil && ctx.Err() == nil {
+				logger.Warn("products: reload failed; keeping the last ones read", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// Default returns the default product.
+func (s *Service) Default() Product { return s.def }
+
+// List returns every product, the default first, then by slug.
+func (s *Service) List() []Product { return s.current.Load().all }
+
+// Get returns product slug, or NotFound.
+func (s *Service) Get(slug string) (Product, error) {
+	if p, ok := s.current.Load().bySlug[slug]; ok {
+		return *p, nil
+	}
+	return Product{}, apperr.New(apperr.NotFound, "Product not found.")
+}
+
+// Rules returns the key rules of product slug, for apikey.Options.Products.
+func (s *Service) Rules(slug string) (apikey.Rules, bool) {
+	p, ok := s.current.Load().bySlug[slug]
+	if !ok {
+		return apikey.Rules{}, false
+	}
+	return p.Rules(), true
+}
+
+// ByKey returns the product whose format key has and what the format says
+// of it, without a database read; ok is false for a key of no product.
+func (s *Service) ByKey(key string) (p *Product, parsed apikey.Parsed, ok bool) {
+	for _, c := range s.current.Load().byLead {
+		if strings.HasPrefix(key, c.Format.Lead()) {
+			parsed, err := c.Format.Parse(key)
+			return c, parsed, err == nil
+		}
+	}
+	return nil, apikey.Parsed{}, false
+}
+
+// Create stores a new product. Returns Invalid naming each wrong field
+// (key_format when its start overlaps another product's), or Conflict for
+// a taken slug.
+func (s *Service) Create(ctx context.Context, in Input) (Product, error) {
+	base := s.def
+	base.Scopes, base.RouteScopes = nil, nil
+	p, err := validate(in, base)
+	if err != nil {
+		return Product{}, err
+	}
+	now := s.now().UTC()
+	p.CreatedAt, p.UpdatedAt = now, now
+	err = s.db.WithTx(ctx, func(ctx context.Context) error {
+		tx := s.db.Conn(ctx)
+		if err := s.lock(ctx); err != nil {
+			return err
+		}
+		others, err := s.stored(ctx)
+		if err != nil {
+			return err
+		}
+		for _, o := range append([]Product{s.def}, others...) {
+			if o.Slug == p.Slug {
+				return apperr.New(apperr.Conflict, "A product with the slug %s exists.", p.Slug)
+			}
+			if why := conflictsWith(p, o); why != "" {
+				return apperr.InvalidFields(map[string]string{"key_format": why})
+			}
+		}
+		r := toRow(p)
+		if err := tx.Create(&r).Error; err != nil {
+			if store.IsUniqueViolation(err) {
+				return apperr.New(apperr.Conflict, "A product with the slug %s exists.", p.Slug)
+			}
+			return fmt.Errorf("product: create: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Product{}, err
+	}
+	if err := s.Reload(ctx); err != nil {
+		return Product{}, err
+	}
+	return p, nil
+}
+
+// Update changes product slug to in (in.Slug is ignored): every setting,
+// so callers changing a few start from InputOf. The default
+// product is read-only (Conflict: it comes from the variables); a
+// product's key format cannot change once it has keys (Conflict). Returns
+// NotFound or Invalid as for Create.
+func (s *Service) Update(ctx context.Context, slug string, in Input) (Product, error) {
+	if slug == DefaultSlug {
+		return Product{}, apperr.New(apperr.Conflict, "The default product comes from the KEYPLANE_* variables: change them and restart Keyplane.")
+	}
+	var out Product
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		tx := s.db.Conn(ctx)
+		if err := s.lock(ctx); err != nil {
+			return err
+		}
+		others, err := s.stored(ctx)
+		if err != nil {
+			return err
+		}
+		var old *Product
+		for i := range others {
+			if others[i].Slug == slug {
+				old = &others[i]
+			}
+		}
+		if old == nil {
+			return apperr.New(apperr.NotFound, "Product not found.")
+		}
+		in.Slug = slug
+		p, err := validate(in, *old)
+		if err != nil {
+			return err
+		}
+		if p.Format.String() != old.Format.String() {
+			var n int64
+			if err := tx.Table("api_keys").Where("product = ?", slug).Count(&n).Error; err != nil {
+				return fmt.Errorf("product: count keys: %w", err)
+			}
+			if n > 0 {
+				return apperr.InvalidFields(map[string]string{"key_format": fmt.Sprintf("This product has %d keys: its key format can no longer change.", n)})
+			}
+		}
+		for _, o := range append([]Product{s.def}, others...) {
+			if o.Slug == slug {
+				continue
+			}
+			if why := conflictsWith(p, o); why != "" {
+				return apperr.InvalidFields(map[string]string{"key_format": why})
+			}
+		}
+		p.UpdatedAt = s.now().UTC()
+		r := toRow(p)
+		if err := tx.Model(&row{}).Where("slug = ?", slug).Select("*").Omit("slug", "created_at").Updates(&r).Error; err != nil {
+			return fmt.Errorf("product: update: %w", err)
+		}
+		out = p
+		return nil
+	})
+	if err != nil {
+		return Product{}, err
+	}
+	if err := s.Reload(ctx); err != nil {
+		return Product{}, err
+	}
+	return out, nil
+}
+
+// lock serialises changes to products, so two cannot take overlapping
+// starts at once: a table lock on PostgreSQL; SQLite transactions are
+// already exclusive.
+func (s *Service) lock(ctx context.Context) error {
+	if s.db.Dialect != store.Postgres {
+		return nil
+	}
+	if err := s.db.Conn(ctx).Exec("LOCK TABLE products IN SHARE ROW EXCLUSIVE MODE").Error; err != nil {
+		return fmt.Errorf("product: lock: %w", err)
+	}
+	return nil
+}
+
+// stored reads the stored products inside the transaction of ctx.
+func (s *Service) stored(ctx context.Context) ([]Product, error) {
+	var rows []row
+	if err := s.db.Conn(ctx).Order("slug").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("product: read: %w", err)
+	}
+	out := make([]Product, 0, len(rows))
+	for _, r := range rows {
+		p, err := fromRow(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

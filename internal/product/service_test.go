@@ -1,0 +1,170 @@
+package product
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"keyplane/internal/apikey"
+	"keyplane/internal/apperr"
+	"keyplane/internal/audit"
+	"keyplane/internal/config"
+	"keyplane/internal/org"
+	"keyplane/internal/store"
+	"keyplane/internal/store/storetest"
+)
+
+func testConfig(t *testing.T) config.Config {
+	t.Helper()
+	cfg, err := config.Load(func(k string) string {
+		return map[string]string{"KEYPLANE_SESSION_SECRET": strings.Repeat("s", 32), "KEYPLANE_SCOPES": "read=Read;write=Write"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func gosend() Input {
+	return Input{
+		Slug: "gosend", Name: "GoSendAPI", KeyFormat: "gsk_{env}_",
+		Scopes: "send=Send messages;reports:read=Read reports", RouteScopes: "POST /v1/messages=send",
+		Kinds: "private", MaxKeysPerOrg: "5",
+	}
+}
+
+// TestProducts: the default product comes from the variables; a stored
+// product is listed, found by slug and by a key's start, and validated.
+func TestProducts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		cfg := testConfig(t)
+		s, err := NewService(ctx, db, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := s.List(); len(l) != 1 || l[0].Slug != DefaultSlug || l[0].Format.String() != "kp_{kind}_{env}_" || l[0].MaxKeysPerOrg != 100 {
+			t.Fatalf("a fresh deployment's products: %+v", l)
+		}
+		p, err := s.Create(ctx, gosend())
+		if err != nil {
+			t.Fatalf("Create: %v (%v)", err, apperr.FieldsOf(err))
+		}
+		if p.PublicKeys || p.MaxKeysPerOrg != 5 || p.PublicRateLimit != cfg.PublicRateLimit || len(p.RouteScopes) != 1 {
+			t.Errorf("created %+v", p)
+		}
+		if got := s.List(); len(got) != 2 || got[1].Slug != "gosend" {
+			t.Errorf("List after Create: %d products", len(got))
+		}
+		key, _ := p.Format.Generate(nil, apikey.Private, apikey.Test)
+		if found, parsed, ok := s.ByKey(key); !ok || found.Slug != "gosend" || parsed.Environment != apikey.Test {
+			t.Errorf("ByKey(%q) = %v %+v %v", key, found, parsed, ok)
+		}
+		def, _ := s.Default().Format.Generate(nil, apikey.Public, apikey.Live)
+		if found, parsed, ok := s.ByKey(def); !ok || found.Slug != DefaultSlug || parsed.Kind != apikey.Public {
+			t.Errorf("ByKey(default key) = %v %v", found, ok)
+		}
+		if _, _, ok := s.ByKey("gsk_live_nope"); ok {
+			t.Error("a malformed key has a product")
+		}
+		if r, ok := s.Rules("gosend"); !ok || r.Product != "gosend" || !r.Policy.PrivateOnly || r.MaxKeys != 5 {
+			t.Errorf("Rules = %+v %v", r, ok)
+		}
+
+		// Another server sees it after a reload.
+		other, err := NewService(ctx, db, cfg, nil)
+		if err != nil || len(other.List()) != 2 {
+			t.Errorf("a second server's products: %v", err)
+		}
+
+		bad := map[string]func(*Input){
+			"slug":       func(in *Input) { in.Slug = "Go Send" },
+			"name":       func(in *Input) { in.Name = "" },
+			"key_format": func(in *Input) { in.KeyFormat = "gsk_" },
+			"scopes":     func(in *Input) { in.Scopes = "admin=Mine" },
+			"kinds":      func(in *Input) { in.Kinds = "public" },
+			"api_url":    func(in *Input) { in.APIURL = "ftp://x" },
+		}
+		for field, edit := range bad {
+			in := gosend()
+			in.Slug = "other-" + strings.ReplaceAll(field, "_", "-")
+			in.KeyFormat = "o" + field[:2] + "_{env}_"
+			edit(&in)
+			if _, err := s.Create(ctx, in); apperr.FieldsOf(err)[field] == "" {
+				t.Errorf("bad %s: %v %v", field, err, apperr.FieldsOf(err))
+			}
+		}
+		for _, format := range []string{"gsk_{env}_x_", "gs{env}_", "kp_{env}_", "kp{env}_"} {
+			in := gosend()
+			in.Slug, in.KeyFormat = "overlap", format
+			if _, err := s.Create(ctx, in); apperr.FieldsOf(err)["key_format"] == "" {
+				t.Errorf("format %s overlapping another product's: %v", format, err)
+			}
+		}
+		in := gosend()
+		in.KeyFormat = "gs2_{env}_"
+		if _, err := s.Create(ctx, in); !apperr.Is(err, apperr.Conflict) {
+			t.Errorf("a taken slug: %v", err)
+		}
+		in.Slug = DefaultSlug
+		if _, err := s.Create(ctx, in); apperr.FieldsOf(err)["slug"] == "" {
+			t.Errorf("slug default: %v", err)
+		}
+	})
+}
+
+// TestProductUpdate: settings change; the format only while the product
+// has no keys; the default product is read-only.
+func TestProductUpdate(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s, err := NewService(ctx, db, testConfig(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.Create(ctx, gosend())
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := InputOf(p)
+		in.Name, in.KeyFormat, in.MaxKeysPerOrg = "GoSend", "gosend_{env}_", "10"
+		up, err := s.Update(ctx, "gosend", in)
+		if err != nil || up.Name != "GoSend" || up.Format.Lead() != "gosend_" || up.MaxKeysPerOrg != 10 || len(up.RouteScopes) != 1 {
+			t.Fatalf("Update: %+v %v %v", up, err, apperr.FieldsOf(err))
+		}
+		if got, _ := s.Get("gosend"); got.Name != "GoSend" || got.CreatedAt.Sub(p.CreatedAt).Abs() > time.Millisecond {
+			t.Errorf("Get after Update: %+v", got)
+		}
+
+		// A key of the product freezes its format.
+		svc := apikey.NewService(db, apikey.Options{Prefix: "kp", MaxKeys: 100, Products: s.Rules})
+		orgs := org.NewService(db, nil)
+		o, err := orgs.CreateWithoutMembers(ctx, "Acme", "acme", audit.Actor{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := svc.Create(ctx, o.ID, "", apikey.Input{Product: "gosend", Description: "x", Kind: "private", Environment: "live", Scopes: []string{"send"}}, audit.Actor{})
+		if err != nil {
+			t.Fatalf("a key of the product: %v %v", err, apperr.FieldsOf(err))
+		}
+		if !strings.HasPrefix(c.Secret, "gosend_live_") || c.Key.Product != "gosend" {
+			t.Errorf("the key %q of product %q", c.Secret[:12], c.Key.Product)
+		}
+		in.KeyFormat = "gsnd_{env}_"
+		if _, err := s.Update(ctx, "gosend", in); apperr.FieldsOf(err)["key_format"] == "" {
+			t.Errorf("changing the format of a product with keys: %v", err)
+		}
+		in.KeyFormat = "gosend_{env}_"
+		in.Name = "GoSend API"
+		if _, err := s.Update(ctx, "gosend", in); err != nil {
+			t.Errorf("other changes of a product with keys: %v", err)
+		}
+		if _, err := s.Update(ctx, DefaultSlug, in); !apperr.Is(err, apperr.Conflict) {
+			t.Errorf("updating the default product: %v", err)
+		}
+		if _, err := s.Update(ctx, "nothing", in); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("updating no product: %v", err)
+		}
+	})
+}
