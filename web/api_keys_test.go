@@ -161,7 +161,7 @@ func TestAPICredentials(t *testing.T) {
 // wantKey asserts every field of a key's JSON.
 func wantKey(t *testing.T, got map[string]any, want map[string]any) {
 	t.Helper()
-	fields := []string{"id", "description", "hint", "kind", "environment", "scopes", "domains", "ips", "status", "source",
+	fields := []string{"id", "description", "hint", "product", "kind", "environment", "scopes", "domains", "ips", "status", "source",
 		"created_at", "expires_at", "last_used_at", "disabled_at", "revoked_at", "rate_limit_per_minute", "block_minutes", "requests_24h"}
 	for _, f := range fields {
 		if _, ok := got[f]; !ok {
@@ -222,7 +222,7 @@ func TestAPIKeysLifecycle(t *testing.T) {
 		}
 		id := r.body["id"].(string)
 		wantKey(t, r.body, map[string]any{
-			"description": "Billing service", "hint": apikey.Hint(secret), "kind": "private", "environment": "test",
+			"description": "Billing service", "hint": apikey.Hint(secret), "product": "default", "kind": "private", "environment": "test",
 			"scopes": []string{"read", "write"}, "domains": []string{}, "ips": []string{"10.0.0.0/8"}, "status": "active",
 			"source": "generated", "created_at": a.clock.Now().UTC().Format(time.RFC3339), "expires_at": end,
 			"last_used_at": nil, "revoked_at": nil, "rate_limit_per_minute": 120, "block_minutes": nil, "requests_24h": 0,

@@ -59,12 +59,12 @@ func TestCaddyForwardAuth(t *testing.T) {
 	unused := g.key(apikey.Input{}) // never verified before the database goes away
 	g.startGateway(startCaddy)
 
-	// with returns hdr plus a forged identity: each of the five headers
+	// with returns hdr plus a forged identity: each of the six headers
 	// (one in lower case) and one Keyplane never sends.
 	with := func(hdr map[string]string) map[string]string {
 		out := map[string]string{
 			"X-Keyplane-Key-Id": "forged", "x-keyplane-org-id": "forged", "X-Keyplane-Org": "evil",
-			"X-Keyplane-Environment": "test", "X-Keyplane-Scopes": "admin", "X-Keyplane-Foo": "bar",
+			"X-Keyplane-Environment": "test", "X-Keyplane-Scopes": "admin", "X-Keyplane-Product": "forged", "X-Keyplane-Foo": "bar",
 		}
 		for k, v := range hdr {
 			out[k] = v

@@ -150,7 +150,7 @@ func errorCode(t *testing.T, rec *httptest.ResponseRecorder) string {
 	return body["error"]["code"]
 }
 
-var identityHeaders = []string{"X-Keyplane-Key-Id", "X-Keyplane-Org-Id", "X-Keyplane-Org", "X-Keyplane-Environment", "X-Keyplane-Scopes"}
+var identityHeaders = []string{"X-Keyplane-Key-Id", "X-Keyplane-Org-Id", "X-Keyplane-Org", "X-Keyplane-Environment", "X-Keyplane-Scopes", "X-Keyplane-Product"}
 
 // dpScenario is one forward-auth request and what must come back. Header
 // values and the target go through expand.
@@ -173,7 +173,7 @@ type dpScenario struct {
 func okIdentity(name, env, scopes string) map[string]string {
 	return map[string]string{
 		"X-Keyplane-Key-Id": "{" + name + ".id}", "X-Keyplane-Org-Id": "{org.id}", "X-Keyplane-Org": "acme",
-		"X-Keyplane-Environment": env, "X-Keyplane-Scopes": scopes,
+		"X-Keyplane-Environment": env, "X-Keyplane-Scopes": scopes, "X-Keyplane-Product": "default",
 	}
 }
 
@@ -502,7 +502,7 @@ func TestVerifyEndpointScenarios(t *testing.T) {
 		if scopes == nil {
 			scopes = []string{}
 		}
-		return map[string]any{"valid": true, "key_id": "{" + name + ".id}", "org_id": "{org.id}", "org": "acme", "environment": env, "kind": kind, "scopes": scopes}
+		return map[string]any{"valid": true, "key_id": "{" + name + ".id}", "org_id": "{org.id}", "org": "acme", "environment": env, "kind": kind, "product": "default", "scopes": scopes}
 	}
 	invalid := func(code string) map[string]any { return map[string]any{"valid": false, "code": code} }
 	scenarios := []dpVerifyScenario{
@@ -642,7 +642,7 @@ func TestMeScenarios(t *testing.T) {
 		want := map[string]any{
 			"org": map[string]any{"id": d.acme.ID, "slug": "acme", "name": "Acme"},
 			"key": map[string]any{
-				"id": d.ids["multi"], "description": "multi", "hint": stored.Hint, "kind": "private", "environment": "test",
+				"id": d.ids["multi"], "description": "multi", "hint": stored.Hint, "product": "default", "kind": "private", "environment": "test",
 				"scopes": []string{"sms:send", "reports:read"}, "created_at": stored.CreatedAt.UTC().Format(time.RFC3339Nano),
 			},
 		}

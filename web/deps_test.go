@@ -1,9 +1,12 @@
 package web
 
 import (
+	"context"
+
 	"keyplane/internal/audit"
 	"keyplane/internal/idempotency"
 	"keyplane/internal/optoken"
+	"keyplane/internal/product"
 	"keyplane/internal/setup"
 	"keyplane/internal/store"
 	"keyplane/internal/usage"
@@ -19,6 +22,13 @@ func withServices(d *Deps, db *store.DB) {
 	d.Setup = setup.New(db, d.Accounts, d.Orgs, d.Config.SetupToken)
 	d.Idempotency = idempotency.NewService(db, d.Now)
 	d.Tokens = optoken.NewService(db, d.Config.KeyPrefix, d.Now)
+	if d.Products == nil {
+		products, err := product.NewService(context.Background(), db, d.Config, d.Now)
+		if err != nil {
+			panic(err)
+		}
+		d.Products = products
+	}
 	if d.Verifier == nil {
 		d.Verifier = verify.New(verify.Options{Store: verify.DBStore{DB: db}, Prefix: d.Config.KeyPrefix, Now: d.Now, Logger: d.Logger})
 	}

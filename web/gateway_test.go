@@ -99,7 +99,7 @@ func (g *gatewayEnv) revokedKey() apikey.Created {
 func (g *gatewayEnv) identity(c apikey.Created, scopes string) map[string]string {
 	return map[string]string{
 		"X-Keyplane-Key-Id": c.Key.ID, "X-Keyplane-Org-Id": g.acme.ID, "X-Keyplane-Org": "acme",
-		"X-Keyplane-Environment": "live", "X-Keyplane-Scopes": scopes,
+		"X-Keyplane-Environment": "live", "X-Keyplane-Scopes": scopes, "X-Keyplane-Product": "default",
 	}
 }
 

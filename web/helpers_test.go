@@ -22,6 +22,7 @@ import (
 	"keyplane/internal/clocktest"
 	"keyplane/internal/config"
 	"keyplane/internal/org"
+	"keyplane/internal/product"
 	"keyplane/internal/store"
 	"keyplane/internal/verify"
 	"keyplane/views/layout"
@@ -44,6 +45,7 @@ type env struct {
 	accounts *account.Service
 	orgs     *org.Service
 	keys     *apikey.Service
+	products *product.Service
 	srv      *Server
 	ts       *httptest.Server
 }
@@ -73,12 +75,17 @@ func newEnv(t *testing.T, db *store.DB, vars map[string]string, tweaks ...func(*
 	e.orgs = org.NewService(db, clock.Now, org.WithAccounts(e.accounts))
 	// The key service tells the server's verifier of every change, as in
 	// production.
-	verifier := verify.New(verify.Options{Store: verify.DBStore{DB: db}, Prefix: cfg.KeyPrefix, Now: clock.Now, Logger: logger})
+	products, err := product.NewService(context.Background(), db, cfg, clock.Now)
+	if err != nil {
+		t.Fatalf("products: %v", err)
+	}
+	e.products = products
+	verifier := verify.New(verify.Options{Store: verify.DBStore{DB: db}, Products: products, Now: clock.Now, Logger: logger})
 	keyOpts := apikey.ConfigOptions(cfg)
-	keyOpts.Now, keyOpts.Changed = clock.Now, verifier.Invalidate
+	keyOpts.Now, keyOpts.Changed, keyOpts.Products = clock.Now, verifier.Invalidate, products.Rules
 	e.keys = apikey.NewService(db, keyOpts)
 	deps := Deps{
-		Config: cfg, DB: db, Accounts: e.accounts, Orgs: e.orgs, Keys: e.keys, Verifier: verifier,
+		Config: cfg, DB: db, Accounts: e.accounts, Orgs: e.orgs, Keys: e.keys, Verifier: verifier, Products: products,
 		Throttle: account.NewThrottle(clock.Now), Logger: logger,
 		SessionSecret: cfg.SessionSecret, Now: clock.Now, Version: "test",
 	}

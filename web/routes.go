@@ -28,6 +28,8 @@ func (s *Server) routes() {
 	v1 := e.Group("/v1")
 	v1.Any("/auth", s.dataPlane.ForwardAuth)
 	v1.Any("/auth/*", s.dataPlane.ForwardAuth)
+	v1.Any("/products/:slug/auth", s.dataPlane.ForwardAuth)
+	v1.Any("/products/:slug/auth/*", s.dataPlane.ForwardAuth)
 	v1.POST("/verify", s.dataPlane.Verify)
 	v1.GET("/me", s.dataPlane.Me)
 	v1.RouteNotFound("/*", s.apiNotFound)

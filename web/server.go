@@ -24,6 +24,7 @@ import (
 	"keyplane/internal/idempotency"
 	"keyplane/internal/optoken"
 	"keyplane/internal/org"
+	"keyplane/internal/product"
 	"keyplane/internal/ratelimit"
 	"keyplane/internal/setup"
 	"keyplane/internal/usage"
@@ -39,9 +40,12 @@ type Deps struct {
 	DB       Pinger
 	Accounts *account.Service
 	// Orgs also creates the accounts of invited people (org.WithAccounts).
-	Orgs  *org.Service
-	Keys  *apikey.Service
-	Audit *audit.Service
+	Orgs *org.Service
+	Keys *apikey.Service
+	// Products are the products keys belong to; the data plane tells a
+	// key's product by its shape.
+	Products *product.Service
+	Audit    *audit.Service
 	// UsageReader reads usage for the dashboard.
 	UsageReader *usage.Reader
 	// Setup runs the first-run setup, and holds its token.
@@ -118,13 +122,13 @@ func NewServer(d Deps) *Server {
 		d.Metrics = prometheus.NewRegistry()
 	}
 	resolver := clientip.New(d.Config.TrustedProxies)
-	s.dataPlane = api.NewDataPlane(d.Verifier, d.Usage, d.Config.KeyPrefix, d.Config.RouteScopes, resolver, d.Now)
+	s.dataPlane = api.NewDataPlane(d.Verifier, d.Usage, d.Products, resolver, d.Now)
 	if d.APILimits == nil {
 		d.APILimits = ratelimit.NewMemory(APILimitKeys)
 	}
 	s.manage = api.NewManagement(api.ManagementDeps{
 		Verifier: d.Verifier, Keys: d.Keys, Usage: d.UsageReader, Audit: d.Audit, Orgs: d.Orgs,
-		Accounts: d.Accounts, Tokens: d.Tokens, Idempotency: d.Idempotency, Limits: d.APILimits, KeyPrefix: d.Config.KeyPrefix, BaseURL: d.Config.BaseURL.String(), Resolver: resolver, Logger: d.Logger, Now: d.Now, Secret: d.SessionSecret,
+		Accounts: d.Accounts, Tokens: d.Tokens, Idempotency: d.Idempotency, Limits: d.APILimits, Products: d.Products, BaseURL: d.Config.BaseURL.String(), Resolver: resolver, Logger: d.Logger, Now: d.Now, Secret: d.SessionSecret,
 		PortalOrigins: d.Config.PortalReturnOrigins,
 	})
 	s.verifier = d.Verifier

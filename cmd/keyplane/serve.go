@@ -25,6 +25,7 @@ import (
 	"keyplane/internal/idempotency"
 	"keyplane/internal/optoken"
 	"keyplane/internal/org"
+	"keyplane/internal/product"
 	"keyplane/internal/ratelimit"
 	"keyplane/internal/redisbreaker"
 	"keyplane/internal/setup"
@@ -105,12 +106,16 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	if staleIfError == 0 {
 		staleIfError = -1 // fail closed at the cache TTL
 	}
+	products, err := product.NewService(ctx, db, cfg, nil)
+	if err != nil {
+		return err
+	}
 	verifier := verify.New(verify.Options{
-		Store: verify.DBStore{DB: db}, Limiter: limiter, Prefix: cfg.KeyPrefix, Logger: logger,
+		Store: verify.DBStore{DB: db}, Limiter: limiter, Products: products, Logger: logger,
 		StaleIfError: staleIfError, Metrics: verify.NewMetrics(reg),
 	})
 	keyOpts := apikey.ConfigOptions(cfg)
-	keyOpts.Changed = verifier.Invalidate
+	keyOpts.Changed, keyOpts.Products = verifier.Invalidate, products.Rules
 	if err := usage.CheckSpillDir(cfg.SpillDir); err != nil {
 		return &config.Error{Var: "KEYPLANE_SPILL_DIR", Msg: "cannot hold usage spill files: " + err.Error()}
 	}
@@ -132,7 +137,7 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 
 	orgs := org.NewService(db, nil, org.WithAccounts(accounts))
 	srv := web.NewServer(web.Deps{
-		Config: cfg, DB: db, Accounts: accounts, Orgs: orgs, Keys: apikey.NewService(db, keyOpts),
+		Config: cfg, DB: db, Accounts: accounts, Orgs: orgs, Keys: apikey.NewService(db, keyOpts), Products: products,
 		Audit: audit.NewService(db, nil), UsageReader: usage.NewReader(db), Setup: setup.New(db, accounts, orgs, setupToken),
 		Throttle: throttle, Verifier: verifier, Usage: recorder, Metrics: reg,
 		Idempotency: idempotency.NewService(db, nil), APILimits: apiLimits,
@@ -158,6 +163,7 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	go pruneSessions(ctx, accounts, account.SessionLimits{Idle: cfg.SessionIdle, Max: cfg.SessionMax}, logger)
 	go verifier.Watch(ctx, db, cfg.DatabaseURL)
 	go verifier.Monitor(ctx, db)
+	go products.Run(ctx, logger)
 	go usage.RunRetention(ctx, db, cfg.UsageRetention, time.Now, time.Hour, logger)
 
 	// Usage outlives the HTTP server: requests drain first (at most 20 s),

@@ -16,6 +16,7 @@ type Filter struct {
 	Status      Status      // "" for all
 	Environment Environment // "" for all
 	Kind        Kind        // "" for all
+	Product     string      // a product's slug; "" for all
 	Search      string      // substring of the description, any case
 }
 
@@ -28,6 +29,9 @@ func (s *Service) List(ctx context.Context, orgID string, f Filter) ([]Key, erro
 	}
 	if f.Kind != "" {
 		q = q.Where("kind = ?", f.Kind)
+	}
+	if f.Product != "" {
+		q = q.Where("product = ?", f.Product)
 	}
 	var keys []Key
 	if err := q.Order("created_at DESC, id DESC").Find(&keys).Error; err != nil {

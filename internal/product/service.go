@@ -2,6 +2,7 @@ package product
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -117,8 +118,19 @@ func NewService(ctx context.Context, db *store.DB, cfg config.Config, now func()
 	return s, nil
 }
 
+// Fixed returns a service of def and others that reads no database and
+// changes nothing (Create and Update fail): for tools and tests.
+func Fixed(def Product, others ...Product) *Service {
+	s := &Service{now: time.Now, def: def}
+	s.current.Store(newSnapshot(def, others))
+	return s
+}
+
 // Reload reads the stored products again.
 func (s *Service) Reload(ctx context.Context) error {
+	if s.db == nil {
+		return nil
+	}
 	var rows []row
 	if err := s.db.Conn(ctx).Order("slug").Find(&rows).Error; err != nil {
 		return fmt.Errorf("product: load: %w", err)
@@ -189,10 +201,37 @@ func (s *Service) ByKey(key string) (p *Product, parsed apikey.Parsed, ok bool) 
 	return nil, apikey.Parsed{}, false
 }
 
+// ProductOf returns the slug of the product whose format key has, and the
+// key's kind when the format writes it or the product has only private
+// keys; ok is false for a key of no product. For the data plane.
+func (s *Service) ProductOf(key string) (slug string, kind apikey.Kind, ok bool) {
+	p, parsed, ok := s.ByKey(key)
+	if !ok {
+		return "", "", false
+	}
+	kind = parsed.Kind
+	if kind == "" && !p.PublicKeys {
+		kind = apikey.Private
+	}
+	return p.Slug, kind, true
+}
+
+// RouteScopes returns the route scope rules of product slug.
+func (s *Service) RouteScopes(slug string) ([]config.RouteScope, bool) {
+	p, ok := s.current.Load().bySlug[slug]
+	if !ok {
+		return nil, false
+	}
+	return p.RouteScopes, true
+}
+
 // Create stores a new product. Returns Invalid naming each wrong field
 // (key_format when its start overlaps another product's), or Conflict for
 // a taken slug.
 func (s *Service) Create(ctx context.Context, in Input) (Product, error) {
+	if s.db == nil {
+		return Product{}, errors.New("product: create: no database")
+	}
 	base := s.def
 	base.Scopes, base.RouteScopes = nil, nil
 	p, err := validate(in, base)
@@ -242,6 +281,9 @@ func (s *Service) Create(ctx context.Context, in Input) (Product, error) {
 // product's key format cannot change once it has keys (Conflict). Returns
 // NotFound or Invalid as for Create.
 func (s *Service) Update(ctx context.Context, slug string, in Input) (Product, error) {
+	if s.db == nil {
+		return Product{}, errors.New("product: update: no database")
+	}
 	if slug == DefaultSlug {
 		return Product{}, apperr.New(apperr.Conflict, "The default product comes from the KEYPLANE_* variables: change them and restart Keyplane.")
 	}

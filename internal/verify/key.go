@@ -22,6 +22,7 @@ import (
 type Key struct {
 	ID          string
 	OrgID       string
+	Product     string // the product's slug
 	OrgSlug     string
 	OrgName     string
 	Hint        string
@@ -46,6 +47,22 @@ type Key struct {
 // HasScope reports whether the key grants scope; admin grants every scope.
 func (k *Key) HasScope(scope string) bool {
 	return slices.Contains(k.Scopes, scope) || slices.Contains(k.Scopes, config.ScopeAdmin)
+}
+
+// Products tells a key's product from its shape, without a database read.
+type Products interface {
+	// ProductOf returns the slug of the product whose format key has, and
+	// the key's kind when its format or its product says ("" otherwise);
+	// ok is false for a key of no product's format.
+	ProductOf(key string) (slug string, kind apikey.Kind, ok bool)
+}
+
+// defaultProducts knows only the default product's format.
+type defaultProducts struct{ format apikey.Format }
+
+func (d defaultProducts) ProductOf(key string) (string, apikey.Kind, bool) {
+	p, err := d.format.Parse(key)
+	return apikey.DefaultProduct, p.Kind, err == nil
 }
 
 // ErrUnknownKey is returned by a Store for a hash no key has.
@@ -85,7 +102,7 @@ func (s DBStore) KeyByHash(ctx context.Context, hash []byte) (*Key, error) {
 
 func fromRow(row keyRow) *Key {
 	k := &Key{
-		ID: row.ID, OrgID: row.OrgID, OrgSlug: row.OrgSlug, OrgName: row.OrgName, Hint: row.Hint,
+		ID: row.ID, OrgID: row.OrgID, Product: row.Product, OrgSlug: row.OrgSlug, OrgName: row.OrgName, Hint: row.Hint,
 		Description: row.Description, Kind: row.Kind, Environment: row.Environment, Scopes: row.Scopes,
 		ScopeList: strings.Join(row.Scopes, " "),
 		RevokedAt: row.RevokedAt, Deadline: row.Deadline(), CreatedAt: row.CreatedAt,

@@ -57,6 +57,18 @@ type Request struct {
 	ClientIP netip.Addr
 	// Scopes are the scopes the request needs; all must be granted.
 	Scopes []string
+	// Product is the slug of the product the endpoint serves ("" for the
+	// default); a key of another product is unknown there, unless
+	// AnyProduct.
+	Product    string
+	AnyProduct bool
+}
+
+func (r Request) productOrDefault() string {
+	if r.Product == "" {
+		return apikey.DefaultProduct
+	}
+	return r.Product
 }
 
 // RateLimit describes the limit a response was measured against.
@@ -95,9 +107,12 @@ func deny(code, msg string, k *Key) Result {
 type Options struct {
 	Store   Store
 	Limiter Limiter
-	Prefix  string
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Products tells a key's product from its shape. When nil, only keys
+	// of Prefix's default format are known, as the default product's.
+	Products Products
+	Prefix   string
+	Now      func() time.Time
+	Logger   *slog.Logger
 	// CacheSize, NegativeCacheSize and CacheTTL bound the caches; zero
 	// values take the defaults (100,000, 20,000 and 30 s).
 	CacheSize         int
@@ -116,7 +131,7 @@ type Options struct {
 type Verifier struct {
 	store        Store
 	limiter      Limiter
-	prefix       string
+	products     Products
 	now          func() time.Time
 	logger       *slog.Logger
 	cache        *cache
@@ -148,6 +163,10 @@ func New(o Options) *Verifier {
 	if o.Limiter == nil {
 		o.Limiter = NewMemoryLimiter()
 	}
+	if o.Products == nil {
+		f, _ := apikey.DefaultFormat(o.Prefix)
+		o.Products = defaultProducts{format: f}
+	}
 	if o.CacheSize == 0 {
 		o.CacheSize = defaultCacheSize
 	}
@@ -167,7 +186,7 @@ func New(o Options) *Verifier {
 		o.Metrics = NewMetrics(nil)
 	}
 	v := &Verifier{
-		store: o.Store, limiter: o.Limiter, prefix: o.Prefix, now: o.Now, logger: o.Logger,
+		store: o.Store, limiter: o.Limiter, products: o.Products, now: o.Now, logger: o.Logger,
 		cache: newCache(o.CacheSize, o.NegativeCacheSize), ttl: o.CacheTTL, staleIfError: o.StaleIfError,
 		metrics: o.Metrics, keys: newKeySet(),
 		unknownReads: rate.NewLimiter(unknownReadsPerSecond, unknownReadsPerSecond),
@@ -206,7 +225,10 @@ func (v *Verifier) verify(ctx context.Context, req Request, now time.Time) Resul
 }
 
 func (v *Verifier) decide(ctx context.Context, req Request, now time.Time) Result {
-	if _, err := apikey.Parse(req.Key, v.prefix); err != nil {
+	// Another product's key is refused exactly as an unknown one, and
+	// never counted against the key.
+	product, _, ok := v.products.ProductOf(req.Key)
+	if !ok || (!req.AnyProduct && product != req.productOrDefault()) {
 		return deny(CodeUnauthorized, "Invalid or missing API key", nil)
 	}
 	k, err := v.lookup(req.Key, now)
@@ -215,6 +237,9 @@ func (v *Verifier) decide(ctx context.Context, req Request, now time.Time) Resul
 	}
 	if err != nil {
 		return deny(CodeUnavailable, "Key verification is temporarily unavailable", nil)
+	}
+	if k.Product != product && (k.Product != "" || product != apikey.DefaultProduct) {
+		return deny(CodeUnauthorized, "Invalid or missing API key", nil)
 	}
 
 	if k.RevokedAt != nil {

@@ -8,7 +8,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humaecho"
 
-	"keyplane/internal/apikey"
 	"keyplane/internal/apperr"
 	"keyplane/internal/audit"
 	"keyplane/internal/verify"
@@ -59,7 +58,7 @@ func (m *Management) authenticateOperator(ctx huma.Context, next func(huma.Conte
 		fail(NewProblem(verify.CodeUnauthorized, "Send an operator token as Authorization: Bearer."))
 		return
 	}
-	if _, err := apikey.Parse(token, m.keyPrefix); err == nil {
+	if _, _, ok := m.products.ProductOf(token); ok {
 		fail(NewProblem(verify.CodeUnauthorized, "API keys cannot use the operator API; send an operator token as Authorization: Bearer."))
 		return
 	}

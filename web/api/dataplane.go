@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keyplane/internal/apikey"
 	"keyplane/internal/clientip"
 	"keyplane/internal/config"
 	"keyplane/internal/usage"
@@ -20,21 +21,29 @@ import (
 // DataPlane serves /v1: forward-auth, verify and me. No session, no CSRF,
 // no per-request log line: metrics and usage counts instead.
 type DataPlane struct {
-	verifier    *verify.Verifier
-	recorder    *usage.Recorder
-	keyPrefix   string
-	routeScopes []config.RouteScope
-	resolver    *clientip.Resolver
-	now         func() time.Time
+	verifier *verify.Verifier
+	recorder *usage.Recorder
+	products Products
+	resolver *clientip.Resolver
+	now      func() time.Time
 }
 
-// NewDataPlane returns the data plane's handlers. keyPrefix is the
-// deployment's key prefix, the one v verifies.
-func NewDataPlane(v *verify.Verifier, r *usage.Recorder, keyPrefix string, routeScopes []config.RouteScope, resolver *clientip.Resolver, now func() time.Time) *DataPlane {
+// Products is what the JSON endpoints know of products: a key's product
+// from its shape, and a product's route scopes.
+type Products interface {
+	verify.Products
+	// RouteScopes returns product slug's rules; ok is false for no such
+	// product.
+	RouteScopes(slug string) (rules []config.RouteScope, ok bool)
+}
+
+// NewDataPlane returns the data plane's handlers over the products v
+// knows too.
+func NewDataPlane(v *verify.Verifier, r *usage.Recorder, products Products, resolver *clientip.Resolver, now func() time.Time) *DataPlane {
 	if now == nil {
 		now = time.Now
 	}
-	return &DataPlane{verifier: v, recorder: r, keyPrefix: keyPrefix, routeScopes: routeScopes, resolver: resolver, now: now}
+	return &DataPlane{verifier: v, recorder: r, products: products, resolver: resolver, now: now}
 }
 
 // Identity headers of an allowed forward-auth request. They are always
@@ -45,6 +54,7 @@ const (
 	HeaderOrg         = "X-Keyplane-Org"
 	HeaderEnvironment = "X-Keyplane-Environment"
 	HeaderScopes      = "X-Keyplane-Scopes"
+	HeaderProduct     = "X-Keyplane-Product"
 )
 
 func (d *DataPlane) clientIP(r *http.Request) netip.Addr {
@@ -110,11 +120,21 @@ func agreed(h http.Header, names ...string) (string, bool) {
 	return value, true
 }
 
-// ForwardAuth answers a proxy's question about one request: 200 with the
-// identity headers, or the error status and shape. A CORS preflight
-// without a key passes with no identity, so the upstream answers it.
+// ForwardAuth answers a proxy's question about one request for the
+// product in the path (/v1/products/{slug}/auth; the default product at
+// /v1/auth): 200 with the identity headers, or the error status and shape.
+// A CORS preflight without a key passes with no identity, so the upstream
+// answers it.
 func (d *DataPlane) ForwardAuth(c echo.Context) error {
 	r := c.Request()
+	product := c.Param("slug")
+	if product == "" {
+		product = apikey.DefaultProduct
+	}
+	routeScopes, known := d.products.RouteScopes(product)
+	if !known {
+		return WriteError(c, CodeNotFound, "No such product")
+	}
 	method, path, ok := originalRequest(r, c.Param("*"))
 	if !ok {
 		return WriteError(c, verify.CodeForbidden, "The original request's method or path is ambiguous")
@@ -127,8 +147,8 @@ func (d *DataPlane) ForwardAuth(c echo.Context) error {
 	if conflict {
 		return WriteError(c, verify.CodeUnauthorized, "Two different API keys were presented")
 	}
-	scopes := verify.RequiredScopes(r.Header.Get("X-Required-Scope"), method, path, d.routeScopes)
-	req := verify.Request{Key: key, Origin: originOf(r.Header), ClientIP: d.clientIP(r), Scopes: scopes}
+	scopes := verify.RequiredScopes(r.Header.Get("X-Required-Scope"), method, path, routeScopes)
+	req := verify.Request{Key: key, Origin: originOf(r.Header), ClientIP: d.clientIP(r), Scopes: scopes, Product: product}
 	res := d.verifier.Verify(r.Context(), req)
 	d.record(res, req)
 	h := c.Response().Header()
@@ -142,7 +162,16 @@ func (d *DataPlane) ForwardAuth(c echo.Context) error {
 	h[HeaderOrg] = []string{res.Key.OrgSlug}
 	h[HeaderEnvironment] = []string{string(res.Key.Environment)}
 	h[HeaderScopes] = []string{res.Key.ScopeList}
+	h[HeaderProduct] = []string{productOf(res.Key)}
 	return c.NoContent(http.StatusOK)
+}
+
+// productOf is the slug of k's product.
+func productOf(k *verify.Key) string {
+	if k.Product == "" {
+		return apikey.DefaultProduct
+	}
+	return k.Product
 }
 
 // maxScopeLabel bounds the required-scope label usage is counted under; a

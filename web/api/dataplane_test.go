@@ -19,6 +19,7 @@ import (
 	"keyplane/internal/apikey"
 	"keyplane/internal/clientip"
 	"keyplane/internal/config"
+	"keyplane/internal/product"
 	"keyplane/internal/verify"
 )
 
@@ -42,6 +43,12 @@ func (s *memStore) KeyByHash(_ context.Context, h []byte) (*verify.Key, error) {
 	return k, nil
 }
 
+// defaultOnly is the products of a deployment with only the default
+// product, of prefix kp and route scopes rules.
+func defaultOnly(rules []config.RouteScope) *product.Service {
+	return product.Fixed(product.Product{Slug: product.DefaultSlug, Format: apikey.MustFormat("kp_{kind}_{env}_"), RouteScopes: rules, PublicKeys: true})
+}
+
 // apiEnv is the data plane's handlers on an Echo router over a memStore.
 type apiEnv struct {
 	store *memStore
@@ -57,7 +64,7 @@ func newAPIEnv(t testing.TB, trusted ...netip.Prefix) *apiEnv {
 	now := func() time.Time { return a.now }
 	v := verify.New(verify.Options{Store: a.store, Prefix: "kp", Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	rules := []config.RouteScope{{Method: "POST", Path: "/v1/sms*", Scope: "sms:send"}}
-	d := NewDataPlane(v, nil, "kp", rules, clientip.New(trusted), now)
+	d := NewDataPlane(v, nil, defaultOnly(rules), clientip.New(trusted), now)
 	a.e = echo.New()
 	a.e.Any("/v1/auth", d.ForwardAuth)
 	a.e.Any("/v1/auth/*", d.ForwardAuth)
@@ -171,14 +178,14 @@ func TestVerifyShapes(t *testing.T) {
 	if rec.Code != 200 {
 		t.Fatalf("status %d", rec.Code)
 	}
-	want := map[string]any{"valid": true, "key_id": "k1", "org_id": "o1", "org": "acme", "environment": "test", "kind": "private", "scopes": []any{}}
+	want := map[string]any{"valid": true, "key_id": "k1", "org_id": "o1", "org": "acme", "environment": "test", "kind": "private", "product": "default", "scopes": []any{}}
 	if !jsonEqual(out, want) {
 		t.Fatalf("got %s, want %v", rec.Body, want)
 	}
 
 	// With a limit: ratelimit {limit, remaining, reset}.
 	rec, out = a.do(postVerify(`{"key": "` + scoped + `", "scope": "sms:send", "ip": "10.0.0.9"}`))
-	want = map[string]any{"valid": true, "key_id": "k2", "org_id": "o1", "org": "acme", "environment": "live", "kind": "private",
+	want = map[string]any{"valid": true, "key_id": "k2", "org_id": "o1", "org": "acme", "environment": "live", "kind": "private", "product": "default",
 		"scopes": []any{"sms:send"}, "ratelimit": map[string]any{"limit": 2.0, "remaining": 1.0, "reset": 60.0}}
 	if rec.Code != 200 || !jsonEqual(out, want) {
 		t.Fatalf("got %d %s, want %v", rec.Code, rec.Body, want)
@@ -235,7 +242,7 @@ func TestMeShape(t *testing.T) {
 	want := map[string]any{
 		"org": map[string]any{"id": "o1", "slug": "acme", "name": "Acme Inc"},
 		"key": map[string]any{"id": "k1", "description": "billing", "hint": "kp_sk_live_…abcd", "kind": "private",
-			"environment": "live", "scopes": []any{}, "created_at": "2029-12-01T07:00:00Z"},
+			"environment": "live", "product": "default", "scopes": []any{}, "created_at": "2029-12-01T07:00:00Z"},
 	}
 	if rec.Code != 200 || !jsonEqual(out, want) {
 		t.Fatalf("got %d %s, want %v", rec.Code, rec.Body, want)

@@ -43,9 +43,9 @@ func bearer(authorization string) string {
 	return strings.TrimSpace(token)
 }
 
-// private reports whether key is a well-formed private key of this
-// deployment's prefix.
+// private reports whether key is a well-formed private key of some
+// product, by its shape (or its product's kinds) alone.
 func (d *DataPlane) private(key string) bool {
-	p, err := apikey.Parse(key, d.keyPrefix)
-	return err == nil && p.Kind == apikey.Private
+	_, kind, ok := d.products.ProductOf(key)
+	return ok && kind == apikey.Private
 }

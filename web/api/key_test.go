@@ -108,7 +108,7 @@ func TestPrivate(t *testing.T) {
 	// A private key with a public-looking part in it, its checksum redone.
 	skPK := sk[:len(sk)-apikey.ChecksumLen-4] + "_pk_"
 	skPK += apikey.Checksum(skPK)
-	d := &DataPlane{keyPrefix: "kp"}
+	d := &DataPlane{products: defaultOnly(nil)}
 	tests := []struct {
 		name, key string
 		want      bool

@@ -50,7 +50,7 @@ type Management struct {
 	tokens    *optoken.Service
 	idem      *idempotency.Service
 	limits    ratelimit.Store
-	keyPrefix string
+	products  Products
 	baseURL   string
 	resolver  *clientip.Resolver
 	logger    *slog.Logger
@@ -72,8 +72,9 @@ type ManagementDeps struct {
 	Tokens      *optoken.Service
 	Idempotency *idempotency.Service
 	// Limits counts requests per credential: in process, or in Redis.
-	Limits    ratelimit.Store
-	KeyPrefix string
+	Limits ratelimit.Store
+	// Products tells a key's product and kind from its shape.
+	Products Products
 	// BaseURL is the dashboard's address without a trailing slash; invite
 	// links start with it.
 	BaseURL  string
@@ -98,7 +99,7 @@ func NewManagement(d ManagementDeps) *Management {
 	key := sha256.Sum256(append([]byte("keyplane api cursor\x00"), d.Secret...))
 	return &Management{
 		verifier: d.Verifier, keys: d.Keys, usage: d.Usage, audit: d.Audit, orgs: d.Orgs, accounts: d.Accounts, tokens: d.Tokens, idem: d.Idempotency, limits: d.Limits,
-		keyPrefix: d.KeyPrefix, baseURL: d.BaseURL, resolver: d.Resolver, logger: d.Logger, now: d.Now, cursorKey: key[:],
+		products: d.Products, baseURL: d.BaseURL, resolver: d.Resolver, logger: d.Logger, now: d.Now, cursorKey: key[:],
 		portalOrigins: d.PortalOrigins,
 	}
 }
@@ -202,12 +203,12 @@ func (m *Management) authenticate(api huma.API) func(huma.Context, func(huma.Con
 			fail(NewProblem(verify.CodeUnauthorized, "Send a key with keys:manage in X-Api-Key or Authorization: Bearer."))
 			return
 		}
-		if p, err := apikey.Parse(key, m.keyPrefix); err == nil && p.Kind == apikey.Public {
+		if _, kind, ok := m.products.ProductOf(key); ok && kind == apikey.Public {
 			fail(NewProblem(verify.CodeUnauthorized, "Public keys cannot use the management API; use a private key with keys:manage."))
 			return
 		}
 		ip := m.resolver.Resolve(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
-		res := m.verifier.Verify(ctx.Context(), verify.Request{Key: key, ClientIP: ip})
+		res := m.verifier.Verify(ctx.Context(), verify.Request{Key: key, ClientIP: ip, AnyProduct: true})
 		if !res.Allowed {
 			switch Status(res.Code) {
 			case http.StatusUnauthorized:
@@ -220,6 +221,10 @@ func (m *Management) authenticate(api huma.API) func(huma.Context, func(huma.Con
 			return
 		}
 		k := res.Key
+		if k.Kind == apikey.Public {
+			fail(NewProblem(verify.CodeUnauthorized, "Public keys cannot use the management API; use a private key with keys:manage."))
+			return
+		}
 		ec.Set(ContextCredentialID, k.ID)
 		if p := m.limit(ctx, "api:key:"+k.ID, "key"); p != nil {
 			fail(p)

@@ -21,6 +21,7 @@ type Key struct {
 	ID                 string     `json:"id" format:"uuid" example:"01960b1e-7c3a-7d7e-9f3a-2b8c4d5e6f70"`
 	Description        string     `json:"description" example:"CI deployer"`
 	Hint               string     `json:"hint" example:"kp_sk_live_…a9Qz" doc:"Kind and environment prefix and the last 4 characters of the key."`
+	Product            string     `json:"product" example:"default" doc:"The slug of the key's product."`
 	Kind               string     `json:"kind" enum:"private,public"`
 	Environment        string     `json:"environment" enum:"live,test"`
 	Scopes             []string   `json:"scopes" nullable:"false" example:"[\"read\",\"keys:manage\"]"`
@@ -53,12 +54,19 @@ type KeyList struct {
 
 func keyJSON(k apikey.Key, now time.Time, requests int64) Key {
 	return Key{
-		ID: k.ID, Description: k.Description, Hint: k.Hint, Kind: string(k.Kind), Environment: string(k.Environment),
+		ID: k.ID, Description: k.Description, Hint: k.Hint, Product: k.Product, Kind: string(k.Kind), Environment: string(k.Environment),
 		Scopes: orEmpty(k.Scopes), Domains: orEmpty(k.Domains), IPs: orEmpty(k.IPs), Status: string(k.StatusAt(now)),
-		Source: "generated", CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utc(k.Deadline()), LastUsedAt: utc(k.LastUsedAt),
+		Source: sourceOf(k), CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utc(k.Deadline()), LastUsedAt: utc(k.LastUsedAt),
 		DisabledAt: utc(k.DisabledAt), RevokedAt: utc(k.RevokedAt), RateLimitPerMinute: k.RateLimitPerMinute, BlockMinutes: k.BlockMinutes,
 		Requests24h: requests,
 	}
+}
+
+func sourceOf(k apikey.Key) string {
+	if k.Source == "" {
+		return string(apikey.SourceGenerated)
+	}
+	return string(k.Source)
 }
 
 func orEmpty(l []string) []string {
@@ -130,6 +138,7 @@ type ListKeysInput struct {
 	Status      string `query:"status" enum:"active,expiring,expired,disabled,revoked" doc:"Only keys in this status."`
 	Environment string `query:"environment" enum:"live,test"`
 	Kind        string `query:"kind" enum:"private,public"`
+	Product     string `query:"product" maxLength:"40" doc:"Only keys of this product (its slug)."`
 	Q           string `query:"q" maxLength:"200" doc:"Matches the description (any case), the id or the hint."`
 	Limit       int    `query:"limit" minimum:"1" maximum:"100" default:"50" doc:"Keys per page."`
 	Cursor      string `query:"cursor" maxLength:"200" doc:"next_cursor of the previous page."`
@@ -153,6 +162,7 @@ func (m *Management) ListKeys(ctx context.Context, in *ListKeysInput) (*keyListO
 	}
 	keys, err := m.keys.List(ctx, orgID, apikey.Filter{
 		Status: apikey.Status(in.Status), Environment: apikey.Environment(in.Environment), Kind: apikey.Kind(in.Kind),
+		Product: in.Product,
 	})
 	if err != nil {
 		return nil, m.fail(err)
@@ -202,10 +212,11 @@ func (m *Management) GetKey(ctx context.Context, in *KeyInput) (*keyOutput, erro
 
 // KeySettings are the settings of a new key.
 type KeySettings struct {
+	Product            string   `json:"product,omitempty" maxLength:"40" doc:"The slug of the key's product; the default product when absent."`
 	Description        string   `json:"description" example:"CI deployer" doc:"What the key is for, 1 to 200 characters."`
 	Kind               string   `json:"kind,omitempty" enum:"private,public" default:"private"`
 	Environment        string   `json:"environment,omitempty" enum:"live,test" default:"live"`
-	Scopes             []string `json:"scopes,omitempty" example:"[\"read\"]" doc:"Scopes from the deployment's catalogue, or the built-ins admin and keys:manage (private keys only)."`
+	Scopes             []string `json:"scopes,omitempty" example:"[\"read\"]" doc:"Scopes from the product's catalogue, or the built-ins admin and keys:manage (private keys only)."`
 	Domains            []string `json:"domains,omitempty" doc:"Allowed origins: example.com, *.example.com or https://app.example.com:8443. A public key needs one."`
 	IPs                []string `json:"ips,omitempty" doc:"Allowed client addresses or CIDR ranges."`
 	ExpiresAt          string   `json:"expires_at,omitempty" doc:"A date (the key works through that day, UTC) or an RFC 3339 time."`
@@ -215,7 +226,7 @@ type KeySettings struct {
 
 func (s KeySettings) input() apikey.Input {
 	in := apikey.Input{
-		Description: s.Description, Kind: s.Kind, Environment: s.Environment, Scopes: s.Scopes,
+		Product: s.Product, Description: s.Description, Kind: s.Kind, Environment: s.Environment, Scopes: s.Scopes,
 		Domains: strings.Join(s.Domains, "\n"), IPs: strings.Join(s.IPs, "\n"),
 		RateLimit: intString(s.RateLimitPerMinute), BlockMinutes: intString(s.BlockMinutes),
 	}
@@ -291,6 +302,7 @@ type KeyChanges struct {
 	BlockMinutes       *int      `json:"block_minutes,omitempty" nullable:"true"`
 	Kind               *string   `json:"kind,omitempty" doc:"Cannot change: only the key's own kind is accepted."`
 	Environment        *string   `json:"environment,omitempty" doc:"Cannot change: only the key's own environment is accepted."`
+	Product            *string   `json:"product,omitempty" doc:"Cannot change: only the key's own product is accepted."`
 }
 
 // UpdateKeyInput changes one key.
@@ -316,6 +328,9 @@ func (m *Management) UpdateKey(ctx context.Context, in *UpdateKeyInput) (*keyOut
 	}
 	if ch.Environment != nil && *ch.Environment != string(k.Environment) {
 		fields["environment"] = "The environment of a key cannot change; create a new key instead."
+	}
+	if ch.Product != nil && *ch.Product != k.Product {
+		fields["product"] = "The product of a key cannot change; create a key of the other product instead."
 	}
 	if len(fields) > 0 {
 		return nil, m.fail(apperr.InvalidFields(fields))

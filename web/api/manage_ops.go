@@ -16,7 +16,7 @@ var (
 	exampleTime    = time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
 	exampleRevoked = time.Date(2026, 3, 9, 14, 5, 0, 0, time.UTC)
 	exampleKey     = Key{
-		ID: "01960b1e-7c3a-7d7e-9f3a-2b8c4d5e6f70", Description: "CI deployer", Hint: "kp_sk_live_…a9Qz",
+		ID: "01960b1e-7c3a-7d7e-9f3a-2b8c4d5e6f70", Description: "CI deployer", Hint: "kp_sk_live_…a9Qz", Product: "default",
 		Kind: "private", Environment: "live", Scopes: []string{"read", "keys:manage"}, Domains: []string{},
 		IPs: []string{"203.0.113.0/24"}, Status: "active", Source: "generated", CreatedAt: exampleTime,
 		LastUsedAt: &exampleRevoked, Requests24h: 1284,

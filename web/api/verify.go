@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keyplane/internal/apikey"
 	"keyplane/internal/verify"
 )
 
@@ -17,10 +18,11 @@ import (
 const MaxVerifyBody = 64 << 10
 
 type verifyRequest struct {
-	Key    string `json:"key"`
-	Scope  string `json:"scope"`
-	Origin string `json:"origin"`
-	IP     string `json:"ip"`
+	Key     string `json:"key"`
+	Scope   string `json:"scope"`
+	Origin  string `json:"origin"`
+	IP      string `json:"ip"`
+	Product string `json:"product"`
 }
 
 type rateLimitBody struct {
@@ -36,6 +38,7 @@ type verifyResponse struct {
 	Org         string         `json:"org,omitempty"`
 	Environment string         `json:"environment,omitempty"`
 	Kind        string         `json:"kind,omitempty"`
+	Product     string         `json:"product,omitempty"`
 	Scopes      []string       `json:"scopes,omitzero"`
 	RateLimit   *rateLimitBody `json:"ratelimit,omitempty"`
 	Code        string         `json:"code,omitempty"`
@@ -56,10 +59,17 @@ func (d *DataPlane) Verify(c echo.Context) error {
 		if errors.As(err, &mbe) {
 			return WriteError(c, CodeTooLarge, "The request body is larger than 64 KiB")
 		}
-		return WriteError(c, CodeBadRequest, "The body must be a JSON object: {\"key\": \"...\", \"scope\": \"...\", \"origin\": \"...\", \"ip\": \"...\"}")
+		return WriteError(c, CodeBadRequest, "The body must be a JSON object: {\"key\": \"...\", \"scope\": \"...\", \"origin\": \"...\", \"ip\": \"...\", \"product\": \"...\"}")
 	}
 	if dec.More() {
 		return WriteError(c, CodeBadRequest, "The body must hold exactly one JSON object")
+	}
+	product := strings.TrimSpace(in.Product)
+	if product == "" {
+		product = apikey.DefaultProduct
+	}
+	if _, known := d.products.RouteScopes(product); !known {
+		return WriteError(c, CodeBadRequest, "\"product\" names no product")
 	}
 	key := strings.TrimSpace(in.Key)
 	ip := d.clientIP(r)
@@ -75,7 +85,7 @@ func (d *DataPlane) Verify(c echo.Context) error {
 			ip = a.Unmap()
 		}
 	}
-	req := verify.Request{Key: key, Origin: in.Origin, ClientIP: ip, Scopes: verify.RequiredScopes(in.Scope, "", "", nil)}
+	req := verify.Request{Key: key, Origin: in.Origin, ClientIP: ip, Scopes: verify.RequiredScopes(in.Scope, "", "", nil), Product: product}
 	res := d.verifier.Verify(r.Context(), req)
 	d.record(res, req)
 	if res.Code == verify.CodeUnavailable {
@@ -95,6 +105,7 @@ func (d *DataPlane) Verify(c echo.Context) error {
 	k := res.Key
 	out.KeyID, out.OrgID, out.Org = k.ID, k.OrgID, k.OrgSlug
 	out.Environment, out.Kind, out.Scopes = string(k.Environment), string(k.Kind), k.Scopes
+	out.Product = productOf(k)
 	if out.Scopes == nil {
 		out.Scopes = []string{}
 	}
@@ -111,6 +122,7 @@ type meResponse struct {
 		ID          string    `json:"id"`
 		Description string    `json:"description"`
 		Hint        string    `json:"hint"`
+		Product     string    `json:"product"`
 		Kind        string    `json:"kind"`
 		Environment string    `json:"environment"`
 		Scopes      []string  `json:"scopes"`
@@ -118,15 +130,15 @@ type meResponse struct {
 	} `json:"key"`
 }
 
-// Me is GET /v1/me: the key and organization of the presented key, so a
-// developer can test a key with curl.
+// Me is GET /v1/me: the key and organization of the presented key, of any
+// product, so a developer can test a key with curl.
 func (d *DataPlane) Me(c echo.Context) error {
 	r := c.Request()
 	key, conflict := keyOf(r.Header)
 	if conflict {
 		return WriteError(c, verify.CodeUnauthorized, "Two different API keys were presented")
 	}
-	req := verify.Request{Key: key, Origin: originOf(r.Header), ClientIP: d.clientIP(r)}
+	req := verify.Request{Key: key, Origin: originOf(r.Header), ClientIP: d.clientIP(r), AnyProduct: true}
 	res := d.verifier.Verify(r.Context(), req)
 	d.record(res, req)
 	setRateLimitHeaders(c.Response().Header(), res)
@@ -136,7 +148,7 @@ func (d *DataPlane) Me(c echo.Context) error {
 	k := res.Key
 	var out meResponse
 	out.Org.ID, out.Org.Slug, out.Org.Name = k.OrgID, k.OrgSlug, k.OrgName
-	out.Key.ID, out.Key.Description, out.Key.Hint = k.ID, k.Description, k.Hint
+	out.Key.ID, out.Key.Description, out.Key.Hint, out.Key.Product = k.ID, k.Description, k.Hint, productOf(k)
 	out.Key.Kind, out.Key.Environment, out.Key.Scopes = string(k.Kind), string(k.Environment), k.Scopes
 	out.Key.CreatedAt = k.CreatedAt.UTC()
 	if out.Key.Scopes == nil {
