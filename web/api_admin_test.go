@@ -121,6 +121,9 @@ var adminOps = []adminOp{
 	{"create-user", "POST", "/v1/admin/users", adminPath("/v1/admin/users"), `{"email": "sso@example.com", "name": "SSO user"}`, 201},
 	{"disable-user", "POST", "/v1/admin/users/{id}/disable", bobPath("/disable"), "", 200},
 	{"enable-user", "POST", "/v1/admin/users/{id}/enable", bobPath("/enable"), "", 200},
+	{"list-products", "GET", "/v1/admin/products", adminPath("/v1/admin/products"), "", 200},
+	{"create-product", "POST", "/v1/admin/products", adminPath("/v1/admin/products"), `{"slug": "scenario", "name": "Scenario", "key_format": "scn_{env}_"}`, 201},
+	{"update-product", "PATCH", "/v1/admin/products/{slug}", adminPath("/v1/admin/products/scenario"), `{"name": "Scenario 2"}`, 200},
 	{"portal-session", "POST", "/v1/admin/portal-sessions", adminPath("/v1/admin/portal-sessions"),
 		`{"org": "acme", "email": "bob@example.com", "return_url": "https://app.example.com/settings"}`, 201},
 }
@@ -142,7 +145,7 @@ func TestAdminAPICredentials(t *testing.T) {
 			}
 		}
 		refused := []string{opNone, opMalformed, opUnknown, opRevoked, opExpired, opWrongIP, opOrgManage, opOrgAdmin}
-		users, orgs, events := a.count("users"), a.count("organizations"), a.count("audit_events")
+		users, orgs, events, products := a.count("users"), a.count("organizations"), a.count("audit_events"), a.count("products")
 		for _, op := range adminOps {
 			for _, cred := range refused {
 				t.Run(op.name+"/"+cred, func(t *testing.T) {
@@ -162,7 +165,7 @@ func TestAdminAPICredentials(t *testing.T) {
 				}
 			}
 		}
-		if a.count("users") != users || a.count("organizations") != orgs || a.count("audit_events") != events || a.count("invites") != 0 || a.count("portal_links") != 0 {
+		if a.count("users") != users || a.count("organizations") != orgs || a.count("audit_events") != events || a.count("products") != products || a.count("invites") != 0 || a.count("portal_links") != 0 {
 			t.Fatalf("a refused request changed something")
 		}
 		if u, _ := a.accounts.UserByID(context.Background(), a.bob.ID); u.Disabled() {

@@ -66,7 +66,7 @@ func (s *Server) routes() {
 
 	// Operator API: an operator token, never an API key: organizations
 	// (disabling one pauses its keys), their members and invitations,
-	// users, and portal sessions.
+	// users, products, and portal sessions.
 	adminAPI := s.manage.AdminGroup(doc)
 	huma.Register(adminAPI, api.ListOrgsOp(), s.manage.ListOrgs)
 	huma.Register(adminAPI, api.CreateOrgOp(), s.manage.CreateOrg)
@@ -80,6 +80,9 @@ func (s *Server) routes() {
 	huma.Register(adminAPI, api.CreateUserOp(), s.manage.CreateUser)
 	huma.Register(adminAPI, api.DisableUserOp(), s.manage.DisableUser)
 	huma.Register(adminAPI, api.EnableUserOp(), s.manage.EnableUser)
+	huma.Register(adminAPI, api.ListProductsOp(), s.manage.ListProducts)
+	huma.Register(adminAPI, api.CreateProductOp(), s.manage.CreateProduct)
+	huma.Register(adminAPI, api.UpdateProductOp(), s.manage.UpdateProduct)
 	huma.Register(adminAPI, api.CreatePortalSessionOp(), s.manage.CreatePortalSession)
 	api.ErrorExamples(doc)
 
