@@ -18,7 +18,7 @@ func (s *Server) keyShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := s.keyForm(c, formValues(k))
+	f := s.keyForm(c, k.Product, formValues(k))
 	return s.renderKey(c, http.StatusOK, k, f)
 }
 
@@ -30,6 +30,9 @@ func (s *Server) renderKey(c echo.Context, status int, k apikey.Key, f keys.Form
 	f.Action = keys.KeyURL(m.Slug, k.ID)
 	d := keys.Detail{
 		Slug: m.Slug, Key: keyRow(k, m.Slug, now), IsAdmin: isOrgAdmin(c), Editable: k.Editable(now), Form: f,
+	}
+	if p, err := s.products.Get(k.Product); err == nil && len(s.products.List()) > 1 {
+		d.Key.Product = p.Name
 	}
 	if k.ReplacedByID != nil {
 		if next, err := s.keys.Get(ctx, m.ID, *k.ReplacedByID); err == nil {
@@ -62,7 +65,7 @@ func (s *Server) keyUpdate(c echo.Context) error {
 		if gerr != nil {
 			return gerr
 		}
-		f := s.keyForm(c, inputValues(in))
+		f := s.keyForm(c, old.Product, inputValues(in))
 		f.Errors, f.Error = apperr.FieldsOf(err), apperr.MessageOf(err)
 		return s.renderKey(c, statusOf(apperr.CodeOf(err)), old, f)
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -24,6 +25,7 @@ func (s *Server) keysList(c echo.Context) error {
 		Status:      oneOf(c.QueryParam("status"), keys.StatusNames...),
 		Environment: oneOf(c.QueryParam("environment"), "live", "test"),
 		Kind:        oneOf(c.QueryParam("kind"), "private", "public"),
+		Product:     oneOf(c.QueryParam("product"), s.productSlugs()...),
 		Q:           truncateRunes(strings.TrimSpace(c.QueryParam("q")), 200),
 	}
 	// The usage read is the page's slowest; it runs beside the key reads.
@@ -38,12 +40,13 @@ func (s *Server) keysList(c echo.Context) error {
 		activityCh <- activityResult{a, err}
 	}()
 	list, err := s.keys.List(ctx, m.ID, apikey.Filter{
-		Status: apikey.Status(f.Status), Environment: apikey.Environment(f.Environment), Kind: apikey.Kind(f.Kind), Search: f.Q,
+		Status: apikey.Status(f.Status), Environment: apikey.Environment(f.Environment), Kind: apikey.Kind(f.Kind),
+		Product: f.Product, Search: f.Q,
 	})
 	if err != nil {
 		return err
 	}
-	active, err := s.keys.CountActive(ctx, m.ID)
+	products, err := s.productOptions(c)
 	if err != nil {
 		return err
 	}
@@ -55,8 +58,18 @@ func (s *Server) keysList(c echo.Context) error {
 	}
 	vm := keys.ListPage{
 		Slug: m.Slug, OrgName: m.Name, IsAdmin: isOrgAdmin(c), CSRFToken: csrfToken(c), Filter: f, AnyKeys: anyKeys,
-		Limit: s.keys.MaxKeys(), ActiveNow: active, AtLimit: active >= s.keys.MaxKeys(),
+		Limit: products[0].Limit, ActiveNow: products[0].ActiveNow, AtLimit: true,
 		TableURL: listURL(m.Slug, f),
+	}
+	for _, p := range products {
+		vm.AtLimit = vm.AtLimit && p.AtLimit()
+	}
+	names := map[string]string{}
+	if len(products) > 1 {
+		vm.Products = products
+		for _, p := range products {
+			names[p.Slug] = p.Name
+		}
 	}
 	activity := <-activityCh
 	if activity.err != nil {
@@ -68,6 +81,7 @@ func (s *Server) keysList(c echo.Context) error {
 	}
 	for _, k := range list {
 		r := withActivity(keyRow(k, m.Slug, now), activity.byKey[k.ID])
+		r.Product = names[k.Product]
 		if k.ReplacedByID != nil && k.InGrace(now) {
 			successor := byID[*k.ReplacedByID]
 			if successor == nil { // filtered out of the page: rare, one read
@@ -89,7 +103,7 @@ func (s *Server) keysList(c echo.Context) error {
 
 func listURL(slug string, f keys.Filter) string {
 	q := url.Values{}
-	for k, v := range map[string]string{"status": f.Status, "environment": f.Environment, "kind": f.Kind, "q": f.Q} {
+	for k, v := range map[string]string{"status": f.Status, "environment": f.Environment, "kind": f.Kind, "product": f.Product, "q": f.Q} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -116,15 +130,52 @@ func truncateRunes(s string, n int) string {
 	return s
 }
 
-// keyForm returns the create form's view model for the current request.
-func (s *Server) keyForm(c echo.Context, v keys.FormValues) keys.Form {
+// productSlugs lists every product's slug.
+func (s *Server) productSlugs() []string {
+	list := s.products.List()
+	out := make([]string, 0, len(list))
+	for _, p := range list {
+		out = append(out, p.Slug)
+	}
+	return out
+}
+
+// productOptions lists every product, the default first, with the current
+// organization's active keys of each against its limit.
+func (s *Server) productOptions(c echo.Context) ([]keys.ProductOption, error) {
 	m := currentMembership(c)
-	p := s.keys.Policy()
+	list := s.products.List()
+	out := make([]keys.ProductOption, 0, len(list))
+	for _, p := range list {
+		n, err := s.keys.CountActiveOf(c.Request().Context(), m.ID, p.Slug)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, keys.ProductOption{
+			Slug: p.Slug, Name: p.Name, Example: p.Format.Head(apikey.Private, apikey.Live) + "…",
+			ActiveNow: n, Limit: p.MaxKeysPerOrg,
+		})
+	}
+	return out, nil
+}
+
+// keyForm returns the form's view model for a key of product slug ("" for
+// the default): that product's scopes, kinds and public-key defaults.
+func (s *Server) keyForm(c echo.Context, slug string, v keys.FormValues) keys.Form {
+	m := currentMembership(c)
+	p := s.products.Default()
+	if found, err := s.products.Get(slug); err == nil {
+		p = found
+	}
 	f := keys.Form{
 		Slug: m.Slug, CSRFToken: csrfToken(c), Action: keys.ListURL(m.Slug), FormToken: randomToken(16),
-		Values: v, DefaultRate: p.PublicRateLimit, DefaultBlock: p.PublicBlockMinutes, Limit: s.keys.MaxKeys(),
+		Product: p.Slug, PublicKeys: p.PublicKeys, Values: v, DefaultRate: p.PublicRateLimit,
+		DefaultBlock: int((p.PublicBlock + time.Minute - 1) / time.Minute), Limit: p.MaxKeysPerOrg,
 	}
-	for _, sc := range s.cfg.Scopes {
+	if len(s.products.List()) > 1 {
+		f.ProductName = p.Name
+	}
+	for _, sc := range p.Scopes {
 		f.Catalogue = append(f.Catalogue, keys.ScopeOption{Name: sc.Name, Description: sc.Description})
 	}
 	return f
@@ -136,16 +187,36 @@ func (s *Server) renderKeyForm(c echo.Context, status int, f keys.Form) error {
 	return dialog(s, c, status, "Create an API key", keys.NewModal, keys.NewScreen, f)
 }
 
-// keyNew shows the create form. Admins only.
+// keyNew shows the create form of ?product= (the default product when
+// there is only one); with several products and none chosen, it asks for
+// one first. Admins only.
 func (s *Server) keyNew(c echo.Context) error {
-	f := s.keyForm(c, keys.FormValues{Kind: string(apikey.Private), Environment: string(apikey.Live)})
-	active, err := s.keys.CountActive(c.Request().Context(), currentMembership(c).ID)
+	products, err := s.productOptions(c)
 	if err != nil {
 		return err
 	}
-	if active >= s.keys.MaxKeys() {
+	slug := c.QueryParam("product")
+	if len(products) == 1 {
+		slug = products[0].Slug
+	}
+	chosen := -1
+	for i, p := range products {
+		if p.Slug == slug {
+			chosen = i
+		}
+	}
+	if chosen < 0 {
+		f := s.keyForm(c, "", keys.FormValues{})
+		f.Products = products
+		if slug != "" {
+			f.Errors = map[string]string{"product": "Choose one of these products."}
+		}
+		return s.renderKeyForm(c, http.StatusOK, f)
+	}
+	f := s.keyForm(c, slug, keys.FormValues{Kind: string(apikey.Private), Environment: string(apikey.Live)})
+	if p := products[chosen]; p.AtLimit() {
 		f.AtLimit = true
-		f.Error = apperr.MessageOf(apikey.LimitError(s.keys.MaxKeys()))
+		f.Error = apperr.MessageOf(apikey.LimitError(p.Limit))
 	}
 	return s.renderKeyForm(c, http.StatusOK, f)
 }
@@ -153,7 +224,7 @@ func (s *Server) keyNew(c echo.Context) error {
 func keyInput(c echo.Context) apikey.Input {
 	form := c.Request().PostForm
 	return apikey.Input{
-		Description: c.FormValue("description"), Kind: c.FormValue("kind"), Environment: c.FormValue("environment"),
+		Product: c.FormValue("product"), Description: c.FormValue("description"), Kind: c.FormValue("kind"), Environment: c.FormValue("environment"),
 		Scopes: form["scopes"], Domains: c.FormValue("domains"), IPs: c.FormValue("ips"),
 		ExpiresAt: c.FormValue("expires_at"), RateLimit: c.FormValue("rate_limit_per_minute"),
 		BlockMinutes: c.FormValue("block_minutes"),
@@ -174,7 +245,7 @@ func (s *Server) keyCreate(c echo.Context) error {
 	in := keyInput(c)
 	created, err := s.keys.Create(c.Request().Context(), m.ID, c.FormValue("form_token"), in, actor(c))
 	if err != nil {
-		f := s.keyForm(c, inputValues(in))
+		f := s.keyForm(c, in.Product, inputValues(in))
 		switch {
 		case apperr.Is(err, apperr.Invalid):
 			f.Errors = apperr.FieldsOf(err)

@@ -79,6 +79,7 @@ type Server struct {
 	accounts    *account.Service
 	orgs        *org.Service
 	keys        *apikey.Service
+	products    *product.Service
 	audit       *audit.Service
 	usageReader *usage.Reader
 	tokens      *optoken.Service
@@ -114,7 +115,7 @@ func NewServer(d Deps) *Server {
 		d.Logger = slog.Default()
 	}
 	s := &Server{
-		cfg: d.Config, db: d.DB, accounts: d.Accounts, orgs: d.Orgs, keys: d.Keys,
+		cfg: d.Config, db: d.DB, accounts: d.Accounts, orgs: d.Orgs, keys: d.Keys, products: d.Products,
 		audit: d.Audit, usageReader: d.UsageReader, tokens: d.Tokens, setup: d.Setup, throttle: d.Throttle,
 		logger: d.Logger, now: d.Now, version: d.Version,
 	}

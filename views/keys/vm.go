@@ -23,6 +23,7 @@ type Row struct {
 	URL           string
 	Hint          string
 	Description   string
+	Product       string // the product's name, shown when there are several
 	Kind          string
 	Environment   string
 	Status        string
@@ -59,13 +60,27 @@ type Filter struct {
 	Status      string
 	Environment string
 	Kind        string
+	Product     string
 	Q           string
 }
 
 // Active reports whether any filter is set.
 func (f Filter) Active() bool {
-	return f.Status != "" || f.Environment != "" || f.Kind != "" || f.Q != ""
+	return f.Status != "" || f.Environment != "" || f.Kind != "" || f.Product != "" || f.Q != ""
 }
+
+// ProductOption is a product as the keys pages offer it, with the
+// organization's count of its active keys against its limit.
+type ProductOption struct {
+	Slug      string
+	Name      string
+	Example   string // what its keys look like: "gsk_live_…"
+	ActiveNow int
+	Limit     int
+}
+
+// AtLimit reports whether no key of the product can be created.
+func (p ProductOption) AtLimit() bool { return p.ActiveNow >= p.Limit }
 
 // ListPage is the keys screen, the home of an organization.
 type ListPage struct {
@@ -82,6 +97,9 @@ type ListPage struct {
 	// TableURL is the list's URL with its filters, which the table reloads
 	// from when keys change.
 	TableURL string
+	// Products are set when there is more than one: the list then shows
+	// a product column, a product filter and each product's count.
+	Products []ProductOption
 }
 
 // ScopeOption is a scope of the catalogue as a checkbox.
@@ -107,6 +125,14 @@ type FormValues struct {
 type Form struct {
 	Slug      string
 	CSRFToken string
+	// Product is the slug of the key's product, and ProductName its name
+	// when there are several. Products is set when the product is still
+	// to be chosen: the form then asks for it alone.
+	Product     string
+	ProductName string
+	Products    []ProductOption
+	// PublicKeys offers the kind choice; without it keys are private.
+	PublicKeys bool
 	Action    string
 	FormToken string
 	Edit      bool
