@@ -18,7 +18,7 @@ import (
 	"keyplane/internal/org"
 )
 
-const adminUsage = "usage: keyplane admin create-user | create-org | add-member | create-token [flags]"
+const adminUsage = "usage: keyplane admin create-user | create-org | add-member | create-token | create-product | update-product [flags]"
 
 // adminArgs is a parsed `keyplane admin ...` command line.
 type adminArgs struct {
@@ -26,6 +26,7 @@ type adminArgs struct {
 	operator, passwordStdin                           bool
 	expiresIn                                         time.Duration
 	ips                                               []string
+	product                                           productArgs
 }
 
 // parseAdmin reads the flags of `keyplane admin ...`; whether
@@ -58,6 +59,8 @@ func parseAdmin(args []string) (adminArgs, error) {
 		fs.StringVar(&a.name, "name", "", "")
 		fs.Var(&expiresIn, "expires-in", "")
 		fs.Var(&ips, "ip", "")
+	case "create-product", "update-product":
+		a.product.define(fs)
 	default:
 		return adminArgs{}, usagef("unknown admin command %q; %s", a.sub, adminUsage)
 	}
@@ -68,7 +71,11 @@ func parseAdmin(args []string) (adminArgs, error) {
 		return adminArgs{}, usagef("admin %s: unexpected argument %q", a.sub, fs.Arg(0))
 	}
 	var missing []string
-	for _, want := range strings.Fields(map[string]string{"create-user": "email name", "create-org": "name slug admin", "add-member": "org email role", "create-token": "name"}[a.sub]) {
+	required := map[string]string{
+		"create-user": "email name", "create-org": "name slug admin", "add-member": "org email role", "create-token": "name",
+		"create-product": "slug name format", "update-product": "slug",
+	}
+	for _, want := range strings.Fields(required[a.sub]) {
 		if fs.Lookup(want).Value.String() == "" {
 			missing = append(missing, "--"+want)
 		}
@@ -80,6 +87,9 @@ func parseAdmin(args []string) (adminArgs, error) {
 		if _, ok := org.ParseRole(a.role); !ok {
 			return adminArgs{}, usagef("admin add-member: --role must be admin or member")
 		}
+	}
+	if err := a.product.given(fs, a.sub); err != nil {
+		return adminArgs{}, err
 	}
 	a.expiresIn, a.ips = expiresIn.d, ips
 	return a, nil
@@ -94,6 +104,9 @@ func adminCommand(ctx context.Context, cfg config.Config, args []string, stdin i
 	}
 	if a.sub == "create-user" && !a.passwordStdin {
 		return usagef("admin create-user: --password-stdin is required (the password is read from standard input)")
+	}
+	if a.sub == "create-product" || a.sub == "update-product" {
+		return productCommand(ctx, cfg, a, stdout)
 	}
 	sub, email, name, slug, adminEmail, orgSlug, role, operator := a.sub, a.email, a.name, a.slug, a.adminEmail, a.orgSlug, a.role, a.operator
 

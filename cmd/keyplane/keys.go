@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,6 +16,7 @@ import (
 	"keyplane/internal/audit"
 	"keyplane/internal/config"
 	"keyplane/internal/org"
+	"keyplane/internal/product"
 	"keyplane/internal/store"
 	"keyplane/internal/usage"
 )
@@ -43,6 +45,7 @@ func (f *durationFlag) Set(v string) error {
 // keysArgs is a parsed `keyplane keys ...` command line.
 type keysArgs struct {
 	sub, org, description, kind, env string
+	product                          string // a product's slug; "" for the default (create) or all (list)
 	scopes, domains, ips             []string
 	expiresIn, block                 time.Duration
 	rateLimit                        int
@@ -78,8 +81,10 @@ func parseKeys(args []string) (keysArgs, error) {
 		fs.Var(&expiresIn, "expires-in", "")
 		fs.IntVar(&a.rateLimit, "rate-limit", 0, "")
 		fs.Var(&block, "block", "")
+		fs.StringVar(&a.product, "product", "", "")
 	case "list":
 		fs.BoolVar(&a.asJSON, "json", false, "")
+		fs.StringVar(&a.product, "product", "", "")
 	case "revoke", "disable", "enable":
 	default:
 		return keysArgs{}, usagef("unknown keys command %q; %s", a.sub, keysUsage)
@@ -123,13 +128,19 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 	if err != nil {
 		return fmt.Errorf("no organization with slug %s", orgSlug)
 	}
-	keys := apikey.NewService(db, apikey.ConfigOptions(cfg))
+	products, err := product.NewService(ctx, db, cfg, nil)
+	if err != nil {
+		return err
+	}
+	opts := apikey.ConfigOptions(cfg)
+	opts.Products = products.Rules
+	keys := apikey.NewService(db, opts)
 	cli := audit.Actor{}
 
 	switch sub {
 	case "create":
 		in := apikey.Input{
-			Description: a.description, Kind: a.kind, Environment: a.env, Scopes: a.scopes,
+			Product: a.product, Description: a.description, Kind: a.kind, Environment: a.env, Scopes: a.scopes,
 			Domains: strings.Join(a.domains, "\n"), IPs: strings.Join(a.ips, "\n"), ExpiresIn: a.expiresIn,
 		}
 		if a.rateLimit != 0 {
@@ -144,7 +155,7 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 		}
 		fmt.Fprintln(stdout, created.Secret)
 	case "list":
-		return listKeys(ctx, keys, db, o, a.asJSON, stdout)
+		return listKeys(ctx, keys, db, o, a.product, a.asJSON, stdout)
 	default:
 		change := map[string]func(context.Context, string, string, audit.Actor) (apikey.Key, error){
 			"revoke": keys.Revoke, "disable": keys.Disable, "enable": keys.Enable,
@@ -163,6 +174,7 @@ type keyJSON struct {
 	ID          string     `json:"id"`
 	Description string     `json:"description"`
 	Hint        string     `json:"hint"`
+	Product     string     `json:"product"`
 	Kind        string     `json:"kind"`
 	Environment string     `json:"environment"`
 	Scopes      []string   `json:"scopes"`
@@ -175,8 +187,8 @@ type keyJSON struct {
 	Requests24h int64      `json:"requests_24h"`
 }
 
-func listKeys(ctx context.Context, keys *apikey.Service, db *store.DB, o org.Organization, asJSON bool, stdout io.Writer) error {
-	list, err := keys.List(ctx, o.ID, apikey.Filter{})
+func listKeys(ctx context.Context, keys *apikey.Service, db *store.DB, o org.Organization, productSlug string, asJSON bool, stdout io.Writer) error {
+	list, err := keys.List(ctx, o.ID, apikey.Filter{Product: productSlug})
 	if err != nil {
 		return err
 	}
@@ -188,7 +200,7 @@ func listKeys(ctx context.Context, keys *apikey.Service, db *store.DB, o org.Org
 	out := make([]keyJSON, 0, len(list))
 	for _, k := range list {
 		out = append(out, keyJSON{
-			ID: k.ID, Description: k.Description, Hint: k.Hint, Kind: string(k.Kind), Environment: string(k.Environment),
+			ID: k.ID, Description: k.Description, Hint: k.Hint, Product: k.Product, Kind: string(k.Kind), Environment: string(k.Environment),
 			Scopes: orEmpty(k.Scopes), Domains: orEmpty(k.Domains), IPs: orEmpty(k.IPs), Status: string(k.StatusAt(now)),
 			CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utc(k.Deadline()), LastUsedAt: utc(k.LastUsedAt), Requests24h: activity[k.ID].Last24h,
 		})
@@ -196,21 +208,30 @@ func listKeys(ctx context.Context, keys *apikey.Service, db *store.DB, o org.Org
 	return printKeys(out, asJSON, stdout)
 }
 
-// printKeys writes keys as `keys list` does: a table, or JSON.
+// printKeys writes keys as `keys list` does: a table, or JSON. The table
+// has a PRODUCT column when a key of a product other than the default is
+// listed, so a deployment with one product sees none.
 func printKeys(out []keyJSON, asJSON bool, stdout io.Writer) error {
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
+	withProduct := slices.ContainsFunc(out, func(k keyJSON) bool { return k.Product != apikey.DefaultProduct })
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tHINT\tDESCRIPTION\tKIND\tENV\tSTATUS\tLAST USED\tREQUESTS 24H")
+	row := func(cells ...string) {
+		if !withProduct {
+			cells = slices.Delete(cells, 3, 4)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	row("ID", "HINT", "DESCRIPTION", "PRODUCT", "KIND", "ENV", "STATUS", "LAST USED", "REQUESTS 24H")
 	for _, k := range out {
 		last := "never"
 		if k.LastUsedAt != nil {
 			last = k.LastUsedAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", k.ID, k.Hint, k.Description, k.Kind, k.Environment, k.Status, last, k.Requests24h)
+		row(k.ID, k.Hint, k.Description, k.Product, k.Kind, k.Environment, k.Status, last, strconv.FormatInt(k.Requests24h, 10))
 	}
 	return tw.Flush()
 }

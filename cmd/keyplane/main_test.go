@@ -250,7 +250,7 @@ func TestKeysCommands(t *testing.T) {
 		t.Fatalf("keys list --json: %v %q", err, out)
 	}
 	k := list[0]
-	for _, field := range []string{"id", "description", "hint", "kind", "environment", "scopes", "domains", "ips", "status", "created_at", "expires_at", "last_used_at", "requests_24h"} {
+	for _, field := range []string{"id", "description", "hint", "product", "kind", "environment", "scopes", "domains", "ips", "status", "created_at", "expires_at", "last_used_at", "requests_24h"} {
 		if _, ok := k[field]; !ok {
 			t.Errorf("keys list --json lacks %q", field)
 		}

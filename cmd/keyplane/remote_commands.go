@@ -50,6 +50,9 @@ func remoteKeysCommand(ctx context.Context, r *remote, args []string, stdout io.
 		if a.block > 0 {
 			body["block_minutes"] = blockMinutes(a.block)
 		}
+		if a.product != "" {
+			body["product"] = a.product
+		}
 		var created struct {
 			Secret string `json:"secret"`
 		}
@@ -60,6 +63,9 @@ func remoteKeysCommand(ctx context.Context, r *remote, args []string, stdout io.
 	case "list":
 		var out []keyJSON
 		q := url.Values{"limit": {"100"}}
+		if a.product != "" {
+			q.Set("product", a.product)
+		}
 		for {
 			var page struct {
 				Data       []keyJSON `json:"data"`
@@ -112,6 +118,8 @@ func remoteAdminCommand(ctx context.Context, r *remote, args []string, stdout io
 		return usagef("admin %s: KEYPLANE_REMOTE_TOKEN is an API key; admin commands need an operator token", a.sub)
 	}
 	switch a.sub {
+	case "create-product", "update-product":
+		return remoteProductCommand(ctx, r, a, stdout)
 	case "create-user":
 		var u struct {
 			ID    string `json:"id"`

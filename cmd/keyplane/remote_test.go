@@ -75,7 +75,7 @@ func TestRemoteCommands(t *testing.T) {
 			t.Fatalf("keys list --json: %v %q", err, out)
 		}
 		k := list[0]
-		want := []string{"id", "description", "hint", "kind", "environment", "scopes", "domains", "ips", "status", "created_at", "expires_at", "last_used_at", "requests_24h"}
+		want := []string{"id", "description", "hint", "product", "kind", "environment", "scopes", "domains", "ips", "status", "created_at", "expires_at", "last_used_at", "requests_24h"}
 		if len(k) != len(want) {
 			t.Errorf("keys list --json has %d fields, want %d: %v", len(k), len(want), k)
 		}
