@@ -23,7 +23,7 @@ func keyRow(k apikey.Key, slug string, now time.Time) keys.Row {
 		Scopes: k.Scopes, Domains: k.Domains, IPs: k.IPs, CreatedBy: k.CreatedByEmail,
 		CreatedAt: k.CreatedAt.UTC().Format(exactLayout), CreatedAtISO: k.CreatedAt.UTC().Format(time.RFC3339),
 		LastUsed: "Never used", LastUsedIP: k.LastUsedIP, LastOrigin: k.LastUsedOrigin,
-		RateLimit: rateLimitText(k),
+		RateLimit: rateLimitText(k), Imported: k.Source == apikey.SourceImported,
 	}
 	if r.CreatedBy == "" {
 		r.CreatedBy = "command line"

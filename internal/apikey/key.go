@@ -39,6 +39,7 @@ type Key struct {
 	OrgID              string
 	Product            string // the product's slug; DefaultProduct for the variables' own
 	Source             Source
+	ExternalID         string // the platform's own id of an imported key
 	KeyHash            []byte
 	Hint               string
 	Description        string

@@ -9,6 +9,8 @@ const (
 	// KeyDisabled and KeyEnabled pause a key and let it work again.
 	KeyDisabled = "key.disabled"
 	KeyEnabled  = "key.enabled"
+	// KeysImported is keys brought in from a platform's own key system.
+	KeysImported = "keys.imported"
 	// KeyGraceEnded is an admin ending a rotated key's grace period early.
 	KeyGraceEnded = "key.grace_ended"
 )

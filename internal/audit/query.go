@@ -13,7 +13,7 @@ import (
 var Actions = []string{
 	LoginSucceeded, LoginFailed, ReauthFailed, OrgCreated, OrgDisabled, OrgEnabled,
 	MemberAdded, MemberInvited, MemberJoined, MemberRoleChanged, MemberRemoved, MemberDisabled, MemberEnabled, InviteRevoked,
-	KeyCreated, KeyUpdated, KeyRevoked, KeyRotated, KeyGraceEnded, KeyDisabled, KeyEnabled,
+	KeyCreated, KeyUpdated, KeyRevoked, KeyRotated, KeyGraceEnded, KeyDisabled, KeyEnabled, KeysImported,
 }
 
 // Filter narrows an organization's events. Zero fields match everything.

@@ -46,9 +46,12 @@ type Product struct {
 	PublicBlock     time.Duration
 	// APIURL is the platform's API base URL for this product, shown in
 	// curl examples only.
-	APIURL    string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	APIURL string
+	// LegacyPrefixes start the product's imported keys of a vendor's old
+	// format: those are looked up by hash.
+	LegacyPrefixes []string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // IsDefault reports whether p is the default product.
@@ -195,9 +198,11 @@ func capitalize(s string) string {
 // conflictsWith returns why p's key format cannot sit beside other's: one
 // literal start is the start of the other, so a key would name both.
 func conflictsWith(p, other Product) string {
-	if apikey.Overlaps(p.Format.Lead(), other.Format.Lead()) {
-		return fmt.Sprintf("Keys starting %q could belong to %s (%s), whose keys start %q: choose a start that is not the start of another product's.",
-			p.Format.Lead(), other.Name, other.Slug, other.Format.Lead())
+	for _, start := range append([]string{other.Format.Lead()}, other.LegacyPrefixes...) {
+		if apikey.Overlaps(p.Format.Lead(), start) {
+			return fmt.Sprintf("Keys starting %q could belong to %s (%s), whose keys start %q: choose a start that is not the start of another product's.",
+				p.Format.Lead(), other.Name, other.Slug, start)
+		}
 	}
 	return ""
 }

@@ -70,9 +70,16 @@ func fromRow(r row) (Product, error) {
 type snapshot struct {
 	all    []Product // the default first, then by slug
 	bySlug map[string]*Product
-	// byLead is every product but by literal start; starts never overlap,
-	// so at most one matches a key.
+	// byLead is every product, by literal start; starts never overlap, so
+	// at most one matches a key.
 	byLead []*Product
+	// legacy is every legacy prefix outside its product's format.
+	legacy []legacyStart
+}
+
+type legacyStart struct {
+	prefix  string
+	product *Product
 }
 
 func newSnapshot(def Product, others []Product) *snapshot {
@@ -81,6 +88,11 @@ func newSnapshot(def Product, others []Product) *snapshot {
 		p := &s.all[i]
 		s.bySlug[p.Slug] = p
 		s.byLead = append(s.byLead, p)
+		for _, l := range p.LegacyPrefixes {
+			if !strings.HasPrefix(l, p.Format.Lead()) {
+				s.legacy = append(s.legacy, legacyStart{prefix: l, product: p})
+			}
+		}
 	}
 	return s
 }
@@ -131,19 +143,11 @@ func (s *Service) Reload(ctx context.Context) error {
 	if s.db == nil {
 		return nil
 	}
-	var rows []row
-	if err := s.db.Conn(ctx).Order("slug").Find(&rows).Error; err != nil {
-		return fmt.Errorf("product: load: %w", err)
+	all, err := s.everything(ctx)
+	if err != nil {
+		return err
 	}
-	list := make([]Product, 0, len(rows))
-	for _, r := range rows {
-		p, err := fromRow(r)
-		if err != nil {
-			return err
-		}
-		list = append(list, p)
-	}
-	s.current.Store(newSnapshot(s.def, list))
+	s.current.Store(newSnapshot(all[0], all[1:]))
 	return nil
 }
 
@@ -167,7 +171,7 @@ func (s *Service) Run(ctx context.Context, logger *slog.Logger) {
 }
 
 // Default returns the default product.
-func (s *Service) Default() Product { return s.def }
+func (s *Service) Default() Product { return *s.current.Load().bySlug[DefaultSlug] }
 
 // List returns every product, the default first, then by slug.
 func (s *Service) List() []Product { return s.current.Load().all }
@@ -191,14 +195,37 @@ func (s *Service) Rules(slug string) (apikey.Rules, bool) {
 
 // ByKey returns the product whose format key has and what the format says
 // of it, without a database read; ok is false for a key of no product.
+// A key of one of a product's legacy prefixes is the product's too (legacy
+// true), whatever its shape: only its hash can tell.
 func (s *Service) ByKey(key string) (p *Product, parsed apikey.Parsed, ok bool) {
-	for _, c := range s.current.Load().byLead {
+	snap := s.current.Load()
+	for _, c := range snap.byLead {
 		if strings.HasPrefix(key, c.Format.Lead()) {
 			parsed, err := c.Format.Parse(key)
-			return c, parsed, err == nil
+			if err == nil {
+				return c, parsed, true
+			}
+			return c, apikey.Parsed{}, hasLegacyPrefix(c, key)
+		}
+	}
+	for _, l := range snap.legacy {
+		if strings.HasPrefix(key, l.prefix) && len(key) <= MaxLegacyKey {
+			return l.product, apikey.Parsed{}, true
 		}
 	}
 	return nil, apikey.Parsed{}, false
+}
+
+func hasLegacyPrefix(p *Product, key string) bool {
+	if len(key) > MaxLegacyKey {
+		return false
+	}
+	for _, l := range p.LegacyPrefixes {
+		if strings.HasPrefix(key, l) {
+			return true
+		}
+	}
+	return false
 }
 
 // ProductOf returns the slug of the product whose format key has, and the
@@ -245,11 +272,11 @@ func (s *Service) Create(ctx context.Context, in Input) (Product, error) {
 		if err := s.lock(ctx); err != nil {
 			return err
 		}
-		others, err := s.stored(ctx)
+		all, err := s.everything(ctx)
 		if err != nil {
 			return err
 		}
-		for _, o := range append([]Product{s.def}, others...) {
+		for _, o := range all {
 			if o.Slug == p.Slug {
 				return apperr.New(apperr.Conflict, "A product with the slug %s exists.", p.Slug)
 			}
@@ -293,14 +320,14 @@ func (s *Service) Update(ctx context.Context, slug string, in Input) (Product, e
 		if err := s.lock(ctx); err != nil {
 			return err
 		}
-		others, err := s.stored(ctx)
+		all, err := s.everything(ctx)
 		if err != nil {
 			return err
 		}
 		var old *Product
-		for i := range others {
-			if others[i].Slug == slug {
-				old = &others[i]
+		for i := range all {
+			if all[i].Slug == slug {
+				old = &all[i]
 			}
 		}
 		if old == nil {
@@ -320,7 +347,7 @@ func (s *Service) Update(ctx context.Context, slug string, in Input) (Product, e
 				return apperr.InvalidFields(map[string]string{"key_format": fmt.Sprintf("This product has %d keys: its key format can no longer change.", n)})
 			}
 		}
-		for _, o := range append([]Product{s.def}, others...) {
+		for _, o := range all {
 			if o.Slug == slug {
 				continue
 			}
@@ -356,6 +383,25 @@ func (s *Service) lock(ctx context.Context) error {
 		return fmt.Errorf("product: lock: %w", err)
 	}
 	return nil
+}
+
+// everything returns the default product and the stored ones, with their
+// legacy prefixes, read inside the transaction of ctx.
+func (s *Service) everything(ctx context.Context) ([]Product, error) {
+	list, err := s.stored(ctx)
+	if err != nil {
+		return nil, err
+	}
+	legacy, err := legacyOf(s.db, ctx)
+	if err != nil {
+		return nil, err
+	}
+	def := s.def
+	def.LegacyPrefixes = legacy[def.Slug]
+	for i := range list {
+		list[i].LegacyPrefixes = legacy[list[i].Slug]
+	}
+	return append([]Product{def}, list...), nil
 }
 
 // stored reads the stored products inside the transaction of ctx.

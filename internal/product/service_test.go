@@ -168,3 +168,57 @@ func TestProductUpdate(t *testing.T) {
 		}
 	})
 }
+
+// TestLegacyPrefixes: a legacy prefix may lie inside its own product's
+// format, never overlap another product's starts, and names its product
+// for keys that fail the format; a new product cannot take its start.
+func TestLegacyPrefixes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s, err := NewService(ctx, db, testConfig(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Create(ctx, gosend()); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddLegacyPrefixes(ctx, "gosend", []string{"gsk_live_", "GS-", "GS-", "old_gs_"}); err != nil {
+			t.Fatalf("AddLegacyPrefixes: %v", err)
+		}
+		for prefix, field := range map[string]string{"kp_op_": "legacy_prefix", "kp_o": "legacy_prefix", "gsk_x": "legacy_prefix", "GS-1": "legacy_prefix", "g": "legacy_prefix", "bad prefix": "legacy_prefix"} {
+			if err := s.AddLegacyPrefixes(ctx, "default", []string{prefix}); apperr.FieldsOf(err)[field] == "" {
+				t.Errorf("legacy prefix %q for default: %v", prefix, err)
+			}
+		}
+		if err := s.AddLegacyPrefixes(ctx, "default", []string{"kp_sk_live_"}); err != nil {
+			t.Errorf("a legacy prefix inside its own format: %v", err)
+		}
+		if err := s.AddLegacyPrefixes(ctx, "nothing", []string{"zz_"}); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("no such product: %v", err)
+		}
+		g, _ := s.Get("gosend")
+		if len(g.LegacyPrefixes) != 3 {
+			t.Errorf("gosend's legacy prefixes: %v", g.LegacyPrefixes)
+		}
+		for key, want := range map[string]string{
+			"GS-0123456789":             "gosend",
+			"gsk_live_not-our-checksum": "gosend",
+			"gsk_test_not-our-checksum": "",
+			"GX-0123":                   "",
+		} {
+			slug, _, ok := s.ProductOf(key)
+			if (want == "") == ok || slug != want && ok {
+				t.Errorf("ProductOf(%q) = %q %v, want %q", key, slug, ok, want)
+			}
+		}
+		in := gosend()
+		in.Slug, in.KeyFormat = "gsx", "old_{env}_"
+		if _, err := s.Create(ctx, in); apperr.FieldsOf(err)["key_format"] == "" {
+			t.Errorf("a format overlapping only another product's start: %v", err)
+		}
+		in.KeyFormat = "gx{env}_"
+		if _, err := s.Create(ctx, in); err != nil {
+			t.Errorf("a format clear of every start: %v", err)
+		}
+	})
+}

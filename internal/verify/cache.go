@@ -87,6 +87,13 @@ func (c *cache) drop(h hashKey) {
 	c.unknown.Remove(h)
 }
 
+// purgeUnknown forgets the keys known not to exist (after keys were
+// imported); loads begun before it write nothing back.
+func (c *cache) purgeUnknown() {
+	c.purges.Add(1)
+	c.unknown.Purge()
+}
+
 // purge forgets everything (after missed change notifications).
 func (c *cache) purge() {
 	c.purges.Add(1)

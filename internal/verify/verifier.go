@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -199,11 +200,25 @@ func New(o Options) *Verifier {
 // Invalidate drops the key with hash from the cache at once, and notes that
 // a key with this hash exists (a key that changed, or was just created).
 func (v *Verifier) Invalidate(hash []byte) {
+	if bytes.Equal(hash, apikey.BulkChange) {
+		v.manyChanged()
+		return
+	}
 	var h hashKey
 	if copy(h[:], hash) == len(h) {
 		v.keys.add(hash)
 		v.cache.drop(h)
 	}
+}
+
+// manyChanged follows a change to many keys at once (an import): keys
+// cached as unknown may exist now, and the set of stored key hashes is
+// read again; until it is, misses read the database.
+func (v *Verifier) manyChanged() {
+	v.cache.purgeUnknown()
+	v.keys.built.Store(false)
+	v.keys.current.Store(false)
+	v.rebuildSoon()
 }
 
 // InvalidateAll empties the cache.

@@ -24,6 +24,7 @@ type Row struct {
 	Hint          string
 	Description   string
 	Product       string // the product's name, shown when there are several
+	Imported      bool   // brought from the platform's own key system
 	Kind          string
 	Environment   string
 	Status        string
