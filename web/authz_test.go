@@ -52,6 +52,10 @@ var authzMatrix = map[string][roleCount]int{
 	"POST /admin/tokens":                  {303, 404, 404, 404, 422}, // no name
 	"GET /admin/tokens/:id/revoke":        {303, 404, 404, 404, 404}, // :id is a key's id, no token's
 	"POST /admin/tokens/:id/revoke":       {303, 404, 404, 404, 404},
+	"GET /admin/products":                 {303, 404, 404, 404, 200},
+	"POST /admin/products":                {303, 404, 404, 404, 422}, // no slug, name or format
+	"GET /admin/products/:slug":           {303, 404, 404, 404, 404}, // :slug is an org's, no product's
+	"POST /admin/products/:slug":          {303, 404, 404, 404, 404},
 	"GET /orgs/:slug":                     {303, 303, 303, 404, 404},
 	"GET /orgs/:slug/keys":                {303, 200, 200, 404, 404},
 	"GET /orgs/:slug/keys/:id":            {303, 200, 200, 404, 404},

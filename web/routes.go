@@ -123,6 +123,10 @@ func (s *Server) routes() {
 	operator.POST("/tokens", s.adminCreateToken)
 	operator.GET("/tokens/:id/revoke", s.adminTokenRevokeConfirm)
 	operator.POST("/tokens/:id/revoke", s.adminTokenRevoke)
+	operator.GET("/products", s.adminProducts)
+	operator.POST("/products", s.adminCreateProduct)
+	operator.GET("/products/:slug", s.adminProduct)
+	operator.POST("/products/:slug", s.adminUpdateProduct)
 
 	orgs := user.Group("/orgs/:slug", s.requireMember)
 	orgs.GET("", s.orgHome)
