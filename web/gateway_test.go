@@ -19,7 +19,9 @@ import (
 	"keyplane/internal/apikey"
 	"keyplane/internal/audit"
 	"keyplane/internal/org"
+	"keyplane/internal/product"
 	"keyplane/internal/store"
+	"keyplane/internal/store/storetest"
 )
 
 // gatewayEnv is Keyplane behind a real gateway (nginx, Caddy): a Keyplane
@@ -60,13 +62,29 @@ func newGatewayEnv(t *testing.T, db *store.DB, gateway string, vars map[string]s
 	}
 	kp := httptest.NewServer(recording(e.srv, g.auth))
 	t.Cleanup(kp.Close)
+	g.keyplane, g.upstream = kp.Listener.Addr().String(), g.startUpstream("upstream")
+	return g
+}
+
+// startUpstream starts another upstream, which answers every request 200
+// with X-App: name and records it into seen, as the first one does; it
+// returns its host:port.
+func (g *gatewayEnv) startUpstream(name string) string {
 	app := httptest.NewServer(recording(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-App", "upstream")
+		w.Header().Set("X-App", name)
 		w.WriteHeader(http.StatusOK)
 	}), g.seen))
-	t.Cleanup(app.Close)
-	g.keyplane, g.upstream = kp.Listener.Addr().String(), app.Listener.Addr().String()
-	return g
+	g.t.Cleanup(app.Close)
+	return app.Listener.Addr().String()
+}
+
+// product creates a product from in, whose keys g.key then makes with
+// apikey.Input{Product: in.Slug}.
+func (g *gatewayEnv) product(in product.Input) {
+	g.t.Helper()
+	if _, err := g.products.Create(context.Background(), in); err != nil {
+		g.t.Fatalf("create product %s: %v", in.Slug, err)
+	}
 }
 
 // key creates a live key in acme from in; Kind defaults to private.
@@ -95,11 +113,81 @@ func (g *gatewayEnv) revokedKey() apikey.Created {
 }
 
 // identity returns the X-Keyplane-* headers Keyplane answers for c, a key
-// of acme with the given scopes.
+// of acme (of any product) with the given scopes.
 func (g *gatewayEnv) identity(c apikey.Created, scopes string) map[string]string {
 	return map[string]string{
 		"X-Keyplane-Key-Id": c.Key.ID, "X-Keyplane-Org-Id": g.acme.ID, "X-Keyplane-Org": "acme",
-		"X-Keyplane-Environment": "live", "X-Keyplane-Scopes": scopes, "X-Keyplane-Product": "default",
+		"X-Keyplane-Environment": "live", "X-Keyplane-Scopes": scopes, "X-Keyplane-Product": c.Key.Product,
+	}
+}
+
+// productsEnv is a gatewayEnv for README.md's "A second product"
+// configurations: the default product's API under /email/ (POST /email/*
+// needs email:send) and the product sms's under /sms/ (keys sms_live_...;
+// POST /sms/* needs sms:send), each with its own upstream.
+type productsEnv struct {
+	*gatewayEnv
+	email, sms string // host:port of each product's upstream, answering X-App: email or sms
+}
+
+// newProductsEnv starts Keyplane with both products, and their upstreams.
+func newProductsEnv(t *testing.T, gateway string) *productsEnv {
+	t.Helper()
+	g := newGatewayEnv(t, storetest.SQLite(t), gateway, map[string]string{
+		"KEYPLANE_SCOPES":       "email:send=Send email",
+		"KEYPLANE_ROUTE_SCOPES": "POST /email/*=email:send",
+	})
+	g.product(product.Input{
+		Slug: "sms", Name: "SMS", KeyFormat: "sms_{env}_", Kinds: "private",
+		Scopes: "sms:send=Send SMS", RouteScopes: "POST /sms/*=sms:send",
+	})
+	return &productsEnv{gatewayEnv: g, email: g.startUpstream("email"), sms: g.startUpstream("sms")}
+}
+
+// productCase is one request through a gateway serving both products, and
+// what must come of it.
+type productCase struct {
+	name, method, path, body string
+	key                      apikey.Created // no key when its Secret is ""
+	preflight                bool           // send Origin and Access-Control-Request-Method
+	auth                     string         // Keyplane's path the gateway asks; "" when it must not ask
+	status                   int            // the client's
+	code                     string         // Keyplane's X-Keyplane-Error; "" when allowed
+	app                      string         // the upstream that answers, "email" or "sms"; "" when none may
+	scopes                   string         // the X-Keyplane-Scopes it sees; no identity at all without a key
+}
+
+// cases creates keys of both products and returns what README.md's
+// configurations promise for them: each key passes on its own product's
+// path under that product's route scopes, and is an unknown key on the
+// other's.
+func (p *productsEnv) cases() []productCase {
+	p.t.Helper()
+	mailer := p.key(apikey.Input{Scopes: []string{"email:send"}})
+	mailReader := p.key(apikey.Input{})
+	texter := p.key(apikey.Input{Product: "sms", Scopes: []string{"sms:send"}})
+	smsReader := p.key(apikey.Input{Product: "sms"})
+	if !strings.HasPrefix(texter.Secret, "sms_live_") || texter.Key.Product != "sms" {
+		p.t.Fatalf("an sms key: %.9s... of product %q", texter.Secret, texter.Key.Product)
+	}
+	const get, post, options, send = http.MethodGet, http.MethodPost, http.MethodOptions, `{"to":"1"}`
+	const emailAuth, smsAuth = "/v1/auth", "/v1/products/sms/auth"
+	none := apikey.Created{}
+	return []productCase{
+		{"email key, its path", post, "/email/v1/send", send, mailer, false, emailAuth, 200, "", "email", "email:send"},
+		{"email key, no scope needed", get, "/email/v1/send?id=1", "", mailReader, false, emailAuth, 200, "", "email", ""},
+		{"sms key, its path", post, "/sms/v1/messages?to=1", send, texter, false, smsAuth, 200, "", "sms", "sms:send"},
+		{"sms key, no scope needed", get, "/sms/v1/messages", "", smsReader, false, smsAuth, 200, "", "sms", ""},
+		{"email route scope, not granted", post, "/email/v1/send", send, mailReader, false, emailAuth, 403, "forbidden", "", ""},
+		{"sms route scope, not granted", post, "/sms/v1/messages", send, smsReader, false, smsAuth, 403, "forbidden", "", ""},
+		{"sms key on the email path", post, "/email/v1/send", send, texter, false, emailAuth, 401, "unauthorized", "", ""},
+		{"sms key on the email path, GET", get, "/email/v1/send", "", smsReader, false, emailAuth, 401, "unauthorized", "", ""},
+		{"email key on the sms path", post, "/sms/v1/messages", send, mailer, false, smsAuth, 401, "unauthorized", "", ""},
+		{"email key on the sms path, GET", get, "/sms/v1/messages", "", mailReader, false, smsAuth, 401, "unauthorized", "", ""},
+		{"email key on the sms path, preflight", options, "/sms/v1/messages", "", mailer, true, smsAuth, 401, "unauthorized", "", ""},
+		{"no key", get, "/sms/v1/messages", "", none, false, smsAuth, 401, "unauthorized", "", ""},
+		{"preflight without a key", options, "/sms/v1/messages", "", none, true, smsAuth, 200, "", "sms", ""},
+		{"neither product's path", get, "/v1/send", "", mailer, false, "", 404, "", "", ""},
 	}
 }
 
