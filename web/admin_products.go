@@ -134,7 +134,9 @@ func productForm(p product.Product) admin.ProductForm {
 
 // productFormOf is the posted form, as typed.
 func productFormOf(c echo.Context) admin.ProductForm {
-	v := func(name string) string { return strings.ReplaceAll(strings.TrimSpace(c.FormValue(name)), "\r\n", "\n") }
+	v := func(name string) string {
+		return strings.ReplaceAll(strings.TrimSpace(c.FormValue(name)), "\r\n", "\n")
+	}
 	return admin.ProductForm{
 		Name: v("name"), KeyFormat: v("key_format"), Scopes: v("scopes"), RouteScopes: v("route_scopes"), Kinds: v("kinds"),
 		MaxKeysPerOrg: v("max_keys_per_org"), PublicRateLimit: v("public_rate_limit"), PublicBlock: v("public_block"), APIURL: v("api_url"),
