@@ -95,6 +95,15 @@ type adminOp struct {
 	ok                  int
 }
 
+// headers are what op sends besides its credential: an import's body is
+// JSON lines.
+func (op adminOp) headers() []string {
+	if strings.HasSuffix(op.route, "/keys/import") {
+		return []string{"Content-Type", "application/x-ndjson"}
+	}
+	return nil
+}
+
 func adminPath(p string) func(*adminEnv) string {
 	return func(*adminEnv) string { return "/api" + p }
 }
@@ -117,6 +126,8 @@ var adminOps = []adminOp{
 	{"member-remove", "DELETE", "/v1/admin/orgs/{slug}/members/{id}", bobIn("other"), "", 200},
 	{"disable-org", "POST", "/v1/admin/orgs/{slug}/disable", adminPath("/v1/admin/orgs/other/disable"), "", 200},
 	{"enable-org", "POST", "/v1/admin/orgs/{slug}/enable", adminPath("/v1/admin/orgs/other/enable"), "", 200},
+	{"import-keys", "POST", "/v1/admin/orgs/{slug}/keys/import", adminPath("/v1/admin/orgs/acme/keys/import"),
+		`{"sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", "description": "Imported"}`, 200},
 	{"invite", "POST", "/v1/admin/orgs/{slug}/invites", adminPath("/v1/admin/orgs/acme/invites"), `{"email": "new@example.com", "role": "member"}`, 201},
 	{"create-user", "POST", "/v1/admin/users", adminPath("/v1/admin/users"), `{"email": "sso@example.com", "name": "SSO user"}`, 201},
 	{"disable-user", "POST", "/v1/admin/users/{id}/disable", bobPath("/disable"), "", 200},
@@ -149,7 +160,7 @@ func TestAdminAPICredentials(t *testing.T) {
 		for _, op := range adminOps {
 			for _, cred := range refused {
 				t.Run(op.name+"/"+cred, func(t *testing.T) {
-					r := a.op(op.method, op.route, op.path(a), cred, op.body)
+					r := a.op(op.method, op.route, op.path(a), cred, op.body, op.headers()...)
 					if r.status != 401 || r.code() != "unauthorized" {
 						t.Errorf("%d %q, want 401 unauthorized: %s", r.status, r.code(), r.raw)
 					}
@@ -160,7 +171,7 @@ func TestAdminAPICredentials(t *testing.T) {
 				if r := a.call(op.method, op.route, op.path(a), key, op.body); r.status != 401 {
 					t.Errorf("%s with an org key in X-Api-Key: %d", op.name, r.status)
 				}
-				if r := a.op(op.method, op.route, op.path(a), opValid, op.body, "X-Api-Key", key); r.status != 401 {
+				if r := a.op(op.method, op.route, op.path(a), opValid, op.body, append(op.headers(), "X-Api-Key", key)...); r.status != 401 {
 					t.Errorf("%s with a token and an org key: %d", op.name, r.status)
 				}
 			}
@@ -172,7 +183,7 @@ func TestAdminAPICredentials(t *testing.T) {
 			t.Fatalf("a refused request disabled Bob")
 		}
 		for _, op := range adminOps {
-			r := a.op(op.method, op.route, op.path(a), opValid, op.body)
+			r := a.op(op.method, op.route, op.path(a), opValid, op.body, op.headers()...)
 			if r.status != op.ok {
 				t.Errorf("%s with a valid token: %d, want %d: %s", op.name, r.status, op.ok, r.raw)
 			}
@@ -495,9 +506,15 @@ func TestAdminAPIDocument(t *testing.T) {
 			t.Errorf("%s: no response example", op.name)
 		}
 		if op.body != "" {
+			mediaType := "application/json"
+			if h := op.headers(); len(h) == 2 {
+				mediaType = h[1]
+			}
 			rb, _ := o["requestBody"].(map[string]any)
-			if rb == nil || rb["content"].(map[string]any)["application/json"].(map[string]any)["example"] == nil {
-				t.Errorf("%s: no request example", op.name)
+			content, _ := rb["content"].(map[string]any)
+			mt, _ := content[mediaType].(map[string]any)
+			if mt["example"] == nil {
+				t.Errorf("%s: no %s request example", op.name, mediaType)
 			}
 		}
 	}

@@ -77,6 +77,7 @@ func (s *Server) routes() {
 	huma.Register(adminAPI, api.ChangeOrgMemberRoleOp(), s.manage.ChangeOrgMemberRole)
 	huma.Register(adminAPI, api.RemoveOrgMemberOp(), s.manage.RemoveOrgMember)
 	huma.Register(adminAPI, api.InviteOrgMemberOp(), s.manage.InviteOrgMember)
+	huma.Register(adminAPI, api.ImportKeysOp(), s.manage.ImportKeys)
 	huma.Register(adminAPI, api.CreateUserOp(), s.manage.CreateUser)
 	huma.Register(adminAPI, api.DisableUserOp(), s.manage.DisableUser)
 	huma.Register(adminAPI, api.EnableUserOp(), s.manage.EnableUser)

@@ -134,15 +134,15 @@ type Form struct {
 	Products    []ProductOption
 	// PublicKeys offers the kind choice; without it keys are private.
 	PublicKeys bool
-	Action    string
-	FormToken string
-	Edit      bool
-	Values    FormValues
-	Errors    map[string]string
-	Error     string
-	Catalogue []ScopeOption
-	AtLimit   bool
-	Limit     int
+	Action     string
+	FormToken  string
+	Edit       bool
+	Values     FormValues
+	Errors     map[string]string
+	Error      string
+	Catalogue  []ScopeOption
+	AtLimit    bool
+	Limit      int
 	// DefaultRate and DefaultBlock are the public-key defaults, as hints.
 	DefaultRate  int
 	DefaultBlock int

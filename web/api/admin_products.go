@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -96,31 +95,10 @@ type productListOutput struct {
 	Body ProductList
 }
 
-// productCatalogue is the product service as the operator API changes it:
-// what Products is in every server.
-type productCatalogue interface {
-	List() []product.Product
-	Get(slug string) (product.Product, error)
-	Create(ctx context.Context, in product.Input) (product.Product, error)
-	Update(ctx context.Context, slug string, in product.Input) (product.Product, error)
-}
-
-func (m *Management) catalogue() (productCatalogue, error) {
-	c, ok := m.products.(productCatalogue)
-	if !ok {
-		return nil, errors.New("api: products: this server's products cannot change")
-	}
-	return c, nil
-}
-
 // ListProducts is GET /api/v1/admin/products: every product, the default
 // first.
 func (m *Management) ListProducts(ctx context.Context, _ *struct{}) (*productListOutput, error) {
-	c, err := m.catalogue()
-	if err != nil {
-		return nil, m.fail(err)
-	}
-	list := c.List()
+	list := m.products.List()
 	out := ProductList{Data: make([]Product, 0, len(list))}
 	for _, p := range list {
 		out.Data = append(out.Data, productJSON(p))
@@ -132,10 +110,6 @@ func (m *Management) ListProducts(ctx context.Context, _ *struct{}) (*productLis
 // Wrong settings are 422 naming each field (key_format when its start
 // overlaps another product's); a taken slug is 409.
 func (m *Management) CreateProduct(ctx context.Context, in *ProductInput) (*productOutput, error) {
-	c, err := m.catalogue()
-	if err != nil {
-		return nil, m.fail(err)
-	}
 	if err := refuseNulls(in.RawBody); err != nil {
 		return nil, m.fail(err)
 	}
@@ -143,7 +117,7 @@ func (m *Management) CreateProduct(ctx context.Context, in *ProductInput) (*prod
 	if err := in.Body.changes().apply(&input); err != nil {
 		return nil, m.fail(err)
 	}
-	p, err := c.Create(ctx, input)
+	p, err := m.products.Create(ctx, input)
 	if err != nil {
 		return nil, m.fail(err)
 	}
@@ -155,11 +129,7 @@ func (m *Management) CreateProduct(ctx context.Context, in *ProductInput) (*prod
 // product as it now is. An unknown slug is 404; the default product is
 // read-only (409); wrong settings are 422 as for CreateProduct.
 func (m *Management) UpdateProduct(ctx context.Context, in *UpdateProductInput) (*productOutput, error) {
-	c, err := m.catalogue()
-	if err != nil {
-		return nil, m.fail(err)
-	}
-	old, err := c.Get(in.Slug)
+	old, err := m.products.Get(in.Slug)
 	if err != nil {
 		return nil, m.fail(err)
 	}
@@ -172,7 +142,7 @@ func (m *Management) UpdateProduct(ctx context.Context, in *UpdateProductInput) 
 			return nil, m.fail(err)
 		}
 	}
-	p, err := c.Update(ctx, old.Slug, input)
+	p, err := m.products.Update(ctx, old.Slug, input)
 	if err != nil {
 		return nil, m.fail(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"keyplane/internal/idempotency"
 	"keyplane/internal/optoken"
 	"keyplane/internal/org"
+	"keyplane/internal/product"
 	"keyplane/internal/ratelimit"
 	"keyplane/internal/usage"
 	"keyplane/internal/verify"
@@ -50,7 +51,7 @@ type Management struct {
 	tokens    *optoken.Service
 	idem      *idempotency.Service
 	limits    ratelimit.Store
-	products  Products
+	products  *product.Service
 	baseURL   string
 	resolver  *clientip.Resolver
 	logger    *slog.Logger
@@ -73,8 +74,9 @@ type ManagementDeps struct {
 	Idempotency *idempotency.Service
 	// Limits counts requests per credential: in process, or in Redis.
 	Limits ratelimit.Store
-	// Products tells a key's product and kind from its shape.
-	Products Products
+	// Products are the products: a key's product and kind from its shape,
+	// and the operator API's catalogue.
+	Products *product.Service
 	// BaseURL is the dashboard's address without a trailing slash; invite
 	// links start with it.
 	BaseURL  string

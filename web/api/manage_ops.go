@@ -77,6 +77,7 @@ func documented(op huma.Operation, request any, response any) huma.Operation {
 // ErrorExamples adds each documented error response's example, after
 // every operation of api is registered.
 func ErrorExamples(api huma.API) {
+	documentImport(api)
 	for path, item := range api.OpenAPI().Paths {
 		for _, op := range []*huma.Operation{item.Get, item.Post, item.Patch, item.Put, item.Delete} {
 			if op == nil {

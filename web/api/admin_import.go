@@ -1,0 +1,166 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"keyplane/internal/apikey"
+	"keyplane/internal/apperr"
+)
+
+// Limits of an import through the API.
+const (
+	MaxImportKeys = 1000
+	MaxImportBody = 4 << 20
+	maxImportLine = 64 << 10
+)
+
+// NDJSON is the media type of an import: one JSON object per line.
+const NDJSON = "application/x-ndjson"
+
+// ImportKeysInput imports keys into one organization.
+type ImportKeysInput struct {
+	Slug         string   `path:"slug" doc:"The organization's slug."`
+	Product      string   `query:"product" maxLength:"40" doc:"The keys' product; the default product when absent."`
+	LegacyPrefix []string `query:"legacy_prefix,explode" doc:"A start of the product's keys from before Keyplane (repeatable): keys with it are looked up by hash."`
+	ContentType  string   `header:"Content-Type"`
+	RawBody      []byte   `contentType:"application/x-ndjson"`
+}
+
+// ImportResult says what an import did.
+type ImportResult struct {
+	Created  int `json:"created" doc:"Keys stored now."`
+	Existing int `json:"existing" doc:"Keys that were there already, unchanged."`
+}
+
+type importOutput struct {
+	Body ImportResult
+}
+
+// ImportKeys is POST /api/v1/admin/orgs/{slug}/keys/import: up to 1,000
+// keys as JSON lines, all or none. A bad line is 422 "line N: reason"; a
+// body of another type 415; an unknown organization 404.
+func (m *Management) ImportKeys(ctx context.Context, in *ImportKeysInput) (*importOutput, error) {
+	if mt, _, err := mime.ParseMediaType(in.ContentType); err != nil || mt != NDJSON {
+		return nil, NewProblem(CodeUnsupportedMediaType, "Send the keys as "+NDJSON+": one JSON object per line.")
+	}
+	o, err := m.orgs.BySlug(ctx, in.Slug)
+	if err != nil {
+		return nil, m.fail(err)
+	}
+	lines, err := ReadImportLines(bytes.NewReader(in.RawBody), MaxImportKeys)
+	if err != nil {
+		return nil, m.fail(err)
+	}
+	slug := in.Product
+	if slug == "" {
+		slug = apikey.DefaultProduct
+	}
+	if _, err := m.products.Get(slug); err != nil {
+		return nil, m.fail(apperr.InvalidFields(map[string]string{"product": "There is no such product."}))
+	}
+	if err := m.products.AddLegacyPrefixes(ctx, slug, in.LegacyPrefix); err != nil {
+		return nil, m.fail(err)
+	}
+	p, err := m.products.Get(slug)
+	if err != nil {
+		return nil, m.fail(err)
+	}
+	got, err := m.keys.Import(ctx, o.ID, apikey.Import{Product: slug, LegacyPrefixes: p.LegacyPrefixes, Lines: lines}, credentialOf(ctx).actor)
+	if err != nil {
+		return nil, m.fail(err)
+	}
+	return &importOutput{Body: ImportResult{Created: got.Created, Existing: got.Existed}}, nil
+}
+
+// ReadImportLines reads JSON lines of keys to import, at most max of them
+// (0 for no bound), skipping blank lines. The first unreadable line is an
+// Invalid "line N: reason" that never quotes the line: it may hold a key.
+func ReadImportLines(r interface{ Read([]byte) (int, error) }, max int) ([]apikey.ImportLine, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxImportLine)
+	var out []apikey.ImportLine
+	n := 0
+	for sc.Scan() {
+		n++
+		text := bytes.TrimSpace(sc.Bytes())
+		if len(text) == 0 {
+			continue
+		}
+		if max > 0 && len(out) == max {
+			return nil, apperr.New(apperr.Invalid, "line %d: at most %d keys per import; split the file", n, max)
+		}
+		dec := json.NewDecoder(bytes.NewReader(text))
+		dec.DisallowUnknownFields()
+		var l apikey.ImportLine
+		if err := dec.Decode(&l); err != nil {
+			return nil, apperr.New(apperr.Invalid, "line %d: %s", n, lineProblem(err))
+		}
+		if dec.More() {
+			return nil, apperr.New(apperr.Invalid, "line %d: one JSON object per line", n)
+		}
+		out = append(out, l)
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, apperr.New(apperr.Invalid, "line %d: longer than %d KiB", n+1, maxImportLine>>10)
+		}
+		return nil, fmt.Errorf("api: read import: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, apperr.New(apperr.Invalid, "no keys to import: give one JSON object per line")
+	}
+	return out, nil
+}
+
+// lineProblem says what is wrong with a line's JSON without quoting it.
+func lineProblem(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("%s has the wrong type", typeErr.Field)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return strings.TrimPrefix(err.Error(), "json: ") + " (known: key, sha256, description, environment, kind, scopes, domains, ips, expires_at, created_at, last_used_at, external_id)"
+	}
+	return "not a JSON object"
+}
+
+// importExample is the request example of ImportKeysOp.
+const importExample = `{"sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "description": "Customer 1042", "scopes": ["send"], "external_id": "cus_1042"}
+{"key": "msgine_live_7hGk2mPq9sXv4bNz8cRt1wYe", "environment": "live", "created_at": "2025-04-01T12:00:00Z"}
+`
+
+// ImportKeysOp is POST /v1/admin/orgs/{slug}/keys/import.
+func ImportKeysOp() huma.Operation {
+	op := orgsOp(huma.Operation{
+		OperationID: "admin-import-keys", Method: http.MethodPost, Path: "/orgs/{slug}/keys/import", Summary: "Import keys",
+		Description: "Brings a platform's existing keys into the organization, all or none: up to 1,000 JSON lines (" + NDJSON + ") of " +
+			"{\"key\": plaintext} or {\"sha256\": 64 hex}, with optional description, environment, kind, scopes, domains, ips, expires_at, " +
+			"created_at, last_used_at and external_id. Only hashes are stored; keys already there change nothing; the per-organization limit does not apply. " +
+			"A bad line fails the import: 422 \"line N: reason\".",
+		Errors: []int{http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity},
+	}, nil, ImportResult{Created: 2, Existing: 0})
+	op.MaxBodyBytes = MaxImportBody
+	return op
+}
+
+// documentImport adds the import's request example, which huma's raw body
+// leaves out.
+func documentImport(api huma.API) {
+	for _, item := range api.OpenAPI().Paths {
+		if op := item.Post; op != nil && op.OperationID == "admin-import-keys" && op.RequestBody != nil {
+			if mt := op.RequestBody.Content[NDJSON]; mt != nil {
+				mt.Example = importExample
+			}
+		}
+	}
+}
