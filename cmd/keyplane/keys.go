@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,7 +22,7 @@ import (
 	"keyplane/internal/usage"
 )
 
-const keysUsage = "usage: keyplane keys create | list | revoke | disable | enable [flags]"
+const keysUsage = "usage: keyplane keys create | list | revoke | disable | enable | import [flags]"
 
 // repeated is a flag that may be given several times.
 type repeated []string
@@ -51,6 +52,8 @@ type keysArgs struct {
 	rateLimit                        int
 	asJSON                           bool
 	id                               string // of revoke, disable and enable
+	file                             string // of import: a path, or - for stdin
+	legacy                           []string
 }
 
 // keyStateVerbs are the subcommands that change one key's state, with what
@@ -67,7 +70,7 @@ func parseKeys(args []string) (keysArgs, error) {
 	args = args[1:]
 	fs := flag.NewFlagSet("keys "+a.sub, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var scopes, domains, ips repeated
+	var scopes, domains, ips, legacy repeated
 	var expiresIn, block durationFlag
 	fs.StringVar(&a.org, "org", "", "")
 	switch a.sub {
@@ -86,6 +89,9 @@ func parseKeys(args []string) (keysArgs, error) {
 		fs.BoolVar(&a.asJSON, "json", false, "")
 		fs.StringVar(&a.product, "product", "", "")
 	case "revoke", "disable", "enable":
+	case "import":
+		fs.StringVar(&a.product, "product", "", "")
+		fs.Var(&legacy, "legacy-prefix", "")
 	default:
 		return keysArgs{}, usagef("unknown keys command %q; %s", a.sub, keysUsage)
 	}
@@ -95,6 +101,13 @@ func parseKeys(args []string) (keysArgs, error) {
 	_, onOneKey := keyStateVerbs[a.sub]
 	if onOneKey && fs.NArg() != 1 {
 		return keysArgs{}, usagef("keys %s: give exactly one KEY_ID after the flags", a.sub)
+	}
+	if a.sub == "import" {
+		if fs.NArg() != 1 {
+			return keysArgs{}, usagef("keys import: give exactly one FILE of JSON lines after the flags (- for stdin)")
+		}
+		a.file, a.legacy = fs.Arg(0), legacy
+		return a, nil
 	}
 	if !onOneKey && fs.NArg() > 0 {
 		return keysArgs{}, usagef("keys %s: unexpected argument %q", a.sub, fs.Arg(0))
@@ -108,8 +121,9 @@ func parseKeys(args []string) (keysArgs, error) {
 
 // keysCommand runs `keyplane keys ...` on the database: create prints the
 // new key and nothing else on stdout; list prints a table or JSON; revoke
-// ends a key; disable pauses it and enable lets it work again.
-func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+// ends a key; disable pauses it and enable lets it work again; import
+// brings keys in from a file of JSON lines (stdin for -), all or none.
+func keysCommand(ctx context.Context, cfg config.Config, args []string, stdin io.Reader, stdout io.Writer) error {
 	a, err := parseKeys(args)
 	if err != nil {
 		return err
@@ -156,6 +170,27 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 		fmt.Fprintln(stdout, created.Secret)
 	case "list":
 		return listKeys(ctx, keys, db, o, a.product, a.asJSON, stdout)
+	case "import":
+		lines, err := readImportFile(a.file, stdin, 0)
+		if err != nil {
+			return err
+		}
+		slug := a.product
+		if slug == "" {
+			slug = apikey.DefaultProduct
+		}
+		if err := products.AddLegacyPrefixes(ctx, slug, a.legacy); err != nil {
+			return cliError(err)
+		}
+		p, err := products.Get(slug)
+		if err != nil {
+			return fmt.Errorf("no product with slug %s", slug)
+		}
+		got, err := keys.Import(ctx, o.ID, apikey.Import{Product: slug, LegacyPrefixes: p.LegacyPrefixes, Lines: lines}, cli)
+		if err != nil {
+			return cliError(err)
+		}
+		printImported(stdout, got.Created, got.Existed)
 	default:
 		change := map[string]func(context.Context, string, string, audit.Actor) (apikey.Key, error){
 			"revoke": keys.Revoke, "disable": keys.Disable, "enable": keys.Enable,
@@ -167,6 +202,29 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 		fmt.Fprintf(stdout, "%s %s (%s)\n", keyStateVerbs[sub], k.Hint, k.Description)
 	}
 	return nil
+}
+
+// readImportFile reads the JSON lines of path (stdin for -), at most max
+// keys (0 for no bound).
+func readImportFile(path string, stdin io.Reader, max int) ([]apikey.ImportLine, error) {
+	r := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("keys import: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	lines, err := apikey.ReadImportLines(r, max)
+	if err != nil {
+		return nil, cliError(err)
+	}
+	return lines, nil
+}
+
+func printImported(w io.Writer, created, existed int) {
+	fmt.Fprintf(w, "imported %d keys (%d there already)\n", created, existed)
 }
 
 // keyJSON is one key in `keys list --json`.

@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 		if r != nil && cmd == "keys" {
-			return remoteKeysCommand(ctx, r, args, stdout)
+			return remoteKeysCommand(ctx, r, args, stdin, stdout)
 		}
 		if r != nil {
 			return remoteAdminCommand(ctx, r, args, stdout)
@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "admin":
 		return adminCommand(ctx, cfg, args, stdin, stdout)
 	case "keys":
-		return keysCommand(ctx, cfg, args, stdout)
+		return keysCommand(ctx, cfg, args, stdin, stdout)
 	case "demo":
 		return demoCommand(ctx, cfg, args, stdout)
 	}

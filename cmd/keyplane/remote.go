@@ -81,23 +81,28 @@ func (r *remote) isAPIKey() bool {
 // decodes the answer into out. A refusal is an error carrying the API's
 // message; an unreachable remote says so.
 func (r *remote) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
+	if body == nil {
+		return r.send(ctx, method, path, "", nil, out)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, r.base+path, rd)
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	return r.send(ctx, method, path, "application/json", bytes.NewReader(b), out)
+}
+
+// send is do with a body of contentType already encoded (none when
+// contentType is "").
+func (r *remote) send(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, r.base+path, body)
 	if err != nil {
 		return fmt.Errorf("remote request: %s", r.redact(err.Error()))
 	}
 	req.Header.Set("Authorization", "Bearer "+r.token)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "keyplane-cli/"+version)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	res, err := r.client.Do(req)
 	if err != nil {

@@ -1,23 +1,30 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"keyplane/web/api"
 )
 
 // remoteKeysCommand runs `keyplane keys ...` through a remote Keyplane's
 // org API, with the same flags and output as on the database. The token
 // must be an org key with keys:manage; --org, when given, must be its
 // organization.
-func remoteKeysCommand(ctx context.Context, r *remote, args []string, stdout io.Writer) error {
+func remoteKeysCommand(ctx context.Context, r *remote, args []string, stdin io.Reader, stdout io.Writer) error {
 	a, err := parseKeys(args)
 	if err != nil {
 		return err
+	}
+	if a.sub == "import" {
+		return remoteImport(ctx, r, a, stdin, stdout)
 	}
 	if r.isOperatorToken() {
 		return usagef("keys %s: KEYPLANE_REMOTE_TOKEN is an operator token; keys commands need an org key with keys:manage", a.sub)
@@ -94,6 +101,52 @@ func remoteKeysCommand(ctx context.Context, r *remote, args []string, stdout io.
 		}
 		fmt.Fprintf(stdout, "%s %s (%s)\n", keyStateVerbs[a.sub], k.Hint, k.Description)
 	}
+	return nil
+}
+
+// remoteImport runs `keyplane keys import` through the operator API, which
+// takes up to 1,000 keys a call: a longer file is refused whole (imports
+// are all or none) and belongs where the database is.
+func remoteImport(ctx context.Context, r *remote, a keysArgs, stdin io.Reader, stdout io.Writer) error {
+	switch {
+	case !r.isOperatorToken():
+		return usagef("keys import: KEYPLANE_REMOTE_TOKEN must be an operator token to import keys")
+	case a.org == "":
+		return usagef("keys import: missing --org")
+	}
+	lines, err := readImportFile(a.file, stdin, 0)
+	if err != nil {
+		return err
+	}
+	if len(lines) > api.MaxImportKeys {
+		return fmt.Errorf("keys import: %d keys; a remote import takes at most %d (imports are all or none): run it where the database is", len(lines), api.MaxImportKeys)
+	}
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	for _, l := range lines {
+		if err := enc.Encode(l); err != nil {
+			return err
+		}
+	}
+	q := url.Values{}
+	if a.product != "" {
+		q.Set("product", a.product)
+	}
+	for _, p := range a.legacy {
+		q.Add("legacy_prefix", p)
+	}
+	path := "/api/v1/admin/orgs/" + url.PathEscape(a.org) + "/keys/import"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var got struct {
+		Created  int `json:"created"`
+		Existing int `json:"existing"`
+	}
+	if err := r.send(ctx, http.MethodPost, path, api.NDJSON, &body, &got); err != nil {
+		return err
+	}
+	printImported(stdout, got.Created, got.Existing)
 	return nil
 }
 

@@ -1,15 +1,10 @@
 package api
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"mime"
 	"net/http"
-	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -21,7 +16,6 @@ import (
 const (
 	MaxImportKeys = 1000
 	MaxImportBody = 4 << 20
-	maxImportLine = 64 << 10
 )
 
 // NDJSON is the media type of an import: one JSON object per line.
@@ -57,7 +51,7 @@ func (m *Management) ImportKeys(ctx context.Context, in *ImportKeysInput) (*impo
 	if err != nil {
 		return nil, m.fail(err)
 	}
-	lines, err := ReadImportLines(bytes.NewReader(in.RawBody), MaxImportKeys)
+	lines, err := apikey.ReadImportLines(bytes.NewReader(in.RawBody), MaxImportKeys)
 	if err != nil {
 		return nil, m.fail(err)
 	}
@@ -80,58 +74,6 @@ func (m *Management) ImportKeys(ctx context.Context, in *ImportKeysInput) (*impo
 		return nil, m.fail(err)
 	}
 	return &importOutput{Body: ImportResult{Created: got.Created, Existing: got.Existed}}, nil
-}
-
-// ReadImportLines reads JSON lines of keys to import, at most max of them
-// (0 for no bound), skipping blank lines. The first unreadable line is an
-// Invalid "line N: reason" that never quotes the line: it may hold a key.
-func ReadImportLines(r interface{ Read([]byte) (int, error) }, max int) ([]apikey.ImportLine, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxImportLine)
-	var out []apikey.ImportLine
-	n := 0
-	for sc.Scan() {
-		n++
-		text := bytes.TrimSpace(sc.Bytes())
-		if len(text) == 0 {
-			continue
-		}
-		if max > 0 && len(out) == max {
-			return nil, apperr.New(apperr.Invalid, "line %d: at most %d keys per import; split the file", n, max)
-		}
-		dec := json.NewDecoder(bytes.NewReader(text))
-		dec.DisallowUnknownFields()
-		var l apikey.ImportLine
-		if err := dec.Decode(&l); err != nil {
-			return nil, apperr.New(apperr.Invalid, "line %d: %s", n, lineProblem(err))
-		}
-		if dec.More() {
-			return nil, apperr.New(apperr.Invalid, "line %d: one JSON object per line", n)
-		}
-		out = append(out, l)
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, apperr.New(apperr.Invalid, "line %d: longer than %d KiB", n+1, maxImportLine>>10)
-		}
-		return nil, fmt.Errorf("api: read import: %w", err)
-	}
-	if len(out) == 0 {
-		return nil, apperr.New(apperr.Invalid, "no keys to import: give one JSON object per line")
-	}
-	return out, nil
-}
-
-// lineProblem says what is wrong with a line's JSON without quoting it.
-func lineProblem(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &typeErr):
-		return fmt.Sprintf("%s has the wrong type", typeErr.Field)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return strings.TrimPrefix(err.Error(), "json: ") + " (known: key, sha256, description, environment, kind, scopes, domains, ips, expires_at, created_at, last_used_at, external_id)"
-	}
-	return "not a JSON object"
 }
 
 // importExample is the request example of ImportKeysOp.
