@@ -60,6 +60,7 @@ type options struct {
 	pgSample    int
 	pgRate      float64
 	pgStreams   int
+	importKeys  int
 	timeout     time.Duration
 	keep        bool
 	databaseURL string
@@ -81,6 +82,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.pgSample, "pg-sample", 2000, "distinct keys verified once each (uncached)")
 	fs.Float64Var(&o.pgRate, "pg-rate", 200, "open-loop rate of the uncached verifications, per second")
 	fs.IntVar(&o.pgStreams, "pg-streams", 2, "parallel COPY streams when seeding")
+	fs.IntVar(&o.importKeys, "import-keys", 100_000, "SHA-256 lines imported with keyplane keys import (PostgreSQL part)")
 	fs.DurationVar(&o.timeout, "timeout", 9*time.Minute, "the whole run stops after this")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, logs, SQLite data)")
 	if err := fs.Parse(args); err != nil {
@@ -94,8 +96,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return o, errors.New("rounds, durations and connections must be positive")
 	case o.pg != "auto" && o.pg != "on" && o.pg != "off":
 		return o, errors.New("-pg must be auto, on or off")
-	case o.pgKeys < 1, o.pgSample < 1, o.pgSample > o.pgKeys/2, o.pgRate <= 0, o.pgStreams < 1:
-		return o, errors.New("-pg-keys, -pg-sample (at most half the keys), -pg-rate and -pg-streams must be positive")
+	case o.pgKeys < 1, o.pgSample < 1, o.pgSample > o.pgKeys/2, o.pgRate <= 0, o.pgStreams < 1, o.importKeys < 1:
+		return o, errors.New("-pg-keys, -pg-sample (at most half the keys), -pg-rate, -pg-streams and -import-keys must be positive")
 	}
 	o.databaseURL = getenv("TEST_DATABASE_URL")
 	if o.databaseURL == "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -42,6 +43,7 @@ type bench struct {
 	burstMisses      float64
 	pgSkipped        string
 	pgSeed           time.Duration
+	pgImport         time.Duration // keyplane keys import of o.importKeys SHA-256 lines
 	pgKeys           int
 	pgResult         loadResult
 	pgMisses         float64
@@ -232,6 +234,10 @@ func (b *bench) postgresPart(ctx context.Context) error {
 	b.pgSeed, b.pgKeys = time.Since(t), o.pgKeys
 	b.printf("seeded %d keys with COPY (%d streams) in %.1f s\n", o.pgKeys, o.pgStreams, b.pgSeed.Seconds())
 
+	if err := b.importPart(ctx, env); err != nil {
+		return err
+	}
+
 	kp, err := startServer(ctx, "keyplane", b.keyplane, []string{"serve"}, env, addr, filepath.Join(b.tmp, "keyplane-pg.log"), "/healthz")
 	if err != nil {
 		return err
@@ -278,6 +284,28 @@ func (b *bench) postgresPart(ctx context.Context) error {
 	return b.floodPart(ctx, kp, u, keys[0])
 }
 
+// importPart times `keyplane keys import` of a file of SHA-256 lines, as a
+// platform moving its customers' keys would run it.
+func (b *bench) importPart(ctx context.Context, env []string) error {
+	file := filepath.Join(b.tmp, "import.jsonl")
+	lines := make([]string, b.o.importKeys)
+	for i := range lines {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("legacy_live_bench_%d", i)))
+		lines[i] = fmt.Sprintf(`{"sha256": "%x", "external_id": "cus_%d"}`, sum, i)
+	}
+	if err := writeLines(file, lines); err != nil {
+		return err
+	}
+	t := time.Now()
+	out, err := runCLI(ctx, b.keyplane, env, "", "keys", "import", "--org", benchOrg, "--legacy-prefix", "legacy_live_", file)
+	if err != nil {
+		return err
+	}
+	b.pgImport = time.Since(t)
+	b.printf("keyplane keys import of %d SHA-256 lines: %.1f s wall clock (%s)\n", b.o.importKeys, b.pgImport.Seconds(), strings.TrimSpace(out))
+	return nil
+}
+
 func (b *bench) summary(total time.Duration) {
 	kpMed, baseMed := median(b.kpRPS), median(b.baseRPS)
 	ratio := kpMed / baseMed
@@ -299,6 +327,10 @@ func (b *bench) summary(total time.Duration) {
 		r := b.pgResult
 		b.printf("uncached, %d keys  p50 %.3f ms, p99 %.3f ms over %d keys once each (seeded in %.1f s)  [target p99 < 5 ms: %s]\n",
 			b.pgKeys, r.Latency.P50, r.Latency.P99, r.Requests, b.pgSeed.Seconds(), verdict(r.Latency.P99 < 5 && r.ok()))
+	}
+	if b.pgImport > 0 {
+		b.printf("import, PostgreSQL    %d SHA-256 lines in %.1f s with keyplane keys import  [target < 30 s for 100,000: %s]\n",
+			b.o.importKeys, b.pgImport.Seconds(), verdict(b.o.importKeys < 100_000 || b.pgImport < 30*time.Second))
 	}
 	if b.flood != nil {
 		b.printf("%s\n", b.flood.summaryLine())

@@ -63,7 +63,10 @@ func TestKeysImport(t *testing.T) {
 	if code, _, stderr := runRemote(t, remote, op, "keys", "import", "--org", "acme", "-"); code != 1 || !strings.Contains(stderr, "no keys to import") {
 		t.Errorf("remote import of nothing: exit %d %q", code, stderr)
 	}
-	orgKey := strings.TrimSpace(func() string { _, o, _ := runCLI(t, local, "", "keys", "create", "--org", "acme", "--description", "CI", "--scope", "keys:manage"); return o }())
+	orgKey := strings.TrimSpace(func() string {
+		_, o, _ := runCLI(t, local, "", "keys", "create", "--org", "acme", "--description", "CI", "--scope", "keys:manage")
+		return o
+	}())
 	if code, _, stderr := runRemote(t, withRemote(t, "http://"+srv.addr, orgKey), orgKey, "keys", "import", "--org", "acme", more); code != 2 || !strings.Contains(stderr, "operator token") {
 		t.Errorf("remote import with an org key: exit %d %q", code, stderr)
 	}
