@@ -127,7 +127,10 @@ func sqliteDSN(path string) string {
 
 // Migrate applies every pending migration. On PostgreSQL a session lock keeps
 // replicas that start together from racing.
-func (db *DB) Migrate(ctx context.Context) error {
+func (db *DB) Migrate(ctx context.Context) error { return db.migrate(ctx, 0) }
+
+// migrate applies the pending migrations up to version to (all for 0).
+func (db *DB) migrate(ctx context.Context, to int64) error {
 	sqlDB, err := db.DB.DB()
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
@@ -161,7 +164,12 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
+	if to > 0 {
+		_, err = p.UpTo(ctx, to)
+	} else {
+		_, err = p.Up(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
 	return nil
