@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
@@ -94,6 +95,31 @@ func (b batch) requests() int64 {
 	return n
 }
 
+// stripeCount is how many stripes a Recorder has: a few per core of the
+// machines Keyplane runs on, a power of two.
+const stripeCount = 32
+
+// stripe is one part of a Recorder's counts, padded to its own cache lines
+// so two cores writing two stripes do not share one.
+type stripe struct {
+	mu     sync.Mutex
+	counts map[countKey]int64
+	last   map[string]lastUse
+	_      [40]byte
+}
+
+// add merges b into s; s.mu is held.
+func (s *stripe) add(b batch) {
+	for k, n := range b.counts {
+		s.counts[k] += n
+	}
+	for id, u := range b.last {
+		if prev, ok := s.last[id]; !ok || u.at.After(prev.at) {
+			s.last[id] = u
+		}
+	}
+}
+
 // Recorder gathers counts in memory. It is safe for concurrent use.
 type Recorder struct {
 	// SpillDir is where Run's final flush leaves, as a spill file, what it
@@ -109,9 +135,10 @@ type Recorder struct {
 	logger *slog.Logger
 	every  time.Duration // FlushEvery; tests shorten it
 
-	mu     sync.Mutex
-	counts map[countKey]int64
-	last   map[string]lastUse
+	// stripes gather counts apart, each under its own lock; a request
+	// picks one at random, so requests on every core, even for one key,
+	// rarely wait for each other. A flush merges them.
+	stripes [stripeCount]stripe
 
 	flushMu  sync.Mutex // one flush at a time
 	replayMu sync.Mutex // one replay at a time
@@ -128,7 +155,10 @@ func NewRecorder(db *store.DB, logger *slog.Logger, reg prometheus.Registerer) *
 	if logger == nil {
 		logger = slog.Default()
 	}
-	r := &Recorder{db: db, logger: logger, every: FlushEvery, counts: map[countKey]int64{}, last: map[string]lastUse{}}
+	r := &Recorder{db: db, logger: logger, every: FlushEvery}
+	for i := range r.stripes {
+		r.stripes[i].counts, r.stripes[i].last = map[countKey]int64{}, map[string]lastUse{}
+	}
 	r.flushDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "keyplane_usage_flush_duration_seconds", Help: "Time to write gathered usage to the database.",
 	})
@@ -153,19 +183,27 @@ func NewRecorder(db *store.DB, logger *slog.Logger, reg prometheus.Registerer) *
 // "" for none), and notes the client's IP and origin as the key's last use.
 func (r *Recorder) Record(keyID, orgID string, at time.Time, outcome, scope string, ip netip.Addr, origin string) {
 	k := countKey{keyID: keyID, orgID: orgID, hour: at.Unix() - at.Unix()%3600, outcome: outcome, scope: scope}
-	r.mu.Lock()
-	r.counts[k]++
-	if prev, ok := r.last[keyID]; !ok || at.After(prev.at) {
-		r.last[keyID] = lastUse{at: at, ip: ip, origin: origin}
+	s := &r.stripes[rand.Uint32()%stripeCount]
+	s.mu.Lock()
+	s.counts[k]++
+	if prev, ok := s.last[keyID]; !ok || at.After(prev.at) {
+		s.last[keyID] = lastUse{at: at, ip: ip, origin: origin}
 	}
-	r.mu.Unlock()
+	s.mu.Unlock()
 }
 
 // Pending returns how many counters wait for the next flush.
 func (r *Recorder) Pending() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.counts)
+	seen := map[countKey]struct{}{}
+	for i := range r.stripes {
+		s := &r.stripes[i]
+		s.mu.Lock()
+		for k := range s.counts {
+			seen[k] = struct{}{}
+		}
+		s.mu.Unlock()
+	}
+	return len(seen)
 }
 
 // Run replays the spill files of SpillDir, then flushes every FlushEvery
@@ -237,28 +275,27 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	return nil
 }
 
-// take empties the recorder and returns what it held.
+// take empties the recorder and returns what it held, its stripes merged.
 func (r *Recorder) take() batch {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	b := batch{counts: r.counts, last: r.last}
-	r.counts, r.last = map[countKey]int64{}, map[string]lastUse{}
-	return b
+	merged := stripe{counts: map[countKey]int64{}, last: map[string]lastUse{}}
+	for i := range r.stripes {
+		s := &r.stripes[i]
+		s.mu.Lock()
+		b := batch{counts: s.counts, last: s.last}
+		s.counts, s.last = map[countKey]int64{}, map[string]lastUse{}
+		s.mu.Unlock()
+		merged.add(b)
+	}
+	return batch{counts: merged.counts, last: merged.last}
 }
 
 // putBack returns an unwritten batch to the recorder, merged with what was
 // recorded meanwhile.
 func (r *Recorder) putBack(b batch) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for k, n := range b.counts {
-		r.counts[k] += n
-	}
-	for id, u := range b.last {
-		if prev, ok := r.last[id]; !ok || u.at.After(prev.at) {
-			r.last[id] = u
-		}
-	}
+	s := &r.stripes[0]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.add(b)
 }
 
 // write writes b in one transaction. With an id, it first records the id

@@ -32,19 +32,19 @@ type cache struct {
 	// must not write back what it read, or a revoke could be undone.
 	purges  atomic.Uint64
 	drops   [genShards]atomic.Uint64
-	known   *lru.Cache[hashKey, entry]
+	known   *knownCache
 	unknown *lru.Cache[hashKey, entry]
 }
 
 func newCache(knownSize, unknownSize int) *cache {
-	known, _ := lru.New[hashKey, entry](knownSize)
 	unknown, _ := lru.New[hashKey, entry](unknownSize)
-	return &cache{known: known, unknown: unknown}
+	return &cache{known: newKnownCache(knownSize), unknown: unknown}
 }
 
-// get returns the cached entry for h, and whether one was found at all.
+// get returns the cached entry for h, and whether one was found at all. A
+// known key is found without a lock (knownCache).
 func (c *cache) get(h hashKey) (e entry, found bool) {
-	if e, ok := c.known.Get(h); ok {
+	if e, ok := c.known.get(h); ok {
 		return e, true
 	}
 	if e, ok := c.unknown.Get(h); ok {
@@ -68,14 +68,14 @@ func (c *cache) put(h hashKey, k *Key, now time.Time, g generation) {
 		return
 	}
 	if k == nil {
-		c.known.Remove(h)
+		c.known.remove(h)
 		c.unknown.Add(h, entry{loadedAt: now})
 	} else {
 		c.unknown.Remove(h)
-		c.known.Add(h, entry{key: k, loadedAt: now})
+		c.known.add(h, entry{key: k, loadedAt: now})
 	}
 	if !c.current(h, g) {
-		c.known.Remove(h)
+		c.known.remove(h)
 		c.unknown.Remove(h)
 	}
 }
@@ -83,7 +83,7 @@ func (c *cache) put(h hashKey, k *Key, now time.Time, g generation) {
 // drop forgets h, so the next verification reads the database.
 func (c *cache) drop(h hashKey) {
 	c.drops[h[0]].Add(1)
-	c.known.Remove(h)
+	c.known.remove(h)
 	c.unknown.Remove(h)
 }
 
@@ -97,6 +97,6 @@ func (c *cache) purgeUnknown() {
 // purge forgets everything (after missed change notifications).
 func (c *cache) purge() {
 	c.purges.Add(1)
-	c.known.Purge()
+	c.known.purge()
 	c.unknown.Purge()
 }

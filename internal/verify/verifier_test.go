@@ -391,14 +391,23 @@ func TestCacheNegative(t *testing.T) {
 	}
 }
 
-func TestCacheKnownLRUEvictsOnlyKnownKeys(t *testing.T) {
+// TestCacheKnownIsBoundedAndKeepsWhatIsRead: a full cache of known keys
+// makes room for a new one by pushing out a key not read since it last
+// changed, so a key in use stays.
+func TestCacheKnownIsBoundedAndKeepsWhatIsRead(t *testing.T) {
 	f := newFixture(t, Options{CacheSize: 2, NegativeCacheSize: 2})
 	a, b, c := f.add(t, nil), f.add(t, nil), f.add(t, nil)
-	for _, k := range []string{a, b, c, a} {
+	for _, k := range []string{a, b, a, c, a, b} {
 		f.verify(Request{Key: k})
 	}
-	if n := f.store.readsOf(a); n != 2 {
-		t.Fatalf("a read %d times, want 2 (evicted by c in a cache of 2)", n)
+	if n := f.store.readsOf(a); n != 1 {
+		t.Errorf("a, read before c came, was read %d times, want 1 (kept)", n)
+	}
+	if n := f.store.readsOf(b); n != 2 {
+		t.Errorf("b, not read before c came, was read %d times, want 2 (pushed out)", n)
+	}
+	if n := f.store.readsOf(c); n != 1 {
+		t.Errorf("c read %d times, want 1", n)
 	}
 }
 

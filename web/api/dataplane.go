@@ -57,15 +57,40 @@ const (
 	HeaderProduct     = "X-Keyplane-Product"
 )
 
+// Request headers the data plane reads, in canonical form: the hot path
+// indexes the header map with them instead of canonicalizing a name on
+// every request.
+const (
+	hAPIKey          = "X-Api-Key"
+	hAuthorization   = "Authorization"
+	hOrigin          = "Origin"
+	hReferer         = "Referer"
+	hXForwardedFor   = "X-Forwarded-For"
+	hPreflightMethod = "Access-Control-Request-Method"
+	hRequiredScope   = "X-Required-Scope"
+	hForwardedMethod = "X-Forwarded-Method"
+	hOriginalMethod  = "X-Original-Method"
+	hForwardedURI    = "X-Forwarded-Uri"
+	hOriginalURI     = "X-Original-Uri"
+)
+
+// first is h's first value of the canonical name, or "".
+func first(h http.Header, name string) string {
+	if v := h[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 func (d *DataPlane) clientIP(r *http.Request) netip.Addr {
-	return d.resolver.Resolve(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
+	return d.resolver.Resolve(r.RemoteAddr, r.Header[hXForwardedFor])
 }
 
 func originOf(h http.Header) string {
-	if o := h.Get("Origin"); o != "" {
+	if o := first(h, hOrigin); o != "" {
 		return o
 	}
-	return h.Get("Referer")
+	return first(h, hReferer)
 }
 
 // originalRequest returns the method and path of the request a proxy asks
@@ -75,14 +100,14 @@ func originOf(h http.Header) string {
 // header given twice, make ok false. The path is decoded and cleaned as the
 // upstream will see it, so %-escapes cannot dodge a route rule.
 func originalRequest(r *http.Request, rest string) (method, path string, ok bool) {
-	method, ok = agreed(r.Header, "X-Forwarded-Method", "X-Original-Method")
+	method, ok = agreed(r.Header, hForwardedMethod, hOriginalMethod)
 	if !ok {
 		return "", "", false
 	}
 	if method == "" {
 		method = r.Method
 	}
-	path, ok = agreed(r.Header, "X-Forwarded-Uri", "X-Original-Uri")
+	path, ok = agreed(r.Header, hForwardedURI, hOriginalURI)
 	if !ok {
 		return "", "", false
 	}
@@ -103,12 +128,13 @@ func originalRequest(r *http.Request, rest string) (method, path string, ok bool
 	return strings.ToUpper(method), cleaned, true
 }
 
-// agreed returns the value the named headers carry, "" when none does, and
-// false when they carry different values (or one is given twice).
+// agreed returns the value the named headers (canonical names) carry, ""
+// when none does, and false when they carry different values (or one is
+// given twice).
 func agreed(h http.Header, names ...string) (string, bool) {
 	value := ""
 	for _, name := range names {
-		for _, v := range h.Values(name) {
+		for _, v := range h[name] {
 			switch {
 			case value == "":
 				value = v
@@ -141,13 +167,13 @@ func (d *DataPlane) ForwardAuth(c echo.Context) error {
 	}
 	key, conflict := keyOf(r.Header)
 	if key == "" && !conflict && method == http.MethodOptions &&
-		r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+		first(r.Header, hOrigin) != "" && first(r.Header, hPreflightMethod) != "" {
 		return c.NoContent(http.StatusOK)
 	}
 	if conflict {
 		return WriteError(c, verify.CodeUnauthorized, "Two different API keys were presented")
 	}
-	scopes := verify.RequiredScopes(r.Header.Get("X-Required-Scope"), method, path, routeScopes)
+	scopes := verify.RequiredScopes(first(r.Header, hRequiredScope), method, path, routeScopes)
 	req := verify.Request{Key: key, Origin: originOf(r.Header), ClientIP: d.clientIP(r), Scopes: scopes, Product: product}
 	res := d.verifier.Verify(r.Context(), req)
 	d.record(res, req)
@@ -204,9 +230,10 @@ func setRateLimitHeaders(h http.Header, res verify.Result) {
 	if rl == nil {
 		return
 	}
-	h.Set("RateLimit-Policy", `"default";q=`+strconv.Itoa(rl.Limit)+`;w=`+strconv.Itoa(int(verify.Window/time.Second)))
-	h.Set("RateLimit", `"default";r=`+strconv.Itoa(rl.Remaining)+`;t=`+strconv.Itoa(rl.RetryAfterSeconds()))
+	// Canonical names, written directly: no canonicalization per request.
+	h["Ratelimit-Policy"] = []string{`"default";q=` + strconv.Itoa(rl.Limit) + `;w=` + strconv.Itoa(int(verify.Window/time.Second))}
+	h["Ratelimit"] = []string{`"default";r=` + strconv.Itoa(rl.Remaining) + `;t=` + strconv.Itoa(rl.RetryAfterSeconds())}
 	if res.Code == verify.CodeRateLimited {
-		h.Set("Retry-After", strconv.Itoa(rl.RetryAfterSeconds()))
+		h["Retry-After"] = []string{strconv.Itoa(rl.RetryAfterSeconds())}
 	}
 }

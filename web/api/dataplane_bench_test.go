@@ -1,22 +1,32 @@
 package api
 
 import (
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"keyplane/internal/apikey"
+	"keyplane/internal/clientip"
+	"keyplane/internal/usage"
 	"keyplane/internal/verify"
 )
+
+var benchKey = &verify.Key{
+	ID: "01a20a8d-664b-7a75-ad3e-a79c4a6a7913", OrgID: "01a20a8d-664b-7a75-ad3e-a79c4a6a7914", OrgSlug: "acme",
+	Kind: apikey.Private, Environment: apikey.Live, Scopes: []string{"read"}, ScopeList: "read",
+}
 
 // BenchmarkForwardAuthCached is one allowed forward-auth of a cached key,
 // in process: the handler's own cost, without the network.
 func BenchmarkForwardAuthCached(b *testing.B) {
 	a := newAPIEnv(b)
-	secret := a.add(b, &verify.Key{
-		ID: "01a20a8d-664b-7a75-ad3e-a79c4a6a7913", OrgID: "01a20a8d-664b-7a75-ad3e-a79c4a6a7914", OrgSlug: "acme",
-		Kind: apikey.Private, Environment: apikey.Live, Scopes: []string{"read"}, ScopeList: "read",
-	})
+	secret := a.add(b, benchKey)
 	req := httptest.NewRequest(http.MethodGet, "/v1/auth", nil)
 	req.Header.Set("X-Api-Key", secret)
 	req.RemoteAddr = "203.0.113.5:4000"
@@ -28,4 +38,58 @@ func BenchmarkForwardAuthCached(b *testing.B) {
 			b.Fatalf("status %d", rec.Code)
 		}
 	}
+}
+
+// discard is a ResponseWriter that keeps only the status, reused across
+// requests so the benchmark measures the handler, not the recorder.
+type discard struct {
+	h      http.Header
+	status int
+}
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discard) WriteHeader(status int)      { d.status = status }
+
+// BenchmarkForwardAuthParallel is forward-auth of one cached key from every
+// core at once, with the data plane fully on: usage counting and last use,
+// metrics, the rate limiter (in-process). A lock every request takes shows
+// here as time per request growing with -cpu. "/limited" gives the key a
+// rate limit no request reaches, so every request also takes the key's
+// own limit.
+func BenchmarkForwardAuthParallel(b *testing.B) {
+	b.Run("unlimited", func(b *testing.B) { benchForwardAuthParallel(b, 0) })
+	b.Run("limited", func(b *testing.B) { benchForwardAuthParallel(b, 1<<30) })
+}
+
+func benchForwardAuthParallel(b *testing.B, limit int) {
+	store := &memStore{keys: map[string]*verify.Key{}}
+	reg := prometheus.NewRegistry()
+	v := verify.New(verify.Options{Store: store, Prefix: "kp", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: verify.NewMetrics(reg)})
+	k := *benchKey
+	k.RateLimit = limit
+	secret, err := apikey.Generate(nil, "kp", k.Kind, k.Environment)
+	if err != nil {
+		b.Fatal(err)
+	}
+	store.keys[string(apikey.Hash(secret))] = &k
+	rec := usage.NewRecorder(nil, nil, reg)
+	d := NewDataPlane(v, rec, defaultOnly(nil), clientip.New(nil), time.Now)
+	e := echo.New()
+	e.Any("/v1/auth", d.ForwardAuth)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		req := httptest.NewRequest(http.MethodGet, "/v1/auth", nil)
+		req.Header.Set("X-Api-Key", secret)
+		req.Header.Set("X-Forwarded-Uri", "/orders/42")
+		req.RemoteAddr = "203.0.113.5:4000"
+		w := &discard{h: http.Header{}}
+		for pb.Next() {
+			clear(w.h)
+			e.ServeHTTP(w, req)
+			if w.status != http.StatusOK {
+				b.Fatalf("status %d", w.status)
+			}
+		}
+	})
 }

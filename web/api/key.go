@@ -20,12 +20,12 @@ func keyOf(h http.Header) (key string, conflict bool) {
 		}
 		return true
 	}
-	for _, v := range h.Values("X-Api-Key") {
+	for _, v := range h[hAPIKey] {
 		if !add(strings.TrimSpace(v)) {
 			return "", true
 		}
 	}
-	for _, v := range h.Values("Authorization") {
+	for _, v := range h[hAuthorization] {
 		if !add(bearer(v)) {
 			return "", true
 		}

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"strings"
 	"testing"
 
@@ -189,4 +190,16 @@ func TestVerifyBodyAddress(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestHeaderNamesAreCanonical: the data plane indexes header maps with
+// these names, which only works if they are in canonical form.
+func TestHeaderNamesAreCanonical(t *testing.T) {
+	for _, name := range []string{hAPIKey, hAuthorization, hOrigin, hReferer, hXForwardedFor, hPreflightMethod,
+		hRequiredScope, hForwardedMethod, hOriginalMethod, hForwardedURI, hOriginalURI,
+		HeaderKeyID, HeaderOrgID, HeaderOrg, HeaderEnvironment, HeaderScopes, HeaderProduct, HeaderError} {
+		if c := textproto.CanonicalMIMEHeaderKey(name); c != name {
+			t.Errorf("%q is not canonical: %q", name, c)
+		}
+	}
 }
