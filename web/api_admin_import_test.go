@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -82,7 +83,19 @@ func TestAdminAPIImport(t *testing.T) {
 				t.Errorf("%s: %d %s", name, r.status, r.raw)
 			}
 		}
+		// A failed import declares no legacy prefix either.
+		r = send(path+"?legacy_prefix=typo_", `{"sha256": "`+sha256Hex("ok")+`"}`+"\n"+`{"key": "nope"}`)
+		if r.status != 422 {
+			t.Errorf("a failed import with a legacy prefix: %d %s", r.status, r.raw)
+		}
 		var n int64
+		db.Table("legacy_prefixes").Where("prefix = ?", "typo_").Count(&n)
+		if n != 0 {
+			t.Error("a failed import declared its legacy prefix")
+		}
+		if p, _ := a.products.Get("default"); slices.Contains(p.LegacyPrefixes, "typo_") {
+			t.Error("a failed import's legacy prefix is in the catalogue")
+		}
 		db.Table("api_keys").Where("org_id = ? AND source = ?", a.acme.ID, "imported").Count(&n)
 		if n != 0 {
 			t.Errorf("%d keys imported into acme by failed imports", n)

@@ -38,7 +38,7 @@ func (s *Server) routes() {
 	// request logs show route patterns only. The OpenAPI document is
 	// generated from the operations below; its reference page is under the
 	// dashboard's CSP.
-	mgmt := e.Group("/api", s.apiLog, gzip)
+	mgmt := e.Group("/api", s.apiLog, gzip, api.RefuseNUL)
 	doc := api.NewAPI(e, mgmt, s.version)
 	mgmt.GET("/openapi.json", api.OpenAPIHandler(doc))
 	mgmt.GET("/docs", s.apiDocs, s.securityHeaders)

@@ -179,14 +179,13 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdin io
 		if slug == "" {
 			slug = apikey.DefaultProduct
 		}
-		if err := products.AddLegacyPrefixes(ctx, slug, a.legacy); err != nil {
-			return cliError(err)
-		}
-		p, err := products.Get(slug)
-		if err != nil {
+		if _, err := products.Get(slug); err != nil {
 			return fmt.Errorf("no product with slug %s", slug)
 		}
-		got, err := keys.Import(ctx, o.ID, apikey.Import{Product: slug, LegacyPrefixes: p.LegacyPrefixes, Lines: lines}, cli)
+		got, err := keys.Import(ctx, o.ID, apikey.Import{
+			Product: slug, LegacyPrefixes: products.LegacyPrefixesWith(slug, a.legacy), Lines: lines,
+			Declare: func(ctx context.Context) error { return products.AddLegacyPrefixes(ctx, slug, a.legacy) },
+		}, cli)
 		if err != nil {
 			return cliError(err)
 		}

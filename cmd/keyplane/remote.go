@@ -66,15 +66,13 @@ func (r *remote) isOperatorToken() bool {
 	return len(t) > head && t[len(t)-head:len(t)-head+4] == "_op_" && optoken.Parse(t, t[:len(t)-head]) == nil
 }
 
-// isAPIKey reports whether the token has the shape of an API key
-// ({prefix}_sk_live_...) with a valid checksum, whatever the prefix.
+// isAPIKey reports whether the token has the shape of a key Keyplane made,
+// of any product's format (a secret whose checksum holds), and is not an
+// operator token.
 func (r *remote) isAPIKey() bool {
-	head := len("_sk_live_") + apikey.RandomLen + apikey.ChecksumLen
-	if len(r.token) <= head {
-		return false
-	}
-	_, err := apikey.Parse(r.token, r.token[:len(r.token)-head])
-	return err == nil
+	n := apikey.RandomLen + apikey.ChecksumLen
+	t := r.token
+	return len(t) > n && apikey.HasSecret(t, t[:len(t)-n]) && !r.isOperatorToken()
 }
 
 // do sends method path (under the remote's base URL) with body as JSON and

@@ -34,10 +34,14 @@ type ImportLine struct {
 // Import is what an import brings into one organization and product.
 // LegacyPrefixes are the starts of the product's keys of a vendor's old
 // format that plaintext lines may have instead of the product's format.
+// Declare, when set, runs inside the import's transaction before any key
+// is written (declaring new legacy prefixes), so a failed import leaves
+// nothing behind.
 type Import struct {
 	Product        string
 	LegacyPrefixes []string
 	Lines          []ImportLine
+	Declare        func(ctx context.Context) error
 }
 
 // Imported says what an import did.
@@ -53,10 +57,15 @@ const (
 	DefaultImportDescription = "Imported key"
 )
 
-// BulkChange is the hash a change notice carries for a change to many keys
-// at once (an import): servers drop what they cached as unknown and reread
-// the set of stored key hashes, instead of hearing of each key.
+// BulkChange is the hash a change notice carries for keys added in bulk
+// (an import): servers drop what they cached as unknown and reread the set
+// of stored key hashes, instead of hearing of each key.
 var BulkChange = func() []byte { h := sha256.Sum256([]byte("keyplane: many keys changed")); return h[:] }()
+
+// AllChange is the hash a change notice carries when every key of an
+// organization may verify differently (it was disabled or enabled):
+// servers drop every key they cached, instead of hearing of each key.
+var AllChange = func() []byte { h := sha256.Sum256([]byte("keyplane: any key may have changed")); return h[:] }()
 
 // lineError is the Invalid error of line n (1-based): "line n: why".
 func lineError(n int, format string, args ...any) error {
@@ -97,6 +106,17 @@ func (s *Service) Import(ctx context.Context, orgID string, in Import, actor aud
 	err = s.db.WithTx(ctx, func(ctx context.Context) error {
 		tx := s.db.Conn(ctx)
 		if err := s.lockOrg(tx, orgID); err != nil {
+			return err
+		}
+		// Declared before the format is held: both lock the product, and
+		// taking the stronger lock first keeps out of a deadlock with an
+		// edit of the product.
+		if in.Declare != nil {
+			if err := in.Declare(ctx); err != nil {
+				return err
+			}
+		}
+		if err := s.holdFormat(tx, rules); err != nil {
 			return err
 		}
 		existing := map[string]Key{}
@@ -167,8 +187,9 @@ func importKey(rules Rules, legacy []string, l ImportLine, now time.Time) (Key, 
 		if strings.ContainsAny(plain, " \t\r\n") || len(plain) > 256 {
 			return Key{}, fmt.Errorf("key is not a key: no spaces, at most 256 characters")
 		}
-		k.KeyHash, k.Hint = Hash(plain), Hint(plain)
+		k.KeyHash = Hash(plain)
 		if p, err := rules.Format.Parse(plain); err == nil {
+			k.Hint = Hint(plain)
 			if in.Environment != "" && in.Environment != string(p.Environment) {
 				return Key{}, fmt.Errorf("environment %q does not match the key's own, %s", l.Environment, p.Environment)
 			}
@@ -179,7 +200,11 @@ func importKey(rules Rules, legacy []string, l ImportLine, now time.Time) (Key, 
 				}
 				in.Kind = string(p.Kind)
 			}
-		} else if !hasAnyPrefix(plain, legacy) {
+		} else if prefix := longestPrefix(plain, legacy); prefix != "" {
+			// A legacy key's secret may hold "_": name it by its prefix
+			// and last 4 characters only.
+			k.Hint = prefix + "…" + plain[max(len(prefix), len(plain)-4):]
+		} else {
 			return Key{}, fmt.Errorf("the key matches neither the product's format (%s) nor a legacy prefix", rules.Format)
 		}
 	case sum != "":
@@ -246,11 +271,13 @@ func importKey(rules Rules, legacy []string, l ImportLine, now time.Time) (Key, 
 	return k, nil
 }
 
-func hasAnyPrefix(s string, prefixes []string) bool {
+// longestPrefix returns the longest of prefixes that s starts with, or "".
+func longestPrefix(s string, prefixes []string) string {
+	best := ""
 	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
+		if strings.HasPrefix(s, p) && len(p) > len(best) {
+			best = p
 		}
 	}
-	return false
+	return best
 }

@@ -25,7 +25,7 @@ func TestImport(t *testing.T) {
 		ctx := context.Background()
 		ours, _ := DefaultFormat("kp")
 		own, _ := ours.Generate(nil, Public, Test)
-		legacy := "msgine_live_" + strings.Repeat("x9", 16)
+		legacy := "msgine_live_" + strings.Repeat("x9_", 10) + "Zz9q"
 		hashed := "vendor-secret-42"
 		lines := []ImportLine{
 			{Key: own, Description: "Widget", Domains: []string{"shop.example.com"}, ExternalID: "ext-1",
@@ -58,7 +58,7 @@ func TestImport(t *testing.T) {
 			w.CreatedAt.UTC().Format(time.RFC3339) != "2030-01-02T03:04:05Z" || w.LastUsedAt == nil || w.RateLimitPerMinute == nil {
 			t.Errorf("the plaintext key: %+v", w)
 		}
-		if l := byHash[sha(legacy)]; l.Hint != "msgine_live_…x9x9" || l.Kind != Private || l.Environment != Live || l.Description != DefaultImportDescription {
+		if l := byHash[sha(legacy)]; l.Hint != "msgine_live_…Zz9q" || l.Kind != Private || l.Environment != Live || l.Description != DefaultImportDescription {
 			t.Errorf("the legacy key: %+v", l)
 		}
 		if h := byHash[sha(hashed)]; h.Hint != "msgine_live_…" || h.Environment != Test || h.Description != "Old CI" {

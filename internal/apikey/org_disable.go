@@ -43,18 +43,16 @@ func (s *Service) SetOrgDisabled(ctx context.Context, orgID string, disabled boo
 			Updates(map[string]any{"disabled_at": at, "updated_at": now}).Error; err != nil {
 			return fmt.Errorf("apikey: disable org: %w", err)
 		}
-		// Every key that can still work is told, like a revoke of each.
-		var hashes [][]byte
-		if err := tx.Model(&Key{}).Where("org_id = ? AND revoked_at IS NULL", orgID).Pluck("key_hash", &hashes).Error; err != nil {
-			return fmt.Errorf("apikey: disable org: list keys: %w", err)
+		var n int64
+		if err := tx.Model(&Key{}).Where("org_id = ? AND revoked_at IS NULL", orgID).Count(&n).Error; err != nil {
+			return fmt.Errorf("apikey: disable org: count keys: %w", err)
 		}
-		for _, h := range hashes {
-			if err := s.recordChange(tx, h, now); err != nil {
-				return err
-			}
+		// One notice, however many keys: every server drops its cache.
+		if err := s.recordChange(tx, AllChange, now); err != nil {
+			return err
 		}
-		s.announce(ctx, hashes...)
+		s.announce(ctx, AllChange)
 		return audit.Record(ctx, tx, now, orgID, actor, action, "organization", orgID,
-			fmt.Sprintf("%s %s the organization %s (%d keys)", actor.Name(), verb, o.Name, len(hashes)))
+			fmt.Sprintf("%s %s the organization %s (%d keys)", actor.Name(), verb, o.Name, n))
 	})
 }

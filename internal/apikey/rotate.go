@@ -45,6 +45,9 @@ func (s *Service) Rotate(ctx context.Context, orgID, id, grace, formToken string
 		if err != nil {
 			return apperr.New(apperr.Conflict, "This key's product %q no longer exists; it cannot be rotated.", k.Product)
 		}
+		if err := s.holdFormat(tx, rules); err != nil {
+			return err
+		}
 		set := Settings{
 			Description: k.Description, Kind: k.Kind, Environment: k.Environment, Scopes: k.Scopes,
 			Domains: k.Domains, IPs: k.IPs, ExpiresAt: k.ExpiresAt,

@@ -173,6 +173,9 @@ func (s *Service) Create(ctx context.Context, orgID, formToken string, in Input,
 		if err := s.lockOrg(tx, orgID); err != nil {
 			return err
 		}
+		if err := s.holdFormat(tx, rules); err != nil {
+			return err
+		}
 		if err := formTokenUnused(tx, orgID, formToken); err != nil {
 			return err
 		}
@@ -196,6 +199,27 @@ func (s *Service) Create(ctx context.Context, orgID, formToken string, in Input,
 		return Created{}, err
 	}
 	return out, nil
+}
+
+// holdFormat checks, inside tx, that rules' product still has the format
+// the caller read (another server may have changed it a moment ago), and
+// keeps it from changing until tx ends. The default product's format is
+// the variables'.
+func (s *Service) holdFormat(tx *gorm.DB, rules Rules) error {
+	if rules.Product == DefaultProduct {
+		return nil
+	}
+	var format string
+	err := s.db.ForShare(tx.Table("products").Select("key_format").Where("slug = ?", rules.Product)).Take(&format).Error
+	switch {
+	case store.IsNotFound(err):
+		return apperr.InvalidFields(map[string]string{"product": fmt.Sprintf("There is no product %q.", truncate(rules.Product, 40))})
+	case err != nil:
+		return fmt.Errorf("apikey: read product: %w", err)
+	case format != rules.Format.String():
+		return apperr.New(apperr.Conflict, "The product's key format changed a moment ago; try again.")
+	}
+	return nil
 }
 
 // formTokenUnused returns ErrAlreadyCreated when a key was already made

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	"keyplane/internal/apikey"
@@ -30,7 +31,9 @@ const MaxLegacyKey = 256
 // checksum): keys starting with one are looked up by hash. A prefix may lie
 // inside the product's own format, but may not be the start of another
 // product's format or legacy prefix, nor have one as its start. Adding a
-// prefix the product has is a no-op. Returns NotFound, or Invalid naming
+// prefix the product has is a no-op. It joins the transaction ctx carries
+// (an import's, so a failed import declares nothing), and the catalogue
+// reloads once that commits. Returns NotFound, or Invalid naming
 // legacy_prefix.
 func (s *Service) AddLegacyPrefixes(ctx context.Context, slug string, prefixes []string) error {
 	if s.db == nil {
@@ -47,10 +50,11 @@ func (s *Service) AddLegacyPrefixes(ctx context.Context, slug string, prefixes [
 			return invalid("%q is not a legacy prefix: use 2 to 40 of A-Z, a-z, 0-9, _ and -, starting with a letter.", truncate(p, 50))
 		}
 	}
-	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+	return s.db.WithTx(ctx, func(ctx context.Context) error {
 		if err := s.lock(ctx); err != nil {
 			return err
 		}
+		s.db.AfterCommit(ctx, s.reloadSoon)
 		all, err := s.everything(ctx)
 		if err != nil {
 			return err
@@ -91,14 +95,26 @@ func (s *Service) AddLegacyPrefixes(ctx context.Context, slug string, prefixes [
 		}
 		return nil
 	})
+}
+
+// LegacyPrefixesWith returns product slug's legacy prefixes and more,
+// without duplicates: what an import that declares more may match.
+func (s *Service) LegacyPrefixesWith(slug string, more []string) []string {
+	p, err := s.Get(slug)
 	if err != nil {
-		return err
+		return more
 	}
-	return s.Reload(ctx)
+	out := slices.Clone(p.LegacyPrefixes)
+	for _, m := range more {
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // legacyOf reads every legacy prefix, by product.
-func legacyOf(db *store.DB, ctx context.Context) (map[string][]string, error) {
+func legacyOf(ctx context.Context, db *store.DB) (map[string][]string, error) {
 	var rows []legacyRow
 	if err := db.Conn(ctx).Order("prefix").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("product: read legacy prefixes: %w", err)

@@ -2,7 +2,6 @@ package product
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -110,7 +109,7 @@ type Service struct {
 
 // ReloadEvery is how often Run reloads the products: the longest a product
 // created or edited on another server takes to reach this one.
-const ReloadEvery = 5 * time.Second
+const ReloadEvery = time.Second
 
 // NewService returns the product service of cfg's default product over db,
 // with the stored products loaded.
@@ -149,6 +148,14 @@ func (s *Service) Reload(ctx context.Context) error {
 	}
 	s.current.Store(newSnapshot(all[0], all[1:]))
 	return nil
+}
+
+// reloadSoon reloads the products after a change here, with a deadline of
+// its own; a failure leaves it to Run.
+func (s *Service) reloadSoon() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = s.Reload(ctx)
 }
 
 // Run reloads the products every ReloadEvery until ctx ends, logging
@@ -252,126 +259,6 @@ func (s *Service) RouteScopes(slug string) ([]config.RouteScope, bool) {
 	return p.RouteScopes, true
 }
 
-// Create stores a new product. Returns Invalid naming each wrong field
-// (key_format when its start overlaps another product's), or Conflict for
-// a taken slug.
-func (s *Service) Create(ctx context.Context, in Input) (Product, error) {
-	if s.db == nil {
-		return Product{}, errors.New("product: create: no database")
-	}
-	base := s.def
-	base.Scopes, base.RouteScopes = nil, nil
-	p, err := validate(in, base)
-	if err != nil {
-		return Product{}, err
-	}
-	now := s.now().UTC()
-	p.CreatedAt, p.UpdatedAt = now, now
-	err = s.db.WithTx(ctx, func(ctx context.Context) error {
-		tx := s.db.Conn(ctx)
-		if err := s.lock(ctx); err != nil {
-			return err
-		}
-		all, err := s.everything(ctx)
-		if err != nil {
-			return err
-		}
-		for _, o := range all {
-			if o.Slug == p.Slug {
-				return apperr.New(apperr.Conflict, "A product with the slug %s exists.", p.Slug)
-			}
-			if why := conflictsWith(p, o); why != "" {
-				return apperr.InvalidFields(map[string]string{"key_format": why})
-			}
-		}
-		r := toRow(p)
-		if err := tx.Create(&r).Error; err != nil {
-			if store.IsUniqueViolation(err) {
-				return apperr.New(apperr.Conflict, "A product with the slug %s exists.", p.Slug)
-			}
-			return fmt.Errorf("product: create: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return Product{}, err
-	}
-	if err := s.Reload(ctx); err != nil {
-		return Product{}, err
-	}
-	return p, nil
-}
-
-// Update changes product slug to in (in.Slug is ignored): every setting,
-// so callers changing a few start from InputOf. The default
-// product is read-only (Conflict: it comes from the variables); a
-// product's key format cannot change once it has keys (Conflict). Returns
-// NotFound or Invalid as for Create.
-func (s *Service) Update(ctx context.Context, slug string, in Input) (Product, error) {
-	if s.db == nil {
-		return Product{}, errors.New("product: update: no database")
-	}
-	if slug == DefaultSlug {
-		return Product{}, apperr.New(apperr.Conflict, "The default product comes from the KEYPLANE_* variables: change them and restart Keyplane.")
-	}
-	var out Product
-	err := s.db.WithTx(ctx, func(ctx context.Context) error {
-		tx := s.db.Conn(ctx)
-		if err := s.lock(ctx); err != nil {
-			return err
-		}
-		all, err := s.everything(ctx)
-		if err != nil {
-			return err
-		}
-		var old *Product
-		for i := range all {
-			if all[i].Slug == slug {
-				old = &all[i]
-			}
-		}
-		if old == nil {
-			return apperr.New(apperr.NotFound, "Product not found.")
-		}
-		in.Slug = slug
-		p, err := validate(in, *old)
-		if err != nil {
-			return err
-		}
-		if p.Format.String() != old.Format.String() {
-			var n int64
-			if err := tx.Table("api_keys").Where("product = ?", slug).Count(&n).Error; err != nil {
-				return fmt.Errorf("product: count keys: %w", err)
-			}
-			if n > 0 {
-				return apperr.InvalidFields(map[string]string{"key_format": fmt.Sprintf("This product has %d keys: its key format can no longer change.", n)})
-			}
-		}
-		for _, o := range all {
-			if o.Slug == slug {
-				continue
-			}
-			if why := conflictsWith(p, o); why != "" {
-				return apperr.InvalidFields(map[string]string{"key_format": why})
-			}
-		}
-		p.UpdatedAt = s.now().UTC()
-		r := toRow(p)
-		if err := tx.Model(&row{}).Where("slug = ?", slug).Select("*").Omit("slug", "created_at").Updates(&r).Error; err != nil {
-			return fmt.Errorf("product: update: %w", err)
-		}
-		out = p
-		return nil
-	})
-	if err != nil {
-		return Product{}, err
-	}
-	if err := s.Reload(ctx); err != nil {
-		return Product{}, err
-	}
-	return out, nil
-}
-
 // lock serialises changes to products, so two cannot take overlapping
 // starts at once: a table lock on PostgreSQL; SQLite transactions are
 // already exclusive.
@@ -392,7 +279,7 @@ func (s *Service) everything(ctx context.Context) ([]Product, error) {
 	if err != nil {
 		return nil, err
 	}
-	legacy, err := legacyOf(s.db, ctx)
+	legacy, err := legacyOf(ctx, s.db)
 	if err != nil {
 		return nil, err
 	}

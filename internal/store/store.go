@@ -175,6 +175,16 @@ func (db *DB) migrate(ctx context.Context, to int64) error {
 	return nil
 }
 
+// ForShare makes q, a read inside a transaction, keep the rows it reads
+// from changing until the transaction ends, while others may read them:
+// FOR SHARE on PostgreSQL; SQLite transactions are exclusive already.
+func (db *DB) ForShare(q *gorm.DB) *gorm.DB {
+	if db.Dialect == Postgres {
+		return q.Clauses(clause.Locking{Strength: "SHARE"})
+	}
+	return q
+}
+
 // ForUpdate makes q, a read inside a transaction, hold the rows it reads
 // until the transaction ends: FOR UPDATE on PostgreSQL. SQLite needs
 // nothing, since its transactions are exclusive from the start (immediate).

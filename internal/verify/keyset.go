@@ -21,6 +21,9 @@ import (
 type keySet struct {
 	current atomic.Bool // built, and notices are heard
 	built   atomic.Bool // rebuilt from the database since the last purge
+	// bulk counts changes to many keys at once (imports): a rebuild that
+	// overlapped one may have missed its keys, and does not count as built.
+	bulk atomic.Uint64
 	// rebuildNow asks the watcher's rebuild loop for a rebuild.
 	rebuildNow chan struct{}
 

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -59,4 +60,44 @@ func TestProducts(t *testing.T) {
 			t.Errorf("%s: read the store", c.name)
 		}
 	}
+}
+
+// TestBodyIPByStoredKind: a stated client address counts for a private key
+// whatever its format says (a format without {kind} says nothing), and for
+// a public key only from a trusted caller.
+func TestBodyIPByStoredKind(t *testing.T) {
+	f := newFixture(t, Options{Products: twoProducts{}})
+	gs, _ := apikey.MustFormat("gsk_{env}_").Generate(nil, apikey.Private, apikey.Live)
+	f.store.put(gs, &Key{ID: "gs-1", OrgID: "org-1", Product: "gosend", Kind: apikey.Private, Environment: apikey.Live,
+		IPs: mustPrefixes(t, "203.0.113.7/32")})
+	pub, _ := apikey.MustFormat("gsk_{env}_").Generate(nil, apikey.Private, apikey.Test)
+	f.store.put(pub, &Key{ID: "gs-2", OrgID: "org-1", Product: "gosend", Kind: apikey.Public, Environment: apikey.Test,
+		IPs: mustPrefixes(t, "203.0.113.7/32"), Domains: []apikey.DomainPattern{mustDomain(t, "shop.example.com")}})
+	caller, stated := ip("198.51.100.1"), ip("203.0.113.7")
+	ctx := context.Background()
+	for _, c := range []struct {
+		name    string
+		req     Request
+		allowed bool
+		used    netip.Addr
+	}{
+		{"private, stated", Request{Key: gs, Product: "gosend", ClientIP: caller, BodyIP: stated}, true, stated},
+		{"private, not stated", Request{Key: gs, Product: "gosend", ClientIP: caller}, false, caller},
+		{"public, stated by a stranger", Request{Key: pub, Product: "gosend", ClientIP: caller, BodyIP: stated, Origin: "https://shop.example.com"}, false, caller},
+		{"public, stated by a trusted proxy", Request{Key: pub, Product: "gosend", ClientIP: caller, BodyIP: stated, TrustBodyIP: true, Origin: "https://shop.example.com"}, true, stated},
+	} {
+		res := f.v.Verify(ctx, c.req)
+		if res.Allowed != c.allowed || res.ClientIP != c.used {
+			t.Errorf("%s: allowed %v (%s), checked %v; want %v, %v", c.name, res.Allowed, res.Code, res.ClientIP, c.allowed, c.used)
+		}
+	}
+}
+
+func mustDomain(t *testing.T, s string) apikey.DomainPattern {
+	t.Helper()
+	d, err := apikey.ParseDomainPattern(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -63,6 +63,13 @@ type Request struct {
 	// AnyProduct.
 	Product    string
 	AnyProduct bool
+	// BodyIP is a client address the caller states (/v1/verify's "ip"): it
+	// stands for ClientIP for a private key, whose holder is the caller,
+	// and for any key when TrustBodyIP (the caller is a trusted proxy).
+	// Anyone may hold a public key, so a stranger does not pick the
+	// address its per-IP limit blocks.
+	BodyIP      netip.Addr
+	TrustBodyIP bool
 }
 
 func (r Request) productOrDefault() string {
@@ -90,6 +97,9 @@ type Result struct {
 	RateLimit *RateLimit
 	// At is when the decision was taken, by the verifier's clock.
 	At time.Time
+	// ClientIP is the client address the checks used: the request's, or
+	// its BodyIP.
+	ClientIP netip.Addr
 }
 
 // Outcome is the usage outcome: "allowed" or the error code.
@@ -200,8 +210,12 @@ func New(o Options) *Verifier {
 // Invalidate drops the key with hash from the cache at once, and notes that
 // a key with this hash exists (a key that changed, or was just created).
 func (v *Verifier) Invalidate(hash []byte) {
-	if bytes.Equal(hash, apikey.BulkChange) {
+	switch {
+	case bytes.Equal(hash, apikey.BulkChange):
 		v.manyChanged()
+		return
+	case bytes.Equal(hash, apikey.AllChange):
+		v.InvalidateAll()
 		return
 	}
 	var h hashKey
@@ -215,6 +229,7 @@ func (v *Verifier) Invalidate(hash []byte) {
 // cached as unknown may exist now, and the set of stored key hashes is
 // read again; until it is, misses read the database.
 func (v *Verifier) manyChanged() {
+	v.keys.bulk.Add(1)
 	v.cache.purgeUnknown()
 	v.keys.built.Store(false)
 	v.keys.current.Store(false)
@@ -234,12 +249,14 @@ func (v *Verifier) Verify(ctx context.Context, req Request) Result {
 }
 
 func (v *Verifier) verify(ctx context.Context, req Request, now time.Time) Result {
-	res := v.decide(ctx, req, now)
-	res.At = now
+	res := v.decide(ctx, &req, now)
+	res.At, res.ClientIP = now, req.ClientIP
 	return res
 }
 
-func (v *Verifier) decide(ctx context.Context, req Request, now time.Time) Result {
+// decide runs the checks; it sets req.ClientIP to the address the checks
+// used.
+func (v *Verifier) decide(ctx context.Context, req *Request, now time.Time) Result {
 	// Another product's key is refused exactly as an unknown one, and
 	// never counted against the key.
 	product, _, ok := v.products.ProductOf(req.Key)
@@ -255,6 +272,9 @@ func (v *Verifier) decide(ctx context.Context, req Request, now time.Time) Resul
 	}
 	if k.Product != product && (k.Product != "" || product != apikey.DefaultProduct) {
 		return deny(CodeUnauthorized, "Invalid or missing API key", nil)
+	}
+	if req.BodyIP.IsValid() && (k.Kind == apikey.Private || req.TrustBodyIP) {
+		req.ClientIP = req.BodyIP
 	}
 
 	if k.RevokedAt != nil {

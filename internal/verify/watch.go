@@ -284,6 +284,7 @@ func (v *Verifier) rebuildSoon() {
 
 // rebuildKeySet reads the hash prefix of every stored key.
 func (v *Verifier) rebuildKeySet(ctx context.Context, q querier) error {
+	bulk := v.keys.bulk.Load()
 	mark := v.keys.beginRebuild()
 	var prefixes []uint64
 	err := withDeadline(ctx, rebuildDeadline, func(ctx context.Context) error {
@@ -304,6 +305,11 @@ func (v *Verifier) rebuildKeySet(ctx context.Context, q querier) error {
 		return fmt.Errorf("rebuild key set: %w", err)
 	}
 	v.keys.rebuild(prefixes, mark)
+	if v.keys.bulk.Load() != bulk {
+		// Keys were imported meanwhile: the read may have missed them.
+		v.rebuildSoon()
+		return nil
+	}
 	v.keys.built.Store(true)
 	v.keys.current.Store(v.listening.Load())
 	return nil

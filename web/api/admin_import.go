@@ -62,14 +62,10 @@ func (m *Management) ImportKeys(ctx context.Context, in *ImportKeysInput) (*impo
 	if _, err := m.products.Get(slug); err != nil {
 		return nil, m.fail(apperr.InvalidFields(map[string]string{"product": "There is no such product."}))
 	}
-	if err := m.products.AddLegacyPrefixes(ctx, slug, in.LegacyPrefix); err != nil {
-		return nil, m.fail(err)
-	}
-	p, err := m.products.Get(slug)
-	if err != nil {
-		return nil, m.fail(err)
-	}
-	got, err := m.keys.Import(ctx, o.ID, apikey.Import{Product: slug, LegacyPrefixes: p.LegacyPrefixes, Lines: lines}, credentialOf(ctx).actor)
+	got, err := m.keys.Import(ctx, o.ID, apikey.Import{
+		Product: slug, LegacyPrefixes: m.products.LegacyPrefixesWith(slug, in.LegacyPrefix), Lines: lines,
+		Declare: func(ctx context.Context) error { return m.products.AddLegacyPrefixes(ctx, slug, in.LegacyPrefix) },
+	}, credentialOf(ctx).actor)
 	if err != nil {
 		return nil, m.fail(err)
 	}
@@ -89,7 +85,7 @@ func ImportKeysOp() huma.Operation {
 			"{\"key\": plaintext} or {\"sha256\": 64 hex}, with optional description, environment, kind, scopes, domains, ips, expires_at, " +
 			"created_at, last_used_at and external_id. Only hashes are stored; keys already there change nothing; the per-organization limit does not apply. " +
 			"A bad line fails the import: 422 \"line N: reason\".",
-		Errors: []int{http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity},
+		Errors: []int{http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity},
 	}, nil, ImportResult{Created: 2, Existing: 0})
 	op.MaxBodyBytes = MaxImportBody
 	return op

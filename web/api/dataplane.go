@@ -220,7 +220,7 @@ func (d *DataPlane) record(res verify.Result, req verify.Request) {
 	if len(scope) > maxScopeLabel {
 		scope = usage.TooLong
 	}
-	d.recorder.Record(res.Key.ID, res.Key.OrgID, res.At, res.Outcome(), scope, req.ClientIP, req.Origin)
+	d.recorder.Record(res.Key.ID, res.Key.OrgID, res.At, res.Outcome(), scope, res.ClientIP, req.Origin)
 }
 
 // setRateLimitHeaders writes the IETF RateLimit-Policy and RateLimit

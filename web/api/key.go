@@ -3,8 +3,6 @@ package api
 import (
 	"net/http"
 	"strings"
-
-	"keyplane/internal/apikey"
 )
 
 // keyOf returns the key presented in X-Api-Key or as an Authorization
@@ -41,11 +39,4 @@ func bearer(authorization string) string {
 		return ""
 	}
 	return strings.TrimSpace(token)
-}
-
-// private reports whether key is a well-formed private key of some
-// product, by its shape (or its product's kinds) alone.
-func (d *DataPlane) private(key string) bool {
-	_, kind, ok := d.products.ProductOf(key)
-	return ok && kind == apikey.Private
 }

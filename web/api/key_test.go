@@ -97,40 +97,6 @@ func FuzzKeyOf(f *testing.F) {
 	})
 }
 
-func TestPrivate(t *testing.T) {
-	gen := func(prefix string, kind apikey.Kind) string {
-		k, err := apikey.Generate(nil, prefix, kind, apikey.Live)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	sk, pk := gen("kp", apikey.Private), gen("kp", apikey.Public)
-	// A private key with a public-looking part in it, its checksum redone.
-	skPK := sk[:len(sk)-apikey.ChecksumLen-4] + "_pk_"
-	skPK += apikey.Checksum(skPK)
-	d := &DataPlane{products: defaultOnly(nil)}
-	tests := []struct {
-		name, key string
-		want      bool
-	}{
-		{"private", sk, true},
-		{"public", pk, false},
-		{"private with _pk_ in the secret", skPK, false},
-		{"private with _pk_ appended", sk + "_pk_", false},
-		{"private of another prefix", gen("kx", apikey.Private), false},
-		{"bad checksum", sk[:len(sk)-1] + "!", false},
-		{"empty", "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := d.private(tt.key); got != tt.want {
-				t.Fatalf("private(%q) = %v, want %v", tt.key, got, tt.want)
-			}
-		})
-	}
-}
-
 // TestVerifyBodyAddress checks whose address a body's "ip" may name: any
 // for a private key, but for a public key only from a trusted proxy, so a
 // stranger cannot spend the per-IP limit of someone else's address.

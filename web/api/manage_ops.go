@@ -59,10 +59,14 @@ func documented(op huma.Operation, request any, response any) huma.Operation {
 			op.Errors = append(op.Errors, status)
 		}
 	}
-	slices.Sort(op.Errors)
 	if request != nil {
 		op.RequestBody = &huma.RequestBody{Content: map[string]*huma.MediaType{"application/json": {Example: request}}}
+		// A body may be unreadable, or hold a NUL (RefuseNUL).
+		if !slices.Contains(op.Errors, http.StatusBadRequest) {
+			op.Errors = append(op.Errors, http.StatusBadRequest)
+		}
 	}
+	slices.Sort(op.Errors)
 	status := op.DefaultStatus
 	if status == 0 {
 		status = http.StatusOK

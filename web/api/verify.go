@@ -72,20 +72,16 @@ func (d *DataPlane) Verify(c echo.Context) error {
 		return WriteError(c, CodeBadRequest, "\"product\" names no product")
 	}
 	key := strings.TrimSpace(in.Key)
-	ip := d.clientIP(r)
+	req := verify.Request{Key: key, Origin: in.Origin, ClientIP: d.clientIP(r), Scopes: verify.RequiredScopes(in.Scope, "", "", nil), Product: product}
 	if s := strings.TrimSpace(in.IP); s != "" {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
 			return WriteError(c, CodeBadRequest, "\"ip\" is not an IP address")
 		}
-		// Anyone may hold a public key, so a stranger must not pick the
-		// address its per-IP limit blocks: the body's address counts for a
-		// private key, and for any other only from a trusted proxy.
-		if d.private(key) || d.resolver.TrustsPeer(r.RemoteAddr) {
-			ip = a.Unmap()
-		}
+		// The verifier takes it for a private key, and for any key from a
+		// trusted proxy, once it knows the key's kind.
+		req.BodyIP, req.TrustBodyIP = a.Unmap(), d.resolver.TrustsPeer(r.RemoteAddr)
 	}
-	req := verify.Request{Key: key, Origin: in.Origin, ClientIP: ip, Scopes: verify.RequiredScopes(in.Scope, "", "", nil), Product: product}
 	res := d.verifier.Verify(r.Context(), req)
 	d.record(res, req)
 	if res.Code == verify.CodeUnavailable {
