@@ -1,12 +1,17 @@
 // Command baseline is the yardstick of the data plane benchmark: a minimal
-// Echo server that answers 200 with no body on any path and method, with no
-// middleware. The benchmark compares keyplane's forward-auth against it.
+// Echo server, with no middleware, that answers 200 with no body on any
+// path and method (-mode bare), or does what any cached forward-auth must
+// and nothing more (-mode forward-auth): read the key header, check the
+// key's CRC32, hash it with SHA-256, find it in a map, count the request
+// with an atomic counter and answer five identity headers. The benchmark
+// compares keyplane's forward-auth against both.
 //
-//	baseline [-addr 127.0.0.1:8090]    (or BASELINE_ADDR)
+//	baseline [-addr 127.0.0.1:8090] [-mode bare|forward-auth -key KEY -prefix kp]
 package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,11 +20,50 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"keyplane/internal/apikey"
 )
+
+// identity is what the minimal forward-auth answers for its key.
+type identity struct {
+	keyID, orgID, org, env, scopes string
+	requests                       atomic.Int64
+}
+
+// minimalForwardAuth is forward-auth with nothing but what a cached
+// verification cannot skip.
+func minimalForwardAuth(format apikey.Format, key string) echo.HandlerFunc {
+	keys := map[[32]byte]*identity{
+		sha256.Sum256([]byte(key)): {keyID: "01a20a8d-664b-7a75-ad3e-a79c4a6a7913", orgID: "01a20a8d-664b-7a75-ad3e-a79c4a6a7914", org: "bench", env: "live", scopes: ""},
+	}
+	return func(c echo.Context) error {
+		h := c.Request().Header
+		var presented string
+		if v := h["X-Api-Key"]; len(v) > 0 {
+			presented = v[0]
+		}
+		if _, err := format.Parse(presented); err != nil {
+			return c.NoContent(http.StatusUnauthorized)
+		}
+		id, ok := keys[sha256.Sum256([]byte(presented))]
+		if !ok {
+			return c.NoContent(http.StatusUnauthorized)
+		}
+		id.requests.Add(1)
+		out := c.Response().Header()
+		out["X-Keyplane-Key-Id"] = []string{id.keyID}
+		out["X-Keyplane-Org-Id"] = []string{id.orgID}
+		out["X-Keyplane-Org"] = []string{id.org}
+		out["X-Keyplane-Environment"] = []string{id.env}
+		out["X-Keyplane-Scopes"] = []string{id.scopes}
+		return c.NoContent(http.StatusOK)
+	}
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -40,15 +84,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		def = "127.0.0.1:8090"
 	}
 	addr := fs.String("addr", def, "listen address (env BASELINE_ADDR)")
+	mode := fs.String("mode", "bare", "bare: 200 on any request; forward-auth: a minimal check of -key")
+	key := fs.String("key", "", "with -mode forward-auth: the one key it knows")
+	prefix := fs.String("prefix", "kp", "with -mode forward-auth: the key prefix")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	ok := func(c echo.Context) error { return c.NoContent(http.StatusOK) }
-	e.Any("/", ok)
-	e.Any("/*", ok)
+	var h echo.HandlerFunc
+	switch *mode {
+	case "bare":
+		h = func(c echo.Context) error { return c.NoContent(http.StatusOK) }
+	case "forward-auth":
+		format, err := apikey.DefaultFormat(*prefix)
+		if err != nil {
+			return err
+		}
+		if _, err := format.Parse(*key); err != nil {
+			return fmt.Errorf("-key is not a key of prefix %s", *prefix)
+		}
+		h = minimalForwardAuth(format, *key)
+	default:
+		return fmt.Errorf("-mode %q: want bare or forward-auth", *mode)
+	}
+	if *mode == "forward-auth" {
+		e.GET("/healthz", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
+	}
+	e.Any("/", h)
+	e.Any("/*", h)
 
 	// The same server settings as keyplane serve, so only the handler differs.
 	srv := &http.Server{

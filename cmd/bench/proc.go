@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -152,6 +153,16 @@ func (s *server) stop() {
 		s.cmd.Process.Kill()
 		<-s.done
 	}
+}
+
+// cpu is the CPU time the server has used so far, in seconds; NaN where
+// it cannot be read.
+func (s *server) cpu() float64 {
+	t, err := cpuSeconds(s.cmd.Process.Pid)
+	if err != nil {
+		return math.NaN()
+	}
+	return t
 }
 
 // tail returns the end of the server's log, for error messages.

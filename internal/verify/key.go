@@ -42,6 +42,24 @@ type Key struct {
 	Disabled    bool
 	OrgDisabled bool
 	CreatedAt   time.Time
+	// Identity holds the values of the identity headers forward-auth
+	// answers (key id, org id, org slug, environment, scopes, product),
+	// built once when the key is loaded, so answering allocates nothing.
+	// Shared by every answer: never changed. Empty for a Key made by hand.
+	Identity [6][]string
+}
+
+// IdentityOf returns k's identity header values: k.Identity, or built now
+// when k was made by hand.
+func IdentityOf(k *Key) [6][]string {
+	if k.Identity[0] != nil {
+		return k.Identity
+	}
+	product := k.Product
+	if product == "" {
+		product = apikey.DefaultProduct
+	}
+	return [6][]string{{k.ID}, {k.OrgID}, {k.OrgSlug}, {string(k.Environment)}, {k.ScopeList}, {product}}
 }
 
 // HasScope reports whether the key grants scope; admin grants every scope.
@@ -124,5 +142,6 @@ func fromRow(row keyRow) *Key {
 	if row.BlockMinutes != nil {
 		k.Block = time.Duration(*row.BlockMinutes) * time.Minute
 	}
+	k.Identity = IdentityOf(k)
 	return k
 }

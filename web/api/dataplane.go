@@ -117,6 +117,10 @@ func originalRequest(r *http.Request, rest string) (method, path string, ok bool
 	if i := strings.IndexAny(path, "?#"); i >= 0 {
 		path = path[:i]
 	}
+	if strings.HasPrefix(path, "/") && !strings.Contains(path, "%") && !strings.Contains(path, "//") && !strings.Contains(path, "/.") {
+		// Nothing to decode or clean: the path is as the upstream sees it.
+		return strings.ToUpper(method), path, true
+	}
 	decoded, err := url.PathUnescape(path)
 	if err != nil || !strings.HasPrefix(decoded, "/") {
 		return "", "", false
@@ -183,12 +187,9 @@ func (d *DataPlane) ForwardAuth(c echo.Context) error {
 		return WriteError(c, res.Code, res.Message)
 	}
 	// The names are canonical already, so the map is written directly.
-	h[HeaderKeyID] = []string{res.Key.ID}
-	h[HeaderOrgID] = []string{res.Key.OrgID}
-	h[HeaderOrg] = []string{res.Key.OrgSlug}
-	h[HeaderEnvironment] = []string{string(res.Key.Environment)}
-	h[HeaderScopes] = []string{res.Key.ScopeList}
-	h[HeaderProduct] = []string{productOf(res.Key)}
+	id := verify.IdentityOf(res.Key)
+	h[HeaderKeyID], h[HeaderOrgID], h[HeaderOrg] = id[0], id[1], id[2]
+	h[HeaderEnvironment], h[HeaderScopes], h[HeaderProduct] = id[3], id[4], id[5]
 	return c.NoContent(http.StatusOK)
 }
 

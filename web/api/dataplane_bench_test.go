@@ -68,6 +68,7 @@ func benchForwardAuthParallel(b *testing.B, limit int) {
 	v := verify.New(verify.Options{Store: store, Prefix: "kp", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: verify.NewMetrics(reg)})
 	k := *benchKey
 	k.RateLimit = limit
+	k.Identity = verify.IdentityOf(&k) // as a key loaded from the database has
 	secret, err := apikey.Generate(nil, "kp", k.Kind, k.Environment)
 	if err != nil {
 		b.Fatal(err)
