@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -61,6 +62,7 @@ type options struct {
 	pgRate      float64
 	pgStreams   int
 	importKeys  int
+	client      string
 	timeout     time.Duration
 	keep        bool
 	databaseURL string
@@ -82,6 +84,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.pgSample, "pg-sample", 2000, "distinct keys verified once each (uncached)")
 	fs.Float64Var(&o.pgRate, "pg-rate", 200, "open-loop rate of the uncached verifications, per second")
 	fs.IntVar(&o.pgStreams, "pg-streams", 2, "parallel COPY streams when seeding")
+	fs.StringVar(&o.client, "client", "auto", "closed-loop client: auto (wrk when installed), wrk or loadgen")
 	fs.IntVar(&o.importKeys, "import-keys", 100_000, "SHA-256 lines imported with keyplane keys import (PostgreSQL part)")
 	fs.DurationVar(&o.timeout, "timeout", 9*time.Minute, "the whole run stops after this")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, logs, SQLite data)")
@@ -94,6 +97,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	switch {
 	case o.rounds < 1, o.round <= 0, o.conns < 1, o.open <= 0, o.openConns < 1, o.burst <= 0:
 		return o, errors.New("rounds, durations and connections must be positive")
+	case o.client != "auto" && o.client != "wrk" && o.client != "loadgen":
+		return o, errors.New("-client must be auto, wrk or loadgen")
 	case o.pg != "auto" && o.pg != "on" && o.pg != "off":
 		return o, errors.New("-pg must be auto, on or off")
 	case o.pgKeys < 1, o.pgSample < 1, o.pgSample > o.pgKeys/2, o.pgRate <= 0, o.pgStreams < 1, o.importKeys < 1:
@@ -137,6 +142,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	b := &bench{o: o, out: stdout, tmp: tmp, keyplane: filepath.Join(bin, "keyplane"), baseline: filepath.Join(bin, "baseline"),
 		load: loadgen{bin: filepath.Join(bin, "loadgen")}}
+	if o.client != "loadgen" {
+		if path, err := exec.LookPath("wrk"); err == nil {
+			b.wrk = &wrk{bin: path}
+		} else if o.client == "wrk" {
+			return errors.New("-client wrk: wrk is not installed (apt-get install -y wrk)")
+		}
+	}
 	if err := b.sqlitePart(ctx); err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ type bench struct {
 	keyplane string
 	baseline string
 	load     loadgen
+	wrk      *wrk // closed-loop rounds with wrk when set
 
 	kpRPS, baseRPS   []float64
 	minRPS           []float64 // the minimal forward-auth handler
@@ -54,6 +55,15 @@ type bench struct {
 }
 
 func (b *bench) printf(format string, args ...any) { fmt.Fprintf(b.out, format, args...) }
+
+// closed runs one closed-loop round with wrk when there is one, else with
+// loadgen.
+func (b *bench) closed(ctx context.Context, url string, d time.Duration, conns int) (loadResult, error) {
+	if b.wrk != nil {
+		return b.wrk.closed(ctx, url, d, conns)
+	}
+	return b.load.closed(ctx, url, d, conns)
+}
 
 // env is the environment of one keyplane instance: its own address, data
 // dir and session secret, and the database given (SQLite when empty).
@@ -150,8 +160,14 @@ func (b *bench) sqlitePart(ctx context.Context) error {
 	b.printf("\n== cached forward-auth: closed loop, %d connections, %d rounds of %s each, in turns ==\n", o.conns, o.rounds, o.round)
 	b.printf("keyplane (the data plane fully on: usage counting, last use, metrics, limiter), bare (an Echo handler answering 200),\n")
 	b.printf("minimal (read the key, CRC32, SHA-256, map lookup, atomic counter, five headers); CPU is the server's, per request\n")
+	if b.wrk != nil {
+		b.wrk.headers = b.load.headers
+		b.printf("closed-loop client: wrk -t1 (%s)\n", b.wrk.bin)
+	} else {
+		b.printf("closed-loop client: loadgen (wrk not found)\n")
+	}
 	for _, t := range targets {
-		if _, err := b.load.closed(ctx, t.url, o.warmup, o.conns); err != nil {
+		if _, err := b.closed(ctx, t.url, o.warmup, o.conns); err != nil {
 			return err
 		}
 	}
@@ -159,7 +175,7 @@ func (b *bench) sqlitePart(ctx context.Context) error {
 		for i := range targets {
 			t := targets[(i+r)%len(targets)]
 			before := t.srv.cpu()
-			res, err := b.load.closed(ctx, t.url, o.round, o.conns)
+			res, err := b.closed(ctx, t.url, o.round, o.conns)
 			if err != nil {
 				return err
 			}
