@@ -113,6 +113,11 @@ func closedLoop(p plan) result {
 // not wait for answers: request i is due at start + i/rate. Latency is
 // measured from the due time, so a slow answer that delays later requests
 // (on a busy connection, or for want of one) counts against them too.
+//
+// It is not vegeta's attacker: vegeta paces with time.Sleep, which wakes up
+// to a millisecond late here, so its requests leave late and in bursts, and
+// its net/http client spends half again as much CPU per request as conn,
+// CPU that on a small machine the server under test goes without.
 func openLoop(p plan) result {
 	total := int(p.rate * p.duration.Seconds())
 	if l := p.limit(); l >= 0 && l < total {
