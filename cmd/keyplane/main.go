@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"keyplane/internal/config"
@@ -84,6 +85,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "serve":
 		if len(args) > 0 {
 			return usagef("serve takes no arguments")
+		}
+		if getenv("GOGC") == "" {
+			// The data plane allocates little per request, but a collection
+			// marks the whole live heap (caches, templates, the API
+			// document), so at Go's default a large share of a cached
+			// verification's CPU went to the collector. GOGC, when set,
+			// still decides.
+			debug.SetGCPercent(serveGCPercent)
 		}
 		return serve(ctx, cfg, stderr)
 	case "migrate":

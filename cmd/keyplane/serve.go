@@ -46,6 +46,11 @@ func openDB(ctx context.Context, cfg config.Config) (*store.DB, error) {
 	return store.Open(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir})
 }
 
+// serveGCPercent is the garbage collector's target (GOGC) of keyplane
+// serve when GOGC is not set: the heap may grow to five times what is live
+// between collections, trading memory (tens of megabytes) for CPU.
+const serveGCPercent = 400
+
 // serve runs the HTTP server until ctx ends (SIGTERM or SIGINT), then stops
 // accepting, drains in-flight requests and returns nil.
 func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
