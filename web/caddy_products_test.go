@@ -4,36 +4,17 @@ import (
 	"bytes"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
-// startCaddyProducts runs README.md's "Caddy, two products" block as
-// startCaddy runs the first one, in front of keyplane and each product's
-// upstream (host:port each), and returns its base URL.
+// startCaddyProducts runs README.md's "Caddy, two products" block in
+// front of keyplane and each product's upstream (host:port each), and
+// returns its base URL.
 func startCaddyProducts(t *testing.T, keyplane, email, sms string) string {
 	t.Helper()
-	gw := newGatewayProcess(t, "caddy", "/usr/bin/caddy")
-	site := swapAddresses(t, readmeBlock(t, "In front of an API", "Caddy, two products", "caddy"), [][2]string{
-		{"api.example.com {", "http://" + gw.listen + " {"},
-		{"keyplane:8080", keyplane},
-		{"email-upstream:9000", email},
-		{"sms-upstream:9000", sms},
+	return runCaddy(t, "Caddy, two products", [][2]string{
+		{"keyplane:8080", keyplane}, {"email-upstream:9000", email}, {"sms-upstream:9000", sms},
 	})
-	conf := "{\n\tadmin off\n\tauto_https off\n}\n\n" + site
-	confPath := filepath.Join(gw.dir, "Caddyfile")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	gw.args = []string{"run", "--config", confPath, "--adapter", "caddyfile"}
-	gw.env = []string{
-		"HOME=" + gw.dir,
-		"XDG_CONFIG_HOME=" + filepath.Join(gw.dir, "config"),
-		"XDG_DATA_HOME=" + filepath.Join(gw.dir, "data"),
-	}
-	gw.report = func() string { return "config:\n" + conf }
-	return gw.run(t)
 }
 
 // TestCaddyTwoProducts puts a real Caddy, configured as README.md says for

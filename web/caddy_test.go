@@ -20,12 +20,17 @@ import (
 // directory.
 func startCaddy(t *testing.T, keyplane, app string) string {
 	t.Helper()
+	return runCaddy(t, "Caddy", [][2]string{{"keyplane:8080", keyplane}, {"api-upstream:9000", app}})
+}
+
+// runCaddy runs the ```caddy block after README.md's **paragraph** in "In
+// front of an API", its addresses swapped (and its site address for a
+// free port), and returns its base URL.
+func runCaddy(t *testing.T, paragraph string, swaps [][2]string) string {
+	t.Helper()
 	gw := newGatewayProcess(t, "caddy", "/usr/bin/caddy")
-	site := swapAddresses(t, readmeBlock(t, "In front of an API", "Caddy", "caddy"), [][2]string{
-		{"api.example.com {", "http://" + gw.listen + " {"},
-		{"keyplane:8080", keyplane},
-		{"api-upstream:9000", app},
-	})
+	site := swapAddresses(t, readmeBlock(t, "In front of an API", paragraph, "caddy"),
+		append(swaps, [2]string{"api.example.com {", "http://" + gw.listen + " {"}))
 	conf := "{\n\tadmin off\n\tauto_https off\n}\n\n" + site
 	confPath := filepath.Join(gw.dir, "Caddyfile")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {

@@ -3,45 +3,19 @@ package web
 import (
 	"encoding/json"
 	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
-// startNginxProducts runs README.md's "nginx, two products" block as
-// startNginx runs the first one, in front of keyplane and each product's
-// upstream (host:port each), and returns its base URL.
+// startNginxProducts runs README.md's "nginx, two products" block in
+// front of keyplane and each product's upstream (host:port each), and
+// returns its base URL.
 func startNginxProducts(t *testing.T, keyplane, email, sms string) string {
 	t.Helper()
-	gw := newGatewayProcess(t, "nginx", "/usr/sbin/nginx")
-	snippet := swapAddresses(t, readmeBlock(t, "In front of an API", "nginx, two products", "nginx"), [][2]string{
+	return runNginx(t, "nginx, two products", [][2]string{
 		{"server 127.0.0.1:8080;", "server " + keyplane + ";"},
 		{"server 127.0.0.1:3000;", "server " + email + ";"},
 		{"server 127.0.0.1:3001;", "server " + sms + ";"},
-		{"listen 80;", "listen " + gw.listen + ";"},
 	})
-	p := func(name string) string { return filepath.Join(gw.dir, name) }
-	conf := `master_process off;
-worker_processes 1;
-pid ` + p("nginx.pid") + `;
-error_log ` + p("error.log") + ` info;
-events { worker_connections 64; }
-http {
-    access_log ` + p("access.log") + `;
-    client_body_temp_path ` + p("client_body") + `;
-    proxy_temp_path ` + p("proxy") + `;
-    fastcgi_temp_path ` + p("fastcgi") + `;
-    uwsgi_temp_path ` + p("uwsgi") + `;
-    scgi_temp_path ` + p("scgi") + `;
-` + snippet + `}
-`
-	confPath := p("nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	gw.args = []string{"-p", gw.dir, "-c", confPath, "-e", p("error.log"), "-g", "daemon off;"}
-	gw.report = func() string { b, _ := os.ReadFile(p("error.log")); return "error.log:\n" + string(b) }
-	return gw.run(t)
 }
 
 // TestNginxTwoProducts puts a real nginx, configured as README.md says for

@@ -16,12 +16,21 @@ import (
 // a temporary directory, so it runs as root or not, without /var.
 func startNginx(t *testing.T, keyplane, app string) string {
 	t.Helper()
-	gw := newGatewayProcess(t, "nginx", "/usr/sbin/nginx")
-	snippet := swapAddresses(t, readmeBlock(t, "In front of an API", "nginx", "nginx"), [][2]string{
+	return runNginx(t, "nginx", [][2]string{
 		{"server 127.0.0.1:8080;", "server " + keyplane + ";"},
 		{"server 127.0.0.1:3000;", "server " + app + ";"},
-		{"listen 80;", "listen " + gw.listen + ";"},
 	})
+}
+
+// runNginx runs the ```nginx block after README.md's **paragraph** in "In
+// front of an API", its addresses swapped (and its listen address for a
+// free port), inside an http {} block with every file in a temporary
+// directory, and returns its base URL.
+func runNginx(t *testing.T, paragraph string, swaps [][2]string) string {
+	t.Helper()
+	gw := newGatewayProcess(t, "nginx", "/usr/sbin/nginx")
+	snippet := swapAddresses(t, readmeBlock(t, "In front of an API", paragraph, "nginx"),
+		append(swaps, [2]string{"listen 80;", "listen " + gw.listen + ";"}))
 	p := func(name string) string { return filepath.Join(gw.dir, name) }
 	conf := `master_process off;
 worker_processes 1;
