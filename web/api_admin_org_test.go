@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"keyplane/internal/audit"
@@ -43,6 +44,11 @@ func testDisableOrg(t *testing.T, a *adminEnv) {
 	}
 	if c.get("/orgs/other/keys").testid("org-disabled").Length() != 0 {
 		t.Error("another org's pages show the banner")
+	}
+	// No key can be added meanwhile; the form says why.
+	f := keyForm("While disabled")
+	if r := c.post("/orgs/acme/keys", f); r.StatusCode != http.StatusConflict || !strings.Contains(r.body, "organization is disabled") {
+		t.Errorf("creating a key in a disabled org: %d", r.StatusCode)
 	}
 	// A key disabled on its own stays disabled after the org is enabled.
 	if _, err := a.keys.Disable(t.Context(), a.acme.ID, a.ids[credRead], audit.Actor{}); err != nil {

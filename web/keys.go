@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -255,7 +256,7 @@ func (s *Server) keyCreate(c echo.Context) error {
 			f.AtLimit = true
 			f.Error = apperr.MessageOf(err)
 			return s.renderKeyForm(c, statusOf(apperr.CodeOf(err)), f)
-		case apikey.IsAlreadyCreated(err):
+		case apikey.IsAlreadyCreated(err), errors.Is(err, apikey.ErrOrgDisabled):
 			f.Error = apperr.MessageOf(err)
 			return s.renderKeyForm(c, statusOf(apperr.CodeOf(err)), f)
 		}

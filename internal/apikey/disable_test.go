@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -160,8 +161,21 @@ func TestSetOrgDisabled(t *testing.T) {
 		if evs := f.events(t, f.org, audit.OrgDisabled); len(evs) != 1 || !strings.Contains(evs[0].Summary, "(3 keys)") {
 			t.Errorf("org.disabled events: %+v", evs)
 		}
+		// While disabled, no key is added; a rotation still works.
+		if _, err := f.svc.Create(ctx, f.org, "", privateInput(), f.actor); !errors.Is(err, ErrOrgDisabled) {
+			t.Errorf("Create in a disabled org = %v, want ErrOrgDisabled", err)
+		}
+		if _, err := f.svc.Import(ctx, f.org, Import{Lines: []ImportLine{{SHA256: sha("x")}}}, f.actor); !errors.Is(err, ErrOrgDisabled) {
+			t.Errorf("Import into a disabled org = %v, want ErrOrgDisabled", err)
+		}
+		if _, _, err := f.svc.Rotate(ctx, f.org, paused.Key.ID, "0", "", f.actor); err != nil {
+			t.Errorf("Rotate in a disabled org: %v", err)
+		}
 		if err := f.svc.SetOrgDisabled(ctx, f.org, false, f.actor); err != nil {
 			t.Fatal(err)
+		}
+		if _, err := f.svc.Create(ctx, f.org, "", privateInput(), f.actor); err != nil {
+			t.Errorf("Create once enabled again: %v", err)
 		}
 		if n := len(f.events(t, f.org, audit.OrgDisabled)); n != 1 {
 			t.Errorf("%d org.disabled events, want 1", n)

@@ -105,7 +105,7 @@ func (s *Service) Import(ctx context.Context, orgID string, in Import, actor aud
 	var out Imported
 	err = s.db.WithTx(ctx, func(ctx context.Context) error {
 		tx := s.db.Conn(ctx)
-		if err := s.lockOrg(tx, orgID); err != nil {
+		if err := s.lockActiveOrg(tx, orgID); err != nil {
 			return err
 		}
 		// Declared before the format is held: both lock the product, and

@@ -156,7 +156,8 @@ func (s *Service) CountActiveOf(ctx context.Context, orgID, product string) (int
 // Create validates in and stores a new key for orgID. formToken is the
 // form's single-use token: a second create with it returns
 // ErrAlreadyCreated. Returns Invalid for bad settings and Limit when the
-// organization has MaxKeys active keys; parallel creates never exceed it.
+// organization has MaxKeys active keys (parallel creates never exceed it),
+// or ErrOrgDisabled.
 func (s *Service) Create(ctx context.Context, orgID, formToken string, in Input, actor audit.Actor) (Created, error) {
 	now := s.now().UTC()
 	rules, err := s.Rules(in.Product)
@@ -170,7 +171,7 @@ func (s *Service) Create(ctx context.Context, orgID, formToken string, in Input,
 	var out Created
 	err = s.db.WithTx(ctx, func(ctx context.Context) error {
 		tx := s.db.Conn(ctx)
-		if err := s.lockOrg(tx, orgID); err != nil {
+		if err := s.lockActiveOrg(tx, orgID); err != nil {
 			return err
 		}
 		if err := s.holdFormat(tx, rules); err != nil {
@@ -242,14 +243,38 @@ func formTokenUnused(tx *gorm.DB, orgID, token string) error {
 // concurrency: a row lock on PostgreSQL; SQLite transactions are already
 // exclusive (immediate).
 func (s *Service) lockOrg(tx *gorm.DB, orgID string) error {
-	var id string
-	if err := s.db.ForUpdate(tx.Table("organizations").Select("id").Where("id = ?", orgID)).Take(&id).Error; err != nil {
-		if store.IsNotFound(err) {
-			return apperr.New(apperr.NotFound, "Organization not found.")
-		}
-		return fmt.Errorf("apikey: lock org: %w", err)
+	_, err := s.lockOrgState(tx, orgID)
+	return err
+}
+
+// lockOrgState is lockOrg, and reports whether the organization is
+// disabled.
+func (s *Service) lockOrgState(tx *gorm.DB, orgID string) (disabled bool, err error) {
+	var o struct {
+		ID         string
+		DisabledAt *time.Time
 	}
-	return nil
+	if err := s.db.ForUpdate(tx.Table("organizations").Select("id, disabled_at").Where("id = ?", orgID)).Take(&o).Error; err != nil {
+		if store.IsNotFound(err) {
+			return false, apperr.New(apperr.NotFound, "Organization not found.")
+		}
+		return false, fmt.Errorf("apikey: lock org: %w", err)
+	}
+	return o.DisabledAt != nil, nil
+}
+
+// ErrOrgDisabled refuses new keys in an organization an operator disabled:
+// they would be refused on the data plane anyway.
+var ErrOrgDisabled = apperr.New(apperr.Conflict, "This organization is disabled by the operator: its keys are refused, and no key can be added until it is enabled again.")
+
+// lockActiveOrg is lockOrg for adding keys: ErrOrgDisabled when the
+// organization is disabled.
+func (s *Service) lockActiveOrg(tx *gorm.DB, orgID string) error {
+	disabled, err := s.lockOrgState(tx, orgID)
+	if err == nil && disabled {
+		return ErrOrgDisabled
+	}
+	return err
 }
 
 func (s *Service) insert(tx *gorm.DB, orgID string, rules Rules, set Settings, formToken string, replaces *string, actor audit.Actor, now time.Time) (Created, error) {
