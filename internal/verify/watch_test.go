@@ -232,6 +232,7 @@ func TestWatchPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.waitFor(t, "server B", secret, CodeIPNotAllowed, time.Second)
+	lifecycleReaches(t, cli, a)
 }
 
 // seedKey2 adds a second key to the organization made by seedKey.
@@ -266,6 +267,7 @@ func TestWatchSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.waitFor(t, "server B", secret, CodeIPNotAllowed, time.Second)
+	lifecycleReaches(t, cli, a)
 }
 
 // TestWatchPostgresReconnects: a listener whose connection is killed comes
@@ -288,4 +290,42 @@ func TestWatchPostgresReconnects(t *testing.T) {
 	}
 	b.waitFor(t, "server B", secret, CodeRevoked, 2*time.Second)
 	waitListening(t, b)
+}
+
+// lifecycleReaches: disabling and enabling a key, disabling its whole
+// organization, and importing a key a server had cached as unknown all
+// reach server s within a second, as a revoke does.
+func lifecycleReaches(t *testing.T, cli *store.DB, s *server) {
+	t.Helper()
+	ctx := context.Background()
+	keys, orgID, keyID, secret := seedKey2(t, cli)
+	if res := s.verify(secret); !res.Allowed {
+		t.Fatalf("a new key: %+v", res)
+	}
+	if _, err := keys.Disable(ctx, orgID, keyID, audit.Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor(t, "a disabled key", secret, CodeDisabled, time.Second)
+	if _, err := keys.Enable(ctx, orgID, keyID, audit.Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor(t, "an enabled key", secret, "", time.Second)
+	if err := keys.SetOrgDisabled(ctx, orgID, true, audit.Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor(t, "a key of a disabled organization", secret, CodeDisabled, time.Second)
+	if err := keys.SetOrgDisabled(ctx, orgID, false, audit.Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor(t, "a key of an enabled organization", secret, "", time.Second)
+
+	imported := wellFormedUnknown(t)
+	if res := s.verify(imported); res.Code != CodeUnauthorized {
+		t.Fatalf("a key before its import: %+v", res)
+	}
+	sum := apikey.Hash(imported)
+	if _, err := keys.Import(ctx, orgID, apikey.Import{Lines: []apikey.ImportLine{{SHA256: hex.EncodeToString(sum)}}}, audit.Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor(t, "an imported key cached as unknown", imported, "", time.Second)
 }
