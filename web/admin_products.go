@@ -100,6 +100,31 @@ func (s *Server) adminUpdateProduct(c echo.Context) error {
 	return redirect(c, "/admin/products")
 }
 
+// adminDeleteProductConfirm asks before deleting a product. The default
+// product and an unknown slug are refused as by the deletion itself.
+func (s *Server) adminDeleteProductConfirm(c echo.Context) error {
+	p, err := s.products.Get(c.Param("slug"))
+	if err != nil {
+		return err
+	}
+	if p.IsDefault() {
+		return apperr.New(apperr.Conflict, "The default product comes from the KEYPLANE_* variables and cannot be deleted.")
+	}
+	return render(c, http.StatusOK, admin.ProductDelete(s.page(c, "Delete "+p.Name), productRow(p)))
+}
+
+// adminDeleteProduct deletes a product without keys; one with keys, the
+// default product and an unknown slug are refused (409, 409, 404).
+func (s *Server) adminDeleteProduct(c echo.Context) error {
+	p, err := s.products.Delete(c.Request().Context(), c.Param("slug"))
+	if err != nil {
+		return err
+	}
+	s.logger.Info("product deleted", "product", p.Slug, "by", currentUser(c).Email)
+	s.sessions.addFlash(c, "Deleted the product "+p.Name+".")
+	return redirect(c, "/admin/products")
+}
+
 func productRow(p product.Product) admin.ProductRow {
 	r := admin.ProductRow{
 		Slug: p.Slug, Name: p.Name, Format: p.Format.String(), Example: keyExample(p.Format), Kinds: "private",

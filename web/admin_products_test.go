@@ -161,3 +161,50 @@ func TestAdminProducts(t *testing.T) {
 		}
 	})
 }
+
+// TestAdminDeleteProduct: an operator deletes a product without keys after
+// a confirmation naming it; a product with keys and the default product
+// stay.
+func TestAdminDeleteProduct(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t), nil)
+	e.user("op@example.com", "Op", true)
+	c := e.client()
+	c.mustLogin("op@example.com")
+	wantRedirect(t, c.post("/admin/products", productValues()), "/admin/products")
+	if _, err := e.products.Get("gosend"); err != nil {
+		t.Fatalf("the product was not created: %v", err)
+	}
+
+	r := c.get("/admin/products/gosend")
+	if href, _ := r.testid("delete-product").Attr("href"); href != "/admin/products/gosend/delete" {
+		t.Fatalf("the edit page's delete link: %q", href)
+	}
+	r = c.get("/admin/products/gosend/delete")
+	if r.StatusCode != 200 || r.text("confirm-product") != "GoSendAPI" || r.testid("delete-product-form").Length() != 1 {
+		t.Fatalf("the confirmation: %d %q", r.StatusCode, r.text("confirm-product"))
+	}
+	if _, err := e.products.Get("gosend"); err != nil {
+		t.Fatal("GET deleted the product")
+	}
+	wantRedirect(t, c.post("/admin/products/gosend/delete", nil), "/admin/products")
+	if _, err := e.products.Get("gosend"); err == nil {
+		t.Fatal("the product is still there")
+	}
+	if !strings.Contains(c.get("/admin/products").body, "Deleted the product GoSendAPI.") {
+		t.Error("no flash after deleting")
+	}
+
+	// With a key, it stays; so does the default product.
+	wantRedirect(t, c.post("/admin/products", productValues()), "/admin/products")
+	u := e.user("a@example.com", "A", false)
+	o := e.org("Acme", "acme", u.ID)
+	if _, err := e.keys.Create(context.Background(), o.ID, "", apikey.Input{Product: "gosend", Description: "k", Kind: "private", Environment: "live", Scopes: []string{"sms:send"}}, audit.Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, c.post("/admin/products/gosend/delete", nil), http.StatusConflict)
+	wantStatus(t, c.get("/admin/products/default/delete"), http.StatusConflict)
+	wantStatus(t, c.post("/admin/products/default/delete", nil), http.StatusConflict)
+	if _, err := e.products.Get("gosend"); err != nil {
+		t.Error("a product with keys was deleted")
+	}
+}

@@ -192,3 +192,31 @@ func TestAdminAPIProductsInvalid(t *testing.T) {
 		}
 	})
 }
+
+// TestAdminAPIDeleteProduct: a product without keys is deleted and answers
+// as it was; one with a key, the default and an unknown slug are refused.
+func TestAdminAPIDeleteProduct(t *testing.T) {
+	a := newAdminEnv(t, storetest.SQLite(t))
+	route := productsRoute + "/{slug}"
+	for _, slug := range []string{"spare", "used"} {
+		body := `{"slug": "` + slug + `", "name": "` + slug + `", "key_format": "` + slug + `_{env}_"}`
+		if r := a.op("POST", productsRoute, "/api"+productsRoute, opValid, body); r.status != 201 {
+			t.Fatalf("create %s: %d %s", slug, r.status, r.raw)
+		}
+	}
+	if r := a.call("POST", "/v1/keys", "/api/v1/keys", a.creds[credManage], `{"product": "used", "description": "A key"}`); r.status != 201 {
+		t.Fatalf("a key of used: %d %s", r.status, r.raw)
+	}
+	r := a.op("DELETE", route, "/api"+productsRoute+"/spare", opValid, "")
+	if r.status != 200 || r.body["slug"] != "spare" || r.body["key_format"] != "spare_{env}_" {
+		t.Errorf("delete spare: %d %s", r.status, r.raw)
+	}
+	for path, want := range map[string]int{"/spare": 404, "/used": 409, "/default": 409, "/nothing": 404} {
+		if r := a.op("DELETE", route, "/api"+productsRoute+path, opValid, ""); r.status != want {
+			t.Errorf("delete %s: %d, want %d: %s", path, r.status, want, r.raw)
+		}
+	}
+	if _, err := a.products.Get("used"); err != nil {
+		t.Errorf("a product with keys was deleted: %v", err)
+	}
+}

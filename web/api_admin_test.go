@@ -135,6 +135,7 @@ var adminOps = []adminOp{
 	{"list-products", "GET", "/v1/admin/products", adminPath("/v1/admin/products"), "", 200},
 	{"create-product", "POST", "/v1/admin/products", adminPath("/v1/admin/products"), `{"slug": "scenario", "name": "Scenario", "key_format": "scn_{env}_"}`, 201},
 	{"update-product", "PATCH", "/v1/admin/products/{slug}", adminPath("/v1/admin/products/scenario"), `{"name": "Scenario 2"}`, 200},
+	{"delete-product", "DELETE", "/v1/admin/products/{slug}", adminPath("/v1/admin/products/scenario"), "", 200},
 	{"portal-session", "POST", "/v1/admin/portal-sessions", adminPath("/v1/admin/portal-sessions"),
 		`{"org": "acme", "email": "bob@example.com", "return_url": "https://app.example.com/settings"}`, 201},
 }

@@ -56,6 +56,8 @@ var authzMatrix = map[string][roleCount]int{
 	"POST /admin/products":                {303, 404, 404, 404, 422}, // no slug, name or format
 	"GET /admin/products/:slug":           {303, 404, 404, 404, 404}, // :slug is an org's, no product's
 	"POST /admin/products/:slug":          {303, 404, 404, 404, 404},
+	"GET /admin/products/:slug/delete":    {303, 404, 404, 404, 404},
+	"POST /admin/products/:slug/delete":   {303, 404, 404, 404, 404},
 	"GET /orgs/:slug":                     {303, 303, 303, 404, 404},
 	"GET /orgs/:slug/keys":                {303, 200, 200, 404, 404},
 	"GET /orgs/:slug/keys/:id":            {303, 200, 200, 404, 404},

@@ -84,6 +84,7 @@ func (s *Server) routes() {
 	huma.Register(adminAPI, api.ListProductsOp(), s.manage.ListProducts)
 	huma.Register(adminAPI, api.CreateProductOp(), s.manage.CreateProduct)
 	huma.Register(adminAPI, api.UpdateProductOp(), s.manage.UpdateProduct)
+	huma.Register(adminAPI, api.DeleteProductOp(), s.manage.DeleteProduct)
 	huma.Register(adminAPI, api.CreatePortalSessionOp(), s.manage.CreatePortalSession)
 	api.ErrorExamples(doc)
 
@@ -128,6 +129,8 @@ func (s *Server) routes() {
 	operator.POST("/products", s.adminCreateProduct)
 	operator.GET("/products/:slug", s.adminProduct)
 	operator.POST("/products/:slug", s.adminUpdateProduct)
+	operator.GET("/products/:slug/delete", s.adminDeleteProductConfirm)
+	operator.POST("/products/:slug/delete", s.adminDeleteProduct)
 
 	orgs := user.Group("/orgs/:slug", s.requireMember)
 	orgs.GET("", s.orgHome)

@@ -18,7 +18,7 @@ import (
 	"keyplane/internal/org"
 )
 
-const adminUsage = "usage: keyplane admin create-user | create-org | add-member | create-token | create-product | update-product [flags]"
+const adminUsage = "usage: keyplane admin create-user | create-org | add-member | create-token | create-product | update-product | delete-product [flags]"
 
 // adminArgs is a parsed `keyplane admin ...` command line.
 type adminArgs struct {
@@ -61,6 +61,8 @@ func parseAdmin(args []string) (adminArgs, error) {
 		fs.Var(&ips, "ip", "")
 	case "create-product", "update-product":
 		a.product.define(fs)
+	case "delete-product":
+		fs.StringVar(&a.product.slug, "slug", "", "")
 	default:
 		return adminArgs{}, usagef("unknown admin command %q; %s", a.sub, adminUsage)
 	}
@@ -73,7 +75,7 @@ func parseAdmin(args []string) (adminArgs, error) {
 	var missing []string
 	required := map[string]string{
 		"create-user": "email name", "create-org": "name slug admin", "add-member": "org email role", "create-token": "name",
-		"create-product": "slug name format", "update-product": "slug",
+		"create-product": "slug name format", "update-product": "slug", "delete-product": "slug",
 	}
 	for _, want := range strings.Fields(required[a.sub]) {
 		if fs.Lookup(want).Value.String() == "" {
@@ -105,7 +107,7 @@ func adminCommand(ctx context.Context, cfg config.Config, args []string, stdin i
 	if a.sub == "create-user" && !a.passwordStdin {
 		return usagef("admin create-user: --password-stdin is required (the password is read from standard input)")
 	}
-	if a.sub == "create-product" || a.sub == "update-product" {
+	if strings.HasSuffix(a.sub, "-product") {
 		return productCommand(ctx, cfg, a, stdout)
 	}
 	sub, email, name, slug, adminEmail, orgSlug, role, operator := a.sub, a.email, a.name, a.slug, a.adminEmail, a.orgSlug, a.role, a.operator

@@ -134,9 +134,9 @@ func keyExample(format string) string {
 	return f.Head(apikey.Private, apikey.Live) + "…"
 }
 
-// productCommand runs create-product or update-product on the database,
-// as the operator API does: the default product is read-only whatever the
-// flags.
+// productCommand runs create-product, update-product or delete-product on
+// the database, as the operator API does: the default product is read-only
+// whatever the flags.
 func productCommand(ctx context.Context, cfg config.Config, a adminArgs, stdout io.Writer) error {
 	db, err := openDB(ctx, cfg)
 	if err != nil {
@@ -175,17 +175,31 @@ func productCommand(ctx context.Context, cfg config.Config, a adminArgs, stdout 
 			return cliError(err)
 		}
 		fmt.Fprintln(stdout, productLine("updated", p.Slug, p.Name, p.Format.String()))
+	case "delete-product":
+		p, err = products.Delete(ctx, a.product.slug)
+		if err != nil {
+			return cliError(err)
+		}
+		fmt.Fprintf(stdout, "deleted product %s (%s)\n", p.Slug, p.Name)
 	}
 	return nil
 }
 
-// remoteProductCommand runs create-product or update-product through the
+// remoteProductCommand runs create-product, update-product or
+// delete-product through the
 // operator API.
 func remoteProductCommand(ctx context.Context, r *remote, a adminArgs, stdout io.Writer) error {
 	var p struct {
 		Slug      string `json:"slug"`
 		Name      string `json:"name"`
 		KeyFormat string `json:"key_format"`
+	}
+	if a.sub == "delete-product" {
+		if err := r.do(ctx, http.MethodDelete, "/api/v1/admin/products/"+url.PathEscape(a.product.slug), nil, &p); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted product %s (%s)\n", p.Slug, p.Name)
+		return nil
 	}
 	verb := "created"
 	if a.sub == "create-product" {

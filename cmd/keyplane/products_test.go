@@ -179,4 +179,18 @@ func productCommands(t *testing.T, getenv func(string) string, admin, keys cliRu
 			t.Errorf("key %v: product %v, want %s", k["description"], k["product"], want)
 		}
 	}
+
+	// Delete: refused while the product has a key, done for one without.
+	if code, _, stderr := admin(t, "admin", "delete-product", "--slug", "gosend"); code != 1 || !strings.Contains(stderr, "cannot be deleted") {
+		t.Errorf("delete-product with keys: exit %d %q", code, stderr)
+	}
+	if code, _, stderr := admin(t, "admin", "create-product", "--slug", "spare", "--name", "Spare", "--format", "spare_{env}_"); code != 0 {
+		t.Fatalf("create spare: exit %d %q", code, stderr)
+	}
+	if code, out, stderr := admin(t, "admin", "delete-product", "--slug", "spare"); code != 0 || out != "deleted product spare (Spare)\n" {
+		t.Errorf("delete-product: exit %d %q %q", code, out, stderr)
+	}
+	if code, _, _ := admin(t, "admin", "delete-product"); code != 2 {
+		t.Errorf("delete-product without --slug: exit %d, want 2", code)
+	}
 }

@@ -171,7 +171,7 @@ func remoteAdminCommand(ctx context.Context, r *remote, args []string, stdout io
 		return usagef("admin %s: KEYPLANE_REMOTE_TOKEN is an API key; admin commands need an operator token", a.sub)
 	}
 	switch a.sub {
-	case "create-product", "update-product":
+	case "create-product", "update-product", "delete-product":
 		return remoteProductCommand(ctx, r, a, stdout)
 	case "create-user":
 		var u struct {

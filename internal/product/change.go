@@ -144,3 +144,53 @@ func (s *Service) Update(ctx context.Context, slug string, in Input) (Product, e
 	}
 	return out, nil
 }
+
+// Delete removes product slug and its legacy prefixes, when it has no key
+// at all (revoked ones included: their rows still name it). Returns
+// NotFound, or Conflict for the default product or a product with keys.
+func (s *Service) Delete(ctx context.Context, slug string) (Product, error) {
+	if s.db == nil {
+		return Product{}, errors.New("product: delete: no database")
+	}
+	if slug == DefaultSlug {
+		return Product{}, apperr.New(apperr.Conflict, "The default product comes from the KEYPLANE_* variables and cannot be deleted.")
+	}
+	var out Product
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		tx := s.db.Conn(ctx)
+		if err := s.lock(ctx); err != nil {
+			return err
+		}
+		var r row
+		if err := s.db.ForUpdate(tx.Where("slug = ?", slug)).Take(&r).Error; err != nil {
+			if store.IsNotFound(err) {
+				return apperr.New(apperr.NotFound, "Product not found.")
+			}
+			return fmt.Errorf("product: delete %s: %w", slug, err)
+		}
+		var n int64
+		if err := tx.Table("api_keys").Where("product = ?", slug).Count(&n).Error; err != nil {
+			return fmt.Errorf("product: count keys: %w", err)
+		}
+		if n > 0 {
+			return apperr.New(apperr.Conflict, "%s has %d keys (revoked ones count: their records name it); it cannot be deleted.", r.Name, n)
+		}
+		if err := tx.Where("product = ?", slug).Delete(&legacyRow{}).Error; err != nil {
+			return fmt.Errorf("product: delete legacy prefixes: %w", err)
+		}
+		if err := tx.Where("slug = ?", slug).Delete(&row{}).Error; err != nil {
+			return fmt.Errorf("product: delete %s: %w", slug, err)
+		}
+		p, err := fromRow(r)
+		if err != nil {
+			return err
+		}
+		out = p
+		s.db.AfterCommit(ctx, s.reloadSoon)
+		return nil
+	})
+	if err != nil {
+		return Product{}, err
+	}
+	return out, nil
+}

@@ -222,3 +222,58 @@ func TestLegacyPrefixes(t *testing.T) {
 		}
 	})
 }
+
+// TestProductDelete: a product without keys goes, with its legacy
+// prefixes; one with a key (revoked or not) stays; the default stays.
+func TestProductDelete(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s, err := NewService(ctx, db, testConfig(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Create(ctx, gosend()); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddLegacyPrefixes(ctx, "gosend", []string{"GS-"}); err != nil {
+			t.Fatal(err)
+		}
+		keys := apikey.NewService(db, apikey.Options{Prefix: "kp", MaxKeys: 100, Products: s.Rules})
+		o, err := org.NewService(db, nil).CreateWithoutMembers(ctx, "Acme", "acme", audit.Actor{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := keys.Create(ctx, o.ID, "", apikey.Input{Product: "gosend", Description: "x", Kind: "private", Environment: "live"}, audit.Actor{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keys.Revoke(ctx, o.ID, c.Key.ID, audit.Actor{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Delete(ctx, "gosend"); !apperr.Is(err, apperr.Conflict) || !strings.Contains(apperr.MessageOf(err), "1 keys") {
+			t.Errorf("deleting a product with a (revoked) key: %v", err)
+		}
+		if err := db.Exec("DELETE FROM api_keys WHERE id = ?", c.Key.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		if p, err := s.Delete(ctx, "gosend"); err != nil || p.Slug != "gosend" {
+			t.Fatalf("Delete: %+v %v", p, err)
+		}
+		if _, err := s.Get("gosend"); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("the deleted product is still in the catalogue: %v", err)
+		}
+		if _, _, ok := s.ProductOf("GS-123456"); ok {
+			t.Error("the deleted product's legacy prefix still names it")
+		}
+		if _, err := s.Delete(ctx, "gosend"); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("deleting it again: %v", err)
+		}
+		if _, err := s.Delete(ctx, DefaultSlug); !apperr.Is(err, apperr.Conflict) {
+			t.Errorf("deleting the default product: %v", err)
+		}
+		// Its slug and start are free again.
+		if _, err := s.Create(ctx, gosend()); err != nil {
+			t.Errorf("creating it again: %v", err)
+		}
+	})
+}
