@@ -6,7 +6,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keyplane/internal/apikey"
 	"keyplane/internal/apperr"
 	"keyplane/internal/product"
 	"keyplane/views/admin"
@@ -51,7 +50,7 @@ func (s *Server) adminCreateProduct(c echo.Context) error {
 		return err
 	}
 	s.logger.Info("product created", "product", p.Slug, "by", currentUser(c).Email)
-	s.sessions.addFlash(c, "Created the product "+p.Name+": keys look like "+keyExample(p.Format)+".")
+	s.sessions.addFlash(c, "Created the product "+p.Name+": keys look like "+p.Format.Example()+".")
 	return redirect(c, "/admin/products")
 }
 
@@ -127,7 +126,7 @@ func (s *Server) adminDeleteProduct(c echo.Context) error {
 
 func productRow(p product.Product) admin.ProductRow {
 	r := admin.ProductRow{
-		Slug: p.Slug, Name: p.Name, Format: p.Format.String(), Example: keyExample(p.Format), Kinds: "private",
+		Slug: p.Slug, Name: p.Name, Format: p.Format.String(), Example: p.Format.Example(), Kinds: "private",
 		MaxKeys: p.MaxKeysPerOrg, Default: p.IsDefault(),
 	}
 	if p.PublicKeys {
@@ -139,11 +138,6 @@ func productRow(p product.Product) admin.ProductRow {
 		}
 	}
 	return r
-}
-
-// keyExample is what a live private key of f starts with, then "…".
-func keyExample(f apikey.Format) string {
-	return f.Head(apikey.Private, apikey.Live) + "…"
 }
 
 // productForm is p's settings as the form shows them: scopes and route

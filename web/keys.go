@@ -153,7 +153,7 @@ func (s *Server) productOptions(c echo.Context) ([]keys.ProductOption, error) {
 			return nil, err
 		}
 		out = append(out, keys.ProductOption{
-			Slug: p.Slug, Name: p.Name, Example: p.Format.Head(apikey.Private, apikey.Live) + "…",
+			Slug: p.Slug, Name: p.Name, Example: p.Format.Example(),
 			ActiveNow: n, Limit: p.MaxKeysPerOrg,
 		})
 	}

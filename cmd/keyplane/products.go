@@ -131,7 +131,7 @@ func keyExample(format string) string {
 	if err != nil {
 		return format
 	}
-	return f.Head(apikey.Private, apikey.Live) + "…"
+	return f.Example()
 }
 
 // productCommand runs create-product, update-product or delete-product on

@@ -149,6 +149,10 @@ func (f Format) Head(kind Kind, env Environment) string {
 	return b.String()
 }
 
+// Example is how a live private key of the format starts, then "…":
+// what pages and commands show of a format ("gsk_live_…").
+func (f Format) Example() string { return f.Head(Private, Live) + "…" }
+
 // Generate returns a new key of the format, drawing randomness from rnd
 // (crypto/rand when nil).
 func (f Format) Generate(rnd io.Reader, kind Kind, env Environment) (string, error) {
