@@ -48,7 +48,7 @@ func openDB(ctx context.Context, cfg config.Config) (*store.DB, error) {
 
 // serveGCPercent is the garbage collector's target (GOGC) of keyplane
 // serve when GOGC is not set: the heap may grow to five times what is live
-// between collections, trading memory (tens of megabytes) for CPU.
+// between collections, trading memory for CPU.
 const serveGCPercent = 400
 
 // serve runs the HTTP server until ctx ends (SIGTERM or SIGINT), then stops
