@@ -72,7 +72,7 @@ test('filters narrow the list and keep the URL', async ({ page }) => {
   await signIn(page);
 
   // A second key, through the page without the dialog.
-  await page.goto('/orgs/acme/keys/new');
+  await page.goto('/orgs/acme/keys/new?product=default');
   await page.getByLabel('Description').fill('Staging CI');
   await page.getByRole('radio', { name: /^Test/ }).check();
   await page.getByRole('button', { name: 'Create key' }).click();

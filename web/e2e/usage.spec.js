@@ -9,7 +9,7 @@ test('a member sees a key\'s requests on its page and the usage page', async ({ 
   await signIn(page);
 
   // An admin makes a key and a member.
-  await page.goto('/orgs/acme/keys/new');
+  await page.goto('/orgs/acme/keys/new?product=default');
   await page.getByLabel('Description').fill('Usage reporter');
   await page.getByRole('checkbox', { name: /^read/ }).check();
   await page.getByRole('button', { name: 'Create key' }).click();
@@ -84,7 +84,7 @@ test('a rotation\'s cut-over, and ending its grace period from the keyboard', as
   const problems = watch(page);
   await signIn(page);
 
-  await page.goto('/orgs/acme/keys/new');
+  await page.goto('/orgs/acme/keys/new?product=default');
   await page.getByLabel('Description').fill('Cut-over service');
   await page.getByRole('button', { name: 'Create key' }).click();
   const oldKey = await page.getByTestId('revealed-key').inputValue();
