@@ -83,6 +83,16 @@ func (s *Server) confirmVM(c echo.Context, k apikey.Key) keys.Confirm {
 	}
 }
 
+// requests24h is how many requests key k had in the last 24 hours, every
+// outcome: what a revoke or a disable would cut off.
+func (s *Server) requests24h(c echo.Context, k apikey.Key) (int64, error) {
+	activity, err := s.usageReader.Activity(c.Request().Context(), k.OrgID, s.now())
+	if err != nil {
+		return 0, err
+	}
+	return activity[k.ID].Last24h, nil
+}
+
 // keyRevokeConfirm asks before revoking: a dialog for htmx, a page otherwise.
 func (s *Server) keyRevokeConfirm(c echo.Context) error {
 	k, err := s.keys.Get(c.Request().Context(), currentMembership(c).ID, c.Param("id"))
@@ -93,6 +103,9 @@ func (s *Server) keyRevokeConfirm(c echo.Context) error {
 		return apperr.New(apperr.Conflict, "This key is already revoked.")
 	}
 	vm := s.confirmVM(c, k)
+	if vm.Requests24h, err = s.requests24h(c, k); err != nil {
+		return err
+	}
 	return dialog(s, c, http.StatusOK, "Revoke "+k.Description, keys.RevokeModal, keys.RevokeScreen, vm)
 }
 

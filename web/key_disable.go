@@ -23,6 +23,9 @@ func (s *Server) keyDisableConfirm(c echo.Context) error {
 	}
 	vm := s.confirmVM(c, k)
 	vm.Back = backOf(c.QueryParam("back"))
+	if vm.Requests24h, err = s.requests24h(c, k); err != nil {
+		return err
+	}
 	return dialog(s, c, http.StatusOK, "Disable "+k.Description, keys.DisableModal, keys.DisableScreen, vm)
 }
 

@@ -5,10 +5,12 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"keyplane/internal/audit"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
+	"keyplane/internal/usage"
 )
 
 // TestKeyDisableEnable: an admin disables a key from its row (after a
@@ -30,8 +32,12 @@ func TestKeyDisableEnable(t *testing.T) {
 		if got := row.Find(`[data-testid="disable-key"]`).AttrOr("href", ""); got != page+"/disable?back=list" {
 			t.Fatalf("the row's disable link is %q", got)
 		}
+		k.insertUsage(usage.Hourly{KeyID: key.ID, OrgID: k.acme.ID, Hour: k.clock.Now().UTC().Truncate(time.Hour), Outcome: "allowed", Count: 7})
 		for _, hdr := range [][]string{nil, {"HX-Request", "true"}} {
 			r := c.get(page+"/disable?back=list", hdr...)
+			if got := r.text("confirm-requests"); got != "It had 7 requests in the last 24 hours." {
+				t.Errorf("disable %v: the dialog says %q of the key's traffic", hdr, got)
+			}
 			wantStatus(t, r, http.StatusOK)
 			if r.text("confirm-description") != "Batch worker" || r.text("confirm-hint") != key.Hint {
 				t.Fatalf("disable %v: the dialog names %q %q", hdr, r.text("confirm-description"), r.text("confirm-hint"))
@@ -85,6 +91,9 @@ func TestKeyDisableEnable(t *testing.T) {
 			t.Fatalf("an enabled key verifies as %q", code)
 		}
 		wantStatus(t, c.post(page+"/enable", nil), http.StatusConflict)
+		if got := c.get(page + "/revoke").text("confirm-requests"); got != "It had 7 requests in the last 24 hours." {
+			t.Errorf("the revoke dialog says %q of the key's traffic", got)
+		}
 
 		// A revoked key can be neither.
 		wantRedirect(t, c.post(page+"/revoke", nil), page)

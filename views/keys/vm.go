@@ -187,6 +187,9 @@ type Confirm struct {
 	// Back is where the dialog returns after the action: BackToList, or
 	// the key's page.
 	Back string
+	// Requests24h is the key's requests in the last 24 hours, which a
+	// revoke or a disable cuts off.
+	Requests24h int64
 }
 
 // StatusNames are the statuses the list filters by.
