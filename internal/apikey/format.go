@@ -57,11 +57,15 @@ func kindTag(k Kind) string {
 	return "sk"
 }
 
-// Generate returns a new key
+// Generate returns a new key of prefix's default format,
 // {prefix}_{sk|pk}_{live|test}_{30 random base62}{6 base62 CRC32 checksum},
 // drawing randomness from rnd (crypto/rand when nil).
 func Generate(rnd io.Reader, prefix string, kind Kind, env Environment) (string, error) {
-	return WithSecret(rnd, prefix+"_"+kindTag(kind)+"_"+string(env)+"_")
+	f, err := DefaultFormat(prefix)
+	if err != nil {
+		return "", fmt.Errorf("apikey: generate: %w", err)
+	}
+	return f.Generate(rnd, kind, env)
 }
 
 // WithSecret returns head followed by RandomLen random base62 characters
@@ -110,39 +114,16 @@ func checksum(s string) [ChecksumLen]byte {
 	return out
 }
 
-// Parse checks the shape and checksum of key for the deployment's prefix and
-// returns its kind and environment. It touches no database: garbage and typos
-// end here with ErrMalformed.
+// Parse checks the shape and checksum of key against prefix's default
+// format and returns its kind and environment: Format.Parse of
+// DefaultFormat(prefix). It touches no database: garbage and typos end here
+// with ErrMalformed.
 func Parse(key, prefix string) (Parsed, error) {
-	want := len(prefix) + len("_sk_live_") + secretLen
-	if len(key) != want {
+	f, err := DefaultFormat(prefix)
+	if err != nil {
 		return Parsed{}, ErrMalformed
 	}
-	if !strings.HasPrefix(key, prefix) || key[len(prefix)] != '_' {
-		return Parsed{}, ErrMalformed
-	}
-	rest := key[len(prefix)+1:]
-	var p Parsed
-	switch rest[:3] {
-	case "sk_":
-		p.Kind = Private
-	case "pk_":
-		p.Kind = Public
-	default:
-		return Parsed{}, ErrMalformed
-	}
-	switch rest[3:8] {
-	case "live_":
-		p.Environment = Live
-	case "test_":
-		p.Environment = Test
-	default:
-		return Parsed{}, ErrMalformed
-	}
-	if !secretValid(key, len(key)-secretLen) {
-		return Parsed{}, ErrMalformed
-	}
-	return p, nil
+	return f.Parse(key)
 }
 
 // HasSecret reports whether s is head followed by a secret as WithSecret
