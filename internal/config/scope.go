@@ -81,6 +81,9 @@ type RouteScope struct {
 	Scope  string
 }
 
+// String writes rs as KEYPLANE_ROUTE_SCOPES does: "METHOD PATH=SCOPE".
+func (rs RouteScope) String() string { return rs.Method + " " + rs.Path + "=" + rs.Scope }
+
 // Matches reports whether a request with method and path falls under rs.
 // Methods compare case-insensitively. Anything from the first "?" of path on
 // is ignored. Paths compare byte for byte: the caller passes the path as the

@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -101,5 +102,25 @@ func TestRouteScopeMatches(t *testing.T) {
 		if got := tt.rule.Matches(tt.method, tt.path); got != tt.want {
 			t.Errorf("%+v.Matches(%q, %q) = %v, want %v", tt.rule, tt.method, tt.path, got, tt.want)
 		}
+	}
+}
+
+// TestRouteScopeString: a rule writes back in the syntax it was read from.
+func TestRouteScopeString(t *testing.T) {
+	catalogue, err := ParseScopes("sms:send=Send SMS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := "POST /v1/sms*=sms:send;* /v1/admin=admin"
+	rules, err := ParseRouteScopes(in, catalogue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range rules {
+		out = append(out, r.String())
+	}
+	if got := strings.Join(out, ";"); got != in {
+		t.Errorf("written back as %q, want %q", got, in)
 	}
 }

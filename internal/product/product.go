@@ -224,7 +224,7 @@ func formatScopes(scopes []config.Scope) string {
 func formatRouteScopes(rules []config.RouteScope) string {
 	b := make([]string, 0, len(rules))
 	for _, r := range rules {
-		b = append(b, r.Method+" "+r.Path+"="+r.Scope)
+		b = append(b, r.String())
 	}
 	return strings.Join(b, ";")
 }

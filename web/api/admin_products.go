@@ -273,7 +273,7 @@ func productJSON(p product.Product) Product {
 		}
 	}
 	for _, r := range p.RouteScopes {
-		out.RouteScopes = append(out.RouteScopes, r.Method+" "+r.Path+"="+r.Scope)
+		out.RouteScopes = append(out.RouteScopes, r.String())
 	}
 	for _, k := range p.Kinds() {
 		out.Kinds = append(out.Kinds, string(k))
