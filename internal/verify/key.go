@@ -49,17 +49,22 @@ type Key struct {
 	Identity [6][]string
 }
 
+// ProductSlug is the slug of k's product: the default product's for a Key
+// that names none.
+func (k *Key) ProductSlug() string {
+	if k.Product == "" {
+		return apikey.DefaultProduct
+	}
+	return k.Product
+}
+
 // IdentityOf returns k's identity header values: k.Identity, or built now
 // when k was made by hand.
 func IdentityOf(k *Key) [6][]string {
 	if k.Identity[0] != nil {
 		return k.Identity
 	}
-	product := k.Product
-	if product == "" {
-		product = apikey.DefaultProduct
-	}
-	return [6][]string{{k.ID}, {k.OrgID}, {k.OrgSlug}, {string(k.Environment)}, {k.ScopeList}, {product}}
+	return [6][]string{{k.ID}, {k.OrgID}, {k.OrgSlug}, {string(k.Environment)}, {k.ScopeList}, {k.ProductSlug()}}
 }
 
 // HasScope reports whether the key grants scope; admin grants every scope.

@@ -270,7 +270,7 @@ func (v *Verifier) decide(ctx context.Context, req *Request, now time.Time) Resu
 	if err != nil {
 		return deny(CodeUnavailable, "Key verification is temporarily unavailable", nil)
 	}
-	if k.Product != product && (k.Product != "" || product != apikey.DefaultProduct) {
+	if k.ProductSlug() != product {
 		return deny(CodeUnauthorized, "Invalid or missing API key", nil)
 	}
 	if req.BodyIP.IsValid() && (k.Kind == apikey.Private || req.TrustBodyIP) {

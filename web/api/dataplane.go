@@ -193,14 +193,6 @@ func (d *DataPlane) ForwardAuth(c echo.Context) error {
 	return c.NoContent(http.StatusOK)
 }
 
-// productOf is the slug of k's product.
-func productOf(k *verify.Key) string {
-	if k.Product == "" {
-		return apikey.DefaultProduct
-	}
-	return k.Product
-}
-
 // maxScopeLabel bounds the required-scope label usage is counted under; a
 // longer one (which no catalogue needs) is counted as usage.TooLong.
 const maxScopeLabel = 200

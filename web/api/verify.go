@@ -101,7 +101,7 @@ func (d *DataPlane) Verify(c echo.Context) error {
 	k := res.Key
 	out.KeyID, out.OrgID, out.Org = k.ID, k.OrgID, k.OrgSlug
 	out.Environment, out.Kind, out.Scopes = string(k.Environment), string(k.Kind), k.Scopes
-	out.Product = productOf(k)
+	out.Product = k.ProductSlug()
 	if out.Scopes == nil {
 		out.Scopes = []string{}
 	}
@@ -144,7 +144,7 @@ func (d *DataPlane) Me(c echo.Context) error {
 	k := res.Key
 	var out meResponse
 	out.Org.ID, out.Org.Slug, out.Org.Name = k.OrgID, k.OrgSlug, k.OrgName
-	out.Key.ID, out.Key.Description, out.Key.Hint, out.Key.Product = k.ID, k.Description, k.Hint, productOf(k)
+	out.Key.ID, out.Key.Description, out.Key.Hint, out.Key.Product = k.ID, k.Description, k.Hint, k.ProductSlug()
 	out.Key.Kind, out.Key.Environment, out.Key.Scopes = string(k.Kind), string(k.Environment), k.Scopes
 	out.Key.CreatedAt = k.CreatedAt.UTC()
 	if out.Key.Scopes == nil {
