@@ -175,17 +175,11 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdin io
 		if err != nil {
 			return err
 		}
-		slug := a.product
-		if slug == "" {
-			slug = apikey.DefaultProduct
+		in, err := products.ImportOf(a.product, a.legacy, lines)
+		if err != nil {
+			return fmt.Errorf("no product with slug %s", a.product)
 		}
-		if _, err := products.Get(slug); err != nil {
-			return fmt.Errorf("no product with slug %s", slug)
-		}
-		got, err := keys.Import(ctx, o.ID, apikey.Import{
-			Product: slug, LegacyPrefixes: products.LegacyPrefixesWith(slug, a.legacy), Lines: lines,
-			Declare: func(ctx context.Context) error { return products.AddLegacyPrefixes(ctx, slug, a.legacy) },
-		}, cli)
+		got, err := keys.Import(ctx, o.ID, in, cli)
 		if err != nil {
 			return cliError(err)
 		}

@@ -97,20 +97,29 @@ func (s *Service) AddLegacyPrefixes(ctx context.Context, slug string, prefixes [
 	})
 }
 
-// LegacyPrefixesWith returns product slug's legacy prefixes and more,
-// without duplicates: what an import that declares more may match.
-func (s *Service) LegacyPrefixesWith(slug string, more []string) []string {
+// ImportOf prepares an import of lines into product slug ("" for the
+// default) that declares the legacy prefixes legacy: lines may match the
+// product's legacy prefixes and the new ones, which the import declares
+// inside its own transaction (a failed import declares none). Returns
+// NotFound for no such product.
+func (s *Service) ImportOf(slug string, legacy []string, lines []apikey.ImportLine) (apikey.Import, error) {
+	if slug == "" {
+		slug = DefaultSlug
+	}
 	p, err := s.Get(slug)
 	if err != nil {
-		return more
+		return apikey.Import{}, err
 	}
-	out := slices.Clone(p.LegacyPrefixes)
-	for _, m := range more {
-		if !slices.Contains(out, m) {
-			out = append(out, m)
+	prefixes := slices.Clone(p.LegacyPrefixes)
+	for _, l := range legacy {
+		if !slices.Contains(prefixes, l) {
+			prefixes = append(prefixes, l)
 		}
 	}
-	return out
+	return apikey.Import{
+		Product: slug, LegacyPrefixes: prefixes, Lines: lines,
+		Declare: func(ctx context.Context) error { return s.AddLegacyPrefixes(ctx, slug, legacy) },
+	}, nil
 }
 
 // legacyOf reads every legacy prefix, by product.

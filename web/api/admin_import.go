@@ -55,17 +55,11 @@ func (m *Management) ImportKeys(ctx context.Context, in *ImportKeysInput) (*impo
 	if err != nil {
 		return nil, m.fail(err)
 	}
-	slug := in.Product
-	if slug == "" {
-		slug = apikey.DefaultProduct
-	}
-	if _, err := m.products.Get(slug); err != nil {
+	plan, err := m.products.ImportOf(in.Product, in.LegacyPrefix, lines)
+	if err != nil {
 		return nil, m.fail(apperr.InvalidFields(map[string]string{"product": "There is no such product."}))
 	}
-	got, err := m.keys.Import(ctx, o.ID, apikey.Import{
-		Product: slug, LegacyPrefixes: m.products.LegacyPrefixesWith(slug, in.LegacyPrefix), Lines: lines,
-		Declare: func(ctx context.Context) error { return m.products.AddLegacyPrefixes(ctx, slug, in.LegacyPrefix) },
-	}, credentialOf(ctx).actor)
+	got, err := m.keys.Import(ctx, o.ID, plan, credentialOf(ctx).actor)
 	if err != nil {
 		return nil, m.fail(err)
 	}
