@@ -144,17 +144,16 @@ func (s *Server) productSlugs() []string {
 // productOptions lists every product, the default first, with the current
 // organization's active keys of each against its limit.
 func (s *Server) productOptions(c echo.Context) ([]keys.ProductOption, error) {
-	m := currentMembership(c)
+	active, err := s.keys.ActiveByProduct(c.Request().Context(), currentMembership(c).ID)
+	if err != nil {
+		return nil, err
+	}
 	list := s.products.List()
 	out := make([]keys.ProductOption, 0, len(list))
 	for _, p := range list {
-		n, err := s.keys.CountActiveOf(c.Request().Context(), m.ID, p.Slug)
-		if err != nil {
-			return nil, err
-		}
 		out = append(out, keys.ProductOption{
 			Slug: p.Slug, Name: p.Name, Example: p.Format.Example(),
-			ActiveNow: n, Limit: p.MaxKeysPerOrg,
+			ActiveNow: active[p.Slug], Limit: p.MaxKeysPerOrg,
 		})
 	}
 	return out, nil

@@ -139,18 +139,28 @@ func activeScope(db *gorm.DB, now time.Time) *gorm.DB {
 // CountActive returns how many of orgID's keys of the default product
 // count against its limit.
 func (s *Service) CountActive(ctx context.Context, orgID string) (int, error) {
-	return s.CountActiveOf(ctx, orgID, DefaultProduct)
+	counts, err := s.ActiveByProduct(ctx, orgID)
+	return counts[DefaultProduct], err
 }
 
-// CountActiveOf returns how many of orgID's keys of product count against
-// its limit.
-func (s *Service) CountActiveOf(ctx context.Context, orgID, product string) (int, error) {
-	var n int64
-	err := activeScope(s.db.Conn(ctx).Model(&Key{}).Where("org_id = ? AND product = ?", orgID, product), s.now().UTC()).Count(&n).Error
-	if err != nil {
-		return 0, fmt.Errorf("apikey: count: %w", err)
+// ActiveByProduct returns how many of orgID's keys of each product count
+// against that product's limit, in one query; products without such keys
+// are absent.
+func (s *Service) ActiveByProduct(ctx context.Context, orgID string) (map[string]int, error) {
+	var rows []struct {
+		Product string
+		N       int
 	}
-	return int(n), nil
+	err := activeScope(s.db.Conn(ctx).Model(&Key{}).Select("product, count(*) AS n").Where("org_id = ?", orgID), s.now().UTC()).
+		Group("product").Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("apikey: count: %w", err)
+	}
+	out := make(map[string]int, len(rows))
+	for _, r := range rows {
+		out[r.Product] = r.N
+	}
+	return out, nil
 }
 
 // Create validates in and stores a new key for orgID. formToken is the
