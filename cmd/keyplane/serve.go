@@ -28,6 +28,7 @@ import (
 	"keyplane/internal/product"
 	"keyplane/internal/ratelimit"
 	"keyplane/internal/redisbreaker"
+	"keyplane/internal/secretbox"
 	"keyplane/internal/setup"
 	"keyplane/internal/store"
 	"keyplane/internal/usage"
@@ -63,6 +64,9 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 
 	secret, err := sessionSecret(cfg)
 	if err != nil {
+		return err
+	}
+	if _, err := encryptionBox(cfg); err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
@@ -205,10 +209,27 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 // sessionSecret returns KEYPLANE_SESSION_SECRET, or on SQLite a secret
 // generated once into the data dir.
 func sessionSecret(cfg config.Config) ([]byte, error) {
-	if len(cfg.SessionSecret) > 0 {
-		return cfg.SessionSecret, nil
+	return dataDirSecret(cfg, cfg.SessionSecret, "session.key", "session secret")
+}
+
+// encryptionBox returns the box that seals TOTP seeds: under
+// KEYPLANE_ENCRYPTION_KEY, or on SQLite a key generated once into the data
+// dir (a backup of the database alone then does not open the seeds).
+func encryptionBox(cfg config.Config) (*secretbox.Box, error) {
+	key, err := dataDirSecret(cfg, cfg.EncryptionKey, "encryption.key", "encryption key")
+	if err != nil {
+		return nil, err
 	}
-	path := filepath.Join(cfg.DataDir, "session.key")
+	return secretbox.New(secretbox.Key{ID: 1, Secret: key})
+}
+
+// dataDirSecret returns configured when set, else the secret kept in file
+// in the data dir, generating it (32 random bytes, hex) the first time.
+func dataDirSecret(cfg config.Config, configured []byte, file, what string) ([]byte, error) {
+	if len(configured) > 0 {
+		return configured, nil
+	}
+	path := filepath.Join(cfg.DataDir, file)
 	if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
 		return b, nil
 	}
@@ -219,7 +240,7 @@ func sessionSecret(cfg config.Config) ([]byte, error) {
 	rand.Read(b)
 	secret := []byte(hex.EncodeToString(b))
 	if err := os.WriteFile(path, secret, 0o600); err != nil {
-		return nil, fmt.Errorf("write session secret: %w", err)
+		return nil, fmt.Errorf("write %s: %w", what, err)
 	}
 	return secret, nil
 }

@@ -165,7 +165,7 @@ func TestUsageSurvivesShutdown(t *testing.T) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		dsn, _ := storetest.SchemaURL(t)
-		getenv := env(t, map[string]string{"KEYPLANE_ADDR": "127.0.0.1:0", "DATABASE_URL": dsn, "KEYPLANE_SESSION_SECRET": testSessionSecret})
+		getenv := env(t, map[string]string{"KEYPLANE_ADDR": "127.0.0.1:0", "DATABASE_URL": dsn, "KEYPLANE_SESSION_SECRET": testSessionSecret, "KEYPLANE_ENCRYPTION_KEY": testSessionSecret})
 		testUsageSurvivesShutdown(t, getenv, store.Options{DatabaseURL: dsn})
 	})
 }
@@ -293,7 +293,7 @@ func testUsageSurvivesShutdown(t *testing.T, getenv func(string) string, opts st
 func TestDatabaseDownAndBack(t *testing.T) {
 	dsn, _ := storetest.SchemaURL(t)
 	proxy, via := faultproxy.InFront(t, dsn)
-	getenv := env(t, map[string]string{"KEYPLANE_ADDR": "127.0.0.1:0", "DATABASE_URL": via, "KEYPLANE_SESSION_SECRET": testSessionSecret})
+	getenv := env(t, map[string]string{"KEYPLANE_ADDR": "127.0.0.1:0", "DATABASE_URL": via, "KEYPLANE_SESSION_SECRET": testSessionSecret, "KEYPLANE_ENCRYPTION_KEY": testSessionSecret})
 	keys := createOrgWithKeys(t, getenv, "A", "B")
 	keyA, keyB := keys[0], keys[1]
 

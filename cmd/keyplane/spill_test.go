@@ -30,7 +30,7 @@ func TestUsageSpilledAtShutdownIsWrittenAtNextStart(t *testing.T) {
 	u.Host = proxy.Addr()
 	spillDir := filepath.Join(t.TempDir(), "spill")
 	getenv := env(t, map[string]string{
-		"KEYPLANE_ADDR": "127.0.0.1:0", "DATABASE_URL": u.String(), "KEYPLANE_SESSION_SECRET": testSessionSecret,
+		"KEYPLANE_ADDR": "127.0.0.1:0", "DATABASE_URL": u.String(), "KEYPLANE_SESSION_SECRET": testSessionSecret, "KEYPLANE_ENCRYPTION_KEY": testSessionSecret,
 		"KEYPLANE_SPILL_DIR": spillDir,
 	})
 	keys := createOrgWithKeys(t, getenv, "A", "B")

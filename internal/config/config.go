@@ -34,24 +34,31 @@ const (
 	envLogFormat       = "KEYPLANE_LOG_FORMAT"
 	envStaleIfError    = "KEYPLANE_STALE_IF_ERROR"
 	envSpillDir        = "KEYPLANE_SPILL_DIR"
+	envEncryptionKey   = "KEYPLANE_ENCRYPTION_KEY"
+	envOperator2FA     = "KEYPLANE_OPERATOR_2FA"
 
 	envPortalReturnOrigins = "KEYPLANE_PORTAL_RETURN_ORIGINS"
 )
 
 const (
 	minSessionSecret = 32
+	minEncryptionKey = 32
 	minSetupToken    = 16
 )
 
 // Config is Keyplane's configuration, read once from the environment and
 // passed down. Each field names its variable and default.
 type Config struct {
-	Addr            string         // KEYPLANE_ADDR, default ":8080"
-	DataDir         string         // KEYPLANE_DATA_DIR, default "./data"
-	BaseURL         *url.URL       // KEYPLANE_BASE_URL, default "http://localhost:" + the port of Addr; Path has no trailing slash
-	DatabaseURL     string         // DATABASE_URL; "" means embedded SQLite in DataDir
-	RedisURL        string         // REDIS_URL; "" means no Redis
-	SessionSecret   []byte         // KEYPLANE_SESSION_SECRET; nil when unset (the caller then generates one into DataDir)
+	Addr          string   // KEYPLANE_ADDR, default ":8080"
+	DataDir       string   // KEYPLANE_DATA_DIR, default "./data"
+	BaseURL       *url.URL // KEYPLANE_BASE_URL, default "http://localhost:" + the port of Addr; Path has no trailing slash
+	DatabaseURL   string   // DATABASE_URL; "" means embedded SQLite in DataDir
+	RedisURL      string   // REDIS_URL; "" means no Redis
+	SessionSecret []byte   // KEYPLANE_SESSION_SECRET; nil when unset (the caller then generates one into DataDir)
+	// EncryptionKey seals the secrets Keyplane must read back (TOTP seeds):
+	// KEYPLANE_ENCRYPTION_KEY, at least 32 bytes; nil when unset (on SQLite
+	// the caller then generates one into DataDir; PostgreSQL requires it).
+	EncryptionKey   []byte
 	KeyPrefix       string         // KEYPLANE_KEY_PREFIX, default "kp"
 	Scopes          []Scope        // KEYPLANE_SCOPES, default read and write; the built-ins always last
 	MaxKeysPerOrg   int            // KEYPLANE_MAX_KEYS_PER_ORG, default 100
@@ -75,6 +82,10 @@ type Config struct {
 	// case, no default port) a portal session's "Back to ..." link may lead
 	// to: KEYPLANE_PORTAL_RETURN_ORIGINS, comma-separated, default none.
 	PortalReturnOrigins []string
+	// OperatorTwoFactor makes operators set up two-factor sign-in before
+	// they reach /admin: KEYPLANE_OPERATOR_2FA, "optional" (default) or
+	// "required".
+	OperatorTwoFactor bool
 }
 
 // Load reads the configuration through getenv (os.Getenv, or a map lookup in
@@ -82,12 +93,13 @@ type Config struct {
 //
 // Load checks the variables in this order and returns the first problem as
 // an *Error: KEYPLANE_ADDR, KEYPLANE_BASE_URL, DATABASE_URL, REDIS_URL,
-// KEYPLANE_SESSION_SECRET, KEYPLANE_KEY_PREFIX, KEYPLANE_SCOPES,
+// KEYPLANE_SESSION_SECRET, KEYPLANE_ENCRYPTION_KEY, KEYPLANE_KEY_PREFIX,
+// KEYPLANE_SCOPES,
 // KEYPLANE_MAX_KEYS_PER_ORG, KEYPLANE_TRUSTED_PROXIES, KEYPLANE_ROUTE_SCOPES,
 // KEYPLANE_PUBLIC_RATE_LIMIT, KEYPLANE_PUBLIC_BLOCK, KEYPLANE_SETUP_TOKEN,
 // KEYPLANE_SESSION_IDLE, KEYPLANE_SESSION_MAX, KEYPLANE_USAGE_RETENTION,
 // KEYPLANE_LOG_FORMAT, KEYPLANE_STALE_IF_ERROR,
-// KEYPLANE_PORTAL_RETURN_ORIGINS. KEYPLANE_DATA_DIR and
+// KEYPLANE_PORTAL_RETURN_ORIGINS, KEYPLANE_OPERATOR_2FA. KEYPLANE_DATA_DIR and
 // KEYPLANE_SPILL_DIR take any value.
 func Load(getenv func(string) string) (Config, error) {
 	l := &loader{getenv: getenv}
@@ -98,6 +110,7 @@ func Load(getenv func(string) string) (Config, error) {
 		(*loader).databaseURL,
 		(*loader).redisURL,
 		(*loader).sessionSecret,
+		(*loader).encryptionKey,
 		(*loader).keyPrefix,
 		(*loader).scopes,
 		(*loader).maxKeysPerOrg,
@@ -113,6 +126,7 @@ func Load(getenv func(string) string) (Config, error) {
 		(*loader).staleIfError,
 		(*loader).spillDir,
 		(*loader).portalReturnOrigins,
+		(*loader).operatorTwoFactor,
 	}
 	for _, step := range steps {
 		if err := step(l); err != nil {
@@ -192,6 +206,30 @@ func (l *loader) sessionSecret() error {
 		return invalid(envSessionSecret, "too short: want at least %d bytes", minSessionSecret)
 	case s != "":
 		l.c.SessionSecret = []byte(s)
+	}
+	return nil
+}
+
+func (l *loader) encryptionKey() error {
+	s := l.get(envEncryptionKey)
+	switch {
+	case s == "" && l.c.Postgres():
+		return invalid(envEncryptionKey, "required with PostgreSQL (DATABASE_URL is set): at least %d bytes, kept as safe as the database's backups are not", minEncryptionKey)
+	case s != "" && len(s) < minEncryptionKey:
+		return invalid(envEncryptionKey, "too short: want at least %d bytes", minEncryptionKey)
+	case s != "":
+		l.c.EncryptionKey = []byte(s)
+	}
+	return nil
+}
+
+func (l *loader) operatorTwoFactor() error {
+	switch s := l.get(envOperator2FA); s {
+	case "", "optional":
+	case "required":
+		l.c.OperatorTwoFactor = true
+	default:
+		return invalid(envOperator2FA, "invalid value %q: want optional or required", s)
 	}
 	return nil
 }
