@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,6 +61,7 @@ func (r loadResult) statuses() string {
 type loadgen struct {
 	bin     string
 	headers []string
+	on      pin
 }
 
 func (g loadgen) run(ctx context.Context, url string, d time.Duration, args ...string) (loadResult, error) {
@@ -72,7 +72,7 @@ func (g loadgen) run(ctx context.Context, url string, d time.Duration, args ...s
 		full = append(full, "-H", h)
 	}
 	full = append(full, args...)
-	cmd := exec.CommandContext(ctx, g.bin, full...)
+	cmd := g.on.command(ctx, g.bin, full...)
 	dieWithParent(cmd)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -92,14 +92,14 @@ type server struct {
 	done chan struct{}
 }
 
-// startServer starts bin with args and env, its output going to logPath,
-// and waits until GET readyPath answers 200.
-func startServer(ctx context.Context, name, bin string, args, env []string, addr, logPath, readyPath string) (*server, error) {
+// startServer starts bin with args and env on the pin's CPUs, its output
+// going to logPath, and waits until GET readyPath answers 200.
+func startServer(ctx context.Context, name string, on pin, bin string, args, env []string, addr, logPath, readyPath string) (*server, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := on.command(context.Background(), bin, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	dieWithParent(cmd)

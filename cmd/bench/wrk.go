@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 type wrk struct {
 	bin     string
 	headers []string
+	on      pin
 }
 
 var (
@@ -38,7 +38,7 @@ func (w wrk) closed(ctx context.Context, url string, d time.Duration, conns int)
 	for _, h := range w.headers {
 		args = append(args, "-H", h)
 	}
-	cmd := exec.CommandContext(ctx, w.bin, append(args, url)...)
+	cmd := w.on.command(ctx, w.bin, append(args, url)...)
 	dieWithParent(cmd)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr

@@ -61,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	conns := fs.Int("c", 32, "connections")
 	duration := fs.Duration("d", 5*time.Second, "how long to send")
 	rate := fs.Float64("rate", 0, "open loop: requests per second (0: closed loop)")
-	tick := fs.Duration("tick", 100*time.Microsecond, "open loop: the scheduler's shortest sleep; requests due meanwhile leave together, late by at most this")
+	tick := fs.Duration("tick", 100*time.Microsecond, "open loop: the scheduler's period; requests due within one leave together, late by at most this")
 	maxN := fs.Int("n", 0, "stop after this many requests (0: no cap)")
 	keysFile := fs.String("keys", "", "file of keys, one a line: each request carries the next one")
 	keyHeader := fs.String("key-header", "X-Api-Key", "header that carries a key from -keys")
@@ -81,8 +81,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return errors.New("-d must be positive and at most 1h")
 	case *rate < 0 || *rate > 1e6:
 		return errors.New("-rate must be 0 to 1000000")
-	case *tick < 0 || *tick > 10*time.Millisecond:
-		return errors.New("-tick must be 0 to 10ms")
+	case *tick < 10*time.Microsecond || *tick > 10*time.Millisecond:
+		return errors.New("-tick must be 10µs to 10ms")
 	}
 	addr, path, host, err := parseTarget(*target)
 	if err != nil {

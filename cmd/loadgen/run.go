@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"net"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -115,9 +114,10 @@ func closedLoop(p plan) result {
 // (on a busy connection, or for want of one) counts against them too.
 //
 // It is not vegeta's attacker: vegeta paces with time.Sleep, which wakes up
-// to a millisecond late here, so its requests leave late and in bursts, and
-// its net/http client spends half again as much CPU per request as conn,
-// CPU that on a small machine the server under test goes without.
+// to a millisecond late here, so its requests leave late and in bursts, it
+// measures latency from when a request left rather than when it was due,
+// and its net/http client spends half again as much CPU per request as
+// conn, CPU that on a small machine the server under test goes without.
 func openLoop(p plan) result {
 	total := int(p.rate * p.duration.Seconds())
 	if l := p.limit(); l >= 0 && l < total {
@@ -129,6 +129,7 @@ func openLoop(p plan) result {
 	due := func(i int) time.Time { return start.Add(time.Duration(i) * interval) }
 	deadline := due(total).Add(drainGrace)
 
+	var tickErr error // set by the scheduler before it closes queue
 	workers := make([]*worker, p.conns)
 	var wg sync.WaitGroup
 	for i := range workers {
@@ -148,28 +149,35 @@ func openLoop(p plan) result {
 		})
 	}
 
-	// The scheduler: one goroutine on its own thread, sleeping precisely
-	// until the next request is due (but at least tick, so that at high
-	// rates it wakes a few thousand times a second, not once per request),
-	// then queueing every request now due. Any lateness counts as latency.
+	// The scheduler wakes every tick on a kernel timer and queues every
+	// request then due; any lateness counts as latency.
 	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		sleep := preciseSleeper()
+		defer close(queue)
+		wait, stop, err := newTicker(p.tick)
+		if err != nil {
+			tickErr = err
+			return
+		}
+		defer stop()
 		for i := 0; i < total; {
 			now := time.Now()
-			if d := due(i).Sub(now); d > 0 {
-				sleep(max(d, p.tick))
-				continue
-			}
 			for ; i < total && !due(i).After(now); i++ {
 				queue <- i
 			}
+			if i < total {
+				if err := wait(); err != nil {
+					tickErr = err
+					return
+				}
+			}
 		}
-		close(queue)
 	}()
 	wg.Wait()
 	r := summarize("open", p, start, workers, total)
+	if tickErr != nil {
+		r.Errors++
+		r.LastError = tickErr.Error()
+	}
 	return r
 }
 

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+)
+
+// peakRounds is how many closed-loop rounds measure the peak that sets the
+// open loop's rate, per server, in turns.
+const peakRounds = 2
+
+// openPart measures latency at a fixed arrival rate, half keyplane's peak.
+// keyplane, bare and minimal are restarted on the last CPU and the load
+// client runs on the others (where taskset and a second CPU allow), so a
+// latency is the server's and not the time it waited for the client to
+// get a core; the peak is measured in that same arrangement. Each server
+// gets openRounds runs in turns, and their p99s' median is compared.
+func (b *bench) openPart(ctx context.Context, kpEnv []string, kpAddr, key string) error {
+	o := b.o
+	onServer, onClient, why := splitCPUs()
+	b.openPin = "servers on " + onServer.String() + ", load client on " + onClient.String()
+	if why != "" {
+		b.openPin = why
+	}
+	kp, err := startServer(ctx, "keyplane", onServer, b.keyplane, []string{"serve"}, kpEnv, kpAddr, filepath.Join(b.tmp, "keyplane-open.log"), "/healthz")
+	if err != nil {
+		return err
+	}
+	defer kp.stop()
+	baseAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	base, err := startServer(ctx, "baseline", onServer, b.baseline, []string{"-addr", baseAddr}, cleanEnv(), baseAddr, filepath.Join(b.tmp, "baseline-open.log"), "/")
+	if err != nil {
+		return err
+	}
+	defer base.stop()
+	minAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	minimal, err := startServer(ctx, "minimal", onServer, b.baseline, []string{"-addr", minAddr, "-mode", "forward-auth", "-key", key},
+		cleanEnv(), minAddr, filepath.Join(b.tmp, "minimal-open.log"), "/healthz")
+	if err != nil {
+		return err
+	}
+	defer minimal.stop()
+
+	load := b.load
+	load.on = onClient
+	closed := func(url string) (loadResult, error) { return load.closed(ctx, url, o.round, o.conns) }
+	if b.wrk != nil {
+		w := *b.wrk
+		w.on = onClient
+		closed = func(url string) (loadResult, error) { return w.closed(ctx, url, o.round, o.conns) }
+	}
+	targets := []struct {
+		name string
+		url  string
+		p99  *[]float64
+		ok   *bool
+	}{
+		{"keyplane", "http://" + kpAddr + authPath, &b.kpOpenP99, &b.kpOpenOK},
+		{"bare", "http://" + baseAddr + authPath, &b.baseOpenP99, &b.baseOpenOK},
+		{"minimal", "http://" + minAddr + authPath, &b.minOpenP99, &b.minOpenOK},
+	}
+
+	b.printf("\n== open loop: %s ==\n", b.openPin)
+	var peaks []float64
+	for r := range peakRounds {
+		for i := range 2 { // keyplane and bare, in turns
+			t := targets[(i+r)%2]
+			res, err := closed(t.url)
+			if err != nil {
+				return err
+			}
+			b.printf("peak round %d  %-8s  %8.0f rps (closed loop, %d connections)%s\n", r+1, t.name, res.RPS, o.conns, warn(res))
+			if t.name == "keyplane" {
+				peaks = append(peaks, res.RPS)
+			}
+		}
+	}
+	b.openRate = math.Round(median(peaks) / 2)
+	b.printf("at %.0f requests/s (half keyplane's median peak here), %d rounds of %s each, %d connections, in turns\n",
+		b.openRate, openRounds, o.open, o.openConns)
+	for _, t := range targets {
+		*t.ok = true
+	}
+	for r := range openRounds {
+		for i := range targets {
+			t := targets[(i+r)%len(targets)]
+			res, err := load.open(ctx, t.url, o.open, b.openRate, o.openConns)
+			if err != nil {
+				return err
+			}
+			*t.p99 = append(*t.p99, res.Latency.P99)
+			*t.ok = *t.ok && res.ok()
+			b.printf("round %d  %-8s  %6d requests, %.0f rps  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms  (client send lag p99 %.3f ms)%s\n",
+				r+1, t.name, res.Requests, res.RPS, res.Latency.P50, res.Latency.P90, res.Latency.P99, res.Latency.P999, res.Latency.Max, sendLagP99(res), warn(res))
+		}
+	}
+	b.printf("median p99: keyplane %.3f ms, bare %.3f ms, minimal %.3f ms\n", median(b.kpOpenP99), median(b.baseOpenP99), median(b.minOpenP99))
+	return nil
+}
