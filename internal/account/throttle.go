@@ -118,3 +118,32 @@ func (t *Throttle) failureAt(ctx context.Context, email, ip string, at time.Time
 func (t *Throttle) Success(ctx context.Context, email string) {
 	t.store.Clear(ctx, accountKey(email))
 }
+
+// secondFactorKey counts the failed second-factor codes of a user apart
+// from their passwords: a correct password, which forgets the account's
+// password failures, must not reset the budget for guessing codes.
+func secondFactorKey(userID string) string { return "2fa:" + userID }
+
+// AttemptSecondFactor reserves a second-factor attempt (TOTP or recovery
+// code) for userID from ip, as Attempt does for a password: when the user
+// has failed AccountFailureLimit codes within ThrottleWindow, or the IP is
+// throttled, it returns how long to wait and records nothing; otherwise the
+// attempt counts as a failure until SecondFactorSucceeded undoes it.
+func (t *Throttle) AttemptSecondFactor(ctx context.Context, userID, ip string) (time.Time, time.Duration) {
+	t.attempts.Lock()
+	defer t.attempts.Unlock()
+	now := t.now()
+	if wait := max(t.wait(ctx, secondFactorKey(userID), accountLimit, now), t.wait(ctx, ipKey(ip), ipLimit, now)); wait > 0 {
+		return time.Time{}, wait
+	}
+	t.store.Add(ctx, secondFactorKey(userID), ThrottleWindow, now)
+	t.store.Add(ctx, ipKey(ip), ThrottleWindow, now)
+	return now, 0
+}
+
+// SecondFactorSucceeded undoes the attempt made at at: the user's code
+// failures are forgotten, the IP keeps its others.
+func (t *Throttle) SecondFactorSucceeded(ctx context.Context, userID, ip string, at time.Time) {
+	t.store.Clear(ctx, secondFactorKey(userID))
+	t.store.Remove(ctx, ipKey(ip), at)
+}

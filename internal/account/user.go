@@ -331,21 +331,12 @@ func (s *Service) ChangePassword(ctx context.Context, userID, keepSessionID, cur
 		return err
 	}
 	fields := map[string]string{}
-	switch {
-	case current == "":
-		fields["current_password"] = "Enter your current password."
-	case len(current) > 4*MaxPasswordLen:
-		fields["current_password"] = "This is not your current password."
-	case u.PasswordHash == "":
-		fields["current_password"] = "This account has no password; it signs in another way."
-	default:
-		ok, err := CheckPassword(current, u.PasswordHash)
-		if err != nil {
-			return fmt.Errorf("account: change password: %w", err)
-		}
-		if !ok {
-			fields["current_password"] = "This is not your current password."
-		}
+	msg, err := s.checkCurrent(u, current)
+	if err != nil {
+		return fmt.Errorf("account: change password: %w", err)
+	}
+	if msg != "" {
+		fields["current_password"] = msg
 	}
 	if err := ValidatePassword(next); err != nil {
 		fields["new_password"] = apperr.FieldsOf(err)["password"]
@@ -377,4 +368,46 @@ func (s *Service) ChangePassword(ctx context.Context, userID, keepSessionID, cur
 		}
 		return nil
 	})
+}
+
+// checkCurrent returns a message for the field "current_password" when
+// current is not u's password, or "".
+func (s *Service) checkCurrent(u User, current string) (string, error) {
+	switch {
+	case current == "":
+		return "Enter your current password.", nil
+	case len(current) > 4*MaxPasswordLen:
+		return "This is not your current password.", nil
+	case u.PasswordHash == "":
+		CheckPassword(current, s.dummyHash)
+		return "This account has no password; it signs in another way.", nil
+	}
+	ok, err := CheckPassword(current, u.PasswordHash)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "This is not your current password.", nil
+	}
+	return "", nil
+}
+
+// ConfirmPassword checks the current password of userID before a sensitive
+// change (turning two-factor off, new recovery codes). Returns Invalid with
+// a message for the field "current_password" when it is missing or wrong,
+// or the account has none, and NotFound for an unknown user. Nothing is
+// counted: the caller throttles.
+func (s *Service) ConfirmPassword(ctx context.Context, userID, current string) error {
+	u, err := s.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	msg, err := s.checkCurrent(u, current)
+	if err != nil {
+		return fmt.Errorf("account: confirm password: %w", err)
+	}
+	if msg != "" {
+		return apperr.InvalidFields(map[string]string{"current_password": msg})
+	}
+	return nil
 }

@@ -414,3 +414,30 @@ func TestUserWithoutPassword(t *testing.T) {
 		}
 	})
 }
+
+func TestConfirmPassword(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		svc := account.NewService(db, nil, cheapHash)
+		u := mustCreateUser(t, svc, "alice@example.com")
+		if err := svc.ConfirmPassword(ctx, u.ID, testPassword); err != nil {
+			t.Fatalf("right password: %v", err)
+		}
+		for _, bad := range []string{"", "wrong password", strings.Repeat("x", 10000)} {
+			err := svc.ConfirmPassword(ctx, u.ID, bad)
+			if !apperr.Is(err, apperr.Invalid) || apperr.FieldsOf(err)["current_password"] == "" {
+				t.Errorf("ConfirmPassword(%.20q) = %v, want Invalid on current_password", bad, err)
+			}
+		}
+		sso, err := svc.CreateUser(ctx, account.NewUser{Email: "sso@example.com", Name: "S", NoPassword: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.ConfirmPassword(ctx, sso.ID, "anything at all"); !apperr.Is(err, apperr.Invalid) {
+			t.Errorf("an account without a password: %v, want Invalid", err)
+		}
+		if err := svc.ConfirmPassword(ctx, "nope", testPassword); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("unknown user: %v, want NotFound", err)
+		}
+	})
+}

@@ -27,3 +27,20 @@ const (
 	MemberDisabled = "member.disabled"
 	MemberEnabled  = "member.enabled"
 )
+
+// Actions on a user's two-factor sign-in, recorded in each of the user's
+// organizations.
+const (
+	TwoFactorEnabled  = "twofactor.enabled"
+	TwoFactorDisabled = "twofactor.disabled"
+	// TwoFactorReset is an operator turning off a user's two-factor sign-in.
+	TwoFactorReset = "twofactor.reset"
+	// RecoveryCodeUsed is a sign-in with a recovery code instead of a TOTP
+	// code.
+	RecoveryCodeUsed         = "twofactor.recovery_code_used"
+	RecoveryCodesRegenerated = "twofactor.recovery_codes_regenerated"
+)
+
+// OrgSettingsChanged is an admin changing an organization's settings
+// (requiring two-factor of its members).
+const OrgSettingsChanged = "org.settings_changed"

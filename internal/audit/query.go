@@ -14,6 +14,7 @@ var Actions = []string{
 	LoginSucceeded, LoginFailed, ReauthFailed, OrgCreated, OrgDisabled, OrgEnabled,
 	MemberAdded, MemberInvited, MemberJoined, MemberRoleChanged, MemberRemoved, MemberDisabled, MemberEnabled, InviteRevoked,
 	KeyCreated, KeyUpdated, KeyRevoked, KeyRotated, KeyGraceEnded, KeyDisabled, KeyEnabled, KeysImported,
+	TwoFactorEnabled, TwoFactorDisabled, TwoFactorReset, RecoveryCodeUsed, RecoveryCodesRegenerated, OrgSettingsChanged,
 }
 
 // Filter narrows an organization's events. Zero fields match everything.

@@ -43,6 +43,9 @@ type Organization struct {
 	// DisabledAt is set while an operator has disabled the organization:
 	// its keys are refused (see apikey.Service.SetOrgDisabled).
 	DisabledAt *time.Time
+	// RequireTwoFactor is set when the organization's admins require
+	// two-factor sign-in of every member (see SetRequireTwoFactor).
+	RequireTwoFactor bool
 }
 
 // TableName maps Organization to its table.
@@ -256,7 +259,7 @@ func (s *Service) BySlug(ctx context.Context, slug string) (Organization, error)
 func (s *Service) MembershipBySlug(ctx context.Context, slug, userID string) (Joined, error) {
 	var j Joined
 	err := s.db.Conn(ctx).Table("organizations AS o").
-		Select("o.id, o.name, o.slug, o.created_at, o.updated_at, o.disabled_at, m.role").
+		Select("o.id, o.name, o.slug, o.created_at, o.updated_at, o.disabled_at, o.require_two_factor, m.role").
 		Joins("JOIN memberships AS m ON m.org_id = o.id").
 		Where("o.slug = ? AND m.user_id = ?", slug, userID).
 		Take(&j).Error
@@ -273,7 +276,7 @@ func (s *Service) MembershipBySlug(ctx context.Context, slug, userID string) (Jo
 func (s *Service) ForUser(ctx context.Context, userID string) ([]Joined, error) {
 	var list []Joined
 	err := s.db.Conn(ctx).Table("organizations AS o").
-		Select("o.id, o.name, o.slug, o.created_at, o.updated_at, o.disabled_at, m.role").
+		Select("o.id, o.name, o.slug, o.created_at, o.updated_at, o.disabled_at, o.require_two_factor, m.role").
 		Joins("JOIN memberships AS m ON m.org_id = o.id").
 		Where("m.user_id = ?", userID).
 		Order("o.name, o.slug").
@@ -294,7 +297,7 @@ type OrgSummary struct {
 func (s *Service) List(ctx context.Context) ([]OrgSummary, error) {
 	var list []OrgSummary
 	err := s.db.Conn(ctx).Table("organizations AS o").
-		Select("o.id, o.name, o.slug, o.created_at, o.updated_at, o.disabled_at, (SELECT count(*) FROM memberships m WHERE m.org_id = o.id) AS members").
+		Select("o.id, o.name, o.slug, o.created_at, o.updated_at, o.disabled_at, o.require_two_factor, (SELECT count(*) FROM memberships m WHERE m.org_id = o.id) AS members").
 		Order("o.name, o.slug").
 		Find(&list).Error
 	if err != nil {
