@@ -6,16 +6,12 @@ import (
 	"path/filepath"
 )
 
-// peakRounds is how many closed-loop rounds measure the peak that sets the
-// open loop's rate, per server, in turns.
-const peakRounds = 2
-
-// openPart measures latency at a fixed arrival rate, half keyplane's peak.
-// keyplane, bare and minimal are restarted on the last CPU and the load
-// client runs on the others (where taskset and a second CPU allow), so a
-// latency is the server's and not the time it waited for the client to
-// get a core; the peak is measured in that same arrangement. Each server
-// gets openRounds runs in turns, and their p99s' median is compared.
+// openPart measures latency at a fixed arrival rate: half keyplane's
+// median peak from the closed loop. keyplane, bare and minimal are
+// restarted on the last CPU and the load client runs on the others (where
+// taskset and a second CPU allow), so a latency is the server's and not
+// the time it waited for the client to get off its core. Each server gets
+// openRounds runs in turns, and their p99s' median is compared.
 func (b *bench) openPart(ctx context.Context, kpEnv []string, kpAddr, key string) error {
 	o := b.o
 	onServer, onClient, why := splitCPUs()
@@ -50,12 +46,6 @@ func (b *bench) openPart(ctx context.Context, kpEnv []string, kpAddr, key string
 
 	load := b.load
 	load.on = onClient
-	closed := func(url string) (loadResult, error) { return load.closed(ctx, url, o.round, o.conns) }
-	if b.wrk != nil {
-		w := *b.wrk
-		w.on = onClient
-		closed = func(url string) (loadResult, error) { return w.closed(ctx, url, o.round, o.conns) }
-	}
 	targets := []struct {
 		name string
 		url  string
@@ -67,26 +57,16 @@ func (b *bench) openPart(ctx context.Context, kpEnv []string, kpAddr, key string
 		{"minimal", "http://" + minAddr + authPath, &b.minOpenP99, &b.minOpenOK},
 	}
 
-	b.printf("\n== open loop: %s ==\n", b.openPin)
-	var peaks []float64
-	for r := range peakRounds {
-		for i := range 2 { // keyplane and bare, in turns
-			t := targets[(i+r)%2]
-			res, err := closed(t.url)
-			if err != nil {
-				return err
-			}
-			b.printf("peak round %d  %-8s  %8.0f rps (closed loop, %d connections)%s\n", r+1, t.name, res.RPS, o.conns, warn(res))
-			if t.name == "keyplane" {
-				peaks = append(peaks, res.RPS)
-			}
-		}
-	}
-	b.openRate = math.Round(median(peaks) / 2)
-	b.printf("at %.0f requests/s (half keyplane's median peak here), %d rounds of %s each, %d connections, in turns\n",
+	b.openRate = math.Round(median(b.kpRPS) / 2)
+	b.printf("\n== open loop at %.0f requests/s (half keyplane's median), %d rounds of %s each, %d connections, in turns ==\n",
 		b.openRate, openRounds, o.open, o.openConns)
+	b.printf("%s\n", b.openPin)
 	for _, t := range targets {
 		*t.ok = true
+		// Warm each server's cache and connections, at the rate to come.
+		if _, err := load.open(ctx, t.url, o.warmup, b.openRate, o.openConns); err != nil {
+			return err
+		}
 	}
 	for r := range openRounds {
 		for i := range targets {

@@ -34,6 +34,10 @@ func (p pin) String() string {
 // the others, so the client never takes the server's CPU time and a
 // latency measures the server, not the two fighting over a core. It
 // returns zero pins, and why, where that is not possible.
+//
+// Not real-time priority as well: a Go process under SCHED_FIFO that
+// saturates its CPU leaves the rest of the machine 5% of it, and two of its
+// threads spinning on one CPU at one priority never yield to each other.
 func splitCPUs() (server, client pin, why string) {
 	n := runtime.NumCPU()
 	if n < 2 {
