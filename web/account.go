@@ -15,7 +15,8 @@ import (
 	accountview "keyplane/views/account"
 )
 
-// accountPage shows the signed-in user's name, password and sessions.
+// accountPage shows the signed-in user's name, password, two-factor sign-in
+// and sessions.
 func (s *Server) accountPage(c echo.Context) error {
 	u := currentUser(c)
 	return s.renderAccount(c, http.StatusOK, accountview.NameForm{Name: u.Name}, accountview.PasswordForm{})
@@ -24,6 +25,12 @@ func (s *Server) accountPage(c echo.Context) error {
 // renderAccount writes the account page, or for htmx only the form section
 // that was posted.
 func (s *Server) renderAccount(c echo.Context, status int, name accountview.NameForm, pw accountview.PasswordForm) error {
+	return s.renderAccountWith(c, status, name, pw, nil)
+}
+
+// renderAccountWith is renderAccount with messages for the two-factor
+// card's forms.
+func (s *Server) renderAccountWith(c echo.Context, status int, name accountview.NameForm, pw accountview.PasswordForm, twoFactorErrors map[string]string) error {
 	p := s.page(c, "Account")
 	if isHTMX(c) {
 		switch c.Path() {
@@ -49,7 +56,11 @@ func (s *Server) renderAccount(c echo.Context, status int, name accountview.Name
 			Current: current != nil && sess.ID == current.ID,
 		})
 	}
-	v := accountview.View{Email: u.Email, Name: name, Password: pw, Sessions: rows}
+	tf, err := s.twoFactorView(c, twoFactorErrors)
+	if err != nil {
+		return err
+	}
+	v := accountview.View{Email: u.Email, Name: name, Password: pw, TwoFactor: tf, Sessions: rows}
 	return render(c, status, accountview.Page(p, v))
 }
 

@@ -28,9 +28,17 @@ func (s *Server) renderUsers(c echo.Context, status int, f admin.UserForm) error
 		return err
 	}
 	me := currentUser(c)
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	twoFactor, err := s.twoFactor.EnabledAmong(c.Request().Context(), ids)
+	if err != nil {
+		return err
+	}
 	rows := make([]admin.UserRow, 0, len(users))
 	for _, u := range users {
-		row := admin.UserRow{ID: u.ID, Name: u.Name, Email: u.Email, IsOperator: u.IsOperator, Disabled: u.Disabled(), Self: u.ID == me.ID,
+		row := admin.UserRow{ID: u.ID, Name: u.Name, Email: u.Email, IsOperator: u.IsOperator, Disabled: u.Disabled(), Self: u.ID == me.ID, TwoFactor: twoFactor[u.ID],
 			Created: u.CreatedAt.UTC().Format(timeLayout), LastLogin: "Never"}
 		if u.LastLoginAt != nil {
 			row.LastLogin = u.LastLoginAt.UTC().Format(timeLayout)
@@ -91,6 +99,47 @@ func (s *Server) setUserDisabled(c echo.Context, disabled bool) error {
 	} else {
 		s.sessions.addFlash(c, "Enabled "+u.Email+". They can sign in again.")
 	}
+	return redirect(c, "/admin/users")
+}
+
+// adminResetTwoFactorConfirm asks the operator to confirm resetting a
+// user's two-factor sign-in. Returns 404 for an unknown user and 409 when
+// two-factor is off.
+func (s *Server) adminResetTwoFactorConfirm(c echo.Context) error {
+	ctx := c.Request().Context()
+	u, err := s.accounts.UserByID(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	on, err := s.twoFactor.Enabled(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	if !on {
+		return apperr.New(apperr.Conflict, "Two-factor sign-in is off for %s.", u.Email)
+	}
+	vm := admin.ResetTwoFactorConfirm{ID: u.ID, Name: u.Name, Email: u.Email}
+	return render(c, http.StatusOK, admin.ResetTwoFactorScreen(s.page(c, "Reset two-factor"), vm))
+}
+
+// adminResetTwoFactor turns off a user's two-factor sign-in (they lost
+// their device and their recovery codes); recorded in each of the user's
+// organizations. Returns 404 for an unknown user or when two-factor is
+// off.
+func (s *Server) adminResetTwoFactor(c echo.Context) error {
+	ctx := c.Request().Context()
+	u, err := s.accounts.UserByID(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if u.ID == currentUser(c).ID {
+		return apperr.New(apperr.Conflict, "Turn off your own two-factor sign-in on your account page, with your password.")
+	}
+	if err := s.twoFactor.Disable(ctx, u.ID, actor(c)); err != nil {
+		return err
+	}
+	s.logger.Info("two-factor reset", "user_id", u.ID, "by", currentUser(c).Email)
+	s.sessions.addFlash(c, "Reset the two-factor sign-in of "+u.Email+". They sign in with their password alone until they set it up again.")
 	return redirect(c, "/admin/users")
 }
 

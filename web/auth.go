@@ -69,14 +69,51 @@ func (s *Server) loginSubmit(c echo.Context) error {
 	}
 
 	s.throttle.Succeeded(ctx, email, ip, at)
-	a := audit.Actor{UserID: u.ID, Email: u.Email, IP: ip, UserAgent: c.Request().UserAgent()}
-	if err := s.audit.RecordInUserOrgs(ctx, u.ID, a, audit.LoginSucceeded, "user", u.ID, u.Email+" signed in"); err != nil {
-		return err
+	return s.completeSignIn(c, u, signInPassword)
+}
+
+// Ways a user proves who they are first. A password sign-in asks for the
+// second factor of a user who has one; a sign-in whose identity provider
+// owns the second factor (SSO) would not.
+const (
+	signInPassword = "password"
+)
+
+// needsSecondFactor reports whether a sign-in by method asks Keyplane's
+// own second factor.
+func needsSecondFactor(method string) bool { return method == signInPassword }
+
+// completeSignIn finishes a sign-in of u whose first factor, given by
+// method, was right: a user with two-factor on goes to the second step
+// (/login/two-factor), with no session yet; anyone else gets their session
+// now.
+func (s *Server) completeSignIn(c echo.Context, u account.User, method string) error {
+	if needsSecondFactor(method) {
+		on, err := s.twoFactor.Enabled(c.Request().Context(), u.ID)
+		if err != nil {
+			return err
+		}
+		if on {
+			if err := s.sessions.setPending(c, pendingSignIn{UserID: u.ID, Method: method}); err != nil {
+				return err
+			}
+			return redirect(c, twoFactorLoginPath)
+		}
 	}
-	if err := s.signIn(c, u.ID); err != nil {
+	if err := s.startSignedIn(c, u); err != nil {
 		return err
 	}
 	return redirect(c, "/")
+}
+
+// startSignedIn records a sign-in of u and starts their session.
+func (s *Server) startSignedIn(c echo.Context, u account.User) error {
+	a := audit.Actor{UserID: u.ID, Email: u.Email, IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
+	if err := s.audit.RecordInUserOrgs(c.Request().Context(), u.ID, a, audit.LoginSucceeded, "user", u.ID, u.Email+" signed in"); err != nil {
+		return err
+	}
+	s.sessions.clearPending(c)
+	return s.signIn(c, u.ID)
 }
 
 func humanWait(d time.Duration) string {
@@ -86,12 +123,11 @@ func humanWait(d time.Duration) string {
 	return "a minute"
 }
 
-// logout ends the session for real: the record is deleted, so a copy of the
-// cookie no longer works.
 // logout ends the session, renews the CSRF token, and asks the browser to
 // forget what it kept of the organization's pages (its cache and the
 // storage where htmx could keep history snapshots).
 func (s *Server) logout(c echo.Context) error {
+	s.sessions.clearPending(c)
 	if err := s.sessions.logout(c); err != nil {
 		return err
 	}

@@ -93,6 +93,22 @@ var authzMatrix = map[string][roleCount]int{
 	"POST /account/password":               {303, 422, 422, 422, 422},
 	"POST /account/sessions/revoke-others": {303, 303, 303, 303, 303},
 	"POST /account/sessions/:id/revoke":    {303, 404, 404, 404, 404},
+
+	// Two-factor sign-in. The second step of a sign-in without a pending
+	// one leads back to /login (or home, when signed in). Set-up without a
+	// pending seed leads back to /account; confirming one is 404; turning
+	// it off and new codes need the current password.
+	"GET /login/two-factor":                   {303, 303, 303, 303, 303},
+	"POST /login/two-factor":                  {303, 303, 303, 303, 303},
+	"POST /account/two-factor/start":          {303, 303, 303, 303, 303},
+	"GET /account/two-factor/setup":           {303, 303, 303, 303, 303},
+	"POST /account/two-factor/confirm":        {303, 404, 404, 404, 404},
+	"POST /account/two-factor/disable":        {303, 422, 422, 422, 422},
+	"POST /account/two-factor/recovery-codes": {303, 422, 422, 422, 422},
+	"GET /admin/users/:id/two-factor/reset":   {303, 404, 404, 404, 404}, // :id is a key's id, no user's
+	"POST /admin/users/:id/two-factor/reset":  {303, 404, 404, 404, 404},
+	"GET /orgs/:slug/settings":                {303, 403, 200, 404, 404},
+	"POST /orgs/:slug/settings":               {303, 403, 303, 404, 404}, // an empty form: nothing required, nothing changes
 }
 
 // TestAuthorizationMatrix walks the router's own route list: a route added

@@ -380,3 +380,49 @@ func (s *Server) requireRole(role org.Role) echo.MiddlewareFunc {
 		}
 	}
 }
+
+// requireOrgTwoFactor sends a member of an organization that requires
+// two-factor sign-in, and has not set it up, to /account to set it up: a
+// 303 for pages, HX-Redirect for htmx. It applies to sessions begun before
+// the organization required it too, and never to sessions started from a
+// portal link (the platform signed those in). It runs after requireMember.
+func (s *Server) requireOrgTwoFactor(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		m := currentMembership(c)
+		if m == nil || !m.RequireTwoFactor {
+			return next(c)
+		}
+		if sess := currentSession(c); sess != nil && sess.PortalOrgID != nil {
+			return next(c)
+		}
+		on, err := s.twoFactor.Enabled(c.Request().Context(), currentUser(c).ID)
+		if err != nil {
+			return apperr.Wrap(apperr.Unavailable, err, "Keyplane cannot reach its database right now. Try again shortly.")
+		}
+		if on {
+			return next(c)
+		}
+		s.sessions.addFlash(c, m.Name+" requires two-factor sign-in. Set it up to continue.")
+		return redirect(c, "/account")
+	}
+}
+
+// requireOperatorTwoFactor sends an operator without two-factor sign-in to
+// /account to set it up when KEYPLANE_OPERATOR_2FA=required. It runs after
+// requireOperator.
+func (s *Server) requireOperatorTwoFactor(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !s.cfg.OperatorTwoFactor {
+			return next(c)
+		}
+		on, err := s.twoFactor.Enabled(c.Request().Context(), currentUser(c).ID)
+		if err != nil {
+			return apperr.Wrap(apperr.Unavailable, err, "Keyplane cannot reach its database right now. Try again shortly.")
+		}
+		if on {
+			return next(c)
+		}
+		s.sessions.addFlash(c, "Operators of this Keyplane must use two-factor sign-in. Set it up to continue.")
+		return redirect(c, "/account")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"keyplane/internal/org"
+	accountview "keyplane/views/account"
 	"keyplane/web/api"
 )
 
@@ -95,6 +96,10 @@ func (s *Server) routes() {
 	dash.POST("/setup", s.setupSubmit)
 	dash.GET("/login", s.loginForm)
 	dash.POST("/login", s.loginSubmit)
+	// The second step of a password sign-in: a pending sign-in, not yet a
+	// session, reaches only these two.
+	dash.GET(twoFactorLoginPath, s.twoFactorLoginForm)
+	dash.POST(twoFactorLoginPath, s.twoFactorLoginSubmit)
 	dash.POST("/logout", s.logout)
 	dash.GET("/invites/:token", s.inviteShow)
 	dash.POST("/invites/:token", s.inviteAccept)
@@ -111,13 +116,22 @@ func (s *Server) routes() {
 	user.POST("/account/password", s.accountPassword)
 	user.POST("/account/sessions/revoke-others", s.accountRevokeOthers)
 	user.POST("/account/sessions/:id/revoke", s.accountRevokeSession)
+	user.POST(accountview.TwoFactorStartPath, s.twoFactorStart)
+	user.GET(accountview.TwoFactorSetupPath, s.twoFactorSetup)
+	user.POST(accountview.TwoFactorConfirmPath, s.twoFactorConfirm)
+	user.POST(accountview.TwoFactorDisablePath, s.twoFactorDisable)
+	user.POST(accountview.RecoveryCodesPath, s.recoveryCodesRegenerate)
 
-	operator := user.Group("/admin", s.requireOperator)
+	// Operators; with KEYPLANE_OPERATOR_2FA=required, only once they have
+	// two-factor sign-in.
+	operator := user.Group("/admin", s.requireOperator, s.requireOperatorTwoFactor)
 	operator.GET("", s.adminHome)
 	operator.GET("/users", s.adminUsers)
 	operator.POST("/users", s.adminCreateUser)
 	operator.POST("/users/:id/disable", s.adminDisableUser)
 	operator.POST("/users/:id/enable", s.adminEnableUser)
+	operator.GET("/users/:id/two-factor/reset", s.adminResetTwoFactorConfirm)
+	operator.POST("/users/:id/two-factor/reset", s.adminResetTwoFactor)
 	operator.GET("/orgs", s.adminOrgs)
 	operator.POST("/orgs", s.adminCreateOrg)
 	operator.POST("/orgs/members", s.adminAddMember)
@@ -132,7 +146,9 @@ func (s *Server) routes() {
 	operator.GET("/products/:slug/delete", s.adminDeleteProductConfirm)
 	operator.POST("/products/:slug/delete", s.adminDeleteProduct)
 
-	orgs := user.Group("/orgs/:slug", s.requireMember)
+	// An organization's pages; where the organization requires two-factor
+	// sign-in, only for members who have it.
+	orgs := user.Group("/orgs/:slug", s.requireMember, s.requireOrgTwoFactor)
 	orgs.GET("", s.orgHome)
 	orgs.GET("/keys", s.keysList)
 	orgs.GET("/keys/:id", s.keyShow)
@@ -160,4 +176,6 @@ func (s *Server) routes() {
 	orgs.POST("/invites/:id/revoke", s.inviteRevoke, admin)
 	orgs.GET("/audit", s.auditLog, admin)
 	orgs.GET("/audit.csv", s.auditCSV, admin)
+	orgs.GET("/settings", s.orgSettings, admin)
+	orgs.POST("/settings", s.orgSettingsSave, admin)
 }

@@ -27,6 +27,7 @@ import (
 	"keyplane/internal/product"
 	"keyplane/internal/ratelimit"
 	"keyplane/internal/setup"
+	"keyplane/internal/twofactor"
 	"keyplane/internal/usage"
 	"keyplane/internal/verify"
 	"keyplane/web/api"
@@ -51,6 +52,8 @@ type Deps struct {
 	// Setup runs the first-run setup, and holds its token.
 	Setup    *setup.Service
 	Throttle *account.Throttle
+	// TwoFactor holds users' second factors (TOTP and recovery codes).
+	TwoFactor *twofactor.Service
 	// Verifier decides the data plane, and authenticates the management
 	// API's keys.
 	Verifier *verify.Verifier
@@ -85,6 +88,7 @@ type Server struct {
 	tokens      *optoken.Service
 	setup       *setup.Service
 	throttle    *account.Throttle
+	twoFactor   *twofactor.Service
 	logger      *slog.Logger
 	sessions    *SessionStore
 	csrfKey     []byte // derives each session's CSRF token
@@ -116,7 +120,7 @@ func NewServer(d Deps) *Server {
 	}
 	s := &Server{
 		cfg: d.Config, db: d.DB, accounts: d.Accounts, orgs: d.Orgs, keys: d.Keys, products: d.Products,
-		audit: d.Audit, usageReader: d.UsageReader, tokens: d.Tokens, setup: d.Setup, throttle: d.Throttle,
+		audit: d.Audit, usageReader: d.UsageReader, tokens: d.Tokens, setup: d.Setup, throttle: d.Throttle, twoFactor: d.TwoFactor,
 		logger: d.Logger, now: d.Now, version: d.Version,
 	}
 	if d.Metrics == nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
@@ -20,10 +21,12 @@ import (
 type SessionStore struct {
 	accounts *account.Service
 	codec    securecookie.Codec
-	limits   account.SessionLimits
-	options  sessions.Options
-	name     string
-	ipOf     func(*http.Request) string
+	// pendingCodec signs and encrypts the pending sign-in cookie.
+	pendingCodec *securecookie.SecureCookie
+	limits       account.SessionLimits
+	options      sessions.Options
+	name         string
+	ipOf         func(*http.Request) string
 }
 
 // Keys of session values.
@@ -47,12 +50,17 @@ func NewSessionStore(accounts *account.Service, secret []byte, limits account.Se
 	codec := securecookie.New(hashKey[:], nil)
 	codec.MaxAge(int(limits.Max.Seconds()))
 	codec.SetSerializer(securecookie.JSONEncoder{})
+	pendingHash := sha256.Sum256(append([]byte("keyplane pending sign-in mac\x00"), secret...))
+	pendingBlock := sha256.Sum256(append([]byte("keyplane pending sign-in enc\x00"), secret...))
+	pending := securecookie.New(pendingHash[:], pendingBlock[:])
+	pending.MaxAge(int(pendingMaxAge.Seconds()))
+	pending.SetSerializer(securecookie.JSONEncoder{})
 	name := "kp_session"
 	if secure {
 		name = "__Host-kp_session"
 	}
 	return &SessionStore{
-		accounts: accounts, codec: codec, limits: limits, name: name, ipOf: ipOf,
+		accounts: accounts, codec: codec, pendingCodec: pending, limits: limits, name: name, ipOf: ipOf,
 		options: sessions.Options{Path: "/", MaxAge: int(limits.Max.Seconds()), HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode},
 	}
 }
@@ -220,4 +228,59 @@ func (st *SessionStore) flashes(c echo.Context) []string {
 		}
 	}
 	return out
+}
+
+// pendingSignIn is a sign-in whose first factor (the password) was right
+// and whose second is still to come. It lives only in a short-lived,
+// encrypted and signed cookie: no session exists yet, so it grants no page.
+type pendingSignIn struct {
+	UserID string `json:"u"`
+	// Method is how the first factor was given (signInPassword).
+	Method string `json:"m"`
+}
+
+// pendingMaxAge bounds the time between the password and the code.
+const pendingMaxAge = 10 * time.Minute
+
+// pendingCookieName is the pending sign-in cookie's name.
+func (st *SessionStore) pendingCookieName() string {
+	if st.options.Secure {
+		return "__Host-kp_signin"
+	}
+	return "kp_signin"
+}
+
+// setPending starts the second step of a sign-in for p.
+func (st *SessionStore) setPending(c echo.Context, p pendingSignIn) error {
+	v, err := st.pendingCodec.Encode(st.pendingCookieName(), p)
+	if err != nil {
+		return err
+	}
+	c.SetCookie(&http.Cookie{
+		Name: st.pendingCookieName(), Value: v, Path: "/", MaxAge: int(pendingMaxAge.Seconds()),
+		HttpOnly: true, Secure: st.options.Secure, SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+// pending returns the request's pending sign-in, or false when there is
+// none or it is too old or forged.
+func (st *SessionStore) pending(c echo.Context) (pendingSignIn, bool) {
+	var p pendingSignIn
+	ck, err := c.Cookie(st.pendingCookieName())
+	if err != nil || len(ck.Value) > 4096 {
+		return p, false
+	}
+	if err := st.pendingCodec.Decode(st.pendingCookieName(), ck.Value, &p); err != nil || p.UserID == "" {
+		return pendingSignIn{}, false
+	}
+	return p, true
+}
+
+// clearPending ends the pending sign-in.
+func (st *SessionStore) clearPending(c echo.Context) {
+	c.SetCookie(&http.Cookie{
+		Name: st.pendingCookieName(), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: st.options.Secure, SameSite: http.SameSiteLaxMode,
+	})
 }

@@ -31,6 +31,7 @@ import (
 	"keyplane/internal/secretbox"
 	"keyplane/internal/setup"
 	"keyplane/internal/store"
+	"keyplane/internal/twofactor"
 	"keyplane/internal/usage"
 	"keyplane/internal/verify"
 	"keyplane/web"
@@ -66,7 +67,8 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := encryptionBox(cfg); err != nil {
+	box, err := encryptionBox(cfg)
+	if err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
@@ -148,7 +150,7 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	srv := web.NewServer(web.Deps{
 		Config: cfg, DB: db, Accounts: accounts, Orgs: orgs, Keys: apikey.NewService(db, keyOpts), Products: products,
 		Audit: audit.NewService(db, nil), UsageReader: usage.NewReader(db), Setup: setup.New(db, accounts, orgs, setupToken),
-		Throttle: throttle, Verifier: verifier, Usage: recorder, Metrics: reg,
+		Throttle: throttle, TwoFactor: twofactor.NewService(db, box, nil), Verifier: verifier, Usage: recorder, Metrics: reg,
 		Idempotency: idempotency.NewService(db, nil), APILimits: apiLimits,
 		Tokens: optoken.NewService(db, cfg.KeyPrefix, nil),
 		Logger: logger, SessionSecret: secret, Version: version,

@@ -1,0 +1,5 @@
+package settings
+
+import "strconv"
+
+func itoa(n int) string { return strconv.Itoa(n) }
