@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -60,27 +59,23 @@ func (r Result) LoginSummary(provider string) string {
 }
 
 // Linker finds, links or creates the Keyplane user of an identity the
-// provider vouched for. It reads and writes through the account
-// service, and writes memberships, invitations and audit events the way
-// the organization service does.
+// provider vouched for. Users and identities go through the account
+// service; invitations and memberships through the organization service,
+// which records their audit events.
 type Linker struct {
 	db       *store.DB
 	accounts *account.Service
 	orgs     *org.Service
 	cfg      config.OIDC
-	now      func() time.Time
 }
 
-// NewLinker returns a Linker applying cfg's auto-join; now is the clock
-// (time.Now when nil).
-func NewLinker(db *store.DB, accounts *account.Service, orgs *org.Service, cfg config.OIDC, now func() time.Time) *Linker {
-	if now == nil {
-		now = time.Now
-	}
+// NewLinker returns a Linker applying cfg's auto-join. Invitations expire
+// by orgs' clock.
+func NewLinker(db *store.DB, accounts *account.Service, orgs *org.Service, cfg config.OIDC) *Linker {
 	if cfg.Name == "" {
 		cfg.Name = "SSO"
 	}
-	return &Linker{db: db, accounts: accounts, orgs: orgs, cfg: cfg, now: now}
+	return &Linker{db: db, accounts: accounts, orgs: orgs, cfg: cfg}
 }
 
 // SignIn returns the user id signs in as, following these rules:
@@ -152,13 +147,13 @@ func (l *Linker) signIn(ctx context.Context, id Identity, client audit.Actor, re
 		return err
 	}
 
-	invites, err := l.pendingInvites(ctx, email)
+	invites, err := l.orgs.PendingInvitesForEmail(ctx, email)
 	if err != nil {
 		return err
 	}
 	switch {
 	case len(invites) > 0:
-		return l.joinByInvites(ctx, id, email, invites, client, res)
+		return l.joinByInvites(ctx, id, email, client, res)
 	case l.cfg.AutoJoin != nil && l.cfg.DomainAllowed(email):
 		return l.autoJoin(ctx, id, email, client, res)
 	}
@@ -242,56 +237,22 @@ func displayName(name, email string) string {
 	return email
 }
 
-func (l *Linker) pendingInvites(ctx context.Context, email string) ([]org.Invite, error) {
-	var list []org.Invite
-	err := l.db.Conn(ctx).Where("email = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?", email, l.now().UTC()).
-		Order("created_at, id").Find(&list).Error
-	if err != nil {
-		return nil, fmt.Errorf("oidc: pending invites: %w", err)
-	}
-	return list, nil
-}
-
-// joinByInvites creates the user and accepts every pending invitation of
-// the email, as org.Service.AcceptInvite does for one link: each is used
-// up, and the user joins each organization (once) with the invited role.
-func (l *Linker) joinByInvites(ctx context.Context, id Identity, email string, invites []org.Invite, client audit.Actor, res *Result) error {
+// joinByInvites creates the user, who accepts every pending invitation of
+// the email (org.Service.AcceptPendingInvites), as their links would.
+func (l *Linker) joinByInvites(ctx context.Context, id Identity, email string, client audit.Actor, res *Result) error {
 	if err := l.newUser(ctx, id, email, res); err != nil {
 		return err
 	}
 	res.Outcome = JoinedByInvite
-	now := l.now().UTC()
-	tx := l.db.Conn(ctx)
-	for _, inv := range invites {
-		claimed := tx.Model(&org.Invite{}).Where("id = ? AND used_at IS NULL", inv.ID).Update("used_at", now)
-		if claimed.Error != nil {
-			return fmt.Errorf("oidc: accept invite: %w", claimed.Error)
-		}
-		if claimed.RowsAffected == 0 || joinedAlready(res.Joined, inv.OrgID) {
-			continue
-		}
-		o, err := l.join(ctx, inv.OrgID, res.User, inv.Role, client,
-			func(o org.Organization) string {
-				return fmt.Sprintf("%s joined %s as %s through an invitation, signing in with %s", email, o.Name, inv.Role, l.cfg.Name)
-			})
-		if err != nil {
-			return err
-		}
-		res.Joined = append(res.Joined, o)
+	joined, err := l.orgs.AcceptPendingInvites(ctx, res.User.ID, email, asUser(client, res.User))
+	if err != nil {
+		return err
 	}
-	if len(res.Joined) == 0 { // every invitation was used meanwhile
+	if len(joined) == 0 { // every invitation was used meanwhile
 		return apperr.New(apperr.Conflict, "Your invitation was used meanwhile. Sign in again.")
 	}
+	res.Joined = joined
 	return nil
-}
-
-func joinedAlready(joined []org.Organization, orgID string) bool {
-	for _, o := range joined {
-		if o.ID == orgID {
-			return true
-		}
-	}
-	return false
 }
 
 // autoJoin creates the user and places them in the auto-join organization.
@@ -312,9 +273,7 @@ func (l *Linker) autoJoin(ctx context.Context, id Identity, email string, client
 		return err
 	}
 	res.Outcome = AutoJoined
-	joined, err := l.join(ctx, o.ID, res.User, role, client, func(o org.Organization) string {
-		return fmt.Sprintf("%s joined %s as %s, signing in with %s from an allowed email domain", email, o.Name, role, l.cfg.Name)
-	})
+	joined, err := l.orgs.AutoJoin(ctx, o.ID, res.User.ID, role, asUser(client, res.User))
 	if err != nil {
 		return err
 	}
@@ -324,20 +283,8 @@ func (l *Linker) autoJoin(ctx context.Context, id Identity, email string, client
 
 const autoJoinBroken = "Keyplane cannot add you to your organization: its single sign-on settings name an organization that does not exist. Ask your Keyplane operator."
 
-// join makes u a member of orgID with role and records member.joined with
-// u as the actor.
-func (l *Linker) join(ctx context.Context, orgID string, u account.User, role org.Role, client audit.Actor, summary func(org.Organization) string) (org.Organization, error) {
-	tx := l.db.Conn(ctx)
-	var o org.Organization
-	if err := tx.Where("id = ?", orgID).Take(&o).Error; err != nil {
-		return o, fmt.Errorf("oidc: join: %w", err)
-	}
-	now := l.now().UTC()
-	m := org.Membership{ID: store.NewID(), OrgID: o.ID, UserID: u.ID, Role: role, CreatedAt: now, UpdatedAt: now}
-	if err := tx.Create(&m).Error; err != nil {
-		return o, fmt.Errorf("oidc: join: %w", err)
-	}
-	who := client
-	who.UserID, who.Email = u.ID, u.Email
-	return o, audit.Record(ctx, tx, now, o.ID, who, audit.MemberJoined, "user", u.ID, summary(o))
+// asUser is client (where the request came from) acting as u.
+func asUser(client audit.Actor, u account.User) audit.Actor {
+	client.UserID, client.Email = u.ID, u.Email
+	return client
 }

@@ -52,7 +52,7 @@ func newLinkFixture(t *testing.T, db *store.DB, autoJoin bool) linkFixture {
 		cfg.AutoJoin = &config.AutoJoin{Slug: "acme", Role: "member"}
 		cfg.AllowedDomains = []string{"example.com"}
 	}
-	f.linker = oidc.NewLinker(db, f.accounts, f.orgs, cfg, nil)
+	f.linker = oidc.NewLinker(db, f.accounts, f.orgs, cfg)
 	return f
 }
 
@@ -243,7 +243,7 @@ func TestLinkAcceptsPendingInvite(t *testing.T) {
 		if err := db.Where("action = ? AND org_id = ?", audit.MemberJoined, f.acme.ID).Take(&e).Error; err != nil {
 			t.Fatalf("no member.joined event: %v", err)
 		}
-		if e.ActorID == nil || *e.ActorID != res.User.ID || e.IP != visitor.IP || e.Summary != "nina@example.com joined Acme as admin through an invitation, signing in with Test IdP" {
+		if e.ActorID == nil || *e.ActorID != res.User.ID || e.IP != visitor.IP || e.Summary != "nina@example.com joined Acme as admin through an invitation" {
 			t.Errorf("event %+v", e)
 		}
 		// The new account has no password to sign in with.
@@ -258,6 +258,36 @@ func TestLinkAcceptsPendingInvite(t *testing.T) {
 		// nina herself signs in again by (issuer, sub).
 		if res, err := f.linker.SignIn(ctx, id, visitor); err != nil || res.Outcome != oidc.SignedIn {
 			t.Fatalf("second sign-in: %+v, %v", res, err)
+		}
+	})
+}
+
+// Invitations of one email in several organizations are all accepted in
+// the one sign-in.
+func TestLinkAcceptsInvitesOfSeveralOrgs(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newLinkFixture(t, db, false)
+		globex, err := f.orgs.Create(ctx, "Globex", "globex", f.admin.ID, audit.Actor{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.invite(t, "nina@example.com", org.Member)
+		if _, _, err := f.orgs.CreateInvite(ctx, globex.ID, "nina@example.com", org.Admin, audit.Actor{}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := f.linker.SignIn(ctx, ident("sub-nina", "nina@example.com", true), visitor)
+		if err != nil {
+			t.Fatalf("SignIn: %v", err)
+		}
+		if res.Outcome != oidc.JoinedByInvite || len(res.Joined) != 2 || res.Joined[0].ID != f.acme.ID || res.Joined[1].ID != globex.ID {
+			t.Fatalf("SignIn = %+v, want acme then globex joined", res)
+		}
+		if m, err := f.orgs.Member(ctx, globex.ID, res.User.ID); err != nil || m.Role != org.Admin {
+			t.Errorf("globex membership %+v, %v; want admin", m, err)
+		}
+		if n := f.countOpenInvites(t); n != 0 {
+			t.Errorf("%d invitations still open", n)
 		}
 	})
 }
@@ -326,6 +356,9 @@ func TestLinkAutoJoin(t *testing.T) {
 		if err := db.Where("action = ? AND actor_id = ?", audit.MemberJoined, res.User.ID).Take(&e).Error; err != nil {
 			t.Fatalf("no member.joined event: %v", err)
 		}
+		if e.OrgID == nil || *e.OrgID != f.acme.ID || e.IP != visitor.IP || e.Summary != "auto@example.com joined Acme as member through the allowed email domain" {
+			t.Errorf("event %+v", e)
+		}
 
 		// Outside the allowed domains, and in a domain that only ends like
 		// one: refused, nothing made.
@@ -343,7 +376,7 @@ func TestLinkAutoJoinOrgMissing(t *testing.T) {
 		f := newLinkFixture(t, db, false)
 		linker := oidc.NewLinker(db, f.accounts, f.orgs, config.OIDC{
 			Issuer: issuer, AutoJoin: &config.AutoJoin{Slug: "gone", Role: "member"}, AllowedDomains: []string{"example.com"},
-		}, nil)
+		})
 		_, err := linker.SignIn(context.Background(), ident("sub-x", "x@example.com", true), visitor)
 		wantRefused(t, err, apperr.Forbidden, oidc.ReasonAutoJoin)
 		f.nothingMade(t, 2, 0, 1)
@@ -360,7 +393,7 @@ func TestSignInThroughProvider(t *testing.T) {
 		f := newLinkFixture(t, db, true)
 		linker := oidc.NewLinker(db, f.accounts, f.orgs, config.OIDC{
 			Issuer: p.issuer, Name: c.Name(), AutoJoin: &config.AutoJoin{Slug: "acme", Role: "member"}, AllowedDomains: []string{"example.com"},
-		}, nil)
+		})
 
 		cb, err := signIn(t, c, p, newPerson("sub-pat", "pat@example.com", true))
 		if err != nil {
