@@ -17,21 +17,142 @@
     dialog.addEventListener("close", function () {
       modalOpen = false;
       root.innerHTML = "";
-      if (lastFocus && document.body.contains(lastFocus)) lastFocus.focus();
+      // The opener may have been swapped away by the mutation (a revoked
+      // key has no Revoke button): focus the page's heading instead.
+      var target = lastFocus && document.body.contains(lastFocus) ? lastFocus : null;
+      if (!target && lastFocus) target = sameControl(lastFocus);
+      if (!target) target = document.querySelector("main h1[tabindex]");
+      if (target) target.focus();
     }, { once: true });
     dialog.showModal();
   }
 
+  // A reveal (data-reveal-guard) holds a key shown once: until it was
+  // copied or downloaded, Escape, the backdrop and "Done" ask first, in the
+  // page, so the question is as keyboard-usable as the dialog itself.
+  function unsaved(dialog) {
+    return dialog.hasAttribute("data-reveal-guard") && dialog.getAttribute("data-saved") !== "true";
+  }
+
+  function confirmBox(dialog) {
+    return dialog.querySelector("[data-reveal-confirm]");
+  }
+
+  function keepOpen(dialog) {
+    var box = confirmBox(dialog);
+    if (!box || box.hidden) return false;
+    box.hidden = true;
+    var copy = dialog.querySelector("[data-copy-target]");
+    if (copy) copy.focus();
+    return true;
+  }
+
+  // requestClose closes dialog, or asks first while it holds an unsaved key.
+  function requestClose(dialog) {
+    if (!dialog || !dialog.open) return;
+    var box = confirmBox(dialog);
+    if (unsaved(dialog) && box) {
+      box.hidden = false;
+      var keep = box.querySelector("[data-reveal-keep]");
+      if (keep) keep.focus();
+      return;
+    }
+    dialog.close();
+  }
+
+  // sameControl finds the control that replaced el, when a swap redrew
+  // it: the element with its id, or its data-testid and text.
+  function sameControl(el) {
+    if (el.id) return document.getElementById(el.id);
+    var testid = el.getAttribute && el.getAttribute("data-testid");
+    if (!testid) return null;
+    var found = Array.prototype.filter.call(document.querySelectorAll('[data-testid="' + testid + '"]'), function (c) {
+      return c.textContent === el.textContent && !c.hasAttribute("disabled");
+    });
+    return found[0] || null;
+  }
+
   function closeModal(el) {
-    var dialog = el.closest("dialog");
-    if (dialog) dialog.close();
+    requestClose(el.closest("dialog"));
+  }
+
+  function markSaved(el) {
+    var dialog = el.closest("dialog[data-reveal-guard]");
+    if (!dialog) return;
+    dialog.setAttribute("data-saved", "true");
+    var box = confirmBox(dialog);
+    if (box) box.hidden = true;
+  }
+
+  // Escape: handled on keydown, before the dialog's own cancel, which the
+  // browser may not let a page stop twice in a row.
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== "Escape") return;
+    var dialog = ev.target.closest && ev.target.closest("dialog[open]");
+    if (!dialog || !dialog.hasAttribute("data-reveal-guard")) return;
+    if (keepOpen(dialog)) { ev.preventDefault(); return; }
+    if (unsaved(dialog)) { ev.preventDefault(); requestClose(dialog); }
+  }, true);
+
+  document.addEventListener("cancel", function (ev) {
+    var dialog = ev.target;
+    if (!dialog.hasAttribute || !dialog.hasAttribute("data-reveal-guard")) return;
+    if (keepOpen(dialog) || unsaved(dialog)) {
+      ev.preventDefault();
+      requestClose(dialog);
+    }
+  }, true);
+
+  // downloadEnv saves the key as a .env line, from the page itself: no
+  // request carries it and no URL holds it (a blob: URL names only itself).
+  function downloadEnv(btn) {
+    var src = document.getElementById(btn.getAttribute("data-download-env"));
+    if (!src) return;
+    var name = btn.getAttribute("data-env-name") || "KEYPLANE_API_KEY";
+    var blob = new Blob([name + "=" + src.value + "\n"], { type: "text/plain" });
+    var href = URL.createObjectURL(blob);
+    var a = document.createElement("a");
+    a.href = href;
+    a.download = ".env";
+    a.hidden = true;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(function () { URL.revokeObjectURL(href); }, 1000);
+    var label = btn.querySelector("[data-copy-label]") || btn;
+    label.textContent = "Downloaded";
+    markSaved(btn);
   }
 
   document.addEventListener("click", function (ev) {
+    // A click on a reveal's backdrop lands on the dialog itself, outside
+    // its box.
+    if (ev.target.tagName === "DIALOG" && ev.target.hasAttribute("data-reveal-guard")) {
+      var r = ev.target.getBoundingClientRect();
+      if (ev.clientX < r.left || ev.clientX > r.right || ev.clientY < r.top || ev.clientY > r.bottom) {
+        requestClose(ev.target);
+        return;
+      }
+    }
     var closer = ev.target.closest("[data-close-modal]");
     if (closer) {
       ev.preventDefault();
       closeModal(closer);
+      return;
+    }
+    var keep = ev.target.closest("[data-reveal-keep]");
+    if (keep) {
+      keepOpen(keep.closest("dialog"));
+      return;
+    }
+    var discard = ev.target.closest("[data-reveal-discard]");
+    if (discard) {
+      discard.closest("dialog").close();
+      return;
+    }
+    var env = ev.target.closest("[data-download-env]");
+    if (env) {
+      downloadEnv(env);
       return;
     }
     var copy = ev.target.closest("[data-copy-target]");
@@ -44,6 +165,7 @@
         var old = label.textContent;
         label.textContent = "Copied";
         copy.setAttribute("data-copied", "true");
+        markSaved(copy);
         setTimeout(function () { label.textContent = old; copy.removeAttribute("data-copied"); }, 2000);
       };
       if (navigator.clipboard && window.isSecureContext) {
@@ -55,7 +177,76 @@
     }
   });
 
+  // Copying by hand (Ctrl+C on the selected key) saves it as well.
+  document.addEventListener("copy", function (ev) {
+    var el = ev.target.nodeType === 1 ? ev.target : ev.target.parentElement;
+    if (el && el.closest) markSaved(el);
+  });
+
+  // What an htmx request reloads says so to screen readers while it loads
+  // (the look comes from the CSS of .htmx-request).
+  function busyTarget(ev) {
+    var t = ev.detail && ev.detail.target;
+    return t && t.id && t.id !== "modal" ? t : null;
+  }
+  document.addEventListener("htmx:beforeRequest", function (ev) {
+    var t = busyTarget(ev);
+    if (t) t.setAttribute("aria-busy", "true");
+  });
+  document.addEventListener("htmx:afterRequest", function (ev) {
+    var t = busyTarget(ev);
+    if (t) t.removeAttribute("aria-busy");
+  });
+
+  // Chart tooltips: a bucket hovered or focused shows its numbers (the same
+  // words as its table row) above it. Without this script the SVG's own
+  // <title> shows on hover and the table holds everything.
+  function showTip(hit) {
+    var box = hit.closest(".relative");
+    var tip = box && box.querySelector("[data-chart-tip]");
+    if (!tip) return;
+    tip.textContent = hit.getAttribute("data-tip");
+    tip.hidden = false;
+    var r = hit.getBoundingClientRect(), b = box.getBoundingClientRect();
+    var x = r.left + r.width / 2 - b.left;
+    x = Math.max(tip.offsetWidth / 2, Math.min(b.width - tip.offsetWidth / 2, x));
+    tip.style.left = x + "px";
+    tip.style.top = "0px";
+  }
+  function hideTip(hit) {
+    var box = hit.closest(".relative");
+    var tip = box && box.querySelector("[data-chart-tip]");
+    if (tip) tip.hidden = true;
+  }
+  ["mouseover", "focusin"].forEach(function (type) {
+    document.addEventListener(type, function (ev) {
+      var hit = ev.target.closest && ev.target.closest(".chart-hit");
+      if (hit) showTip(hit);
+    });
+  });
+  ["mouseout", "focusout"].forEach(function (type) {
+    document.addEventListener(type, function (ev) {
+      var hit = ev.target.closest && ev.target.closest(".chart-hit");
+      if (hit && !(type === "mouseout" && hit === document.activeElement)) hideTip(hit);
+    });
+  });
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape" && ev.target.classList && ev.target.classList.contains("chart-hit")) hideTip(ev.target);
+  });
+
+  // A mutation that answered with out-of-band swaps closes its dialog.
+  document.addEventListener("close-modal", function () {
+    var dialog = document.querySelector("#modal dialog[open]");
+    if (dialog) dialog.close();
+  });
+
+  // Controls that need this script stay hidden without it.
+  function showScripted(root) {
+    (root || document).querySelectorAll("[data-needs-js][hidden]").forEach(function (el) { el.hidden = false; });
+  }
+
   document.addEventListener("htmx:afterSettle", function (ev) {
+    showScripted(ev.target);
     var modal = document.getElementById("modal");
     if (modal && modal.contains(ev.target)) openModal(modal);
     var toasts = document.getElementById("toasts");
@@ -105,6 +296,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     var modal = document.getElementById("modal");
+    showScripted();
     if (modal) openModal(modal);
     syncTimeZone();
   });

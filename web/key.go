@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"keyplane/internal/apikey"
 	"keyplane/internal/apperr"
+	"keyplane/views/components"
 	"keyplane/views/keys"
 )
 
@@ -23,25 +25,8 @@ func (s *Server) keyShow(c echo.Context) error {
 }
 
 func (s *Server) renderKey(c echo.Context, status int, k apikey.Key, f keys.Form) error {
-	ctx := c.Request().Context()
-	m := currentMembership(c)
 	now := s.now()
-	f.Edit = true
-	f.Action = keys.KeyURL(m.Slug, k.ID)
-	d := keys.Detail{
-		Slug: m.Slug, Key: keyRow(k, m.Slug, now), IsAdmin: isOrgAdmin(c), Editable: k.Editable(now), Form: f,
-	}
-	if p, err := s.products.Get(k.Product); err == nil && len(s.products.List()) > 1 {
-		d.Key.Product = p.Name
-	}
-	if k.ReplacedByID != nil {
-		if next, err := s.keys.Get(ctx, m.ID, *k.ReplacedByID); err == nil {
-			d.SuccessorURL, d.SuccessorHint = keys.KeyURL(m.Slug, next.ID), next.Hint
-		}
-	}
-	if k.ReplacesID != nil {
-		d.PredecessorURL = keys.KeyURL(m.Slug, *k.ReplacesID)
-	}
+	d := s.keyDetail(c, k, f, now)
 	cutover, err := s.cutover(c, k, now)
 	if err != nil {
 		return err
@@ -53,6 +38,65 @@ func (s *Server) renderKey(c echo.Context, status int, k apikey.Key, f keys.Form
 	}
 	d.Usage = u
 	return render(c, status, keys.DetailScreen(s.page(c, k.Description+" · API key"), d))
+}
+
+// keyDetail is key k's page without its cut-over and usage: what its
+// header and edit form show, and what a mutation swaps out of band.
+func (s *Server) keyDetail(c echo.Context, k apikey.Key, f keys.Form, now time.Time) keys.Detail {
+	ctx := c.Request().Context()
+	m := currentMembership(c)
+	f.Edit = true
+	f.Action = keys.KeyURL(m.Slug, k.ID)
+	d := keys.Detail{
+		Slug: m.Slug, Key: keyRow(k, m.Slug, now), IsAdmin: isOrgAdmin(c), Editable: k.Editable(now), Form: f,
+	}
+	if p, err := s.products.Get(k.Product); err == nil && len(s.products.List()) > 1 {
+		d.Key.Product = p.Name
+	}
+	if k.RevokedAt != nil {
+		d.Key.RevokedBy = s.actorName(c, k.RevokedByID)
+	}
+	if k.DisabledAt != nil {
+		d.Key.DisabledBy = s.actorName(c, k.DisabledByID)
+	}
+	if k.ReplacedByID != nil {
+		if next, err := s.keys.Get(ctx, m.ID, *k.ReplacedByID); err == nil {
+			d.SuccessorURL, d.SuccessorHint = keys.KeyURL(m.Slug, next.ID), next.Hint
+		}
+	}
+	if k.ReplacesID != nil {
+		d.PredecessorURL = keys.KeyURL(m.Slug, *k.ReplacesID)
+	}
+	return d
+}
+
+// actorName names the user id for "revoked by": their name and email, or
+// a program (the management API, the operator API, the command line or a
+// policy) when no user did it.
+func (s *Server) actorName(c echo.Context, id *string) string {
+	if id == nil || *id == "" {
+		return "a program (the API, the command line or a policy)"
+	}
+	u, err := s.accounts.UserByID(c.Request().Context(), *id)
+	if err != nil {
+		return "a former user"
+	}
+	if u.Name == "" {
+		return u.Email
+	}
+	return u.Name + " (" + u.Email + ")"
+}
+
+// keyChanged answers an htmx mutation of key k made from its page: the
+// dialog closes, a toast says what happened, and the page's header and
+// edit form are swapped out of band with k's new state.
+func (s *Server) keyChanged(c echo.Context, k apikey.Key, message string) error {
+	d := s.keyDetail(c, k, s.keyForm(c, k.Product, formValues(k)), s.now())
+	d.Form.CSRFToken = csrfToken(c)
+	h := c.Response().Header()
+	h.Set("HX-Reswap", "none")
+	h.Set("HX-Trigger", keys.CloseModalEvt)
+	return render(c, http.StatusOK, templ.Join(keys.KeyHeader(d, true), keys.KeyEdit(d, true), components.ToastOOB(message)))
 }
 
 // keyUpdate saves a key's editable settings. Admins only.
@@ -116,7 +160,15 @@ func (s *Server) keyRevoke(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.sessions.addFlash(c, fmt.Sprintf("Revoked %s (%s).", k.Hint, k.Description))
+	message := fmt.Sprintf("Revoked %s (%s).", k.Hint, k.Description)
+	if isHTMX(c) {
+		// Read back: the stored key names who revoked it.
+		if stored, err := s.keys.Get(c.Request().Context(), m.ID, k.ID); err == nil {
+			k = stored
+		}
+		return s.keyChanged(c, k, message)
+	}
+	s.sessions.addFlash(c, message)
 	return redirect(c, keys.KeyURL(m.Slug, k.ID))
 }
 
@@ -156,8 +208,13 @@ func (s *Server) keyRotate(c echo.Context) error {
 	if old.GraceUntil != nil && old.GraceUntil.After(s.now()) {
 		deadline = "keeps working until " + old.GraceUntil.UTC().Format(exactLayout) + " (" + relative(*old.GraceUntil, s.now().Add(-time.Second)) + ")"
 	}
-	return s.reveal(c, keys.Reveal{
+	var oob []templ.Component
+	if isHTMX(c) {
+		d := s.keyDetail(c, old, s.keyForm(c, old.Product, formValues(old)), s.now())
+		oob = append(oob, keys.KeyHeader(d, true), keys.KeyEdit(d, true))
+	}
+	return s.reveal(c, created.Key.Product, keys.Reveal{
 		Slug: m.Slug, Secret: created.Secret, Hint: created.Key.Hint, Description: created.Key.Description,
 		KeyURL: keys.KeyURL(m.Slug, created.Key.ID), OldHint: old.Hint, OldDeadline: deadline,
-	})
+	}, oob...)
 }

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"keyplane/internal/apikey"
 	"keyplane/internal/apperr"
+	"keyplane/views/components"
 	"keyplane/views/keys"
 )
 
@@ -36,7 +38,21 @@ func (s *Server) keyDisable(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.sessions.addFlash(c, fmt.Sprintf("Disabled %s (%s): it is refused with key_disabled until you enable it.", k.Hint, k.Description))
+	message := fmt.Sprintf("Disabled %s (%s): it is refused as disabled (key_disabled) until you enable it.", k.Hint, k.Description)
+	if isHTMX(c) {
+		if backOf(c.FormValue("back")) != keys.BackToList {
+			return s.keyChanged(c, k, message)
+		}
+		// From the list: its rows reload, its count is swapped.
+		h, err := s.listHeader(c)
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set("HX-Reswap", "none")
+		c.Response().Header().Set("HX-Trigger", keys.ChangedEvt+", "+keys.CloseModalEvt)
+		return render(c, http.StatusOK, templ.Join(keys.ListHeaderView(h, true), components.ToastOOB(message)))
+	}
+	s.sessions.addFlash(c, message)
 	return redirect(c, afterKeyAction(c, m.Slug, k.ID))
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"keyplane/internal/apikey"
 	"keyplane/internal/apperr"
+	"keyplane/views/components"
 	"keyplane/views/keys"
 )
 
@@ -51,8 +52,20 @@ func (s *Server) cutover(c echo.Context, k apikey.Key, now time.Time) (*keys.Cut
 		Deadline: relative(deadline, now), DeadlineExact: deadline.UTC().Format(exactLayout),
 		DeadlineISO: deadline.UTC().Format(time.RFC3339), LastHourFrom: hourLabel(current, loc),
 	}
+	vm.Chart = components.Chart{
+		ID: keys.CutoverChartID, Title: "Requests per hour since the rotation (" + loc.String() + ", every outcome)",
+		Axis: "Hours in " + loc.String(),
+		Series: []components.Series{
+			{Key: "old", Name: "Old key " + old.Hint, Color: keys.CutoverOldColor},
+			{Key: "new", Name: "New key " + k.Hint, Color: keys.CutoverNewColor},
+		},
+	}
 	for _, p := range pts {
 		vm.Hours = append(vm.Hours, keys.CutoverHour{Label: hourLabel(p.Start, loc), Old: p.Old, New: p.New})
+		vm.Chart.Bars = append(vm.Chart.Bars, components.Bar{
+			Label: hourLabel(p.Start, loc), Short: p.Start.In(loc).Format("15:04"),
+			Counts: map[string]int64{"old": p.Old, "new": p.New},
+		})
 	}
 	if n := len(pts); n > 0 {
 		vm.LastHour = pts[n-1].Old

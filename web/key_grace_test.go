@@ -96,12 +96,12 @@ func (e *env) insertUsage(rows ...usage.Hourly) {
 func cutoverRows(t *testing.T, r *resp) (labels []string, cells map[string][2]string) {
 	t.Helper()
 	cells = map[string][2]string{}
-	r.testid("cutover-table").Find("tbody tr").Each(func(_ int, tr *goquery.Selection) {
+	r.testid("cutover-hours-table").Find("tbody tr").Each(func(_ int, tr *goquery.Selection) {
 		label := strings.TrimSpace(tr.Find(`th[scope="row"]`).Text())
 		labels = append(labels, label)
 		cells[label] = [2]string{
-			strings.TrimSpace(tr.Find(`[data-key="old"]`).Text()),
-			strings.TrimSpace(tr.Find(`[data-key="new"]`).Text()),
+			strings.TrimSpace(tr.Find(`[data-outcome="old"]`).Text()),
+			strings.TrimSpace(tr.Find(`[data-outcome="new"]`).Text()),
 		}
 	})
 	return labels, cells
@@ -182,7 +182,7 @@ func TestKeyCutoverPanel(t *testing.T) {
 			if got := r.text("cutover-old"); got != old.Hint {
 				t.Errorf("old key named %q, want %q", got, old.Hint)
 			}
-			if got := r.testid("cutover").Find("svg[role=img] rect title").Last().Text(); got != cur.Format("15:04 UTC")+": 201 requests with the new key" {
+			if got := r.testid("cutover").Find("rect.chart-hit").Last().AttrOr("data-tip", ""); !strings.HasPrefix(got, cur.Format("15:04 UTC")+": ") || !strings.Contains(got, " 201") {
 				t.Errorf("last bar's tooltip %q", got)
 			}
 		}

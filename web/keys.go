@@ -1,12 +1,15 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
-	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"keyplane/internal/apikey"
@@ -28,6 +31,11 @@ func (s *Server) keysList(c echo.Context) error {
 		Kind:        oneOf(c.QueryParam("kind"), "private", "public"),
 		Product:     oneOf(c.QueryParam("product"), s.productSlugs()...),
 		Q:           truncateRunes(strings.TrimSpace(c.QueryParam("q")), 200),
+		Sort:        oneOf(c.QueryParam("sort"), keys.SortLastUsed, keys.SortDescription, keys.SortRequests),
+		Dir:         oneOf(c.QueryParam("dir"), "asc", "desc"),
+	}
+	if n, err := strconv.Atoi(c.QueryParam("page")); err == nil && n > 1 && n <= 1_000_000 {
+		f.Page = n
 	}
 	// The usage read is the page's slowest; it runs beside the key reads.
 	type activityResult struct {
@@ -60,7 +68,7 @@ func (s *Server) keysList(c echo.Context) error {
 	vm := keys.ListPage{
 		Slug: m.Slug, OrgName: m.Name, IsAdmin: isOrgAdmin(c), CSRFToken: csrfToken(c), Filter: f, AnyKeys: anyKeys,
 		Limit: products[0].Limit, ActiveNow: products[0].ActiveNow, AtLimit: true,
-		TableURL: listURL(m.Slug, f),
+		TableURL: keys.FilteredURL(m.Slug, f),
 	}
 	for _, p := range products {
 		vm.AtLimit = vm.AtLimit && p.AtLimit()
@@ -80,7 +88,11 @@ func (s *Server) keysList(c echo.Context) error {
 	for i := range list {
 		byID[list[i].ID] = &list[i]
 	}
-	for _, k := range list {
+	sortKeys(list, f, activity.byKey)
+	shown, pager := pageOf(list, f.Page)
+	vm.Pager = pager
+	vm.Filter.Page = pager.Page
+	for _, k := range shown {
 		r := withActivity(keyRow(k, m.Slug, now), activity.byKey[k.ID])
 		r.Product = names[k.Product]
 		if k.ReplacedByID != nil && k.InGrace(now) {
@@ -102,17 +114,57 @@ func (s *Server) keysList(c echo.Context) error {
 	return render(c, http.StatusOK, keys.ListScreen(s.page(c, "API keys · "+m.Name), vm))
 }
 
-func listURL(slug string, f keys.Filter) string {
-	q := url.Values{}
-	for k, v := range map[string]string{"status": f.Status, "environment": f.Environment, "kind": f.Kind, "product": f.Product, "q": f.Q} {
-		if v != "" {
-			q.Set(k, v)
+// sortKeys orders list as f says, the newest first among equals, so the
+// order and therefore the pages are stable.
+func sortKeys(list []apikey.Key, f keys.Filter, activity map[string]usage.KeyActivity) {
+	desc := f.Descending()
+	cmpCreated := func(a, b apikey.Key) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return -c
 		}
+		return -strings.Compare(a.ID, b.ID)
 	}
-	if len(q) == 0 {
-		return keys.ListURL(slug)
+	slices.SortStableFunc(list, func(a, b apikey.Key) int {
+		var c int
+		switch f.SortColumn() {
+		case keys.SortCreated:
+			c = -cmpCreated(a, b)
+		case keys.SortDescription:
+			c = strings.Compare(strings.ToLower(a.Description), strings.ToLower(b.Description))
+		case keys.SortRequests:
+			c = cmp.Compare(activity[a.ID].Last24h, activity[b.ID].Last24h)
+		case keys.SortLastUsed:
+			// Never used sorts as the oldest use.
+			var ta, tb time.Time
+			if a.LastUsedAt != nil {
+				ta = *a.LastUsedAt
+			}
+			if b.LastUsedAt != nil {
+				tb = *b.LastUsedAt
+			}
+			c = ta.Compare(tb)
+		}
+		if desc {
+			c = -c
+		}
+		if c == 0 {
+			c = cmpCreated(a, b)
+		}
+		return c
+	})
+}
+
+// pageOf is page n (1-based; past the end means the last) of list, and
+// where it lies.
+func pageOf(list []apikey.Key, n int) ([]apikey.Key, keys.Pager) {
+	p := keys.Pager{Total: len(list), Pages: max(1, (len(list)+keys.PageSize-1)/keys.PageSize)}
+	p.Page = min(max(n, 1), p.Pages)
+	from := (p.Page - 1) * keys.PageSize
+	to := min(from+keys.PageSize, len(list))
+	if len(list) > 0 {
+		p.From, p.To = from+1, to
 	}
-	return keys.ListURL(slug) + "?" + q.Encode()
+	return list[from:to], p
 }
 
 func oneOf(v string, allowed ...string) string {
@@ -261,19 +313,59 @@ func (s *Server) keyCreate(c echo.Context) error {
 		}
 		return err
 	}
-	return s.reveal(c, keys.Reveal{
+	var oob []templ.Component
+	if isHTMX(c) {
+		h, err := s.listHeader(c)
+		if err != nil {
+			return err
+		}
+		oob = append(oob, keys.ListHeaderView(h, true))
+	}
+	return s.reveal(c, created.Key.Product, keys.Reveal{
 		Slug: m.Slug, Secret: created.Secret, Hint: created.Key.Hint, Description: created.Key.Description,
 		KeyURL: keys.KeyURL(m.Slug, created.Key.ID),
-	})
+	}, oob...)
+}
+
+// apiURLOf is the API base URL the reveal's curl examples call for a key
+// of product slug: the product's own (the default product's comes from
+// KEYPLANE_API_URL), else a placeholder the reveal marks as such.
+func (s *Server) apiURLOf(slug string) (url string, placeholder bool) {
+	if p, err := s.products.Get(slug); err == nil && p.APIURL != "" {
+		return strings.TrimRight(p.APIURL, "/"), false
+	}
+	return keys.PlaceholderAPIURL, true
 }
 
 // reveal answers with the one response that ever holds a key's plaintext:
 // never cached, kept out of htmx's history, and the keys table told to
 // reload behind the dialog.
-func (s *Server) reveal(c echo.Context, r keys.Reveal) error {
+// oob are out-of-band swaps for htmx: what else on the page the new key
+// changed.
+func (s *Server) reveal(c echo.Context, product string, r keys.Reveal, oob ...templ.Component) error {
 	noStore(c)
+	r.APIURL, r.APIURLPlaceholder = s.apiURLOf(product)
 	if isHTMX(c) {
 		c.Response().Header().Set("HX-Trigger", keys.ChangedEvt)
+		return render(c, http.StatusOK, templ.Join(append([]templ.Component{keys.RevealModal(r)}, oob...)...))
 	}
-	return dialog(s, c, http.StatusOK, "Your new API key", keys.RevealModal, keys.RevealScreen, r)
+	return render(c, http.StatusOK, keys.RevealScreen(s.page(c, "Your new API key"), r))
+}
+
+// listHeader is the keys list's header for the current organization, with
+// its counts read now: what a create, revoke or disable swaps out of band.
+func (s *Server) listHeader(c echo.Context) (keys.ListHeader, error) {
+	products, err := s.productOptions(c)
+	if err != nil {
+		return keys.ListHeader{}, err
+	}
+	m := currentMembership(c)
+	h := keys.ListHeader{Slug: m.Slug, IsAdmin: isOrgAdmin(c), Limit: products[0].Limit, ActiveNow: products[0].ActiveNow, AtLimit: true}
+	for _, p := range products {
+		h.AtLimit = h.AtLimit && p.AtLimit()
+	}
+	if len(products) > 1 {
+		h.Products = products
+	}
+	return h, nil
 }

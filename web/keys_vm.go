@@ -31,10 +31,14 @@ func keyRow(k apikey.Key, slug string, now time.Time) keys.Row {
 	switch st := k.StatusAt(now); {
 	case st == apikey.Disabled:
 		r.CanEnable = true
-		r.Disabled = "disabled " + relative(*k.DisabledAt, now)
+		r.Disabled = relative(*k.DisabledAt, now)
 		r.DisabledExact = k.DisabledAt.UTC().Format(exactLayout)
 	case st == apikey.Active || st == apikey.Expiring:
 		r.CanDisable = true
+	}
+	if k.RevokedAt != nil {
+		r.Revoked = relative(*k.RevokedAt, now)
+		r.RevokedExact = k.RevokedAt.UTC().Format(exactLayout)
 	}
 	if k.LastUsedAt != nil {
 		r.LastUsed = relative(*k.LastUsedAt, now)

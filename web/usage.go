@@ -15,15 +15,19 @@ import (
 
 // chartOf turns a series into a chart. Hours are labelled in loc, with the
 // zone's abbreviation, so the hours a daylight-saving change repeats stay
-// apart; days are UTC days.
+// apart; days are UTC days. The axis shows the short form of the same
+// labels.
 func chartOf(id, title string, pts []usage.Point, bucket usage.Bucket, loc *time.Location) components.Chart {
-	c := components.Chart{ID: id, Title: title, Bars: make([]components.Bar, len(pts))}
+	c := components.Chart{ID: id, Title: title, Bars: make([]components.Bar, len(pts)), Axis: "Hours in " + loc.String()}
+	if bucket == usage.Day {
+		c.Axis = "UTC days"
+	}
 	for i, p := range pts {
-		label := p.Start.In(loc).Format("2006-01-02 15:04 MST")
+		b := components.Bar{Label: p.Start.In(loc).Format("2006-01-02 15:04 MST"), Short: p.Start.In(loc).Format("15:04"), Counts: p.Counts}
 		if bucket == usage.Day {
-			label = p.Start.UTC().Format(time.DateOnly)
+			b.Label, b.Short = p.Start.UTC().Format(time.DateOnly), p.Start.UTC().Format("Jan 2")
 		}
-		c.Bars[i] = components.Bar{Label: label, Counts: p.Counts}
+		c.Bars[i] = b
 	}
 	return c
 }

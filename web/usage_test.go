@@ -95,9 +95,15 @@ func TestKeyPageUsage(t *testing.T) {
 			if got := cell(t, r, "usage-hourly-table", hourLabel, "rate_limited"); got != "7" {
 				t.Errorf("hourly rate_limited %q, want 7", got)
 			}
-			title := r.testid("usage-hourly").Find("svg rect title").First().Text()
-			if title != hourLabel+": 124 allowed" {
-				t.Errorf("tooltip %q", title)
+			// The bucket's tooltip says what its table row says.
+			var tip string
+			r.testid("usage-hourly").Find("rect.chart-hit").Each(func(_ int, s *goquery.Selection) {
+				if v := s.AttrOr("data-tip", ""); strings.HasPrefix(v, hourLabel+": ") {
+					tip = v
+				}
+			})
+			if !strings.Contains(tip, "Allowed 124") || !strings.Contains(tip, "Rate limited 7") {
+				t.Errorf("tooltip %q", tip)
 			}
 			for period, days := range map[string]int{"7d": 7, "30d": 30} {
 				r := c.get("/orgs/acme/keys/" + key.ID + "?period=" + period)
@@ -236,7 +242,7 @@ func TestOrgUsageEmpty(t *testing.T) {
 				t.Errorf("no %s", id)
 			}
 		}
-		if r.doc.Find("svg[role=img]").Length() != 0 {
+		if r.doc.Find("svg[data-chart-svg]").Length() != 0 {
 			t.Error("a chart without data")
 		}
 	})

@@ -34,51 +34,74 @@ func TestBarChartEmpty(t *testing.T) {
 	}
 }
 
-func TestBarChartOneBucket(t *testing.T) {
-	doc := renderChart(t, Chart{ID: "c", Title: "Requests", Bars: []Bar{
-		{Label: "2026-11-23 14:00 UTC", Counts: map[string]int64{"allowed": 120, "rate_limited": 3}},
+// TestBarChartTipsAgreeWithTable: every bucket's focusable area names the
+// table row's label and numbers, in the same words; the legend and the
+// table's heads show outcomes in words with the code as a title.
+func TestBarChartTipsAgreeWithTable(t *testing.T) {
+	doc := renderChart(t, Chart{ID: "c", Title: "Requests", Axis: "Hours in Europe/Paris", Bars: []Bar{
+		{Label: "2026-11-23 04:00 CET", Short: "04:00", Counts: map[string]int64{"allowed": 120, "domain_not_allowed": 3}},
+		{Label: "2026-11-23 05:00 CET", Short: "05:00", Counts: map[string]int64{}},
 	}})
-	svg := doc.Find(`svg[role="img"]`)
-	if svg.AttrOr("aria-label", "") == "" {
-		t.Error("no aria-label")
+	svg := doc.Find(`svg[data-chart-svg]`)
+	if svg.AttrOr("aria-labelledby", "") != "c-title" || doc.Find("#c-title").Text() != "Requests" {
+		t.Error("the chart has no accessible name")
 	}
-	var titles []string
-	svg.Find("rect title").Each(func(_ int, s *goquery.Selection) { titles = append(titles, s.Text()) })
-	want := []string{"2026-11-23 14:00 UTC: 120 allowed", "2026-11-23 14:00 UTC: 3 rate_limited"}
-	if fmt.Sprint(titles) != fmt.Sprint(want) {
-		t.Errorf("titles %q, want %q", titles, want)
+	hits := svg.Find(`rect.chart-hit[tabindex="0"]`)
+	if hits.Length() != 2 {
+		t.Fatalf("%d focusable buckets, want 2", hits.Length())
 	}
-	if f := svg.Find("rect").First().AttrOr("fill", ""); f != OutcomeColor("allowed") {
-		t.Errorf("allowed fill %q", f)
-	}
-	table := doc.Find(`table[data-testid="c-table"]`)
-	if table.Find("caption").Text() != "Requests" {
-		t.Error("no caption")
-	}
+	want := []string{"2026-11-23 04:00 CET: Allowed 120, Domain not allowed 3; total 123", "2026-11-23 05:00 CET: no requests"}
+	hits.Each(func(i int, s *goquery.Selection) {
+		if s.AttrOr("data-tip", "") != want[i] || s.AttrOr("aria-label", "") != want[i] || s.Find("title").Text() != want[i] {
+			t.Errorf("bucket %d says %q", i, s.AttrOr("data-tip", ""))
+		}
+		row := doc.Find(fmt.Sprintf(`table tbody tr[data-row="%d"]`, i))
+		if label := row.Find("th").Text(); !strings.HasPrefix(s.AttrOr("data-tip", ""), label+": ") {
+			t.Errorf("bucket %d's tip %q does not start with its row's label %q", i, s.AttrOr("data-tip", ""), label)
+		}
+	})
 	var heads []string
-	table.Find(`thead th[scope="col"]`).Each(func(_ int, s *goquery.Selection) { heads = append(heads, s.Text()) })
-	if fmt.Sprint(heads) != "[Period allowed rate_limited Total]" {
+	doc.Find(`table thead th[scope="col"]`).Each(func(_ int, s *goquery.Selection) { heads = append(heads, s.Text()+"|"+s.AttrOr("title", "")) })
+	if fmt.Sprint(heads) != "[Period| Allowed|allowed Domain not allowed|domain_not_allowed Total|]" {
 		t.Errorf("heads %v", heads)
 	}
-	row := table.Find("tbody tr")
-	if row.Find(`th[scope="row"]`).Text() != "2026-11-23 14:00 UTC" ||
-		row.Find(`[data-outcome="allowed"]`).Text() != "120" ||
-		row.Find(`[data-outcome="rate_limited"]`).Text() != "3" ||
-		row.Find(`[data-outcome="total"]`).Text() != "123" {
-		t.Errorf("row %q", row.Text())
+	if legend := doc.Find(`[data-testid="c-legend"] li`); legend.Length() != 2 || !strings.Contains(legend.Last().Text(), "Domain not allowed") || legend.Last().AttrOr("title", "") != "domain_not_allowed" {
+		t.Errorf("legend %q", legend.Text())
+	}
+	if !strings.Contains(svg.Text(), "Hours in Europe/Paris") || !strings.Contains(svg.Text(), "04:00") {
+		t.Errorf("no time axis: %q", svg.Text())
 	}
 }
 
-func TestBarChartThirtyBuckets(t *testing.T) {
+// TestChartPanelsOwnScales: rejected requests get a panel and scale of
+// their own, so 3 rejected beside 120 allowed fill that panel.
+func TestChartPanelsOwnScales(t *testing.T) {
+	c := Chart{Bars: []Bar{{Label: "a", Counts: map[string]int64{"allowed": 120, "rate_limited": 3}}}}
+	ps := c.Panels()
+	if len(ps) != 2 || ps[0].Max < 120 || ps[0].Max > 200 || ps[1].Max != 3 {
+		t.Fatalf("panels %+v", ps)
+	}
+	if len(ps[1].Rects) != 1 || ps[1].Rects[0].H != num(ps[1].Height) {
+		t.Errorf("the rejected bar is %v tall, want the panel's %v", ps[1].Rects, ps[1].Height)
+	}
+	if len(ps[0].Ticks) < 3 {
+		t.Errorf("allowed gridlines %v", ps[0].Ticks)
+	}
+	// Thirty buckets get at most 8 time labels.
 	var bars []Bar
 	for i := range 30 {
-		bars = append(bars, Bar{Label: fmt.Sprintf("2026-11-%02d", i+1), Counts: map[string]int64{"allowed": int64(i)}})
+		bars = append(bars, Bar{Label: fmt.Sprintf("2026-11-%02d", i+1), Short: fmt.Sprintf("Nov %d", i+1), Counts: map[string]int64{"allowed": int64(i)}})
 	}
-	doc := renderChart(t, Chart{ID: "c", Title: "Last 30 days", Bars: bars})
-	if n := doc.Find("svg[role=img] rect").Length(); n != 29 { // day 1 has no requests
-		t.Errorf("%d segments, want 29", n)
+	if n := len(Chart{Bars: bars}.Panels()[0].Labels); n < 4 || n > 8 {
+		t.Errorf("%d time labels for 30 days", n)
 	}
-	if n := doc.Find("tbody tr").Length(); n != 30 {
-		t.Errorf("%d rows, want 30", n)
+}
+
+func TestNiceMax(t *testing.T) {
+	for _, tc := range []struct{ m, top, step int64 }{{0, 1, 1}, {1, 1, 1}, {3, 3, 1}, {7, 8, 2}, {120, 120, 50 - 20}, {999, 1000, 250 - 50}} {
+		top, step := niceMax(tc.m)
+		if top < tc.m || top/step > 5 {
+			t.Errorf("niceMax(%d) = %d, %d", tc.m, top, step)
+		}
 	}
 }

@@ -1,10 +1,17 @@
 package keys
 
-import "strconv"
+import (
+	"strconv"
+
+	"keyplane/views/components"
+)
 
 // CutoverID is the cut-over panel, which app.js fetches again when it was
-// drawn for another time zone than the viewer's.
-const CutoverID = "key-cutover"
+// drawn for another time zone than the viewer's; CutoverChartID its chart.
+const (
+	CutoverID      = "key-cutover"
+	CutoverChartID = "cutover-hours"
+)
 
 // Colours of the two keys in the cut-over chart (Tailwind amber-700 and
 // blue-700: at least 3:1 against white).
@@ -38,6 +45,8 @@ type Cutover struct {
 	Hours []CutoverHour
 	// EndURL ends the grace period; empty unless the viewer is an admin.
 	EndURL string
+	// Chart is Hours drawn, both keys stacked, with its table.
+	Chart components.Chart
 }
 
 // CutoverHour is one hour of the cut-over.
@@ -67,57 +76,6 @@ func (c Cutover) Max() int64 {
 	}
 	return m
 }
-
-const (
-	cutoverWidth  = 720
-	cutoverHeight = 160
-	cutoverTop    = 16 // room for the maximum's label
-)
-
-// CutoverBar is one key's bar of one hour, placed in the SVG.
-type CutoverBar struct {
-	X, Y, W, H string
-	Fill       string
-	Title      string
-}
-
-// CutoverViewBox is the SVG's coordinate system.
-func CutoverViewBox() string {
-	return "0 0 " + strconv.Itoa(cutoverWidth) + " " + strconv.Itoa(cutoverHeight)
-}
-
-// Bars places a pair of bars per hour, old key left and new key right,
-// scaled to Max; hours without requests of a key have no bar for it.
-func (c Cutover) Bars() []CutoverBar {
-	m := c.Max()
-	if m == 0 || len(c.Hours) == 0 {
-		return nil
-	}
-	slot := float64(cutoverWidth) / float64(len(c.Hours))
-	w := slot * 0.85 / 2
-	plot := float64(cutoverHeight - cutoverTop)
-	var bars []CutoverBar
-	for i, h := range c.Hours {
-		left := float64(i)*slot + slot*0.075
-		for j, b := range []struct {
-			n     int64
-			fill  string
-			which string
-		}{{h.Old, CutoverOldColor, "old key"}, {h.New, CutoverNewColor, "new key"}} {
-			if b.n == 0 {
-				continue
-			}
-			height := plot * float64(b.n) / float64(m)
-			bars = append(bars, CutoverBar{
-				X: fmtNum(left + float64(j)*w), Y: fmtNum(float64(cutoverHeight) - height), W: fmtNum(w), H: fmtNum(height),
-				Fill: b.fill, Title: h.Label + ": " + strconv.FormatInt(b.n, 10) + " requests with the " + b.which,
-			})
-		}
-	}
-	return bars
-}
-
-func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
 
 // EndGraceConfirm asks before ending the grace period of the key that key
 // ID replaced.

@@ -1,18 +1,44 @@
 package keys
 
-import "keyplane/views/components"
+import (
+	"net/url"
+	"strconv"
+
+	"keyplane/views/components"
+)
 
 // IDs shared by the keys screens and the handlers that swap them.
 const (
-	TableID    = "keys-table"
-	FiltersID  = "keys-filters"
-	RevealID   = "key-reveal"
-	FormID     = "key-form"
-	ChangedEvt = "keys-changed"
+	TableID   = "keys-table"
+	FiltersID = "keys-filters"
+	RevealID  = "key-reveal"
+	// RevealConfirmID asks before a reveal closes with its key uncopied.
+	RevealConfirmID = "key-reveal-confirm"
+	FormID          = "key-form"
+	ChangedEvt      = "keys-changed"
+	// ListHeaderID holds the list's "N of 100 active keys" and the create
+	// button, which every create, revoke and disable swaps out of band.
+	ListHeaderID = "keys-list-header"
+	// KeyHeaderID is the key page's title, status and actions, and
+	// KeyEditID its edit disclosure: a rotate, revoke or disable swaps
+	// both out of band.
+	KeyHeaderID = "key-header"
+	KeyEditID   = "key-edit"
+	// CloseModalEvt tells app.js to close the open dialog, after a
+	// mutation that answered with out-of-band swaps only.
+	CloseModalEvt = "close-modal"
 )
 
 // ListURL is the address of an organization's keys.
 func ListURL(slug string) string { return "/orgs/" + slug + "/keys" }
+
+// FilteredURL is the address of the list with filter f.
+func FilteredURL(slug string, f Filter) string {
+	if q := f.Query(); q != "" {
+		return ListURL(slug) + "?" + q
+	}
+	return ListURL(slug)
+}
 
 // KeyURL is the address of one key's page.
 func KeyURL(slug, id string) string { return ListURL(slug) + "/" + id }
@@ -44,28 +70,124 @@ type Row struct {
 	// one still works in its grace period: where the cut-over shows.
 	RotationURL string
 	RateLimit   string
-	// Disabled says since when a disabled key is paused ("disabled 3
+	// Disabled says since when a disabled key is paused ("3
 	// minutes ago"); CanDisable and CanEnable offer the two actions.
 	Disabled      string
 	DisabledExact string
-	CanDisable    bool
-	CanEnable     bool
+	// DisabledBy and RevokedBy name who did it; Revoked says when a
+	// revoked key was revoked ("revoked 2 days ago").
+	DisabledBy   string
+	Revoked      string
+	RevokedExact string
+	RevokedBy    string
+	CanDisable   bool
+	CanEnable    bool
 	// Requests24h and Activity are the key's requests in the last 24 hours
 	// and per UTC day over the last 7 days; the list shows them.
 	Requests24h string
 	Activity    components.Spark
 }
 
-// Filter is the list's filter form.
+// Filter is the list's filter form, with its order and page.
 type Filter struct {
 	Status      string
 	Environment string
 	Kind        string
 	Product     string
 	Q           string
+	// Sort is one of the SortBy columns ("" for SortCreated) and Dir
+	// "asc" or "desc" ("" for the column's natural order).
+	Sort string
+	Dir  string
+	Page int // 1-based; 0 means 1
 }
 
-// Active reports whether any filter is set.
+// Columns the list sorts by.
+const (
+	SortCreated     = "created"
+	SortLastUsed    = "last_used"
+	SortDescription = "description"
+	SortRequests    = "requests"
+)
+
+// SortBy are the columns the list sorts by.
+var SortBy = []string{SortCreated, SortLastUsed, SortDescription, SortRequests}
+
+// PageSize is how many keys one page of the list shows.
+const PageSize = 50
+
+// SortColumn is the column the list is sorted by.
+func (f Filter) SortColumn() string {
+	if f.Sort == "" {
+		return SortCreated
+	}
+	return f.Sort
+}
+
+// Descending reports whether the list runs from the largest, the newest or
+// Z down: each column's natural order unless Dir says otherwise.
+func (f Filter) Descending() bool {
+	if f.Dir != "" {
+		return f.Dir == "desc"
+	}
+	return f.SortColumn() != SortDescription
+}
+
+// Query is the filter as a query string ("" when all defaults), sorted by
+// name so the same filter always makes the same URL.
+func (f Filter) Query() string {
+	q := url.Values{}
+	for k, v := range map[string]string{"status": f.Status, "environment": f.Environment, "kind": f.Kind, "product": f.Product, "q": f.Q, "sort": f.Sort, "dir": f.Dir} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.Page > 1 {
+		q.Set("page", strconv.Itoa(f.Page))
+	}
+	return q.Encode()
+}
+
+// SortedBy is the filter sorted by column, from its first page: in the
+// column's natural order, or reversed when it already is in it.
+func (f Filter) SortedBy(column string) Filter {
+	next := f
+	next.Page, next.Sort, next.Dir = 0, column, ""
+	if column == SortCreated {
+		next.Sort = ""
+	}
+	if f.SortColumn() == column && f.Descending() == (naturalDir(column) == "desc") {
+		next.Dir = "desc"
+		if naturalDir(column) == "desc" {
+			next.Dir = "asc"
+		}
+	}
+	return next
+}
+
+func naturalDir(column string) string {
+	if column == SortDescription {
+		return "asc"
+	}
+	return "desc"
+}
+
+// AtPage is the filter on page n.
+func (f Filter) AtPage(n int) Filter {
+	f.Page = n
+	return f
+}
+
+// Pager says which part of the list a page shows.
+type Pager struct {
+	Page  int // 1-based
+	Pages int
+	From  int // 1-based position of the first row shown
+	To    int
+	Total int
+}
+
+// Active reports whether any filter is set (order and page aside).
 func (f Filter) Active() bool {
 	return f.Status != "" || f.Environment != "" || f.Kind != "" || f.Product != "" || f.Q != ""
 }
@@ -83,6 +205,18 @@ type ProductOption struct {
 // AtLimit reports whether no key of the product can be created.
 func (p ProductOption) AtLimit() bool { return p.ActiveNow >= p.Limit }
 
+// ListHeader is what the list's header says: the active keys against the
+// limit (per product when there are several) and whether a key can be
+// created.
+type ListHeader struct {
+	Slug      string
+	IsAdmin   bool
+	AtLimit   bool
+	Limit     int
+	ActiveNow int
+	Products  []ProductOption // set when there is more than one
+}
+
 // ListPage is the keys screen, the home of an organization.
 type ListPage struct {
 	Slug      string
@@ -98,9 +232,15 @@ type ListPage struct {
 	// TableURL is the list's URL with its filters, which the table reloads
 	// from when keys change.
 	TableURL string
+	Pager    Pager
 	// Products are set when there is more than one: the list then shows
 	// a product column, a product filter and each product's count.
 	Products []ProductOption
+}
+
+// Header is the list's header: its counts and create button.
+func (vm ListPage) Header() ListHeader {
+	return ListHeader{Slug: vm.Slug, IsAdmin: vm.IsAdmin, AtLimit: vm.AtLimit, Limit: vm.Limit, ActiveNow: vm.ActiveNow, Products: vm.Products}
 }
 
 // ScopeOption is a scope of the catalogue as a checkbox.
@@ -158,6 +298,34 @@ type Reveal struct {
 	// OldHint and OldDeadline are set after a rotation.
 	OldHint     string
 	OldDeadline string
+	// APIURL is the API base URL the curl examples call: the key's
+	// product's, else PlaceholderAPIURL with APIURLPlaceholder set.
+	APIURL            string
+	APIURLPlaceholder bool
+}
+
+// EnvVar is the variable the reveal's "Download .env" line sets.
+const EnvVar = "KEYPLANE_API_KEY"
+
+// PlaceholderAPIURL stands in the curl examples for an API address nobody
+// configured; the reveal says it is a placeholder.
+const PlaceholderAPIURL = "https://api.example.com"
+
+// Example is a ready-to-paste request with the new key.
+type Example struct {
+	ID      string // "x-api-key" or "bearer"
+	Label   string
+	Command string
+}
+
+// Examples are curl requests with the key in each header the data plane
+// reads: X-Api-Key and Authorization: Bearer.
+func (r Reveal) Examples() []Example {
+	u := r.APIURL + "/"
+	return []Example{
+		{ID: "x-api-key", Label: "With the X-Api-Key header", Command: "curl " + u + " \\\n  -H 'X-Api-Key: " + r.Secret + "'"},
+		{ID: "bearer", Label: "With Authorization: Bearer", Command: "curl " + u + " \\\n  -H 'Authorization: Bearer " + r.Secret + "'"},
+	}
 }
 
 // Detail is the key page.

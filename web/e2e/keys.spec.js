@@ -43,8 +43,10 @@ test('create a key, see it once, find it in the list', async ({ page, context })
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
   await expectAccessible(page);
 
-  // Escape closes the dialog and focus returns to where it was.
+  // Once the key is copied, Escape closes the dialog and focus returns to
+  // where it was.
   await page.keyboard.press('Escape');
+  await expect(reveal.getByTestId('reveal-confirm')).toBeHidden();
   await expect(reveal).toBeHidden();
   await expect(opener).toBeFocused();
 
@@ -112,11 +114,19 @@ test('rotate with 24 hours of grace, then revoke', async ({ page }) => {
   await expect(reveal).toBeVisible();
   await expect(reveal.getByTestId('rotation-note')).toContainText('keeps working until');
   await expect(reveal.getByTestId('revealed-key')).toHaveValue(/^kp_sk_test_/);
+  // Not copied: Escape asks first.
   await page.keyboard.press('Escape');
+  await expect(reveal.getByTestId('reveal-confirm')).toBeVisible();
+  await reveal.getByTestId('reveal-discard').click();
+  await expect(reveal).toBeHidden();
 
-  await page.reload();
+  // The old key's page is up to date without a reload: expiring, replaced,
+  // no longer rotatable or editable.
+  await expect(page.getByTestId('key-status')).toHaveText('expiring');
   await expect(page.getByTestId('key-expiry')).toContainText('expires in');
   await expect(page.getByTestId('successor')).toBeVisible();
+  await expect(page.getByTestId('rotate-key')).toHaveCount(0);
+  await expect(page.getByTestId('edit-key')).toHaveCount(0);
 
   await page.getByTestId('revoke-key').click();
   const revoke = page.getByTestId('revoke-modal');
@@ -126,6 +136,9 @@ test('rotate with 24 hours of grace, then revoke', async ({ page }) => {
   await expectAccessible(page);
   await revoke.getByTestId('confirm-revoke').click();
   await expect(page.getByTestId('key-status')).toHaveText('revoked');
+  await expect(page.getByTestId('key-revoked')).toContainText('by Olivia Operator');
+  await expect(page.getByRole('status').filter({ hasText: 'Revoked' })).toBeVisible();
+  await expect(page.getByTestId('key-description')).toBeFocused();
   await expect(page.getByTestId('rotate-key')).toHaveCount(0);
   await expect(page.getByTestId('revoke-key')).toHaveCount(0);
   expect(problems).toEqual([]);

@@ -50,7 +50,8 @@ test('a member sees a key\'s requests on its page and the usage page', async ({ 
   const usage = member.getByTestId('key-usage');
   await expect(usage).toHaveAttribute('data-viewer-tz', /^Asia\/(Kolkata|Calcutta)$/);
   const hourly = member.getByTestId('usage-hourly');
-  await expect(hourly.locator('svg[role="img"]')).toBeVisible();
+  await expect(hourly.locator('svg[data-chart-svg]')).toBeVisible();
+  await expect(hourly.getByTestId('usage-hourly-legend')).toContainText('Missing scope');
   await expect(hourly.locator('caption')).toContainText(/\(Asia\/(Kolkata|Calcutta)\)/);
   // The numbers sit behind a disclosure below the chart.
   await hourly.getByText('Show the numbers').click();
@@ -60,6 +61,21 @@ test('a member sees a key\'s requests on its page and the usage page', async ({ 
   await expect(last.locator('th')).toHaveText(/:30 IST$/);
   await expect(last.locator('[data-outcome="allowed"]')).toHaveText('6');
   await expect(last.locator('[data-outcome="forbidden"]')).toHaveText('2');
+
+  // The last bucket's tooltip, by keyboard focus and by hover, says what
+  // its table row says.
+  const label = (await last.locator('th').textContent()).trim();
+  const bucket = hourly.locator('rect.chart-hit').last();
+  const tip = member.getByTestId('usage-hourly-tip');
+  await bucket.focus();
+  await expect(tip).toBeVisible();
+  await expect(tip).toHaveText(`${label}: Allowed 6, Missing scope 2; total 8`);
+  await bucket.blur();
+  await expect(tip).toBeHidden();
+  await hourly.locator('rect.chart-hit').first().hover();
+  await expect(tip).toBeVisible();
+  const firstLabel = (await member.getByTestId('usage-hourly-table').locator('tbody tr').first().locator('th').textContent()).trim();
+  await expect(tip).toHaveText(new RegExp(`^${firstLabel}: `));
   await expect(member.getByTestId('key-scopes-table').locator('tr[data-scope="write"] [data-col="forbidden"]')).toHaveText('2');
   await expectAccessible(member);
 
@@ -71,7 +87,7 @@ test('a member sees a key\'s requests on its page and the usage page', async ({ 
 
   await member.getByTestId('nav-usage').click();
   await expect(member).toHaveURL(/\/orgs\/acme\/usage$/);
-  await expect(member.getByTestId('usage-daily').locator('svg[role="img"]')).toBeVisible();
+  await expect(member.getByTestId('usage-daily').locator('svg[data-chart-svg]')).toBeVisible();
   await expect(member.getByTestId('top-keys')).toContainText('Usage reporter');
   await expect(member.getByTestId('rejections').locator('[data-code="forbidden"]')).toHaveText('2');
   await expectAccessible(member);
@@ -109,7 +125,12 @@ test('a rotation\'s cut-over, and ending its grace period from the keyboard', as
     await page.reload();
     await expect(page.getByTestId('cutover-last-hour')).toHaveText('The old key was still used 3 times in the last hour.', { timeout: 500 });
   }).toPass({ timeout: 20_000 });
-  await expect(panel.locator('svg[role="img"]')).toBeVisible();
+  await expect(panel.locator('svg[data-chart-svg]')).toBeVisible();
+  // The cut-over's tooltips and table speak of the same hours.
+  const row = panel.getByTestId('cutover-hours-table').locator('tbody tr').last();
+  const hour = (await row.locator('th').textContent()).trim();
+  await panel.locator('rect.chart-hit').last().focus();
+  await expect(panel.getByTestId('cutover-hours-tip')).toHaveText(new RegExp(`^${hour}: Old key .* 3`));
   await expectAccessible(page);
 
   // The confirmation opens on Cancel; Tab reaches the action, Enter ends it.
