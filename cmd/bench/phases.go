@@ -72,13 +72,16 @@ func (b *bench) closed(ctx context.Context, url string, d time.Duration, conns i
 }
 
 // env is the environment of one keyplane instance: its own address, data
-// dir and session secret, and the database given (SQLite when empty).
+// dir, session secret and encryption key, and the database given (SQLite
+// when empty).
 func (b *bench) env(addr, dataDir, databaseURL string) []string {
-	secret := make([]byte, 32)
+	secret, encryption := make([]byte, 32), make([]byte, 32)
 	rand.Read(secret)
+	rand.Read(encryption)
 	env := []string{
 		"KEYPLANE_ADDR=" + addr, "KEYPLANE_BASE_URL=http://" + addr, "KEYPLANE_DATA_DIR=" + dataDir,
 		"KEYPLANE_SESSION_SECRET=" + hex.EncodeToString(secret),
+		"KEYPLANE_ENCRYPTION_KEY=" + hex.EncodeToString(encryption),
 	}
 	if databaseURL != "" {
 		env = append(env, "DATABASE_URL="+databaseURL)
