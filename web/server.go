@@ -22,6 +22,7 @@ import (
 	"keyplane/internal/clientip"
 	"keyplane/internal/config"
 	"keyplane/internal/idempotency"
+	"keyplane/internal/oidc"
 	"keyplane/internal/optoken"
 	"keyplane/internal/org"
 	"keyplane/internal/product"
@@ -66,6 +67,11 @@ type Deps struct {
 	APILimits ratelimit.Store
 	// Usage counts data plane outcomes; nil counts nothing.
 	Usage *usage.Recorder
+	// SSO runs sign-ins through the OpenID Connect provider, and SSOLinker
+	// tells whom they sign in as; both nil when single sign-on is off
+	// (Config.OIDC), both set when it is on.
+	SSO       *oidc.Client
+	SSOLinker *oidc.Linker
 	// Metrics is served at /metrics; an empty registry when nil.
 	Metrics       prometheus.Gatherer
 	Logger        *slog.Logger
@@ -89,6 +95,8 @@ type Server struct {
 	setup       *setup.Service
 	throttle    *account.Throttle
 	twoFactor   *twofactor.Service
+	sso         *oidc.Client // nil when single sign-on is off
+	ssoLinker   *oidc.Linker
 	logger      *slog.Logger
 	sessions    *SessionStore
 	csrfKey     []byte // derives each session's CSRF token
@@ -121,7 +129,7 @@ func NewServer(d Deps) *Server {
 	s := &Server{
 		cfg: d.Config, db: d.DB, accounts: d.Accounts, orgs: d.Orgs, keys: d.Keys, products: d.Products,
 		audit: d.Audit, usageReader: d.UsageReader, tokens: d.Tokens, setup: d.Setup, throttle: d.Throttle, twoFactor: d.TwoFactor,
-		logger: d.Logger, now: d.Now, version: d.Version,
+		sso: d.SSO, ssoLinker: d.SSOLinker, logger: d.Logger, now: d.Now, version: d.Version,
 	}
 	if d.Metrics == nil {
 		d.Metrics = prometheus.NewRegistry()

@@ -23,6 +23,7 @@ import (
 	"keyplane/internal/audit"
 	"keyplane/internal/config"
 	"keyplane/internal/idempotency"
+	"keyplane/internal/oidc"
 	"keyplane/internal/optoken"
 	"keyplane/internal/org"
 	"keyplane/internal/product"
@@ -147,12 +148,17 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	}
 
 	orgs := org.NewService(db, nil, org.WithAccounts(accounts))
+	sso, linker, err := newSSO(cfg, db, accounts, orgs, secret)
+	if err != nil {
+		return err
+	}
 	srv := web.NewServer(web.Deps{
 		Config: cfg, DB: db, Accounts: accounts, Orgs: orgs, Keys: apikey.NewService(db, keyOpts), Products: products,
 		Audit: audit.NewService(db, nil), UsageReader: usage.NewReader(db), Setup: setup.New(db, accounts, orgs, setupToken),
 		Throttle: throttle, TwoFactor: twofactor.NewService(db, box, nil), Verifier: verifier, Usage: recorder, Metrics: reg,
 		Idempotency: idempotency.NewService(db, nil), APILimits: apiLimits,
 		Tokens: optoken.NewService(db, cfg.KeyPrefix, nil),
+		SSO:    sso, SSOLinker: linker,
 		Logger: logger, SessionSecret: secret, Version: version,
 	})
 	httpSrv := &http.Server{
@@ -206,6 +212,30 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	<-usageDone
 	logger.Info("stopped")
 	return nil
+}
+
+// ssoCallbackPath is the route the provider sends people back to; its
+// absolute URL (KEYPLANE_BASE_URL + ssoCallbackPath) is the redirect URI to
+// register at the provider.
+const ssoCallbackPath = "/login/sso/callback"
+
+// newSSO returns the single sign-on client and linker when cfg.OIDC is
+// enabled, else nils. The flow cookie is sealed with keys derived from the
+// effective session secret. No request goes to the provider here: Keyplane
+// starts while it is down.
+func newSSO(cfg config.Config, db *store.DB, accounts *account.Service, orgs *org.Service, secret []byte) (*oidc.Client, *oidc.Linker, error) {
+	if !cfg.OIDC.Enabled() {
+		return nil, nil, nil
+	}
+	client, err := oidc.New(oidc.Options{
+		Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID, ClientSecret: cfg.OIDC.ClientSecret,
+		RedirectURL: cfg.BaseURL.String() + ssoCallbackPath, Name: cfg.OIDC.Name,
+		CookieSecret: secret, DB: db,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("single sign-on: %w", err)
+	}
+	return client, oidc.NewLinker(db, accounts, orgs, cfg.OIDC), nil
 }
 
 // sessionSecret returns KEYPLANE_SESSION_SECRET, or on SQLite a secret

@@ -86,6 +86,10 @@ type Config struct {
 	// they reach /admin: KEYPLANE_OPERATOR_2FA, "optional" (default) or
 	// "required".
 	OperatorTwoFactor bool
+	// OIDC is single sign-on through an OpenID Connect provider and who may
+	// still sign in with a password: KEYPLANE_OIDC_* and
+	// KEYPLANE_PASSWORD_LOGIN (see LoadOIDC); SSO is off when unset.
+	OIDC OIDC
 }
 
 // Load reads the configuration through getenv (os.Getenv, or a map lookup in
@@ -99,7 +103,8 @@ type Config struct {
 // KEYPLANE_PUBLIC_RATE_LIMIT, KEYPLANE_PUBLIC_BLOCK, KEYPLANE_SETUP_TOKEN,
 // KEYPLANE_SESSION_IDLE, KEYPLANE_SESSION_MAX, KEYPLANE_USAGE_RETENTION,
 // KEYPLANE_LOG_FORMAT, KEYPLANE_STALE_IF_ERROR,
-// KEYPLANE_PORTAL_RETURN_ORIGINS, KEYPLANE_OPERATOR_2FA. KEYPLANE_DATA_DIR and
+// KEYPLANE_PORTAL_RETURN_ORIGINS, KEYPLANE_OPERATOR_2FA, then the single
+// sign-on settings in LoadOIDC's order. KEYPLANE_DATA_DIR and
 // KEYPLANE_SPILL_DIR take any value.
 func Load(getenv func(string) string) (Config, error) {
 	l := &loader{getenv: getenv}
@@ -127,6 +132,7 @@ func Load(getenv func(string) string) (Config, error) {
 		(*loader).spillDir,
 		(*loader).portalReturnOrigins,
 		(*loader).operatorTwoFactor,
+		(*loader).oidc,
 	}
 	for _, step := range steps {
 		if err := step(l); err != nil {
@@ -220,6 +226,15 @@ func (l *loader) encryptionKey() error {
 	case s != "":
 		l.c.EncryptionKey = []byte(s)
 	}
+	return nil
+}
+
+func (l *loader) oidc() error {
+	o, err := LoadOIDC(l.getenv)
+	if err != nil {
+		return err
+	}
+	l.c.OIDC = o
 	return nil
 }
 

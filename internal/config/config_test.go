@@ -34,6 +34,7 @@ func TestLoadDefaults(t *testing.T) {
 		LogFormat:       "text",
 		StaleIfError:    10 * time.Minute,
 		SpillDir:        "./data",
+		OIDC:            OIDC{Name: "SSO", PasswordLogin: PasswordLoginOn},
 	}
 	if got := c.BaseURL.String(); got != "http://localhost:8080" {
 		t.Errorf("BaseURL = %q, want http://localhost:8080", got)
@@ -63,25 +64,30 @@ func TestLoadWhitespaceIsUnset(t *testing.T) {
 
 func TestLoadValues(t *testing.T) {
 	c, err := Load(env(map[string]string{
-		"KEYPLANE_ADDR":              "0.0.0.0:9000",
-		"KEYPLANE_DATA_DIR":          "/var/lib/keyplane",
-		"KEYPLANE_BASE_URL":          "https://keys.example.com/kp/",
-		"DATABASE_URL":               "postgres://kp:pw@db:5432/kp?sslmode=disable",
-		"REDIS_URL":                  "rediss://:pw@cache:6380/0",
-		"KEYPLANE_SESSION_SECRET":    secret32,
-		"KEYPLANE_ENCRYPTION_KEY":    secret32 + "e",
-		"KEYPLANE_OPERATOR_2FA":      "required",
-		"KEYPLANE_KEY_PREFIX":        "acme2",
-		"KEYPLANE_MAX_KEYS_PER_ORG":  "100000",
-		"KEYPLANE_PUBLIC_RATE_LIMIT": "60",
-		"KEYPLANE_PUBLIC_BLOCK":      "0",
-		"KEYPLANE_SETUP_TOKEN":       "0123456789abcdef",
-		"KEYPLANE_SESSION_IDLE":      "30m",
-		"KEYPLANE_SESSION_MAX":       "30m",
-		"KEYPLANE_USAGE_RETENTION":   "3650d",
-		"KEYPLANE_LOG_FORMAT":        "json",
-		"KEYPLANE_STALE_IF_ERROR":    "0",
-		"KEYPLANE_SPILL_DIR":         "/var/spool/keyplane",
+		"KEYPLANE_ADDR":               "0.0.0.0:9000",
+		"KEYPLANE_DATA_DIR":           "/var/lib/keyplane",
+		"KEYPLANE_BASE_URL":           "https://keys.example.com/kp/",
+		"DATABASE_URL":                "postgres://kp:pw@db:5432/kp?sslmode=disable",
+		"REDIS_URL":                   "rediss://:pw@cache:6380/0",
+		"KEYPLANE_SESSION_SECRET":     secret32,
+		"KEYPLANE_ENCRYPTION_KEY":     secret32 + "e",
+		"KEYPLANE_OPERATOR_2FA":       "required",
+		"KEYPLANE_KEY_PREFIX":         "acme2",
+		"KEYPLANE_MAX_KEYS_PER_ORG":   "100000",
+		"KEYPLANE_PUBLIC_RATE_LIMIT":  "60",
+		"KEYPLANE_PUBLIC_BLOCK":       "0",
+		"KEYPLANE_SETUP_TOKEN":        "0123456789abcdef",
+		"KEYPLANE_SESSION_IDLE":       "30m",
+		"KEYPLANE_SESSION_MAX":        "30m",
+		"KEYPLANE_USAGE_RETENTION":    "3650d",
+		"KEYPLANE_LOG_FORMAT":         "json",
+		"KEYPLANE_STALE_IF_ERROR":     "0",
+		"KEYPLANE_SPILL_DIR":          "/var/spool/keyplane",
+		"KEYPLANE_OIDC_ISSUER":        "https://id.example.com",
+		"KEYPLANE_OIDC_CLIENT_ID":     "keyplane",
+		"KEYPLANE_OIDC_CLIENT_SECRET": "client-secret",
+		"KEYPLANE_OIDC_NAME":          "Acme ID",
+		"KEYPLANE_PASSWORD_LOGIN":     "operators",
 	}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -109,6 +115,12 @@ func TestLoadValues(t *testing.T) {
 		{"LogFormat", c.LogFormat, "json"},
 		{"StaleIfError", c.StaleIfError, time.Duration(0)},
 		{"SpillDir", c.SpillDir, "/var/spool/keyplane"},
+		{"OIDC.Enabled()", c.OIDC.Enabled(), true},
+		{"OIDC.Issuer", c.OIDC.Issuer, "https://id.example.com"},
+		{"OIDC.ClientID", c.OIDC.ClientID, "keyplane"},
+		{"OIDC.ClientSecret", c.OIDC.ClientSecret, "client-secret"},
+		{"OIDC.Name", c.OIDC.Name, "Acme ID"},
+		{"OIDC.PasswordLogin", c.OIDC.PasswordLogin, PasswordLoginOperators},
 		{"Postgres()", c.Postgres(), true},
 		{"SecureCookies()", c.SecureCookies(), true},
 	}
@@ -189,6 +201,9 @@ func TestLoadErrors(t *testing.T) {
 		{"origin ftp", map[string]string{"KEYPLANE_PORTAL_RETURN_ORIGINS": "ftp://app.example.com"}, "KEYPLANE_PORTAL_RETURN_ORIGINS"},
 		{"origin with user", map[string]string{"KEYPLANE_PORTAL_RETURN_ORIGINS": "https://u:p@app.example.com"}, "KEYPLANE_PORTAL_RETURN_ORIGINS"},
 		{"origin second bad", map[string]string{"KEYPLANE_PORTAL_RETURN_ORIGINS": "https://a.example.com, javascript:alert(1)"}, "KEYPLANE_PORTAL_RETURN_ORIGINS"},
+		{"oidc issuer without client", map[string]string{"KEYPLANE_OIDC_ISSUER": "https://id.example.com"}, "KEYPLANE_OIDC_CLIENT_ID"},
+		{"password login off without sso", map[string]string{"KEYPLANE_PASSWORD_LOGIN": "off"}, "KEYPLANE_PASSWORD_LOGIN"},
+		{"oidc after the others", map[string]string{"KEYPLANE_PASSWORD_LOGIN": "off", "KEYPLANE_OPERATOR_2FA": "yes"}, "KEYPLANE_OPERATOR_2FA"},
 		{"first in order wins", map[string]string{"KEYPLANE_LOG_FORMAT": "xml", "KEYPLANE_ADDR": "abc"}, "KEYPLANE_ADDR"},
 	}
 	for _, tt := range tests {
@@ -228,6 +243,7 @@ func TestLoadErrorsHideSecrets(t *testing.T) {
 		{"redis parse", map[string]string{"REDIS_URL": "redis://:" + pw + "@cache/%zz"}},
 		{"redis no host", map[string]string{"REDIS_URL": "redis://:" + pw + "@"}},
 		{"base url user info", map[string]string{"KEYPLANE_BASE_URL": "https://u:" + pw + "@x"}},
+		{"oidc secret without issuer", map[string]string{"KEYPLANE_OIDC_CLIENT_SECRET": pw}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
