@@ -15,8 +15,9 @@ import (
 	accountview "keyplane/views/account"
 )
 
-// accountPage shows the signed-in user's name, password, two-factor sign-in
-// and sessions.
+// accountPage shows the signed-in user's name, password (or, without one,
+// how they sign in), linked single sign-on identities (read-only),
+// two-factor sign-in and sessions.
 func (s *Server) accountPage(c echo.Context) error {
 	u := currentUser(c)
 	return s.renderAccount(c, http.StatusOK, accountview.NameForm{Name: u.Name}, accountview.PasswordForm{})
@@ -32,6 +33,15 @@ func (s *Server) renderAccount(c echo.Context, status int, name accountview.Name
 // card's forms.
 func (s *Server) renderAccountWith(c echo.Context, status int, name accountview.NameForm, pw accountview.PasswordForm, twoFactorErrors map[string]string) error {
 	p := s.page(c, "Account")
+	u := currentUser(c)
+	identities, err := s.accounts.UserIdentities(c.Request().Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	pw.NoPassword = u.PasswordHash == ""
+	if pw.NoPassword && len(identities) > 0 {
+		pw.SSOName = s.cfg.OIDC.Name
+	}
 	if isHTMX(c) {
 		switch c.Path() {
 		case "/account/name":
@@ -40,7 +50,6 @@ func (s *Server) renderAccountWith(c echo.Context, status int, name accountview.
 			return render(c, status, accountview.PasswordSection(p, pw))
 		}
 	}
-	u := currentUser(c)
 	list, err := s.accounts.ListSessions(c.Request().Context(), u.ID, s.sessions.limits)
 	if err != nil {
 		return err
@@ -61,6 +70,12 @@ func (s *Server) renderAccountWith(c echo.Context, status int, name accountview.
 		return err
 	}
 	v := accountview.View{Email: u.Email, Name: name, Password: pw, TwoFactor: tf, Sessions: rows}
+	for _, i := range identities {
+		v.Identities = append(v.Identities, accountview.IdentityRow{
+			Issuer: i.Issuer, Email: i.Email, Linked: i.CreatedAt.UTC().Format(exactLayout),
+			LastUsed: relative(i.LastUsedAt, now), LastUsedExact: i.LastUsedAt.UTC().Format(exactLayout),
+		})
+	}
 	return render(c, status, accountview.Page(p, v))
 }
 

@@ -21,22 +21,48 @@ func (s *Server) loginForm(c echo.Context) error {
 	if currentUser(c) != nil {
 		return redirect(c, "/")
 	}
-	return render(c, http.StatusOK, auth.LoginPage(s.page(c, "Sign in"), auth.LoginForm{}))
+	return s.renderLogin(c, http.StatusOK, auth.LoginForm{})
 }
 
-// loginSubmit signs a user in. Failures answer 401 with the form and a
-// message that never says which of email or password was wrong; a throttled
-// account or IP answers 429 with Retry-After, whatever the password.
+// renderLogin writes the sign-in screen with f, which gets the single
+// sign-on button when SSO is on, and the password form as
+// KEYPLANE_PASSWORD_LOGIN allows.
+func (s *Server) renderLogin(c echo.Context, status int, f auth.LoginForm) error {
+	o := s.cfg.OIDC
+	if s.sso != nil {
+		f.SSOName = s.sso.Name()
+	}
+	switch {
+	case !o.PasswordLogin.Allows(true):
+		f.Password = auth.PasswordNobody
+	case !o.PasswordLogin.Allows(false):
+		f.Password = auth.PasswordOperators
+	}
+	return render(c, status, auth.LoginPage(s.page(c, "Sign in"), f))
+}
+
+// loginSubmit signs a user in with a password. Failures answer 401 with
+// the form and a message that never says which of email or password was
+// wrong; a throttled account or IP answers 429 with Retry-After, whatever
+// the password. With KEYPLANE_PASSWORD_LOGIN=off it answers 403 and reads
+// nothing; with operators, anyone but an operator gets the answer of a
+// wrong password, right password or not, so it tells nothing about the
+// account.
 func (s *Server) loginSubmit(c echo.Context) error {
 	ctx := c.Request().Context()
 	email := strings.TrimSpace(c.FormValue("email"))
 	password := c.FormValue("password")
 	ip := c.RealIP()
 	form := auth.LoginForm{Email: email}
+	policy := s.cfg.OIDC.PasswordLogin
+	if !policy.Allows(true) {
+		form.Email, form.Error = "", "Password sign-in is turned off on this Keyplane. Sign in with "+s.cfg.OIDC.Name+"."
+		return s.renderLogin(c, statusOf(apperr.Forbidden), form)
+	}
 	bad := apperr.New(apperr.Unauthorized, "Invalid email or password.")
 	if len(email) > 254 {
 		form.Email, form.Error = "", apperr.MessageOf(bad)
-		return render(c, statusOf(apperr.CodeOf(bad)), auth.LoginPage(s.page(c, "Sign in"), form))
+		return s.renderLogin(c, statusOf(apperr.CodeOf(bad)), form)
 	}
 
 	at, wait := s.throttle.Attempt(ctx, email, ip)
@@ -44,72 +70,108 @@ func (s *Server) loginSubmit(c echo.Context) error {
 		secs := int(math.Ceil(wait.Seconds()))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 		form.Error = fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", humanWait(wait))
-		return render(c, statusOf(apperr.TooMany), auth.LoginPage(s.page(c, "Sign in"), form))
+		return s.renderLogin(c, statusOf(apperr.TooMany), form)
 	}
 
 	u, err := s.accounts.Authenticate(ctx, email, password)
+	why := " failed to sign in"
+	if u.ID != "" && !policy.Allows(u.IsOperator) && (err == nil || apperr.Is(err, apperr.Forbidden)) {
+		// Right password (or a disabled account) of someone who may not
+		// use one: the same answer as a wrong password.
+		err, why = bad, " was refused password sign-in: it is for operators only"
+	}
 	switch apperr.CodeOf(err) {
 	case "":
 	case apperr.Unauthorized:
 		if u.ID != "" {
 			a := audit.Actor{UserID: u.ID, Email: u.Email, IP: ip, UserAgent: c.Request().UserAgent()}
-			if err := s.audit.RecordInUserOrgs(ctx, u.ID, a, audit.LoginFailed, "user", u.ID, u.Email+" failed to sign in"); err != nil {
+			if err := s.audit.RecordInUserOrgs(ctx, u.ID, a, audit.LoginFailed, "user", u.ID, u.Email+why); err != nil {
 				return err
 			}
 		} else {
 			s.logger.Warn("failed login for unknown email", "ip", ip)
 		}
 		form.Error = apperr.MessageOf(err)
-		return render(c, statusOf(apperr.CodeOf(err)), auth.LoginPage(s.page(c, "Sign in"), form))
+		return s.renderLogin(c, statusOf(apperr.CodeOf(err)), form)
 	case apperr.Forbidden:
 		form.Error = apperr.MessageOf(err)
-		return render(c, statusOf(apperr.CodeOf(err)), auth.LoginPage(s.page(c, "Sign in"), form))
+		return s.renderLogin(c, statusOf(apperr.CodeOf(err)), form)
 	default:
 		return err
 	}
 
 	s.throttle.Succeeded(ctx, email, ip, at)
-	return s.completeSignIn(c, u, signInPassword)
+	return s.completeSignIn(c, u, firstFactor{method: signInPassword})
 }
 
-// Ways a user proves who they are first. A password sign-in asks for the
-// second factor of a user who has one; a sign-in whose identity provider
-// owns the second factor (SSO) would not.
+// Ways a user proves who they are first.
 const (
+	// signInPassword: Keyplane checked the password, and asks the second
+	// factor of a user who has one.
 	signInPassword = "password"
+	// signInSSO: the identity provider signed the person in, by its own
+	// rules and second factors; Keyplane asks none of its own.
+	signInSSO = "sso"
 )
 
 // needsSecondFactor reports whether a sign-in by method asks Keyplane's
-// own second factor.
-func needsSecondFactor(method string) bool { return method == signInPassword }
+// own second factor: only a password sign-in does. A single sign-on does
+// not, since the identity provider owns how people prove who they are
+// (and portal sessions, started by the platform, never come here).
+func needsSecondFactor(method string) bool {
+	switch method {
+	case signInPassword:
+		return true
+	case signInSSO:
+		return false
+	}
+	return true
+}
+
+// firstFactor is a sign-in whose first factor was right.
+type firstFactor struct {
+	method string // signInPassword or signInSSO
+	// summary is login.succeeded's; "{email} signed in" when empty.
+	summary string
+	// returnTo is the same-site path to land on; "/" when empty.
+	returnTo string
+}
 
 // completeSignIn finishes a sign-in of u whose first factor, given by
-// method, was right: a user with two-factor on goes to the second step
-// (/login/two-factor), with no session yet; anyone else gets their session
-// now.
-func (s *Server) completeSignIn(c echo.Context, u account.User, method string) error {
-	if needsSecondFactor(method) {
+// f.method, was right: a user with two-factor on goes to the second step
+// (/login/two-factor), with no session yet, when the method asks for it;
+// anyone else gets a new session now (whatever session the browser had
+// ends) and lands on f.returnTo.
+func (s *Server) completeSignIn(c echo.Context, u account.User, f firstFactor) error {
+	if needsSecondFactor(f.method) {
 		on, err := s.twoFactor.Enabled(c.Request().Context(), u.ID)
 		if err != nil {
 			return err
 		}
 		if on {
-			if err := s.sessions.setPending(c, pendingSignIn{UserID: u.ID, Method: method}); err != nil {
+			if err := s.sessions.setPending(c, pendingSignIn{UserID: u.ID, Method: f.method}); err != nil {
 				return err
 			}
 			return redirect(c, twoFactorLoginPath)
 		}
 	}
-	if err := s.startSignedIn(c, u); err != nil {
+	if err := s.startSignedIn(c, u, f.summary); err != nil {
 		return err
 	}
-	return redirect(c, "/")
+	if f.returnTo == "" {
+		f.returnTo = "/"
+	}
+	return redirect(c, f.returnTo)
 }
 
-// startSignedIn records a sign-in of u and starts their session.
-func (s *Server) startSignedIn(c echo.Context, u account.User) error {
+// startSignedIn records a sign-in of u (login.succeeded with summary, or
+// "{email} signed in") and starts their session.
+func (s *Server) startSignedIn(c echo.Context, u account.User, summary string) error {
+	if summary == "" {
+		summary = u.Email + " signed in"
+	}
 	a := audit.Actor{UserID: u.ID, Email: u.Email, IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
-	if err := s.audit.RecordInUserOrgs(c.Request().Context(), u.ID, a, audit.LoginSucceeded, "user", u.ID, u.Email+" signed in"); err != nil {
+	if err := s.audit.RecordInUserOrgs(c.Request().Context(), u.ID, a, audit.LoginSucceeded, "user", u.ID, summary); err != nil {
 		return err
 	}
 	s.sessions.clearPending(c)

@@ -94,6 +94,10 @@ var authzMatrix = map[string][roleCount]int{
 	"POST /account/sessions/revoke-others": {303, 303, 303, 303, 303},
 	"POST /account/sessions/:id/revoke":    {303, 404, 404, 404, 404},
 
+	// Single sign-on, off in this server: not found for everyone.
+	"GET /login/sso":          {404, 404, 404, 404, 404},
+	"GET /login/sso/callback": {404, 404, 404, 404, 404},
+
 	// Two-factor sign-in. The second step of a sign-in without a pending
 	// one leads back to /login (or home, when signed in). Set-up without a
 	// pending seed leads back to /account; confirming one is 404; turning

@@ -8,6 +8,7 @@ import (
 
 	"keyplane/internal/apperr"
 	"keyplane/internal/org"
+	authview "keyplane/views/auth"
 	"keyplane/views/members"
 )
 
@@ -66,12 +67,20 @@ func (s *Server) inviteRevoke(c echo.Context) error {
 }
 
 // acceptVM decides what the invitation page offers the visitor: a sign-up
-// form to an anonymous visitor without an account, one button to the
-// invited user, a message to anyone else.
+// form to an anonymous visitor without an account (with "Accept with
+// {provider}" when single sign-on is on, and without the password form
+// when password sign-in is not for members), one button to the invited
+// user, a message to anyone else.
 func (s *Server) acceptVM(c echo.Context, inv org.OpenInvite) (members.Accept, error) {
 	a := members.Accept{
 		Action: "/invites/" + c.Param("token"), CSRFToken: csrfToken(c), OrgName: inv.OrgName,
 		Email: inv.Email, Role: string(inv.Role), Mode: "mismatch",
+		NoPasswordSignup: !s.cfg.OIDC.PasswordLogin.Allows(false),
+	}
+	if s.sso != nil {
+		// The linker accepts the pending invitations of the verified
+		// email the provider vouches for, this one included.
+		a.SSOName, a.SSOURL = s.sso.Name(), authview.SSOStartURL("/orgs/"+inv.OrgSlug+"/keys")
 	}
 	if u := currentUser(c); u != nil {
 		if u.Email == inv.Email {
@@ -105,7 +114,9 @@ func (s *Server) inviteShow(c echo.Context) error {
 }
 
 // inviteAccept uses an invitation: an anonymous visitor without an account
-// gets one with the name and password they chose; the invited user joins.
+// gets one with the name and password they chose (403 when password
+// sign-in is not for members: they accept with single sign-on); the
+// invited user joins.
 // Either lands on the organization's keys, signed in.
 func (s *Server) inviteAccept(c echo.Context) error {
 	noStore(c)
@@ -128,6 +139,9 @@ func (s *Server) inviteAccept(c echo.Context) error {
 		return redirect(c, "/orgs/"+inv.OrgSlug+"/keys")
 	case "mismatch":
 		return apperr.New(apperr.Forbidden, "This invitation is for %s. Sign in as %s to accept it.", inv.Email, inv.Email)
+	}
+	if a.NoPasswordSignup {
+		return apperr.New(apperr.Forbidden, "New accounts on this Keyplane sign in with %s. Accept this invitation with %s.", s.cfg.OIDC.Name, s.cfg.OIDC.Name)
 	}
 	a.Name = strings.TrimSpace(c.FormValue("name"))
 	u, _, err := s.orgs.AcceptInviteAsNewUser(ctx, token, org.Signup{Name: a.Name, Password: c.FormValue("password")}, actor(c))

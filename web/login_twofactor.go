@@ -85,7 +85,7 @@ func (s *Server) twoFactorLoginSubmit(c echo.Context) error {
 		return err
 	}
 	s.throttle.SecondFactorSucceeded(ctx, u.ID, ip, at)
-	if err := s.startSignedIn(c, u); err != nil {
+	if err := s.startSignedIn(c, u, ""); err != nil {
 		return err
 	}
 	if left >= 0 {

@@ -8,6 +8,7 @@ import (
 
 	"keyplane/internal/org"
 	accountview "keyplane/views/account"
+	authview "keyplane/views/auth"
 	"keyplane/web/api"
 )
 
@@ -96,6 +97,13 @@ func (s *Server) routes() {
 	dash.POST("/setup", s.setupSubmit)
 	dash.GET("/login", s.loginForm)
 	dash.POST("/login", s.loginSubmit)
+	// Single sign-on (404 when off): a link starts it; the provider sends
+	// the browser back to the callback, the one GET that starts a session.
+	// The CSRF check lets it through as it does every GET: its state, bound
+	// to this browser by the flow cookie and single use, stands in for the
+	// token. Before setup, the gate sends both to /setup like any page.
+	dash.GET(authview.SSOPath, s.ssoBegin)
+	dash.GET(authview.SSOCallbackPath, s.ssoCallback)
 	// The second step of a password sign-in: a pending sign-in, not yet a
 	// session, reaches only these two.
 	dash.GET(twoFactorLoginPath, s.twoFactorLoginForm)

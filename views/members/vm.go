@@ -83,4 +83,11 @@ type Accept struct {
 	Name   string
 	Error  string
 	Errors map[string]string
+	// SSOName is the identity provider's name when single sign-on is on:
+	// a new account can then accept with it, at SSOURL. "" when off.
+	SSOName string
+	SSOURL  string
+	// NoPasswordSignup hides the sign-up form's password: password
+	// sign-in is not for new members (KEYPLANE_PASSWORD_LOGIN).
+	NoPasswordSignup bool
 }
