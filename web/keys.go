@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -233,6 +234,40 @@ func (s *Server) keyForm(c echo.Context, slug string, v keys.FormValues) keys.Fo
 	return f
 }
 
+// validKey reports whether in would pass the create's checks of its
+// settings, so that a warning never hides an error.
+func (s *Server) validKey(in apikey.Input) bool {
+	rules, err := s.keys.Rules(in.Product)
+	if err != nil {
+		return false
+	}
+	_, err = rules.Policy.Validate(in, s.now())
+	return err == nil
+}
+
+// noScopesWarning says what a key of product slug without scopes cannot
+// do: call whatever needs a scope, by the product's route rules or a
+// gateway's X-Required-Scope.
+func (s *Server) noScopesWarning(slug string) string {
+	p := s.products.Default()
+	if found, err := s.products.Get(slug); err == nil {
+		p = found
+	}
+	msg := "This key will be able to call nothing that needs a scope: such requests are refused as Missing scope (forbidden)."
+	if n := len(p.RouteScopes); n > 0 {
+		rules := make([]string, 0, min(n, 3))
+		for _, r := range p.RouteScopes[:min(n, 3)] {
+			rules = append(rules, r.Method+" "+r.Path+" needs "+r.Scope)
+		}
+		more := ""
+		if n > 3 {
+			more = fmt.Sprintf(" and %d more", n-3)
+		}
+		msg += " Here " + strings.Join(rules, "; ") + more + "."
+	}
+	return msg
+}
+
 // renderKeyForm shows the create form: in the modal for htmx, as a page
 // otherwise.
 func (s *Server) renderKeyForm(c echo.Context, status int, f keys.Form) error {
@@ -273,6 +308,26 @@ func (s *Server) keyNew(c echo.Context) error {
 	return s.renderKeyForm(c, http.StatusOK, f)
 }
 
+// expiryOf is the expiry date a create form asks for: a preset's date,
+// days from now (UTC), none for "never", else the date field as given.
+// Without a preset (the edit form) the date field decides.
+func expiryOf(preset, date string, now time.Time) string {
+	switch preset {
+	case "30", "90", "365":
+		days, _ := strconv.Atoi(preset)
+		return now.UTC().AddDate(0, 0, days).Format(time.DateOnly)
+	case keys.ExpiresNever:
+		return ""
+	}
+	return date
+}
+
+func (s *Server) keyInput(c echo.Context) apikey.Input {
+	in := keyInput(c)
+	in.ExpiresAt = expiryOf(c.FormValue("expires_in"), in.ExpiresAt, s.now())
+	return in
+}
+
 func keyInput(c echo.Context) apikey.Input {
 	form := c.Request().PostForm
 	return apikey.Input{
@@ -284,7 +339,11 @@ func keyInput(c echo.Context) apikey.Input {
 }
 
 func inputValues(in apikey.Input) keys.FormValues {
-	return keys.FormValues{
+	preset := keys.ExpiresNever
+	if in.ExpiresAt != "" {
+		preset = keys.ExpiresCustom
+	}
+	return keys.FormValues{ExpiresIn: preset,
 		Description: in.Description, Kind: in.Kind, Environment: in.Environment, Scopes: in.Scopes,
 		Domains: in.Domains, IPs: in.IPs, ExpiresAt: in.ExpiresAt, RateLimit: in.RateLimit, BlockMinutes: in.BlockMinutes,
 	}
@@ -294,7 +353,12 @@ func inputValues(in apikey.Input) keys.FormValues {
 // re-posted form answer with the form and a message; nothing is created.
 func (s *Server) keyCreate(c echo.Context) error {
 	m := currentMembership(c)
-	in := keyInput(c)
+	in := s.keyInput(c)
+	if len(in.Scopes) == 0 && c.FormValue("no_scopes") != "ok" && s.validKey(in) {
+		f := s.keyForm(c, in.Product, inputValues(in))
+		f.NoScopesWarning = s.noScopesWarning(in.Product)
+		return s.renderKeyForm(c, http.StatusOK, f)
+	}
 	created, err := s.keys.Create(c.Request().Context(), m.ID, c.FormValue("form_token"), in, actor(c))
 	if err != nil {
 		f := s.keyForm(c, in.Product, inputValues(in))

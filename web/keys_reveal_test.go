@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"keyplane/internal/product"
 	"keyplane/internal/store"
@@ -82,6 +83,80 @@ func TestRevealCurlExamples(t *testing.T) {
 		}
 		if r.testid("api-url-placeholder").Length() != 0 {
 			t.Error("a configured API address is called a placeholder")
+		}
+	})
+}
+
+// TestKeyCreateWithoutScopesWarns: a key without scopes is created only
+// once the admin saw what it cannot do; with a scope no warning shows.
+func TestKeyCreateWithoutScopesWarns(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		k := newKeysEnv(t, db, map[string]string{"KEYPLANE_ROUTE_SCOPES": "POST /v1/sms*=write"})
+		c := k.admin
+		for _, hdr := range [][]string{nil, {"HX-Request", "true"}} {
+			form := keyForm("No scopes")
+			form.Del("no_scopes")
+			r := c.post("/orgs/acme/keys", form, hdr...)
+			wantStatus(t, r, http.StatusOK)
+			warning := r.text("no-scopes-warning")
+			if !strings.Contains(warning, "able to call nothing that needs a scope") || !strings.Contains(warning, "POST /v1/sms* needs write") {
+				t.Errorf("%v: warning %q", hdr, warning)
+			}
+			if r.testid("no-scopes-warning").AttrOr("role", "") != "alert" || r.testid("revealed-key").Length() != 0 {
+				t.Errorf("%v: not an alert, or a key was revealed", hdr)
+			}
+			if r.testid("key-form").Find(`input[name="no_scopes"][value="ok"]`).Length() != 1 ||
+				r.testid("key-form").Find(`input[name="description"]`).AttrOr("value", "") != "No scopes" {
+				t.Errorf("%v: the form does not keep its values and the confirmation", hdr)
+			}
+		}
+		if n := k.count("api_keys"); n != 0 {
+			t.Fatalf("%d keys created before the confirmation", n)
+		}
+		// Posted again with the confirmation, it is created.
+		revealed(t, c.post("/orgs/acme/keys", keyForm("No scopes")))
+		// With a scope, no warning.
+		form := keyForm("Scoped")
+		form.Del("no_scopes")
+		form["scopes"] = []string{"read"}
+		r := c.post("/orgs/acme/keys", form)
+		revealed(t, r)
+		if r.testid("no-scopes-warning").Length() != 0 {
+			t.Error("a scoped key was warned about")
+		}
+	})
+}
+
+// TestKeyCreateExpiryPresets: 30 days, 90 days and 1 year expire at the end
+// of that UTC day; never sets none; a custom date is taken as given.
+func TestKeyCreateExpiryPresets(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		k := newKeysEnv(t, db, nil)
+		if k.admin.get("/orgs/acme/keys/new").testid("expiry-presets").Find(`input[name="expires_in"][value="never"][checked]`).Length() != 1 {
+			t.Error("the create form does not offer the presets, never chosen")
+		}
+		now := k.clock.Now().UTC()
+		custom := now.AddDate(0, 0, 10).Format("2006-01-02")
+		for preset, want := range map[string]string{
+			"30": now.AddDate(0, 0, 30).Format("2006-01-02"), "90": now.AddDate(0, 0, 90).Format("2006-01-02"),
+			"365": now.AddDate(0, 0, 365).Format("2006-01-02"), "never": "", "custom": custom,
+		} {
+			form := keyForm("Expires " + preset)
+			form.Set("expires_in", preset)
+			form.Set("expires_at", custom)
+			_, key := k.createKey(k.admin, form)
+			got := ""
+			if key.ExpiresAt != nil {
+				got = key.ExpiresAt.UTC().Format("2006-01-02")
+				if h := key.ExpiresAt.UTC().Format("15:04"); h != "23:59" && h != "00:00" {
+					t.Errorf("%s: expires at %s, not the end of a day", preset, key.ExpiresAt)
+				}
+			}
+			if got != want && !(key.ExpiresAt != nil && key.ExpiresAt.UTC().Add(-time.Second).Format("2006-01-02") == want) {
+				t.Errorf("preset %s: expires %q, want %q", preset, got, want)
+			}
 		}
 	})
 }

@@ -40,11 +40,11 @@ func newKeysEnv(t *testing.T, db *store.DB, vars map[string]string, tweaks ...fu
 }
 
 // keyForm is a valid create form for a private live key, with a fresh
-// single-use token.
+// single-use token, its lack of scopes confirmed.
 func keyForm(description string) url.Values {
 	return url.Values{
 		"description": {description}, "kind": {"private"}, "environment": {"live"},
-		"form_token": {randomToken(16)},
+		"form_token": {randomToken(16)}, "no_scopes": {"ok"},
 	}
 }
 

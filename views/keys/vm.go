@@ -258,6 +258,7 @@ type FormValues struct {
 	Domains      string
 	IPs          string
 	ExpiresAt    string
+	ExpiresIn    string // one of ExpiryPresets' names, on create
 	RateLimit    string
 	BlockMinutes string
 }
@@ -280,9 +281,13 @@ type Form struct {
 	Values     FormValues
 	Errors     map[string]string
 	Error      string
-	Catalogue  []ScopeOption
-	AtLimit    bool
-	Limit      int
+	// NoScopesWarning, when set, asks before creating a key without
+	// scopes: the form says what such a key cannot do and, posted again,
+	// creates it.
+	NoScopesWarning string
+	Catalogue       []ScopeOption
+	AtLimit         bool
+	Limit           int
 	// DefaultRate and DefaultBlock are the public-key defaults, as hints.
 	DefaultRate  int
 	DefaultBlock int
@@ -358,6 +363,22 @@ type Confirm struct {
 	// Requests24h is the key's requests in the last 24 hours, which a
 	// revoke or a disable cuts off.
 	Requests24h int64
+}
+
+// Expiry presets of the create form.
+const (
+	ExpiresNever  = "never"
+	ExpiresCustom = "custom"
+)
+
+// ExpiryPresets are the create form's expiry choices: days from now, never,
+// or the custom date field.
+var ExpiryPresets = []ScopeOption{
+	{Name: "30", Description: "30 days"},
+	{Name: "90", Description: "90 days"},
+	{Name: "365", Description: "1 year"},
+	{Name: ExpiresNever, Description: "Never"},
+	{Name: ExpiresCustom, Description: "Custom date"},
 }
 
 // StatusNames are the statuses the list filters by.

@@ -23,6 +23,7 @@ test('create a key, see it once, find it in the list', async ({ page, context })
   // A public key without domains: the dialog answers with the message in place.
   await dialog.getByLabel('Description').fill('Checkout widget');
   await dialog.getByRole('radio', { name: /^Public/ }).check();
+  await dialog.getByRole('checkbox', { name: /^read/ }).check();
   await dialog.getByRole('button', { name: 'Create key' }).click();
   await expect(page.getByTestId('error-domains')).toContainText('at least one allowed domain');
   await expect(page.getByTestId('new-key-modal').getByLabel('Description')).toHaveValue('Checkout widget');
@@ -30,7 +31,7 @@ test('create a key, see it once, find it in the list', async ({ page, context })
   // With a domain and a scope it is created and revealed once.
   const form = page.getByTestId('new-key-modal');
   await form.getByLabel('Allowed domains').fill('shop.example.com\n*.example.org');
-  await form.getByRole('checkbox', { name: /^read/ }).check();
+  await expect(form.getByRole('checkbox', { name: /^read/ })).toBeChecked();
   await form.getByRole('button', { name: 'Create key' }).click();
 
   const reveal = page.getByTestId('reveal-modal');
@@ -78,6 +79,9 @@ test('filters narrow the list and keep the URL', async ({ page }) => {
   await page.getByLabel('Description').fill('Staging CI');
   await page.getByRole('radio', { name: /^Test/ }).check();
   await page.getByRole('button', { name: 'Create key' }).click();
+  // No scopes: it says what such a key cannot do before creating it.
+  await expect(page.getByTestId('no-scopes-warning')).toContainText('able to call nothing that needs a scope');
+  await page.getByRole('button', { name: 'Create key without scopes' }).click();
   await expect(page.getByTestId('revealed-key')).toHaveValue(/^kp_sk_test_/);
   await page.getByRole('link', { name: 'I have copied the key' }).click();
 

@@ -3,6 +3,7 @@
 // answered from the keyboard.
 import { test, expect } from '@playwright/test';
 import { watch, expectAccessible, signIn } from './helpers.js';
+import { chooseDefaultProduct } from './keys-helpers.js';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -10,6 +11,7 @@ async function createInDialog(page, description) {
   await page.goto('/orgs/acme/keys');
   await page.getByTestId('create-key').first().click();
   const form = page.getByTestId('new-key-modal');
+  await chooseDefaultProduct(form);
   await form.getByLabel('Description').fill(description);
   await form.getByRole('checkbox', { name: /^read/ }).check();
   await form.getByRole('button', { name: 'Create key' }).click();

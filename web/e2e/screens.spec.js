@@ -3,24 +3,27 @@
 // phone as on a desktop.
 import { test, expect } from '@playwright/test';
 import { watch, expectAccessible, signIn } from './helpers.js';
+import { chooseDefaultProduct } from './keys-helpers.js';
 
 test.describe.configure({ mode: 'serial' });
 
 test('the count follows a create; the visible ending finds the key', async ({ page }) => {
   const problems = watch(page);
   await signIn(page);
+  // The default product's count: alone, or first of the products'.
   const count = page.getByTestId('keys-usage');
-  const before = Number((await count.textContent()).trim().split(' ')[0]);
+  const before = Number((await count.textContent()).match(/(\d+) of 100 active keys/)[1]);
 
   await page.getByTestId('create-key').first().click();
   const form = page.getByTestId('new-key-modal');
+  await chooseDefaultProduct(form);
   await form.getByLabel('Description').fill('Found by its ending');
   await form.getByRole('checkbox', { name: /^read/ }).check();
   await form.getByRole('button', { name: 'Create key' }).click();
   const reveal = page.getByTestId('reveal-modal');
   const secret = await reveal.getByTestId('revealed-key').inputValue();
   // Behind the dialog, without a reload.
-  await expect(count).toHaveText(`${before + 1} of 100 active keys`);
+  await expect(count).toContainText(new RegExp(`(^|: )${before + 1} of 100 active keys`));
   await reveal.getByTestId('download-env').click();
   await page.keyboard.press('Escape');
   await expect(reveal).toBeHidden();

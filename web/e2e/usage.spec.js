@@ -103,6 +103,7 @@ test('a rotation\'s cut-over, and ending its grace period from the keyboard', as
   await page.goto('/orgs/acme/keys/new?product=default');
   await page.getByLabel('Description').fill('Cut-over service');
   await page.getByRole('button', { name: 'Create key' }).click();
+  await page.getByRole('button', { name: 'Create key without scopes' }).click();
   const oldKey = await page.getByTestId('revealed-key').inputValue();
   for (let i = 0; i < 3; i++) {
     expect((await (await page.request.post('/v1/verify', { data: { key: oldKey } })).json()).valid).toBe(true);
