@@ -32,14 +32,20 @@ func (s *Server) twoFactorView(c echo.Context, errs map[string]string) (accountv
 	if u.IsOperator && s.cfg.OperatorTwoFactor {
 		v.RequiredBy = append(v.RequiredBy, "Keyplane's operators")
 	}
+	if u.PasswordHash == "" && s.cfg.OIDC.Enabled() {
+		v.SSOName = s.cfg.OIDC.Name
+	}
 	return v, nil
 }
 
 // twoFactorStart makes a new seed for the signed-in user, pending until
-// confirmed, and leads to the set-up page. With two-factor already on it
-// answers 409.
+// confirmed, and leads to the set-up page. With two-factor already on, or
+// for a user without a password, it answers 409.
 func (s *Server) twoFactorStart(c echo.Context) error {
 	u := currentUser(c)
+	if u.PasswordHash == "" {
+		return apperr.New(apperr.Conflict, "You sign in without a password, so there is no password sign-in for two-factor to protect.")
+	}
 	if _, err := s.twoFactor.Begin(c.Request().Context(), u.ID, u.Email); err != nil {
 		return err
 	}

@@ -158,6 +158,13 @@ func (s *Server) completeSignIn(c echo.Context, u account.User, f firstFactor) e
 	if err := s.startSignedIn(c, u, f.summary); err != nil {
 		return err
 	}
+	if !needsSecondFactor(f.method) {
+		// The identity provider owns this session's second factor: an
+		// organization's two-factor requirement does not apply to it.
+		if err := s.sessions.markSignedInWith(c, f.method); err != nil {
+			return err
+		}
+	}
 	if f.returnTo == "" {
 		f.returnTo = "/"
 	}

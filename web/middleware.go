@@ -385,7 +385,8 @@ func (s *Server) requireRole(role org.Role) echo.MiddlewareFunc {
 // two-factor sign-in, and has not set it up, to /account to set it up: a
 // 303 for pages, HX-Redirect for htmx. It applies to sessions begun before
 // the organization required it too, and never to sessions started from a
-// portal link (the platform signed those in). It runs after requireMember.
+// portal link or by single sign-on (the platform and its identity provider
+// own those sign-ins). It runs after requireMember.
 func (s *Server) requireOrgTwoFactor(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		m := currentMembership(c)
@@ -393,6 +394,9 @@ func (s *Server) requireOrgTwoFactor(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		if sess := currentSession(c); sess != nil && sess.PortalOrgID != nil {
+			return next(c)
+		}
+		if s.sessions.signedInWith(c) == signInSSO {
 			return next(c)
 		}
 		on, err := s.twoFactor.Enabled(c.Request().Context(), currentUser(c).ID)

@@ -32,7 +32,10 @@ type SessionStore struct {
 // Keys of session values.
 const (
 	sessUserID = "user_id"
-	sessFlash  = "_flash"
+	// sessSignedInWith is how the session's user proved who they are,
+	// when not with a password: "sso".
+	sessSignedInWith = "signed_in_with"
+	sessFlash        = "_flash"
 )
 
 type sessRecordKey struct{}
@@ -164,8 +167,15 @@ func (st *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessi
 	return st.accounts.SaveSessionData(r.Context(), sess.ID, string(b))
 }
 
-// current returns the request's session.
+// startedKey holds, in the request's context, the session login started.
+const startedKey = "kp_started_session"
+
+// current returns the request's session: the one login started during
+// this request, else the one its cookie names.
 func (st *SessionStore) current(c echo.Context) (*sessions.Session, error) {
+	if sess, ok := c.Get(startedKey).(*sessions.Session); ok {
+		return sess, nil
+	}
 	return st.Get(c.Request(), st.name)
 }
 
@@ -187,7 +197,33 @@ func (st *SessionStore) login(c echo.Context, userID string, portal *account.Por
 	if portal != nil {
 		sess.Values[sessPortalKey{}] = portal
 	}
-	return st.Save(c.Request(), c.Response(), sess)
+	if err := st.Save(c.Request(), c.Response(), sess); err != nil {
+		return err
+	}
+	c.Set(startedKey, sess)
+	return nil
+}
+
+// markSignedInWith records on the request's session, just started, how its
+// user signed in.
+func (st *SessionStore) markSignedInWith(c echo.Context, method string) error {
+	sess, err := st.current(c)
+	if err != nil {
+		return err
+	}
+	sess.Values[sessSignedInWith] = method
+	return sess.Save(c.Request(), c.Response())
+}
+
+// signedInWith is how the request's session began: "sso", or "" for a
+// password (with its second factor, where the user has one).
+func (st *SessionStore) signedInWith(c echo.Context) string {
+	sess, err := st.current(c)
+	if err != nil || sess.IsNew {
+		return ""
+	}
+	m, _ := sess.Values[sessSignedInWith].(string)
+	return m
 }
 
 // logout deletes the request's session record and cookie.

@@ -440,6 +440,11 @@ func TestSSOAcceptsInvite(t *testing.T) {
 		if r.testid("identity-row").Length() != 1 {
 			t.Errorf("%d identity rows", r.testid("identity-row").Length())
 		}
+		// Nor does it offer Keyplane's two-factor, which guards passwords.
+		if r.testid("two-factor-start").Length() != 0 || !strings.Contains(r.text("two-factor-sso"), "You sign in with "+ssoName) {
+			t.Errorf("two-factor card of an SSO user: %q", r.text("two-factor-card"))
+		}
+		wantStatus(t, c.post("/account/two-factor/start", nil), http.StatusConflict)
 	})
 }
 
@@ -594,4 +599,35 @@ func TestSSOOff(t *testing.T) {
 	}
 	want404(t, c.get("/login/sso"))
 	want404(t, c.get("/login/sso/callback?state=x&code=y"))
+}
+
+// TestSSOSessionsSkipOrgTwoFactor: an organization that requires two-factor
+// sign-in sends a member's password session to set it up, but not their
+// single sign-on session: the identity provider owns its second factor.
+func TestSSOSessionsSkipOrgTwoFactor(t *testing.T) {
+	t.Parallel()
+	p := startIdP(t, false)
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newSSOEnv(t, db, p, nil)
+		alice := e.user("alice@example.com", "Alice", false)
+		acme := e.org("Acme", "acme", alice.ID)
+		carol := e.user("carol@example.com", "Carol", false)
+		e.addMember(acme.ID, carol.ID, org.Member)
+		if err := e.orgs.SetRequireTwoFactor(context.Background(), acme.ID, true, audit.Actor{UserID: alice.ID, Email: alice.Email}); err != nil {
+			t.Fatal(err)
+		}
+
+		byPassword := e.client()
+		byPassword.mustLogin("carol@example.com")
+		wantRedirect(t, byPassword.get("/orgs/acme/keys"), "/account")
+
+		bySSO := e.client()
+		bySSO.wantSignedIn(bySSO.ssoSignIn(p, person("carol-sub", "carol@example.com", true), "/orgs/acme/keys"), "/orgs/acme/keys", "carol@example.com")
+		wantStatus(t, bySSO.get("/orgs/acme/keys"), http.StatusOK)
+		wantStatus(t, bySSO.get("/orgs/acme/members"), http.StatusOK)
+
+		// The mark lives on the session, not the user: her password session
+		// is still sent to set up two-factor.
+		wantRedirect(t, byPassword.get("/orgs/acme/keys"), "/account")
+	})
 }
