@@ -52,4 +52,15 @@ func TestLoadAPIURL(t *testing.T) {
 	if err := loadAPIURL(func(string) string { return "nope" }, &got); err == nil || got != "unchanged" {
 		t.Fatalf("loadAPIURL of a bad value = %q, %v; want an error and dst untouched", got, err)
 	}
+
+	// Load reads it with the rest, and refuses a bad value.
+	env := func(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
+	c, err := Load(env(map[string]string{EnvAPIURL: "https://api.example.com/v2/"}))
+	if err != nil || c.APIURL != "https://api.example.com/v2" {
+		t.Fatalf("Load: APIURL %q, %v", c.APIURL, err)
+	}
+	var cfgErr *Error
+	if _, err := Load(env(map[string]string{EnvAPIURL: "ftp://x"})); !errors.As(err, &cfgErr) || cfgErr.Var != EnvAPIURL {
+		t.Fatalf("Load of a bad %s: %v", EnvAPIURL, err)
+	}
 }

@@ -90,6 +90,10 @@ type Config struct {
 	// still sign in with a password: KEYPLANE_OIDC_* and
 	// KEYPLANE_PASSWORD_LOGIN (see LoadOIDC); SSO is off when unset.
 	OIDC OIDC
+	// APIURL is the platform's API base URL, shown in the dashboard's curl
+	// examples only (a product may set its own): KEYPLANE_API_URL; ""
+	// shows a placeholder.
+	APIURL string
 }
 
 // Load reads the configuration through getenv (os.Getenv, or a map lookup in
@@ -103,8 +107,8 @@ type Config struct {
 // KEYPLANE_PUBLIC_RATE_LIMIT, KEYPLANE_PUBLIC_BLOCK, KEYPLANE_SETUP_TOKEN,
 // KEYPLANE_SESSION_IDLE, KEYPLANE_SESSION_MAX, KEYPLANE_USAGE_RETENTION,
 // KEYPLANE_LOG_FORMAT, KEYPLANE_STALE_IF_ERROR,
-// KEYPLANE_PORTAL_RETURN_ORIGINS, KEYPLANE_OPERATOR_2FA, then the single
-// sign-on settings in LoadOIDC's order. KEYPLANE_DATA_DIR and
+// KEYPLANE_PORTAL_RETURN_ORIGINS, KEYPLANE_OPERATOR_2FA, the single
+// sign-on settings in LoadOIDC's order, KEYPLANE_API_URL. KEYPLANE_DATA_DIR and
 // KEYPLANE_SPILL_DIR take any value.
 func Load(getenv func(string) string) (Config, error) {
 	l := &loader{getenv: getenv}
@@ -133,6 +137,7 @@ func Load(getenv func(string) string) (Config, error) {
 		(*loader).portalReturnOrigins,
 		(*loader).operatorTwoFactor,
 		(*loader).oidc,
+		(*loader).apiURL,
 	}
 	for _, step := range steps {
 		if err := step(l); err != nil {
@@ -237,6 +242,8 @@ func (l *loader) oidc() error {
 	l.c.OIDC = o
 	return nil
 }
+
+func (l *loader) apiURL() error { return loadAPIURL(l.getenv, &l.c.APIURL) }
 
 func (l *loader) operatorTwoFactor() error {
 	switch s := l.get(envOperator2FA); s {

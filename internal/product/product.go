@@ -94,7 +94,7 @@ func Default(cfg config.Config) (Product, error) {
 	return Product{
 		Slug: DefaultSlug, Name: "Default", Format: f, Scopes: cfg.Scopes, RouteScopes: cfg.RouteScopes,
 		PublicKeys: true, MaxKeysPerOrg: cfg.MaxKeysPerOrg, PublicRateLimit: cfg.PublicRateLimit,
-		PublicBlock: cfg.PublicBlock,
+		PublicBlock: cfg.PublicBlock, APIURL: cfg.APIURL,
 	}, nil
 }
 
