@@ -149,9 +149,14 @@ func seedKeys(ctx context.Context, dbURL, orgSlug, prefix string, n, sample, str
 		return nil, err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "ANALYZE api_keys"); err != nil {
-		return nil, fmt.Errorf("analyze: %w", err)
+	// A table just filled by COPY is not one in service: its first reads
+	// set hint bits and dirty pages, and the next checkpoint writes them
+	// while the sample is measured. VACUUM settles it as autovacuum would,
+	// and a checkpoint (superusers only; skipped otherwise) writes it out.
+	if _, err := conn.Exec(ctx, "VACUUM (ANALYZE) api_keys"); err != nil {
+		return nil, fmt.Errorf("vacuum: %w", err)
 	}
+	conn.Exec(ctx, "CHECKPOINT")
 	for _, k := range kept {
 		if !strings.HasPrefix(k, prefix+"_") {
 			return nil, fmt.Errorf("seed: a sampled key was not generated")
