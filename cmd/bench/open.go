@@ -77,6 +77,7 @@ func (b *bench) openPart(ctx context.Context, kpEnv []string, kpAddr, key string
 			}
 			*t.p99 = append(*t.p99, res.Latency.P99)
 			*t.ok = *t.ok && res.ok()
+			b.openLagP99 = append(b.openLagP99, sendLagP99(res))
 			b.printf("round %d  %-8s  %6d requests, %.0f rps  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms  (client send lag p99 %.3f ms)%s\n",
 				r+1, t.name, res.Requests, res.RPS, res.Latency.P50, res.Latency.P90, res.Latency.P99, res.Latency.P999, res.Latency.Max, sendLagP99(res), warn(res))
 		}

@@ -4,36 +4,17 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-func TestTickerWakesEveryPeriod(t *testing.T) {
-	wait, stop, err := newTicker(time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	start := time.Now()
-	for range 20 {
-		if err := wait(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Twenty periods of 1 ms: never early; the upper bound only catches a
-	// ticker that does not tick at all.
-	if d := time.Since(start); d < 19*time.Millisecond || d > 2*time.Second {
-		t.Fatalf("20 ticks of 1ms took %s", d)
-	}
-}
-
-// TestOpenLoopSendsOnSchedule runs the open loop with one P, as on a CPU of
-// its own: every scheduled request is sent and answered.
+// TestOpenLoopSendsOnSchedule: every scheduled request is sent, on
+// schedule, and answered.
 func TestOpenLoopSendsOnSchedule(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	var got atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Api-Key") != "k" {
@@ -60,5 +41,35 @@ func TestOpenLoopSendsOnSchedule(t *testing.T) {
 	}
 	if !strings.Contains(r.Mode, "open") {
 		t.Fatalf("mode %q", r.Mode)
+	}
+}
+
+// TestOpenLoopReconnects: answers with bodies, refusals and "Connection:
+// close" are all counted, and each request carries its own key.
+func TestOpenLoopReconnects(t *testing.T) {
+	var seen sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		k := r.Header.Get("X-Api-Key")
+		if _, dup := seen.LoadOrStore(k, true); dup {
+			t.Errorf("key %q sent twice", k)
+		}
+		n, _ := strconv.Atoi(strings.TrimPrefix(k, "k"))
+		if n%10 == 0 {
+			w.Header().Set("Connection", "close")
+		}
+		if n%2 == 1 {
+			http.Error(w, `{"error":"invalid_key"}`, http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	addr := srv.Listener.Addr().String()
+	head := "GET /v1/auth HTTP/1.1\r\nHost: " + addr + "\r\nX-Api-Key: "
+	p := plan{addr: addr, conns: 3, duration: time.Second, rate: 400, tick: 100 * time.Microsecond,
+		requests: requests{n: 300, build: func(i int) []byte { return []byte(head + "k" + strconv.Itoa(i) + "\r\n\r\n") }}}
+	r := openLoop(p)
+	if r.Scheduled != 300 || r.Requests != 300 || r.Errors != 0 || r.Status["200"] != 150 || r.Status["401"] != 150 {
+		t.Fatalf("scheduled %d, completed %d, errors %d (%s), statuses %v", r.Scheduled, r.Requests, r.Errors, r.LastError, r.Status)
 	}
 }
