@@ -399,15 +399,7 @@ func (s *Server) requireOrgTwoFactor(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.sessions.signedInWith(c) == signInSSO {
 			return next(c)
 		}
-		on, err := s.twoFactor.Enabled(c.Request().Context(), currentUser(c).ID)
-		if err != nil {
-			return apperr.Wrap(apperr.Unavailable, err, "Keyplane cannot reach its database right now. Try again shortly.")
-		}
-		if on {
-			return next(c)
-		}
-		s.sessions.addFlash(c, m.Name+" requires two-factor sign-in. Set it up to continue.")
-		return redirect(c, "/account")
+		return s.unlessTwoFactor(c, next, m.Name+" requires two-factor sign-in. Set it up to continue.")
 	}
 }
 
@@ -419,14 +411,20 @@ func (s *Server) requireOperatorTwoFactor(next echo.HandlerFunc) echo.HandlerFun
 		if !s.cfg.OperatorTwoFactor {
 			return next(c)
 		}
-		on, err := s.twoFactor.Enabled(c.Request().Context(), currentUser(c).ID)
-		if err != nil {
-			return apperr.Wrap(apperr.Unavailable, err, "Keyplane cannot reach its database right now. Try again shortly.")
-		}
-		if on {
-			return next(c)
-		}
-		s.sessions.addFlash(c, "Operators of this Keyplane must use two-factor sign-in. Set it up to continue.")
-		return redirect(c, "/account")
+		return s.unlessTwoFactor(c, next, "Operators of this Keyplane must use two-factor sign-in. Set it up to continue.")
 	}
+}
+
+// unlessTwoFactor runs next for a user with two-factor sign-in on, and
+// otherwise sends them to /account to set it up, with why.
+func (s *Server) unlessTwoFactor(c echo.Context, next echo.HandlerFunc, why string) error {
+	on, err := s.twoFactor.Enabled(c.Request().Context(), currentUser(c).ID)
+	if err != nil {
+		return apperr.Wrap(apperr.Unavailable, err, "Keyplane cannot reach its database right now. Try again shortly.")
+	}
+	if on {
+		return next(c)
+	}
+	s.sessions.addFlash(c, why)
+	return redirect(c, "/account")
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"keyplane/internal/audit"
 	"keyplane/internal/faultproxy"
 	"keyplane/internal/oidc"
+	"keyplane/internal/oidc/oidctest"
 	"keyplane/internal/org"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
@@ -28,41 +28,10 @@ type idp struct {
 	issuer string
 }
 
-// proxiedListener tells mockoidc the proxy's address, so the issuer and
-// endpoints it announces lead through the proxy.
-type proxiedListener struct {
-	net.Listener
-	addr net.Addr
-}
-
-func (l proxiedListener) Addr() net.Addr { return l.addr }
-
 func startIdP(t *testing.T, viaProxy bool) *idp {
 	t.Helper()
-	m, err := mockoidc.NewServer(nil)
-	if err != nil {
-		t.Fatalf("mockoidc: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &idp{m: m}
-	var serve net.Listener = ln
-	if viaProxy {
-		p.proxy = faultproxy.Start(t, ln.Addr().String())
-		addr, err := net.ResolveTCPAddr("tcp", p.proxy.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		serve = proxiedListener{Listener: ln, addr: addr}
-	}
-	if err := m.Start(serve, nil); err != nil {
-		t.Fatalf("mockoidc start: %v", err)
-	}
-	t.Cleanup(func() { m.Server.Close() })
-	p.issuer = m.Issuer()
-	return p
+	p := oidctest.Start(t, viaProxy)
+	return &idp{m: p.M, proxy: p.Proxy, issuer: p.Issuer}
 }
 
 // person is someone at the provider.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 
 	"keyplane/internal/faultproxy"
 	"keyplane/internal/oidc"
+	"keyplane/internal/oidc/oidctest"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
 )
@@ -35,43 +35,11 @@ type testProvider struct {
 	tokenCalls int
 }
 
-// addrListener is a listener that tells mockoidc another address: the
-// proxy's, so that the issuer and endpoints it announces lead through it.
-type addrListener struct {
-	net.Listener
-	addr net.Addr
-}
-
-func (l addrListener) Addr() net.Addr { return l.addr }
-
 func startProvider(t *testing.T, viaProxy bool) *testProvider {
 	t.Helper()
-	m, err := mockoidc.NewServer(nil)
-	if err != nil {
-		t.Fatalf("mockoidc: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &testProvider{m: m}
-	var serve net.Listener = ln
-	if viaProxy {
-		p.proxy = faultproxy.Start(t, ln.Addr().String())
-		proxyAddr, err := net.ResolveTCPAddr("tcp", p.proxy.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		serve = addrListener{Listener: ln, addr: proxyAddr}
-	}
-	if err := m.AddMiddleware(p.middleware); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(serve, nil); err != nil {
-		t.Fatalf("mockoidc start: %v", err)
-	}
-	t.Cleanup(func() { m.Server.Close() })
-	p.issuer = m.Issuer()
+	p := &testProvider{}
+	started := oidctest.Start(t, viaProxy, p.middleware)
+	p.m, p.proxy, p.issuer = started.M, started.Proxy, started.Issuer
 	return p
 }
 
