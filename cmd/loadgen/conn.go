@@ -81,47 +81,28 @@ func readResponse(r *bufio.Reader) (status int, keepAlive bool, err error) {
 	if err != nil {
 		return 0, false, err
 	}
-	// "HTTP/1.1 200 OK"
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		return 0, false, fmt.Errorf("%w: status line %q", errMalformed, line)
-	}
-	status, err = strconv.Atoi(string(line[9:12]))
+	h, err := parseStatus(line)
 	if err != nil {
-		return 0, false, fmt.Errorf("%w: status line %q", errMalformed, line)
+		return 0, false, err
 	}
-	keepAlive = line[7] == '1'
-	length, chunked := int64(-1), false
 	for {
-		h, err := readLine(r)
+		field, err := readLine(r)
 		if err != nil {
 			return 0, false, err
 		}
-		if len(h) == 0 {
+		if len(field) == 0 {
 			break
 		}
-		name, value, ok := bytes.Cut(h, []byte(":"))
-		if !ok {
-			continue
-		}
-		value = bytes.TrimSpace(value)
-		switch {
-		case asciiEqualFold(name, "content-length"):
-			if length, err = strconv.ParseInt(string(value), 10, 64); err != nil {
-				return 0, false, fmt.Errorf("%w: content-length %q", errMalformed, value)
-			}
-		case asciiEqualFold(name, "transfer-encoding"):
-			chunked = asciiEqualFold(value, "chunked")
-		case asciiEqualFold(name, "connection"):
-			if asciiEqualFold(value, "close") {
-				keepAlive = false
-			}
+		if err := h.field(field); err != nil {
+			return 0, false, err
 		}
 	}
+	status, keepAlive, length, chunked := h.status, h.keepAlive, h.length, h.chunked
 	switch {
 	case chunked:
 		err = discardChunked(r)
 	case length > 0:
-		_, err = r.Discard(int(length))
+		_, err = r.Discard(length)
 	case length < 0 && status != 204 && status != 304:
 		// No framing: the body ends with the connection.
 		_, err = io.Copy(io.Discard, r)

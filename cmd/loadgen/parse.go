@@ -20,37 +20,19 @@ func parseResponse(b []byte) (status, n int, keepAlive bool, err error) {
 		}
 		return 0, 0, false, nil
 	}
-	head := b[:end]
-	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		return 0, 0, false, fmt.Errorf("%w: status line %q", errMalformed, line)
+	line, rest, _ := bytes.Cut(b[:end], []byte("\r\n"))
+	h, err := parseStatus(line)
+	if err != nil {
+		return 0, 0, false, err
 	}
-	if status, err = strconv.Atoi(string(line[9:12])); err != nil {
-		return 0, 0, false, fmt.Errorf("%w: status line %q", errMalformed, line)
-	}
-	keepAlive = line[7] == '1'
-	length, chunked := -1, false
 	for len(rest) > 0 {
-		var h []byte
-		h, rest, _ = bytes.Cut(rest, []byte("\r\n"))
-		name, value, ok := bytes.Cut(h, []byte(":"))
-		if !ok {
-			continue
-		}
-		value = bytes.TrimSpace(value)
-		switch {
-		case asciiEqualFold(name, "content-length"):
-			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 {
-				return 0, 0, false, fmt.Errorf("%w: content-length %q", errMalformed, value)
-			}
-		case asciiEqualFold(name, "transfer-encoding"):
-			chunked = asciiEqualFold(value, "chunked")
-		case asciiEqualFold(name, "connection"):
-			if asciiEqualFold(value, "close") {
-				keepAlive = false
-			}
+		var field []byte
+		field, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		if err := h.field(field); err != nil {
+			return 0, 0, false, err
 		}
 	}
+	status, keepAlive, length, chunked := h.status, h.keepAlive, h.length, h.chunked
 	body := end + 4
 	switch {
 	case chunked:
@@ -68,6 +50,51 @@ func parseResponse(b []byte) (status, n int, keepAlive bool, err error) {
 		return status, body, keepAlive, nil
 	}
 	return 0, 0, false, fmt.Errorf("%w: a body without Content-Length or chunked encoding", errMalformed)
+}
+
+// head is what a response's status line and header fields say.
+type head struct {
+	status    int
+	keepAlive bool
+	length    int // Content-Length; -1 when absent
+	chunked   bool
+}
+
+// parseStatus reads a status line ("HTTP/1.1 200 OK").
+func parseStatus(line []byte) (head, error) {
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		return head{}, fmt.Errorf("%w: status line %q", errMalformed, line)
+	}
+	status, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return head{}, fmt.Errorf("%w: status line %q", errMalformed, line)
+	}
+	return head{status: status, keepAlive: line[7] == '1', length: -1}, nil
+}
+
+// field reads one header field into h: the body's framing and whether the
+// connection stays open.
+func (h *head) field(line []byte) error {
+	name, value, ok := bytes.Cut(line, []byte(":"))
+	if !ok {
+		return nil
+	}
+	value = bytes.TrimSpace(value)
+	switch {
+	case asciiEqualFold(name, "content-length"):
+		n, err := strconv.Atoi(string(value))
+		if err != nil || n < 0 {
+			return fmt.Errorf("%w: content-length %q", errMalformed, value)
+		}
+		h.length = n
+	case asciiEqualFold(name, "transfer-encoding"):
+		h.chunked = asciiEqualFold(value, "chunked")
+	case asciiEqualFold(name, "connection"):
+		if asciiEqualFold(value, "close") {
+			h.keepAlive = false
+		}
+	}
+	return nil
 }
 
 // chunkedLength is the length of a whole chunked body at the front of b

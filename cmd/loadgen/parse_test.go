@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -40,5 +42,35 @@ func TestParseResponse(t *testing.T) {
 		if _, _, _, err := parseResponse([]byte(bad)); !errors.Is(err, errMalformed) {
 			t.Errorf("parseResponse(%q): %v, want malformed", bad, err)
 		}
+	}
+}
+
+// TestReadResponse: the closed loop's blocking reader agrees with
+// parseResponse on the same answers, and leaves the next one unread.
+func TestReadResponse(t *testing.T) {
+	t.Parallel()
+	next := "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+	for _, tc := range []struct {
+		in     string
+		status int
+		keep   bool
+	}{
+		{next, 200, true},
+		{"HTTP/1.1 401 Unauthorized\r\nContent-Length: 5\r\n\r\nnope\n", 401, true},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n", 200, true},
+		{"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n", 204, false},
+	} {
+		r := bufio.NewReader(strings.NewReader(tc.in + next))
+		status, keep, err := readResponse(r)
+		if err != nil || status != tc.status || keep != tc.keep {
+			t.Errorf("readResponse(%q) = %d, %v, %v; want %d, %v", tc.in, status, keep, err, tc.status, tc.keep)
+			continue
+		}
+		if status, _, err := readResponse(r); err != nil || status != 200 {
+			t.Errorf("after %q, the next answer: %d, %v", tc.in, status, err)
+		}
+	}
+	if _, _, err := readResponse(bufio.NewReader(strings.NewReader("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"))); !errors.Is(err, errMalformed) {
+		t.Errorf("negative Content-Length: %v, want malformed", err)
 	}
 }
