@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"math"
-	"path/filepath"
 )
 
 // openPart measures latency at a fixed arrival rate: half keyplane's
@@ -19,30 +18,14 @@ func (b *bench) openPart(ctx context.Context, kpEnv []string, kpAddr, key string
 	if why != "" {
 		b.openPin = why
 	}
-	kp, err := startServer(ctx, "keyplane", onServer, b.keyplane, []string{"serve"}, kpEnv, kpAddr, filepath.Join(b.tmp, "keyplane-open.log"), "/healthz")
+	kp, base, minimal, err := b.startServers(ctx, onServer, kpEnv, kpAddr, key, "-open")
 	if err != nil {
 		return err
 	}
 	defer kp.stop()
-	baseAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	base, err := startServer(ctx, "baseline", onServer, b.baseline, []string{"-addr", baseAddr}, cleanEnv(), baseAddr, filepath.Join(b.tmp, "baseline-open.log"), "/")
-	if err != nil {
-		return err
-	}
 	defer base.stop()
-	minAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	minimal, err := startServer(ctx, "minimal", onServer, b.baseline, []string{"-addr", minAddr, "-mode", "forward-auth", "-key", key},
-		cleanEnv(), minAddr, filepath.Join(b.tmp, "minimal-open.log"), "/healthz")
-	if err != nil {
-		return err
-	}
 	defer minimal.stop()
+	baseAddr, minAddr := base.addr, minimal.addr
 
 	load := b.load
 	load.on = onClient

@@ -101,6 +101,39 @@ func (b *bench) setUp(ctx context.Context, env []string) error {
 	return err
 }
 
+// startServers starts keyplane (serve, with kpEnv on kpAddr), bare and the
+// minimal forward-auth handler for key, on the pin's CPUs; their logs are
+// named with suffix. On an error, whatever it started is stopped.
+func (b *bench) startServers(ctx context.Context, on pin, kpEnv []string, kpAddr, key, suffix string) (kp, base, minimal *server, err error) {
+	log := func(name string) string { return filepath.Join(b.tmp, name+suffix+".log") }
+	defer func() {
+		if err != nil {
+			kp.stop()
+			base.stop()
+		}
+	}()
+	if kp, err = startServer(ctx, "keyplane", on, b.keyplane, []string{"serve"}, kpEnv, kpAddr, log("keyplane"), "/healthz"); err != nil {
+		return nil, nil, nil, err
+	}
+	baseAddr, err := freeAddr()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if base, err = startServer(ctx, "baseline", on, b.baseline, []string{"-addr", baseAddr}, cleanEnv(), baseAddr, log("baseline"), "/"); err != nil {
+		return nil, nil, nil, err
+	}
+	minAddr, err := freeAddr()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	minimal, err = startServer(ctx, "minimal", on, b.baseline, []string{"-addr", minAddr, "-mode", "forward-auth", "-key", key},
+		cleanEnv(), minAddr, log("minimal"), "/healthz")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return kp, base, minimal, nil
+}
+
 // sqlitePart measures cached forward-auth against the baseline, open-loop
 // latency, and database reads per cached verification.
 func (b *bench) sqlitePart(ctx context.Context) error {
@@ -117,30 +150,14 @@ func (b *bench) sqlitePart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	kp, err := startServer(ctx, "keyplane", pin{}, b.keyplane, []string{"serve"}, env, kpAddr, filepath.Join(b.tmp, "keyplane-sqlite.log"), "/healthz")
+	kp, base, minimal, err := b.startServers(ctx, pin{}, env, kpAddr, key, "")
 	if err != nil {
 		return err
 	}
 	defer kp.stop()
-	baseAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	base, err := startServer(ctx, "baseline", pin{}, b.baseline, []string{"-addr", baseAddr}, cleanEnv(), baseAddr, filepath.Join(b.tmp, "baseline.log"), "/")
-	if err != nil {
-		return err
-	}
 	defer base.stop()
-	minAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	minimal, err := startServer(ctx, "minimal", pin{}, b.baseline, []string{"-addr", minAddr, "-mode", "forward-auth", "-key", key},
-		cleanEnv(), minAddr, filepath.Join(b.tmp, "minimal.log"), "/healthz")
-	if err != nil {
-		return err
-	}
 	defer minimal.stop()
+	baseAddr, minAddr := base.addr, minimal.addr
 
 	// What Traefik's ForwardAuth sends; the baselines get the same bytes.
 	b.load.headers = []string{"X-Api-Key: " + key, "X-Forwarded-Method: GET", "X-Forwarded-Uri: /api/orders/42"}
