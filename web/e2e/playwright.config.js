@@ -7,9 +7,11 @@
 // directory, hence the ../../ paths.
 import { defineConfig, devices } from '@playwright/test';
 
-const addr = '127.0.0.1:18080';
+// E2E_PORT and E2E_IDP_PORT move the two servers, so that two checkouts can
+// run their suites side by side.
+const addr = `127.0.0.1:${process.env.E2E_PORT || 18080}`;
 const baseURL = `http://${addr}`;
-const idpAddr = '127.0.0.1:18471';
+const idpAddr = `127.0.0.1:${process.env.E2E_IDP_PORT || 18471}`;
 // The provider's client and the one person it signs in (sso.spec.js).
 const sso = {
   name: 'Test IdP',
