@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm/clause"
@@ -102,14 +103,66 @@ const stripeCount = 32
 // stripe is one part of a Recorder's counts, padded to its own cache lines
 // so two cores writing two stripes do not share one.
 type stripe struct {
+	stripeData
+	_ [(64 - unsafe.Sizeof(stripeData{})%64) % 64]byte
+}
+
+// stripeData is what a stripe holds, under mu. The counter and the last
+// use it wrote most recently wait in hot and hotLast until another comes
+// (or the stripe is read), so a run of requests of one key, outcome and
+// scope, the common case, adds to a field instead of hashing into a map.
+type stripeData struct {
 	mu     sync.Mutex
 	counts map[countKey]int64
 	last   map[string]lastUse
-	_      [40]byte
+
+	hot     countKey
+	hotN    int64 // 0: hot holds nothing
+	hotKey  string
+	hotLast lastUse // valid when hotKey != ""
+}
+
+// count adds one request; s.mu is held.
+func (s *stripeData) count(k countKey, at time.Time, ip netip.Addr, origin string) {
+	if s.hotN > 0 && k == s.hot {
+		s.hotN++
+	} else {
+		if s.hotN > 0 {
+			s.counts[s.hot] += s.hotN
+		}
+		s.hot, s.hotN = k, 1
+	}
+	if k.keyID == s.hotKey {
+		if at.After(s.hotLast.at) {
+			s.hotLast = lastUse{at: at, ip: ip, origin: origin}
+		}
+		return
+	}
+	s.settleLast()
+	s.hotKey, s.hotLast = k.keyID, lastUse{at: at, ip: ip, origin: origin}
+}
+
+// settle moves the hot counter and last use into the maps; s.mu is held.
+func (s *stripeData) settle() {
+	if s.hotN > 0 {
+		s.counts[s.hot] += s.hotN
+		s.hot, s.hotN = countKey{}, 0
+	}
+	s.settleLast()
+	s.hotKey, s.hotLast = "", lastUse{}
+}
+
+func (s *stripeData) settleLast() {
+	if s.hotKey == "" {
+		return
+	}
+	if prev, ok := s.last[s.hotKey]; !ok || s.hotLast.at.After(prev.at) {
+		s.last[s.hotKey] = s.hotLast
+	}
 }
 
 // add merges b into s; s.mu is held.
-func (s *stripe) add(b batch) {
+func (s *stripeData) add(b batch) {
 	for k, n := range b.counts {
 		s.counts[k] += n
 	}
@@ -185,10 +238,7 @@ func (r *Recorder) Record(keyID, orgID string, at time.Time, outcome, scope stri
 	k := countKey{keyID: keyID, orgID: orgID, hour: at.Unix() - at.Unix()%3600, outcome: outcome, scope: scope}
 	s := &r.stripes[rand.Uint32()%stripeCount]
 	s.mu.Lock()
-	s.counts[k]++
-	if prev, ok := s.last[keyID]; !ok || at.After(prev.at) {
-		s.last[keyID] = lastUse{at: at, ip: ip, origin: origin}
-	}
+	s.count(k, at, ip, origin)
 	s.mu.Unlock()
 }
 
@@ -198,6 +248,7 @@ func (r *Recorder) Pending() int {
 	for i := range r.stripes {
 		s := &r.stripes[i]
 		s.mu.Lock()
+		s.settle()
 		for k := range s.counts {
 			seen[k] = struct{}{}
 		}
@@ -277,10 +328,11 @@ func (r *Recorder) Flush(ctx context.Context) error {
 
 // take empties the recorder and returns what it held, its stripes merged.
 func (r *Recorder) take() batch {
-	merged := stripe{counts: map[countKey]int64{}, last: map[string]lastUse{}}
+	merged := stripeData{counts: map[countKey]int64{}, last: map[string]lastUse{}}
 	for i := range r.stripes {
 		s := &r.stripes[i]
 		s.mu.Lock()
+		s.settle()
 		b := batch{counts: s.counts, last: s.last}
 		s.counts, s.last = map[countKey]int64{}, map[string]lastUse{}
 		s.mu.Unlock()

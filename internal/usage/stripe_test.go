@@ -45,3 +45,62 @@ func TestRecordConcurrently(t *testing.T) {
 		t.Error("take left counts behind")
 	}
 }
+
+// TestStripeHotCounter: a stripe keeps its latest counter and last use out
+// of its maps; whatever the order of keys, outcomes and scopes, and
+// whether a take comes between runs, every request is counted once under
+// its own counter, and an older last use never replaces a newer one.
+func TestStripeHotCounter(t *testing.T) {
+	base := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	ip := func(b byte) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, b}) }
+	type req struct {
+		key, outcome, scope string
+		sec                 int // seconds after base
+		ip                  byte
+	}
+	seq := []req{
+		{"a", "allowed", "", 1, 1}, {"a", "allowed", "", 2, 1}, {"a", "allowed", "read", 3, 2},
+		{"b", "allowed", "", 4, 3}, {"a", "revoked", "", 5, 4}, {"a", "allowed", "", 6, 5},
+		{"a", "allowed", "", 0, 9}, // arrives late with an older time
+		{"b", "allowed", "", 3600, 6}, {"b", "allowed", "", 3601, 7},
+	}
+	want := map[countKey]int64{}
+	hour := func(sec int) int64 { at := base.Add(time.Duration(sec) * time.Second); return at.Unix() - at.Unix()%3600 }
+	for _, q := range seq {
+		want[countKey{keyID: q.key, orgID: "o", hour: hour(q.sec), outcome: q.outcome, scope: q.scope}]++
+	}
+	// All through one stripe, then again with a take after every request,
+	// so settling mid-run is exercised too.
+	for _, takeEach := range []bool{false, true} {
+		s := stripeData{counts: map[countKey]int64{}, last: map[string]lastUse{}}
+		got := batch{counts: map[countKey]int64{}, last: map[string]lastUse{}}
+		drain := func() {
+			s.settle()
+			merged := stripeData{counts: got.counts, last: got.last}
+			merged.add(batch{counts: s.counts, last: s.last})
+			s.counts, s.last = map[countKey]int64{}, map[string]lastUse{}
+		}
+		for _, q := range seq {
+			k := countKey{keyID: q.key, orgID: "o", hour: hour(q.sec), outcome: q.outcome, scope: q.scope}
+			s.count(k, base.Add(time.Duration(q.sec)*time.Second), ip(q.ip), "")
+			if takeEach {
+				drain()
+			}
+		}
+		drain()
+		if len(got.counts) != len(want) {
+			t.Errorf("takeEach=%v: %d counters, want %d: %v", takeEach, len(got.counts), len(want), got.counts)
+		}
+		for k, n := range want {
+			if got.counts[k] != n {
+				t.Errorf("takeEach=%v: %+v counted %d, want %d", takeEach, k, got.counts[k], n)
+			}
+		}
+		if u := got.last["a"]; !u.at.Equal(base.Add(6*time.Second)) || u.ip != ip(5) {
+			t.Errorf("takeEach=%v: last use of a: %v from %v, want +6s from 10.0.0.5", takeEach, u.at, u.ip)
+		}
+		if u := got.last["b"]; !u.at.Equal(base.Add(3601*time.Second)) || u.ip != ip(7) {
+			t.Errorf("takeEach=%v: last use of b: %v from %v, want +3601s from 10.0.0.7", takeEach, u.at, u.ip)
+		}
+	}
+}
