@@ -144,6 +144,7 @@ type Verifier struct {
 	limiter      Limiter
 	products     Products
 	now          func() time.Time
+	realClock    bool // now is time.Now: Verify reads the clock once for both uses
 	logger       *slog.Logger
 	cache        *cache
 	ttl          time.Duration
@@ -165,7 +166,8 @@ type Verifier struct {
 
 // New returns a Verifier.
 func New(o Options) *Verifier {
-	if o.Now == nil {
+	realClock := o.Now == nil
+	if realClock {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
@@ -197,7 +199,7 @@ func New(o Options) *Verifier {
 		o.Metrics = NewMetrics(nil)
 	}
 	v := &Verifier{
-		store: o.Store, limiter: o.Limiter, products: o.Products, now: o.Now, logger: o.Logger,
+		store: o.Store, limiter: o.Limiter, products: o.Products, now: o.Now, realClock: realClock, logger: o.Logger,
 		cache: newCache(o.CacheSize, o.NegativeCacheSize), ttl: o.CacheTTL, staleIfError: o.StaleIfError,
 		metrics: o.Metrics, keys: newKeySet(),
 		unknownReads: rate.NewLimiter(unknownReadsPerSecond, unknownReadsPerSecond),
@@ -243,7 +245,11 @@ func (v *Verifier) InvalidateAll() { v.cache.purge() }
 // revoked, expired, disabled, IP allowlist, public-key origin, rate limit, scope.
 func (v *Verifier) Verify(ctx context.Context, req Request) Result {
 	start := time.Now()
-	res := v.verify(ctx, req, v.now())
+	now := start
+	if !v.realClock {
+		now = v.now()
+	}
+	res := v.verify(ctx, req, now)
 	v.metrics.observe(res, time.Since(start))
 	return res
 }
