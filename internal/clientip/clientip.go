@@ -67,6 +67,10 @@ func (res *Resolver) isTrusted(a netip.Addr) bool {
 }
 
 func parsePeer(remoteAddr string) netip.Addr {
+	// What net/http sets: an address and a port, read in one pass.
+	if ap, err := netip.ParseAddrPort(remoteAddr); err == nil {
+		return ap.Addr().WithZone("").Unmap()
+	}
 	host := remoteAddr
 	if h, _, err := net.SplitHostPort(remoteAddr); err == nil {
 		host = h

@@ -25,6 +25,9 @@ func TestResolve(t *testing.T) {
 		{"ipv4-mapped peer", trusted, "[::ffff:10.0.0.1]:80", []string{"198.51.100.7"}, "198.51.100.7"},
 		{"empty XFF", trusted, "10.0.0.1:80", nil, "10.0.0.1"},
 		{"bare address", nil, "192.0.2.1", nil, "192.0.2.1"},
+		{"ipv6 peer with a zone", nil, "[fe80::1%eth0]:80", nil, "fe80::1"},
+		{"ipv4-mapped peer, untrusted", nil, "[::ffff:192.0.2.8]:80", nil, "192.0.2.8"},
+		{"unparseable peer", nil, "not-an-address:80", nil, "invalid IP"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
