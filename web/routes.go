@@ -26,14 +26,17 @@ func (s *Server) routes() {
 
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{})))
 
-	// Data plane: keys, not cookies; no session, no CSRF, no per-request log.
-	v1 := e.Group("/v1")
-	v1.Any("/auth", s.dataPlane.ForwardAuth)
-	v1.Any("/auth/*", s.dataPlane.ForwardAuth)
-	v1.Any("/products/:slug/auth", s.dataPlane.ForwardAuth)
-	v1.Any("/products/:slug/auth/*", s.dataPlane.ForwardAuth)
-	v1.POST("/verify", s.dataPlane.Verify)
-	v1.GET("/me", s.dataPlane.Me)
+	// Data plane: keys, not cookies; no session, no CSRF, no per-request
+	// log; a router of its own (s.data) with no middleware.
+	v1 := s.data.Group(dataPrefix)
+	forwardAuth := s.recovered(s.dataPlane.ForwardAuth)
+	v1.Any("/auth", forwardAuth)
+	v1.Any("/auth/*", forwardAuth)
+	v1.Any("/products/:slug/auth", forwardAuth)
+	v1.Any("/products/:slug/auth/*", forwardAuth)
+	v1.POST("/verify", s.recovered(s.dataPlane.Verify))
+	v1.GET("/me", s.recovered(s.dataPlane.Me))
+	v1.RouteNotFound("", s.apiNotFound)
 	v1.RouteNotFound("/*", s.apiNotFound)
 
 	// Management API: keys in headers, never cookies; no session, no CSRF;
