@@ -37,6 +37,9 @@ func (s *Server) renderKey(c echo.Context, status int, k apikey.Key, f keys.Form
 		return err
 	}
 	d.Usage = u
+	if d.Sources, err = s.keySources(c, k, now); err != nil {
+		return err
+	}
 	return render(c, status, keys.DetailScreen(s.page(c, k.Description+" · API key"), d))
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"keyplane/internal/apikey"
 	"keyplane/internal/apperr"
+	"keyplane/internal/usage"
 	"keyplane/views/components"
 	"keyplane/views/keys"
 )
@@ -73,6 +74,11 @@ func (s *Server) cutover(c echo.Context, k apikey.Key, now time.Time) (*keys.Cut
 	if isOrgAdmin(c) {
 		vm.EndURL = keys.EndGraceURL(m.Slug, k.ID)
 	}
+	src, err := s.usageReader.Sources(ctx, m.ID, old.ID, k.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	vm.StillUsing = sourcesView(usage.SinceTime(src, k.CreatedAt), now)
 	return vm, nil
 }
 

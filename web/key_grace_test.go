@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -373,6 +374,44 @@ func TestKeyEndGrace(t *testing.T) {
 		}
 		if code := g.verifyCode(oldSecret2); code != "key_expired" {
 			t.Fatalf("second old key after ending its grace: code %q, want key_expired", code)
+		}
+	})
+}
+
+// TestKeyCutoverStillUsing: the cut-over panel names the addresses and
+// origins that sent the old key requests since the rotation, and only
+// those.
+func TestKeyCutoverStillUsing(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := newGraceEnv(t, db)
+		_, old, _, next := g.rotated("Billing backend", "24h")
+		rotatedAt := g.clock.Now()
+		page := "/orgs/acme/keys/" + next.ID
+		r := g.member.get(page)
+		wantStatus(t, r, http.StatusOK)
+		if got := r.text("cutover-still-using"); !strings.Contains(got, "No client has used the old key since the rotation.") {
+			t.Errorf("before any request: %q", got)
+		}
+
+		rec := usage.NewRecorder(db, nil, nil)
+		rec.Record(old.ID, g.acme.ID, rotatedAt.Add(-time.Minute), "allowed", "", netip.MustParseAddr("192.0.2.1"), "")
+		rec.Record(old.ID, g.acme.ID, rotatedAt.Add(time.Minute), "allowed", "", netip.MustParseAddr("192.0.2.2"), "https://app.example.com/x")
+		rec.Record(next.ID, g.acme.ID, rotatedAt.Add(time.Minute), "allowed", "", netip.MustParseAddr("192.0.2.3"), "")
+		if err := rec.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		g.clock.Advance(10 * time.Minute)
+		r = g.member.get(page)
+		wantStatus(t, r, http.StatusOK)
+		var ips, origins []string
+		r.testid("still-using-ip").Each(func(_ int, s *goquery.Selection) { ips = append(ips, s.Find(".font-mono").Text()) })
+		r.testid("still-using-origin").Each(func(_ int, s *goquery.Selection) { origins = append(origins, s.Find(".font-mono").Text()) })
+		if len(ips) != 1 || ips[0] != "192.0.2.2" {
+			t.Errorf("addresses still using the old key: %v, want only the one after the rotation", ips)
+		}
+		if len(origins) != 1 || origins[0] != "https://app.example.com" {
+			t.Errorf("origins still using the old key: %v", origins)
 		}
 	})
 }

@@ -81,11 +81,16 @@ type lastUse struct {
 // batch is usage taken out of a Recorder (or read from a spill file) to be
 // written in one transaction.
 type batch struct {
-	counts map[countKey]int64
-	last   map[string]lastUse
+	counts  map[countKey]int64
+	last    map[string]lastUse
+	sources map[sourceKey]sourceUse
 }
 
-func (b batch) empty() bool { return len(b.counts) == 0 && len(b.last) == 0 }
+func newBatch() batch {
+	return batch{counts: map[countKey]int64{}, last: map[string]lastUse{}, sources: map[sourceKey]sourceUse{}}
+}
+
+func (b batch) empty() bool { return len(b.counts) == 0 && len(b.last) == 0 && len(b.sources) == 0 }
 
 // requests is the sum of the batch's counts.
 func (b batch) requests() int64 {
@@ -112,14 +117,17 @@ type stripe struct {
 // (or the stripe is read), so a run of requests of one key, outcome and
 // scope, the common case, adds to a field instead of hashing into a map.
 type stripeData struct {
-	mu     sync.Mutex
-	counts map[countKey]int64
-	last   map[string]lastUse
+	mu      sync.Mutex
+	counts  map[countKey]int64
+	last    map[string]lastUse
+	sources map[sourceKey]sourceUse
 
 	hot     countKey
 	hotN    int64 // 0: hot holds nothing
 	hotKey  string
 	hotLast lastUse // valid when hotKey != ""
+	hotSrc  sourceKey
+	hotUse  sourceUse // hotUse.n 0: hotSrc holds nothing
 }
 
 // count adds one request; s.mu is held.
@@ -132,6 +140,16 @@ func (s *stripeData) count(k countKey, at time.Time, ip netip.Addr, origin strin
 		}
 		s.hot, s.hotN = k, 1
 	}
+	src := sourceKey{keyID: k.keyID, orgID: k.orgID, day: k.hour - k.hour%86400, ip: ip, origin: origin}
+	if s.hotUse.n > 0 && src == s.hotSrc {
+		s.hotUse.n++
+		if at.After(s.hotUse.last) {
+			s.hotUse.last = at
+		}
+	} else {
+		s.settleSource()
+		s.hotSrc, s.hotUse = src, sourceUse{n: 1, last: at}
+	}
 	if k.keyID == s.hotKey {
 		if at.After(s.hotLast.at) {
 			s.hotLast = lastUse{at: at, ip: ip, origin: origin}
@@ -142,6 +160,13 @@ func (s *stripeData) count(k countKey, at time.Time, ip netip.Addr, origin strin
 	s.hotKey, s.hotLast = k.keyID, lastUse{at: at, ip: ip, origin: origin}
 }
 
+func (s *stripeData) settleSource() {
+	if s.hotUse.n > 0 {
+		addSource(s.sources, s.hotSrc, s.hotUse, stripeSources)
+		s.hotSrc, s.hotUse = sourceKey{}, sourceUse{}
+	}
+}
+
 // settle moves the hot counter and last use into the maps; s.mu is held.
 func (s *stripeData) settle() {
 	if s.hotN > 0 {
@@ -150,6 +175,7 @@ func (s *stripeData) settle() {
 	}
 	s.settleLast()
 	s.hotKey, s.hotLast = "", lastUse{}
+	s.settleSource()
 }
 
 func (s *stripeData) settleLast() {
@@ -170,6 +196,9 @@ func (s *stripeData) add(b batch) {
 		if prev, ok := s.last[id]; !ok || u.at.After(prev.at) {
 			s.last[id] = u
 		}
+	}
+	for k, u := range b.sources {
+		addSource(s.sources, k, u, 0)
 	}
 }
 
@@ -210,7 +239,8 @@ func NewRecorder(db *store.DB, logger *slog.Logger, reg prometheus.Registerer) *
 	}
 	r := &Recorder{db: db, logger: logger, every: FlushEvery}
 	for i := range r.stripes {
-		r.stripes[i].counts, r.stripes[i].last = map[countKey]int64{}, map[string]lastUse{}
+		b := newBatch()
+		r.stripes[i].counts, r.stripes[i].last, r.stripes[i].sources = b.counts, b.last, b.sources
 	}
 	r.flushDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "keyplane_usage_flush_duration_seconds", Help: "Time to write gathered usage to the database.",
@@ -328,17 +358,19 @@ func (r *Recorder) Flush(ctx context.Context) error {
 
 // take empties the recorder and returns what it held, its stripes merged.
 func (r *Recorder) take() batch {
-	merged := stripeData{counts: map[countKey]int64{}, last: map[string]lastUse{}}
+	all := newBatch()
+	merged := stripeData{counts: all.counts, last: all.last, sources: all.sources}
 	for i := range r.stripes {
 		s := &r.stripes[i]
 		s.mu.Lock()
 		s.settle()
-		b := batch{counts: s.counts, last: s.last}
-		s.counts, s.last = map[countKey]int64{}, map[string]lastUse{}
+		b := batch{counts: s.counts, last: s.last, sources: s.sources}
+		fresh := newBatch()
+		s.counts, s.last, s.sources = fresh.counts, fresh.last, fresh.sources
 		s.mu.Unlock()
 		merged.add(b)
 	}
-	return batch{counts: merged.counts, last: merged.last}
+	return all
 }
 
 // putBack returns an unwritten batch to the recorder, merged with what was
@@ -372,6 +404,9 @@ func (r *Recorder) write(ctx context.Context, b batch, id string) (bool, error) 
 			}
 		}
 		if err := Write(ctx, r.db, rows); err != nil {
+			return err
+		}
+		if err := writeSources(ctx, r.db, sourceRows(b.sources)); err != nil {
 			return err
 		}
 		// In key order, as Write does, so replicas flushing at once take

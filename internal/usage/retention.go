@@ -37,6 +37,12 @@ func Prune(ctx context.Context, db *store.DB, olderThan time.Time) (int64, error
 	return total, nil
 }
 
+// PruneSources deletes the usage_sources rows of the UTC days that ended
+// by olderThan, in batches, and returns how many it deleted.
+func PruneSources(ctx context.Context, db *store.DB, olderThan time.Time) (int64, error) {
+	return prune(ctx, db, "usage_sources", "day", Day.start(olderThan))
+}
+
 func prune(ctx context.Context, db *store.DB, table, column string, before time.Time) (int64, error) {
 	rowID := "rowid"
 	if db.Dialect == store.Postgres {
@@ -67,6 +73,11 @@ func RunRetention(ctx context.Context, db *store.DB, retention time.Duration, no
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		if n, err := PruneSources(ctx, db, now().Add(-min(retention, SourcesKeptFor))); err != nil && ctx.Err() == nil {
+			logger.Warn("usage: pruning key sources failed; will retry", "err", err)
+		} else if n > 0 {
+			logger.Info("usage: pruned old key sources", "rows", n)
+		}
 		if n, err := Prune(ctx, db, now().Add(-retention)); err != nil && ctx.Err() == nil {
 			logger.Warn("usage: retention failed; will retry", "err", err)
 		} else if n > 0 {

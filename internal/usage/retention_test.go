@@ -128,3 +128,52 @@ func TestRetentionDeletesOnlyOldUsage(t *testing.T) {
 		}
 	})
 }
+
+// TestRetentionKeepsSourcesAMonth: key sources are kept for the days the
+// key page shows, or the usage retention when that is shorter.
+func TestRetentionKeepsSourcesAMonth(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		now := time.Date(2026, 5, 20, 10, 30, 0, 0, time.UTC)
+		today := Day.start(now)
+		var rows []Source
+		for _, ago := range []int{0, 10, 30, 31, 32, 60} {
+			day := today.AddDate(0, 0, -ago)
+			rows = append(rows, Source{KeyID: f.keys[0], OrgID: f.orgID, Day: day, Kind: SourceIP, Value: fmt.Sprintf("192.0.2.%d", ago), Count: 1, LastSeen: day})
+		}
+		if err := db.Create(&rows).Error; err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			retention time.Duration
+			left      int64
+		}{
+			{90 * 24 * time.Hour, 4}, // days 0, 10, 30, 31 ago
+			{15 * 24 * time.Hour, 2}, // days 0, 10 ago
+		} {
+			loopCtx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() {
+				RunRetention(loopCtx, db, tc.retention, func() time.Time { return now }, time.Hour, quietLogger)
+				close(done)
+			}()
+			deadline := time.Now().Add(5 * time.Second)
+			var n int64
+			for time.Now().Before(deadline) {
+				if err := db.Model(&Source{}).Count(&n).Error; err != nil {
+					t.Fatal(err)
+				}
+				if n == tc.left {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel()
+			<-done
+			if n != tc.left {
+				t.Errorf("retention %v: %d source rows left, want %d", tc.retention, n, tc.left)
+			}
+		}
+	})
+}

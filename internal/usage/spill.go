@@ -27,11 +27,12 @@ const (
 
 // spillFile is the JSON of a spill file: one batch and its id.
 type spillFile struct {
-	Version   int          `json:"version"`
-	ID        string       `json:"id"`
-	WrittenAt time.Time    `json:"written_at"`
-	Counts    []spillCount `json:"counts"`
-	LastUsed  []spillUse   `json:"last_used"`
+	Version   int           `json:"version"`
+	ID        string        `json:"id"`
+	WrittenAt time.Time     `json:"written_at"`
+	Counts    []spillCount  `json:"counts"`
+	LastUsed  []spillUse    `json:"last_used"`
+	Sources   []spillSource `json:"sources,omitempty"` // absent in files of earlier releases
 }
 
 type spillCount struct {
@@ -50,6 +51,18 @@ type spillUse struct {
 	Origin string    `json:"origin,omitempty"`
 }
 
+// spillSource is one source of a key's requests on one day; IP "" is the
+// key's other (or unknown) source.
+type spillSource struct {
+	KeyID    string    `json:"key_id"`
+	OrgID    string    `json:"org_id"`
+	Day      time.Time `json:"day"`
+	IP       string    `json:"ip,omitempty"`
+	Origin   string    `json:"origin,omitempty"`
+	Count    int64     `json:"count"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
 // writeSpill writes b under id to a new spill file in dir and returns its
 // path. The file is written under a temporary name, synced and renamed, so
 // a file with the final name is always complete.
@@ -60,6 +73,10 @@ func writeSpill(dir, id string, b batch) (path string, err error) {
 	}
 	for keyID, u := range b.last {
 		f.LastUsed = append(f.LastUsed, spillUse{KeyID: keyID, At: u.at.UTC(), IP: ipString(u.ip), Origin: u.origin})
+	}
+	for k, u := range b.sources {
+		f.Sources = append(f.Sources, spillSource{KeyID: k.keyID, OrgID: k.orgID, Day: time.Unix(k.day, 0).UTC(),
+			IP: ipString(k.ip), Origin: k.origin, Count: u.n, LastSeen: u.last.UTC()})
 	}
 	data, err := json.Marshal(f)
 	if err != nil {
@@ -116,7 +133,7 @@ func readSpill(path string) (string, batch, error) {
 	if !store.ValidID(f.ID) {
 		return "", batch{}, fmt.Errorf("id %q is not a UUID", f.ID)
 	}
-	b := batch{counts: map[countKey]int64{}, last: map[string]lastUse{}}
+	b := newBatch()
 	for i, c := range f.Counts {
 		switch {
 		case !store.ValidID(c.KeyID) || !store.ValidID(c.OrgID):
@@ -141,6 +158,24 @@ func readSpill(path string) (string, batch, error) {
 		if prev, ok := b.last[u.KeyID]; !ok || u.At.After(prev.at) {
 			b.last[u.KeyID] = lastUse{at: u.At, ip: ip, origin: u.Origin}
 		}
+	}
+	for i, src := range f.Sources {
+		var ip netip.Addr
+		if src.IP != "" {
+			if ip, err = netip.ParseAddr(src.IP); err != nil {
+				return "", batch{}, fmt.Errorf("source %d: %w", i, err)
+			}
+		}
+		switch {
+		case !store.ValidID(src.KeyID) || !store.ValidID(src.OrgID):
+			return "", batch{}, fmt.Errorf("source %d: key or org id is not a UUID", i)
+		case src.Day.IsZero() || src.Day.Unix()%86400 != 0:
+			return "", batch{}, fmt.Errorf("source %d: day %v is not the start of a UTC day", i, src.Day)
+		case src.Count <= 0 || src.LastSeen.IsZero():
+			return "", batch{}, fmt.Errorf("source %d: a count below 1 or no time", i)
+		}
+		k := sourceKey{keyID: src.KeyID, orgID: src.OrgID, day: src.Day.Unix(), ip: ip, origin: src.Origin}
+		addSource(b.sources, k, sourceUse{n: src.Count, last: src.LastSeen}, 0)
 	}
 	return f.ID, b, nil
 }
@@ -230,6 +265,9 @@ func (r *Recorder) dropUnknownKeys(ctx context.Context, path string, b *batch) e
 	for id := range b.last {
 		ids[id] = false
 	}
+	for k := range b.sources {
+		ids[k.keyID] = false
+	}
 	all := make([]string, 0, len(ids))
 	for id := range ids {
 		all = append(all, id)
@@ -253,6 +291,11 @@ func (r *Recorder) dropUnknownKeys(ctx context.Context, path string, b *batch) e
 	for id := range b.last {
 		if !ids[id] {
 			delete(b.last, id)
+		}
+	}
+	for k := range b.sources {
+		if !ids[k.keyID] {
+			delete(b.sources, k)
 		}
 	}
 	if dropped > 0 {

@@ -65,20 +65,25 @@ func TestStripeHotCounter(t *testing.T) {
 		{"b", "allowed", "", 3600, 6}, {"b", "allowed", "", 3601, 7},
 	}
 	want := map[countKey]int64{}
-	hour := func(sec int) int64 { at := base.Add(time.Duration(sec) * time.Second); return at.Unix() - at.Unix()%3600 }
+	hour := func(sec int) int64 {
+		at := base.Add(time.Duration(sec) * time.Second)
+		return at.Unix() - at.Unix()%3600
+	}
 	for _, q := range seq {
 		want[countKey{keyID: q.key, orgID: "o", hour: hour(q.sec), outcome: q.outcome, scope: q.scope}]++
 	}
 	// All through one stripe, then again with a take after every request,
 	// so settling mid-run is exercised too.
 	for _, takeEach := range []bool{false, true} {
-		s := stripeData{counts: map[countKey]int64{}, last: map[string]lastUse{}}
-		got := batch{counts: map[countKey]int64{}, last: map[string]lastUse{}}
+		fresh := newBatch()
+		s := stripeData{counts: fresh.counts, last: fresh.last, sources: fresh.sources}
+		got := newBatch()
 		drain := func() {
 			s.settle()
-			merged := stripeData{counts: got.counts, last: got.last}
-			merged.add(batch{counts: s.counts, last: s.last})
-			s.counts, s.last = map[countKey]int64{}, map[string]lastUse{}
+			merged := stripeData{counts: got.counts, last: got.last, sources: got.sources}
+			merged.add(batch{counts: s.counts, last: s.last, sources: s.sources})
+			fresh := newBatch()
+			s.counts, s.last, s.sources = fresh.counts, fresh.last, fresh.sources
 		}
 		for _, q := range seq {
 			k := countKey{keyID: q.key, orgID: "o", hour: hour(q.sec), outcome: q.outcome, scope: q.scope}
@@ -101,6 +106,18 @@ func TestStripeHotCounter(t *testing.T) {
 		}
 		if u := got.last["b"]; !u.at.Equal(base.Add(3601*time.Second)) || u.ip != ip(7) {
 			t.Errorf("takeEach=%v: last use of b: %v from %v, want +3601s from 10.0.0.7", takeEach, u.at, u.ip)
+		}
+		// Sources: a's address 10.0.0.1 twice, the others once each.
+		day := base.Unix() - base.Unix()%86400
+		var total int64
+		for _, u := range got.sources {
+			total += u.n
+		}
+		if total != int64(len(seq)) {
+			t.Errorf("takeEach=%v: sources count %d requests, want %d", takeEach, total, len(seq))
+		}
+		if u := got.sources[sourceKey{keyID: "a", orgID: "o", day: day, ip: ip(1)}]; u.n != 2 || !u.last.Equal(base.Add(2*time.Second)) {
+			t.Errorf("takeEach=%v: a from 10.0.0.1: %d requests, last %v; want 2, +2s", takeEach, u.n, u.last)
 		}
 	}
 }

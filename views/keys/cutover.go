@@ -47,6 +47,9 @@ type Cutover struct {
 	EndURL string
 	// Chart is Hours drawn, both keys stacked, with its table.
 	Chart components.Chart
+	// StillUsing are the client addresses and origins that sent the old
+	// key requests since the rotation: who has not moved yet.
+	StillUsing Sources
 }
 
 // CutoverHour is one hour of the cut-over.

@@ -345,6 +345,7 @@ type Detail struct {
 	PredecessorURL string
 	Cutover        *Cutover // nil unless the key this one replaced is in its grace period
 	Usage          Usage
+	Sources        Sources
 }
 
 // Confirm is the revoke, disable or rotate dialog.
