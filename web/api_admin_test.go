@@ -138,6 +138,7 @@ var adminOps = []adminOp{
 	{"delete-product", "DELETE", "/v1/admin/products/{slug}", adminPath("/v1/admin/products/scenario"), "", 200},
 	{"portal-session", "POST", "/v1/admin/portal-sessions", adminPath("/v1/admin/portal-sessions"),
 		`{"org": "acme", "email": "bob@example.com", "return_url": "https://app.example.com/settings"}`, 201},
+	{"report-leaks", "POST", "/v1/admin/leaks", adminPath("/v1/admin/leaks"), `[{"token": "kp_sk_live_nothing", "type": "scanner"}]`, 200},
 }
 
 // TestAdminAPICredentials is the operator API's scenario table: every

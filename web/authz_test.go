@@ -113,6 +113,7 @@ var authzMatrix = map[string][roleCount]int{
 	"POST /admin/users/:id/two-factor/reset":  {303, 404, 404, 404, 404},
 	"GET /orgs/:slug/settings":                {303, 403, 200, 404, 404},
 	"POST /orgs/:slug/settings":               {303, 403, 303, 404, 404}, // an empty form: nothing required, nothing changes
+	"POST /orgs/:slug/settings/leaks":         {303, 403, 422, 404, 404}, // an empty form: no policy chosen
 }
 
 // TestAuthorizationMatrix walks the router's own route list: a route added

@@ -124,9 +124,13 @@ func (s *Server) keyUpdate(c echo.Context) error {
 }
 
 func (s *Server) confirmVM(c echo.Context, k apikey.Key) keys.Confirm {
+	grace := "24h"
+	if k.LeakedAt != nil {
+		grace = "0" // a key found in public should stop now
+	}
 	return keys.Confirm{
 		Slug: currentMembership(c).Slug, CSRFToken: csrfToken(c), ID: k.ID, Hint: k.Hint,
-		Description: k.Description, FormToken: randomToken(16), Grace: "24h",
+		Description: k.Description, FormToken: randomToken(16), Grace: grace,
 	}
 }
 

@@ -76,6 +76,12 @@ func (k *keysEnv) createKey(c *client, form url.Values) (string, apikey.Key) {
 // newKey creates a key of orgID through the service, as alice.
 func (k *keysEnv) newKey(orgID string, in apikey.Input) apikey.Key {
 	k.t.Helper()
+	return k.newKeyWithSecret(orgID, in).Key
+}
+
+// newKeyWithSecret is newKey with the key itself.
+func (k *keysEnv) newKeyWithSecret(orgID string, in apikey.Input) apikey.Created {
+	k.t.Helper()
 	if in.Kind == "" {
 		in.Kind = "private"
 	}
@@ -86,7 +92,7 @@ func (k *keysEnv) newKey(orgID string, in apikey.Input) apikey.Key {
 	if err != nil {
 		k.t.Fatalf("create key %q: %v", in.Description, err)
 	}
-	return c.Key
+	return c
 }
 
 func (e *env) keyBySecret(secret string) apikey.Key {

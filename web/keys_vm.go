@@ -36,6 +36,18 @@ func keyRow(k apikey.Key, slug string, now time.Time) keys.Row {
 	case st == apikey.Active || st == apikey.Expiring:
 		r.CanDisable = true
 	}
+	if k.LeakedAt != nil && k.RevokedAt == nil {
+		r.Leaked = "Found in public"
+		if k.LeakedURL != "" {
+			r.Leaked += " at " + k.LeakedURL
+		}
+		r.Leaked += " on " + k.LeakedAt.UTC().Format("2 January 2006")
+		if k.LeakedSource != "" {
+			r.Leaked += " (reported by " + k.LeakedSource + ")"
+		}
+		r.Leaked += "."
+		r.LeakedExact = k.LeakedAt.UTC().Format(exactLayout)
+	}
 	if k.RevokedAt != nil {
 		r.Revoked = relative(*k.RevokedAt, now)
 		r.RevokedExact = k.RevokedAt.UTC().Format(exactLayout)

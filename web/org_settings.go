@@ -15,6 +15,25 @@ func (s *Server) orgSettings(c echo.Context) error {
 	return s.renderSettings(c, http.StatusOK, settings.Form{RequireTwoFactor: m.RequireTwoFactor})
 }
 
+// orgLeakPolicySave sets what happens to the organization's keys found in
+// public. Admins only; another value is 422.
+func (s *Server) orgLeakPolicySave(c echo.Context) error {
+	m := currentMembership(c)
+	policy := c.FormValue("leak_policy")
+	if err := s.orgs.SetLeakPolicy(c.Request().Context(), m.ID, policy, actor(c)); err != nil {
+		if apperr.Is(err, apperr.Invalid) {
+			return s.renderSettings(c, statusOf(apperr.Invalid), settings.Form{RequireTwoFactor: m.RequireTwoFactor, LeakError: apperr.FieldsOf(err)["leak_policy"]})
+		}
+		return err
+	}
+	if policy == settings.LeakDisable {
+		s.sessions.addFlash(c, "Private keys of "+m.Name+" found in public will be disabled at once.")
+	} else {
+		s.sessions.addFlash(c, "Keys of "+m.Name+" found in public will be flagged and keep working.")
+	}
+	return redirect(c, settings.URL(m.Slug))
+}
+
 func (s *Server) renderSettings(c echo.Context, status int, f settings.Form) error {
 	ctx := c.Request().Context()
 	m := currentMembership(c)
@@ -31,6 +50,9 @@ func (s *Server) renderSettings(c echo.Context, status int, f settings.Form) err
 		return err
 	}
 	f.Slug, f.Members, f.Missing = m.Slug, len(members), len(members)-len(on)
+	if f.LeakPolicy == "" {
+		f.LeakPolicy = m.LeakPolicy
+	}
 	f.AdminHasTwoFactor = on[currentUser(c).ID]
 	return render(c, status, settings.Page(s.page(c, "Settings"), f))
 }

@@ -36,6 +36,8 @@ func (s *Server) routes() {
 	v1.Any("/products/:slug/auth/*", forwardAuth)
 	v1.POST("/verify", s.recovered(s.dataPlane.Verify))
 	v1.GET("/me", s.recovered(s.dataPlane.Me))
+	// GitHub's secret scanning: signed by GitHub, not by a key.
+	v1.POST("/secret-scanning/github", s.recovered(s.scanning.GitHub))
 	v1.RouteNotFound("", s.apiNotFound)
 	v1.RouteNotFound("/*", s.apiNotFound)
 
@@ -71,7 +73,7 @@ func (s *Server) routes() {
 
 	// Operator API: an operator token, never an API key: organizations
 	// (disabling one pauses its keys), their members and invitations,
-	// users, products, and portal sessions.
+	// users, products, portal sessions, and leak reports of its own scanners.
 	adminAPI := s.manage.AdminGroup(doc)
 	huma.Register(adminAPI, api.ListOrgsOp(), s.manage.ListOrgs)
 	huma.Register(adminAPI, api.CreateOrgOp(), s.manage.CreateOrg)
@@ -91,6 +93,7 @@ func (s *Server) routes() {
 	huma.Register(adminAPI, api.UpdateProductOp(), s.manage.UpdateProduct)
 	huma.Register(adminAPI, api.DeleteProductOp(), s.manage.DeleteProduct)
 	huma.Register(adminAPI, api.CreatePortalSessionOp(), s.manage.CreatePortalSession)
+	huma.Register(adminAPI, api.ReportLeaksOp(), s.manage.ReportLeaks)
 	api.ErrorExamples(doc)
 
 	// Dashboard: request log, security headers, session, CSRF (bound to the
@@ -189,4 +192,5 @@ func (s *Server) routes() {
 	orgs.GET("/audit.csv", s.auditCSV, admin)
 	orgs.GET("/settings", s.orgSettings, admin)
 	orgs.POST("/settings", s.orgSettingsSave, admin)
+	orgs.POST("/settings/leaks", s.orgLeakPolicySave, admin)
 }

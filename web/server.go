@@ -25,6 +25,7 @@ import (
 	"keyplane/internal/clientip"
 	"keyplane/internal/config"
 	"keyplane/internal/idempotency"
+	"keyplane/internal/leak"
 	"keyplane/internal/oidc"
 	"keyplane/internal/optoken"
 	"keyplane/internal/org"
@@ -107,6 +108,7 @@ type Server struct {
 	version     string
 
 	dataPlane *api.DataPlane
+	scanning  *api.Scanning
 	manage    *api.Management
 	verifier  *verify.Verifier
 	metrics   prometheus.Gatherer
@@ -142,6 +144,7 @@ func NewServer(d Deps) *Server {
 	}
 	resolver := clientip.New(d.Config.TrustedProxies)
 	s.dataPlane = api.NewDataPlane(d.Verifier, d.Usage, d.Products, resolver, d.Now)
+	s.scanning = api.NewScanning(d.Keys, leak.NewGitHubKeys(d.Config.GitHubKeysURL, nil, d.Now), d.Logger)
 	if d.APILimits == nil {
 		d.APILimits = ratelimit.NewMemory(APILimitKeys)
 	}

@@ -62,10 +62,15 @@ type Key struct {
 	RevokedByID        *string
 	DisabledAt         *time.Time
 	DisabledByID       *string
-	ReplacesID         *string
-	ReplacedByID       *string
-	GraceUntil         *time.Time
-	FormToken          *string
+	// LeakedAt, LeakedURL and LeakedSource say when, where and by whom the
+	// key was found in public (see ReportLeak); LeakedAt is nil otherwise.
+	LeakedAt     *time.Time
+	LeakedURL    string
+	LeakedSource string
+	ReplacesID   *string
+	ReplacedByID *string
+	GraceUntil   *time.Time
+	FormToken    *string
 }
 
 // Source is where a key came from.

@@ -13,6 +13,8 @@ const (
 	KeysImported = "keys.imported"
 	// KeyGraceEnded is an admin ending a rotated key's grace period early.
 	KeyGraceEnded = "key.grace_ended"
+	// KeyLeaked is a key reported found in public.
+	KeyLeaked = "key.leaked"
 )
 
 // Actions on an organization's members recorded in the audit log.
@@ -42,5 +44,5 @@ const (
 )
 
 // OrgSettingsChanged is an admin changing an organization's settings
-// (requiring two-factor of its members).
+// (requiring two-factor of its members, the leak policy).
 const OrgSettingsChanged = "org.settings_changed"

@@ -45,6 +45,9 @@ type Actor struct {
 	// through the operator API.
 	TokenID   string
 	TokenName string
+	// Program names what acted on its own, on a report or a policy
+	// ("GitHub secret scanning", "the leak policy"), when no person did.
+	Program string
 }
 
 // Name is how summaries name the actor: their email, the API key as
@@ -68,6 +71,8 @@ func (a Actor) Label() string {
 		return a.KeyHint + ` "` + a.KeyDescription + `"`
 	case a.TokenName != "":
 		return `operator token "` + a.TokenName + `"`
+	case a.Program != "":
+		return a.Program
 	}
 	return ""
 }

@@ -94,6 +94,9 @@ type Config struct {
 	// examples only (a product may set its own): KEYPLANE_API_URL; ""
 	// shows a placeholder.
 	APIURL string
+	// GitHubKeysURL is where the keys that sign GitHub's secret scanning
+	// requests are fetched: KEYPLANE_GITHUB_KEYS_URL, GitHub's by default.
+	GitHubKeysURL string
 }
 
 // Load reads the configuration through getenv (os.Getenv, or a map lookup in
@@ -138,6 +141,7 @@ func Load(getenv func(string) string) (Config, error) {
 		(*loader).operatorTwoFactor,
 		(*loader).oidc,
 		(*loader).apiURL,
+		(*loader).githubKeysURL,
 	}
 	for _, step := range steps {
 		if err := step(l); err != nil {

@@ -35,6 +35,7 @@ func TestLoadDefaults(t *testing.T) {
 		StaleIfError:    10 * time.Minute,
 		SpillDir:        "./data",
 		OIDC:            OIDC{Name: "SSO", PasswordLogin: PasswordLoginOn},
+		GitHubKeysURL:   DefaultGitHubKeysURL,
 	}
 	if got := c.BaseURL.String(); got != "http://localhost:8080" {
 		t.Errorf("BaseURL = %q, want http://localhost:8080", got)

@@ -46,6 +46,9 @@ type Organization struct {
 	// RequireTwoFactor is set when the organization's admins require
 	// two-factor sign-in of every member (see SetRequireTwoFactor).
 	RequireTwoFactor bool
+	// LeakPolicy is what happens to a key found in public: "notify" (the
+	// default) or "disable" (see apikey.LeakPolicy and SetLeakPolicy).
+	LeakPolicy string `gorm:"default:notify"`
 }
 
 // TableName maps Organization to its table.
@@ -259,7 +262,7 @@ func (s *Service) BySlug(ctx context.Context, slug string) (Organization, error)
 func (s *Service) MembershipBySlug(ctx context.Context, slug, userID string) (Joined, error) {
 	var j Joined
 	err := s.db.Conn(ctx).Table("organizations AS o").
-		Select("o.id, o.name, o.slug, o.created_at, o.updated_at, o.disabled_at, o.require_two_factor, m.role").
+		Select("o.id, o.name, o.slug, o.created_at, o.updated_at, o.disabled_at, o.require_two_factor, o.leak_policy, m.role").
 		Joins("JOIN memberships AS m ON m.org_id = o.id").
 		Where("o.slug = ? AND m.user_id = ?", slug, userID).
 		Take(&j).Error
@@ -276,7 +279,7 @@ func (s *Service) MembershipBySlug(ctx context.Context, slug, userID string) (Jo
 func (s *Service) ForUser(ctx context.Context, userID string) ([]Joined, error) {
 	var list []Joined
 	err := s.db.Conn(ctx).Table("organizations AS o").
-		Select("o.id, o.name, o.slug, o.created_at, o.updated_at, o.disabled_at, o.require_two_factor, m.role").
+		Select("o.id, o.name, o.slug, o.created_at, o.updated_at, o.disabled_at, o.require_two_factor, o.leak_policy, m.role").
 		Joins("JOIN memberships AS m ON m.org_id = o.id").
 		Where("m.user_id = ?", userID).
 		Order("o.name, o.slug").
@@ -297,7 +300,7 @@ type OrgSummary struct {
 func (s *Service) List(ctx context.Context) ([]OrgSummary, error) {
 	var list []OrgSummary
 	err := s.db.Conn(ctx).Table("organizations AS o").
-		Select("o.id, o.name, o.slug, o.created_at, o.updated_at, o.disabled_at, o.require_two_factor, (SELECT count(*) FROM memberships m WHERE m.org_id = o.id) AS members").
+		Select("o.id, o.name, o.slug, o.created_at, o.updated_at, o.disabled_at, o.require_two_factor, o.leak_policy, (SELECT count(*) FROM memberships m WHERE m.org_id = o.id) AS members").
 		Order("o.name, o.slug").
 		Find(&list).Error
 	if err != nil {

@@ -45,21 +45,25 @@ func KeyURL(slug, id string) string { return ListURL(slug) + "/" + id }
 
 // Row is one key as the list and the key page show it.
 type Row struct {
-	ID            string
-	URL           string
-	Hint          string
-	Description   string
-	Product       string // the product's name, shown when there are several
-	Imported      bool   // brought from the platform's own key system
-	Kind          string
-	Environment   string
-	Status        string
-	Scopes        []string
-	Domains       []string
-	IPs           []string
-	CreatedBy     string
-	CreatedAt     string
-	CreatedAtISO  string
+	ID           string
+	URL          string
+	Hint         string
+	Description  string
+	Product      string // the product's name, shown when there are several
+	Imported     bool   // brought from the platform's own key system
+	Kind         string
+	Environment  string
+	Status       string
+	Scopes       []string
+	Domains      []string
+	IPs          []string
+	CreatedBy    string
+	CreatedAt    string
+	CreatedAtISO string
+	// Leaked says where and when the key was found in public ("" when it
+	// was not, or is revoked since); LeakedExact is the time, exactly.
+	Leaked        string
+	LeakedExact   string
 	LastUsed      string // "Never used" or "3 minutes ago"
 	LastUsedExact string
 	LastUsedIP    string
