@@ -37,6 +37,9 @@ func (s *Server) renderKey(c echo.Context, status int, k apikey.Key, f keys.Form
 		return err
 	}
 	d.Usage = u
+	if u.Custom.Error != "" && status == http.StatusOK {
+		status = statusOf(apperr.Invalid)
+	}
 	return render(c, status, keys.DetailScreen(s.page(c, k.Description+" · API key"), d))
 }
 
