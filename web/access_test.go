@@ -59,7 +59,7 @@ func TestAnonymous(t *testing.T) {
 		e.org("Acme", "acme", alice.ID)
 		c := e.client()
 		for _, path := range []string{"/", "/orgs/acme/keys", "/orgs/nope/keys", "/admin/users", "/admin/orgs"} {
-			wantRedirect(t, c.get(path), "/login")
+			wantRedirect(t, c.get(path), signInURL(path))
 			r := c.get(path, "HX-Request", "true")
 			wantStatus(t, r, http.StatusUnauthorized)
 			if got := r.Header.Get("HX-Redirect"); got != "/login" {

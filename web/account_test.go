@@ -107,8 +107,8 @@ func TestAccountChangePassword(t *testing.T) {
 		if ids, cur := sessionIDs(t, r); len(ids) != 1 || cur != ids[0] {
 			t.Errorf("sessions after the change = %v (current %q), want only this one", ids, cur)
 		}
-		wantRedirect(t, there.get("/account"), "/login")
-		wantRedirect(t, other.get("/account"), "/login")
+		wantRedirect(t, there.get("/account"), signInURL("/account"))
+		wantRedirect(t, other.get("/account"), signInURL("/account"))
 
 		c := e.client()
 		wantLoginRefused(t, c, c.login("alice@example.com", testPassword), http.StatusUnauthorized, badLogin)
@@ -200,7 +200,7 @@ func TestAccountSessions(t *testing.T) {
 		wantStatus(t, b1.get("/account"), http.StatusOK)
 
 		wantRedirect(t, a1.post("/account/sessions/"+other+"/revoke", nil), "/account")
-		wantRedirect(t, a2.get("/account"), "/login")
+		wantRedirect(t, a2.get("/account"), signInURL("/account"))
 		r = a1.get("/account")
 		wantFlash(t, r, "That session has been signed out.")
 		if ids, _ := sessionIDs(t, r); len(ids) != 1 {
@@ -227,8 +227,8 @@ func TestAccountSessions(t *testing.T) {
 			t.Fatalf("%d sessions before revoke-others, want 3 and the button", len(ids))
 		}
 		wantRedirect(t, a1.post("/account/sessions/revoke-others", nil), "/account")
-		wantRedirect(t, a3.get("/account"), "/login")
-		wantRedirect(t, a4.get("/account"), "/login")
+		wantRedirect(t, a3.get("/account"), signInURL("/account"))
+		wantRedirect(t, a4.get("/account"), signInURL("/account"))
 		r = a1.get("/account")
 		wantStatus(t, r, http.StatusOK)
 		wantFlash(t, r, "Every other session has been signed out.")
@@ -240,7 +240,7 @@ func TestAccountSessions(t *testing.T) {
 		// Signing out the current session through its id is a logout.
 		_, cur = sessionIDs(t, r)
 		wantRedirect(t, a1.post("/account/sessions/"+cur+"/revoke", nil), "/login")
-		wantRedirect(t, a1.get("/account"), "/login")
+		wantRedirect(t, a1.get("/account"), signInURL("/account"))
 	})
 }
 
@@ -313,8 +313,8 @@ func TestAdminDisableUser(t *testing.T) {
 		if ev.ActorEmail != "op@example.com" || ev.TargetID != bob.ID || !strings.Contains(ev.Summary, "bob@example.com") {
 			t.Errorf("member.disabled event %+v", ev)
 		}
-		wantRedirect(t, bobc.get("/account"), "/login")
-		wantRedirect(t, bob2.get("/account"), "/login")
+		wantRedirect(t, bobc.get("/account"), signInURL("/account"))
+		wantRedirect(t, bob2.get("/account"), signInURL("/account"))
 		wantStatus(t, carolc.get("/account"), http.StatusOK)
 		r = opc.get("/admin/users")
 		wantFlash(t, r, "Disabled bob@example.com.")

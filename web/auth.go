@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -17,11 +18,14 @@ import (
 	"keyplane/views/auth"
 )
 
+// loginForm is the sign-in screen. ?next= is the same-site path to land
+// on once signed in (see safeNext); a signed-in visitor goes there now.
 func (s *Server) loginForm(c echo.Context) error {
+	next := safeNext(c.QueryParam("next"))
 	if currentUser(c) != nil {
-		return redirect(c, "/")
+		return redirect(c, next)
 	}
-	return s.renderLogin(c, http.StatusOK, auth.LoginForm{})
+	return s.renderLogin(c, http.StatusOK, auth.LoginForm{Next: next})
 }
 
 // renderLogin writes the sign-in screen with f, which gets the single
@@ -53,7 +57,7 @@ func (s *Server) loginSubmit(c echo.Context) error {
 	email := strings.TrimSpace(c.FormValue("email"))
 	password := c.FormValue("password")
 	ip := c.RealIP()
-	form := auth.LoginForm{Email: email}
+	form := auth.LoginForm{Email: email, Next: safeNext(c.FormValue("next"))}
 	policy := s.cfg.OIDC.PasswordLogin
 	if !policy.Allows(true) {
 		form.Email, form.Error = "", "Password sign-in is turned off on this Keyplane. Sign in with "+s.cfg.OIDC.Name+"."
@@ -101,7 +105,7 @@ func (s *Server) loginSubmit(c echo.Context) error {
 	}
 
 	s.throttle.Succeeded(ctx, email, ip, at)
-	return s.completeSignIn(c, u, firstFactor{method: signInPassword})
+	return s.completeSignIn(c, u, firstFactor{method: signInPassword, returnTo: form.Next})
 }
 
 // Ways a user proves who they are first.
@@ -133,7 +137,8 @@ type firstFactor struct {
 	method string // signInPassword or signInSSO
 	// summary is login.succeeded's; "{email} signed in" when empty.
 	summary string
-	// returnTo is the same-site path to land on; "/" when empty.
+	// returnTo is the same-site path to land on; "/" when empty or not
+	// same-site (safeNext).
 	returnTo string
 }
 
@@ -141,7 +146,8 @@ type firstFactor struct {
 // f.method, was right: a user with two-factor on goes to the second step
 // (/login/two-factor), with no session yet, when the method asks for it;
 // anyone else gets a new session now (whatever session the browser had
-// ends) and lands on f.returnTo.
+// ends) and lands on f.returnTo. The second step keeps f.returnTo for
+// when it succeeds.
 func (s *Server) completeSignIn(c echo.Context, u account.User, f firstFactor) error {
 	if needsSecondFactor(f.method) {
 		on, err := s.twoFactor.Enabled(c.Request().Context(), u.ID)
@@ -149,7 +155,7 @@ func (s *Server) completeSignIn(c echo.Context, u account.User, f firstFactor) e
 			return err
 		}
 		if on {
-			if err := s.sessions.setPending(c, pendingSignIn{UserID: u.ID, Method: f.method}); err != nil {
+			if err := s.sessions.setPending(c, pendingSignIn{UserID: u.ID, Method: f.method, Next: safeNext(f.returnTo)}); err != nil {
 				return err
 			}
 			return redirect(c, twoFactorLoginPath)
@@ -165,10 +171,7 @@ func (s *Server) completeSignIn(c echo.Context, u account.User, f firstFactor) e
 			return err
 		}
 	}
-	if f.returnTo == "" {
-		f.returnTo = "/"
-	}
-	return redirect(c, f.returnTo)
+	return redirect(c, safeNext(f.returnTo))
 }
 
 // startSignedIn records a sign-in of u (login.succeeded with summary, or
@@ -248,4 +251,41 @@ func (s *Server) startSession(c echo.Context, userID string, portal *account.Por
 	}
 	s.renewCSRF(c)
 	return nil
+}
+
+// maxNextLen bounds the return path a sign-in carries.
+const maxNextLen = 2048
+
+// safeNext returns p when it is a path of this site to land on after
+// signing in, and "/" for anything else. p must start with a single "/"
+// and hold no "//", no backslash (which browsers read as "/"), no control
+// character, no space and nothing outside printable ASCII (browsers send
+// paths percent-encoded); it must parse as a path with neither scheme nor
+// host, whose decoded form holds no "//", backslash or control character
+// either. So a sign-in never leads to another origin, whatever ?next= says.
+func safeNext(p string) string {
+	if p == "" || len(p) > maxNextLen || p[0] != '/' || strings.Contains(p, "//") || strings.ContainsRune(p, '\\') {
+		return "/"
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] <= ' ' || p[i] >= 0x7f {
+			return "/"
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.Contains(u.Path, "//") || strings.ContainsRune(u.Path, '\\') ||
+		strings.ContainsFunc(u.Path, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return "/"
+	}
+	return p
+}
+
+// loginURL is the sign-in screen with next, a same-site path, to land on
+// once signed in; "/" (where a sign-in lands anyway) is left out.
+func loginURL(next string) string {
+	if next = safeNext(next); next == "/" {
+		return "/login"
+	}
+	return "/login?" + url.Values{"next": {next}}.Encode()
 }

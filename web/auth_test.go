@@ -87,7 +87,7 @@ func TestLoginDisabledUser(t *testing.T) {
 		if err := e.accounts.SetDisabled(context.Background(), bob.ID, true, audit.Actor{}); err != nil {
 			t.Fatal(err)
 		}
-		wantRedirect(t, before.get("/orgs/acme/keys"), "/login")
+		wantRedirect(t, before.get("/orgs/acme/keys"), signInURL("/orgs/acme/keys"))
 
 		c := e.client()
 		r := c.login("bob@example.com", testPassword)
@@ -281,7 +281,7 @@ func TestNewSessionAtLogin(t *testing.T) {
 		old := e.client()
 		old.setCookie(name, first.Value)
 		r := old.get("/orgs/acme/keys")
-		wantRedirect(t, r, "/login")
+		wantRedirect(t, r, signInURL("/orgs/acme/keys"))
 		if ck := responseCookie(r, name); ck == nil || ck.MaxAge >= 0 {
 			t.Error("the dead session cookie is not cleared")
 		}
@@ -316,12 +316,12 @@ func TestLogoutEndsSession(t *testing.T) {
 		if n := e.count("sessions"); n != 0 {
 			t.Fatalf("%d sessions after logout", n)
 		}
-		wantRedirect(t, c.get("/orgs/acme/keys"), "/login")
+		wantRedirect(t, c.get("/orgs/acme/keys"), signInURL("/orgs/acme/keys"))
 
 		replay := e.client()
 		replay.setCookie(name, saved)
 		wantRedirect(t, replay.get("/"), "/login")
-		wantRedirect(t, replay.get("/orgs/acme/keys"), "/login")
+		wantRedirect(t, replay.get("/orgs/acme/keys"), signInURL("/orgs/acme/keys"))
 	})
 }
 

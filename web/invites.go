@@ -69,8 +69,10 @@ func (s *Server) inviteRevoke(c echo.Context) error {
 // acceptVM decides what the invitation page offers the visitor: a sign-up
 // form to an anonymous visitor without an account (with "Accept with
 // {provider}" when single sign-on is on, and without the password form
-// when password sign-in is not for members), one button to the invited
-// user, a message to anyone else.
+// when password sign-in is not for members), "Sign in to accept" to an
+// anonymous visitor whose email has an account (the sign-in screen then
+// leads back here), one button to the invited user, a message to anyone
+// else.
 func (s *Server) acceptVM(c echo.Context, inv org.OpenInvite) (members.Accept, error) {
 	a := members.Accept{
 		Action: "/invites/" + c.Param("token"), CSRFToken: csrfToken(c), OrgName: inv.OrgName,
@@ -94,6 +96,8 @@ func (s *Server) acceptVM(c echo.Context, inv org.OpenInvite) (members.Accept, e
 		a.Mode = "signup"
 	case err != nil:
 		return a, err
+	default:
+		a.Mode = members.AcceptSignIn
 	}
 	return a, nil
 }
@@ -137,7 +141,7 @@ func (s *Server) inviteAccept(c echo.Context) error {
 		}
 		s.sessions.addFlash(c, "Welcome to "+inv.OrgName+".")
 		return redirect(c, "/orgs/"+inv.OrgSlug+"/keys")
-	case "mismatch":
+	case "mismatch", members.AcceptSignIn:
 		return apperr.New(apperr.Forbidden, "This invitation is for %s. Sign in as %s to accept it.", inv.Email, inv.Email)
 	}
 	if a.NoPasswordSignup {

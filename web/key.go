@@ -40,6 +40,9 @@ func (s *Server) renderKey(c echo.Context, status int, k apikey.Key, f keys.Form
 	if d.Sources, err = s.keySources(c, k, now); err != nil {
 		return err
 	}
+	if u.Custom.Error != "" && status == http.StatusOK {
+		status = statusOf(apperr.Invalid)
+	}
 	return render(c, status, keys.DetailScreen(s.page(c, k.Description+" · API key"), d))
 }
 

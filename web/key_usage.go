@@ -2,7 +2,6 @@ package web
 
 import (
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -14,46 +13,53 @@ import (
 )
 
 // keyUsage is the usage section of key k's page: the chart of the period
-// the viewer chose (?period=24h, 7d or 30d; 24h otherwise), its hours in
-// the viewer's time zone, and the scopes its requests needed.
+// the viewer chose (see keyPeriod), its hours in the viewer's time zone,
+// a link to download it as CSV, and the scopes its requests needed. A
+// custom range that cannot be shown gives the last 24 hours and the
+// form's message (Usage.Custom.Error), for a 422.
 func (s *Server) keyUsage(c echo.Context, k apikey.Key) (keys.Usage, error) {
 	ctx := c.Request().Context()
 	m := currentMembership(c)
-	now := s.now()
 	loc := viewerZone(c)
 	u := keys.Usage{URL: keys.KeyURL(m.Slug, k.ID), Zone: loc.String()}
-	u.Period = oneOf(c.QueryParam("period"), keys.Period7d, keys.Period30d)
-	if u.Period == "" {
-		u.Period = keys.Period24h
+	r, rangeErr := s.keyPeriod(c)
+	if rangeErr != nil {
+		r = s.presetDays(keys.Period24h)
 	}
-	switch u.Period {
-	case keys.Period24h:
-		from, to := usage.Last24Hours(now)
-		pts, err := s.usageReader.KeySeries(ctx, m.ID, k.ID, from, to, usage.Hour)
-		if err != nil {
-			return u, err
-		}
+	u.Period = r.Name
+	custom := s.dateRangeForm(c, r, rangeErr)
+	u.Custom = keys.DateRange{From: custom.From, To: custom.To, Min: custom.Min, Max: custom.Max, Error: custom.Error}
+	u.CSVURL = u.URL + "/usage.csv?" + r.Query("period").Encode()
+	pts, err := s.usageReader.KeySeries(ctx, m.ID, k.ID, r.From, r.To, r.Bucket)
+	if err != nil {
+		return u, err
+	}
+	if r.Bucket == usage.Hour {
 		u.Chart = chartOf("usage-hourly", "Requests per hour, last 24 hours ("+loc.String()+")", pts, usage.Hour, loc)
-	default:
-		days := 7
-		if u.Period == keys.Period30d {
-			days = 30
-		}
-		from, to := usage.LastDays(now, days)
-		pts, err := s.usageReader.KeySeries(ctx, m.ID, k.ID, from, to, usage.Day)
-		if err != nil {
-			return u, err
-		}
-		u.Chart = chartOf("usage-daily", "Requests per day, last "+strconv.Itoa(days)+" days (UTC days)", pts, usage.Day, time.UTC)
+	} else {
+		u.Chart = chartOf("usage-daily", "Requests per day, "+r.Label()+" (UTC days)", pts, usage.Day, time.UTC)
 	}
 
-	from, _ := usage.LastDays(now, usage.OverviewDays)
+	from, _ := usage.LastDays(s.now(), usage.OverviewDays)
 	used, err := s.usageReader.RequiredScopes(ctx, m.ID, k.ID, from)
 	if err != nil {
 		return u, err
 	}
 	u.Scopes, u.Unused, u.Broad, u.Needed = scopeRows(k.Scopes, used)
 	return u, nil
+}
+
+// keyPeriod is the period the key page's query asks for: ?period=24h
+// (hours), 7d or 30d (UTC days), 24h for anything else, or custom with
+// from and to, which customDays checks.
+func (s *Server) keyPeriod(c echo.Context) (usageRange, error) {
+	switch p := c.QueryParam("period"); p {
+	case keys.PeriodCustom:
+		return s.customDays(c.QueryParam("from"), c.QueryParam("to"))
+	case keys.Period7d, keys.Period30d:
+		return s.presetDays(p), nil
+	}
+	return s.presetDays(keys.Period24h), nil
 }
 
 // scopeRows sets the scopes a key holds beside those its requests needed:

@@ -33,7 +33,9 @@ func (s *Server) twoFactorLoginForm(c echo.Context) error {
 // does a session begin. Wrong codes answer 401; after AccountFailureLimit
 // of them, every code (even a right one) answers 429 with Retry-After until
 // the throttle window has passed. A pending sign-in that expired, or was
-// never made, leads back to /login.
+// never made, leads back to /login. A right code lands on the path the
+// first step was given (?next= of the sign-in screen), or "/"; a recovery
+// code first shows how many are left, with a link there.
 func (s *Server) twoFactorLoginSubmit(c echo.Context) error {
 	ctx := c.Request().Context()
 	p, ok := s.sessions.pending(c)
@@ -88,9 +90,10 @@ func (s *Server) twoFactorLoginSubmit(c echo.Context) error {
 	if err := s.startSignedIn(c, u, ""); err != nil {
 		return err
 	}
+	next := safeNext(p.Next)
 	if left >= 0 {
 		noStore(c)
-		return render(c, http.StatusOK, auth.RecoveryUsedPage(s.page(c, "Signed in"), left))
+		return render(c, http.StatusOK, auth.RecoveryUsedPage(s.page(c, "Signed in"), left, next))
 	}
-	return redirect(c, "/")
+	return redirect(c, next)
 }

@@ -303,7 +303,7 @@ func TestInviteExistingMemberAndSignedIn(t *testing.T) {
 		fay := e.user("fay@example.com", "Fay", false)
 		path := inviteAs(t, admin, "fay@example.com", "member")
 		anon := e.client().get(path)
-		if anon.testid("invite-mismatch").Length() != 1 {
+		if anon.testid("invite-sign-in").Length() != 1 {
 			t.Fatal("anonymous visitor with an account not told to sign in")
 		}
 		wrong := e.client()

@@ -289,15 +289,52 @@ func (s *Server) setupGate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// requireUser lets only signed-in users through: pages redirect to /login,
-// htmx requests get 401 with HX-Redirect.
+// requireUser lets only signed-in users through. Anyone else is sent to
+// /login with ?next= naming the page to return to once signed in (see
+// returnPath): pages get a 303, htmx requests 401 with HX-Redirect.
 func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if currentUser(c) == nil {
-			return apperr.New(apperr.Unauthorized, "Please sign in.")
+			to := loginURL(s.returnPath(c))
+			if isHTMX(c) {
+				c.Response().Header().Set("HX-Redirect", to)
+				return c.NoContent(http.StatusUnauthorized)
+			}
+			return c.Redirect(http.StatusSeeOther, to)
 		}
 		return next(c)
 	}
+}
+
+// returnPath is where a signed-out request wanted to be: for htmx, the
+// page it was made from (HX-Current-URL), when that page is of this
+// origin; for a page load (GET or HEAD), its own path and query; else
+// nothing. It is a candidate for safeNext, not yet checked.
+func (s *Server) returnPath(c echo.Context) string {
+	r := c.Request()
+	if isHTMX(c) {
+		u, err := url.Parse(r.Header.Get("HX-Current-URL"))
+		if err != nil || u.User != nil || !s.isOwnOrigin(c, u) {
+			return ""
+		}
+		return u.RequestURI()
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return ""
+	}
+	return r.URL.RequestURI()
+}
+
+// isOwnOrigin reports whether u is of the origin the request was sent to
+// (its scheme as Echo sees it, behind a proxy too, and its Host) or of
+// KEYPLANE_BASE_URL.
+func (s *Server) isOwnOrigin(c echo.Context, u *url.URL) bool {
+	if u.Host == "" {
+		return false
+	}
+	base := s.cfg.BaseURL
+	return (strings.EqualFold(u.Scheme, c.Scheme()) && strings.EqualFold(u.Host, c.Request().Host)) ||
+		(base != nil && strings.EqualFold(u.Scheme, base.Scheme) && strings.EqualFold(u.Host, base.Host))
 }
 
 // requireOperator answers 404 to everyone but operators, so the admin pages

@@ -267,7 +267,7 @@ func TestPortalReplacesSession(t *testing.T) {
 	// The old cookie is worth nothing now.
 	c2 := a.client()
 	c2.setCookie(a.sessionCookieName(), old)
-	wantRedirect(t, c2.get("/orgs/acme/keys"), "/login")
+	wantRedirect(t, c2.get("/orgs/acme/keys"), signInURL("/orgs/acme/keys"))
 }
 
 // TestPortalLogsNoToken: the link's token is in no log line, of the

@@ -168,6 +168,8 @@ func (s *Server) routes() {
 	orgs.GET("/keys/:id", s.keyShow)
 	orgs.GET("/members", s.membersList)
 	orgs.GET("/usage", s.usagePage)
+	orgs.GET("/usage.csv", s.usageCSV)
+	orgs.GET("/keys/:id/usage.csv", s.keyUsageCSV)
 
 	// Admin-only actions of an organization: members get 403.
 	admin := s.requireRole(org.Admin)

@@ -273,6 +273,10 @@ type pendingSignIn struct {
 	UserID string `json:"u"`
 	// Method is how the first factor was given (signInPassword).
 	Method string `json:"m"`
+	// Next is the same-site path to land on once signed in (safeNext).
+	// The cookie is encrypted, so a return path holding a secret (an
+	// invitation's) is not readable in it.
+	Next string `json:"n,omitempty"`
 }
 
 // pendingMaxAge bounds the time between the password and the code.

@@ -18,15 +18,16 @@ import (
 // cookie and sends the browser there (303). ?next= is the same-site path to
 // land on once signed in; anything else lands on "/". 404 when single
 // sign-on is off; the 503 page when the provider does not answer within
-// the discovery deadline.
+// the discovery deadline. A signed-in visitor goes to the path at once.
 func (s *Server) ssoBegin(c echo.Context) error {
 	if s.sso == nil {
 		return echo.ErrNotFound
 	}
+	next := safeNext(c.QueryParam("next"))
 	if currentUser(c) != nil {
-		return redirect(c, "/")
+		return redirect(c, next)
 	}
-	start, err := s.sso.Begin(c.Request().Context(), c.QueryParam("next"))
+	start, err := s.sso.Begin(c.Request().Context(), next)
 	if err != nil {
 		return s.ssoFailed(c, account.User{}, err)
 	}
@@ -41,7 +42,8 @@ func (s *Server) ssoBegin(c echo.Context) error {
 // cookie and spent at the first use, stands in for it. The flow cookie is
 // cleared whatever happens. An accepted sign-in gets a new session (the
 // one the browser had, if any, ends) without Keyplane's second factor, and
-// lands on the path given to ssoBegin.
+// lands on the path given to ssoBegin, which the flow cookie carried
+// (checked again by safeNext).
 //
 // Refusals answer 403 with the provider's or the linker's message, and
 // count as failed sign-ins of the client's address: after

@@ -212,7 +212,7 @@ func TestSSOSignIn(t *testing.T) {
 		if c.cookie(e.sessionCookieName()).Value == plantedValue {
 			t.Fatal("the session cookie planted before the sign-in is still the browser's")
 		}
-		wantRedirect(t, planted.get("/account"), "/login")
+		wantRedirect(t, planted.get("/account"), signInURL("/account"))
 		wantStatus(t, c.get("/"), http.StatusSeeOther)
 		wantStatus(t, c.get("/orgs/acme/keys"), http.StatusOK)
 

@@ -119,7 +119,7 @@ func TestTwoFactorSignIn(t *testing.T) {
 			t.Fatalf("a session cookie before the second factor: %v", ck)
 		}
 		for _, path := range []string{"/", "/account", "/orgs/acme/keys", "/orgs/acme/members", "/admin/users"} {
-			wantRedirect(t, s.get(path), "/login")
+			wantRedirect(t, s.get(path), signInURL(path))
 		}
 		wantStatus(t, s.post("/account/two-factor/start", nil), http.StatusSeeOther)
 		if n := e.count("user_totp"); n != 1 {
@@ -136,7 +136,7 @@ func TestTwoFactorSignIn(t *testing.T) {
 		}
 		wantStatus(t, s.post("/login/two-factor", url.Values{"code": {strings.Repeat("9", 100)}}), http.StatusUnprocessableEntity)
 		wantStatus(t, s.post("/login/two-factor", url.Values{"code": {""}}), http.StatusUnprocessableEntity)
-		wantRedirect(t, s.get("/orgs/acme/keys"), "/login")
+		wantRedirect(t, s.get("/orgs/acme/keys"), signInURL("/orgs/acme/keys"))
 
 		// The step of the enrolment code is used: wait for the next.
 		wantStatus(t, s.post("/login/two-factor", url.Values{"code": {e.totpCode(secret)}}), http.StatusUnauthorized)
@@ -149,7 +149,7 @@ func TestTwoFactorSignIn(t *testing.T) {
 		// The same code again, in another browser within its window.
 		replay := e.client()
 		wantStatus(t, replay.loginTwoFactor("alice@example.com", code), http.StatusUnauthorized)
-		wantRedirect(t, replay.get("/orgs/acme/keys"), "/login")
+		wantRedirect(t, replay.get("/orgs/acme/keys"), signInURL("/orgs/acme/keys"))
 
 		// A recovery code works once, and the page says how many are left.
 		rc := e.client()
@@ -161,7 +161,7 @@ func TestTwoFactorSignIn(t *testing.T) {
 		wantStatus(t, rc.get("/orgs/acme/keys"), http.StatusOK)
 		again := e.client()
 		wantStatus(t, again.loginTwoFactor("alice@example.com", codes[0]), http.StatusUnauthorized)
-		wantRedirect(t, again.get("/orgs/acme/keys"), "/login")
+		wantRedirect(t, again.get("/orgs/acme/keys"), signInURL("/orgs/acme/keys"))
 
 		got := e.auditActions(acme.ID, "twofactor.")
 		if strings.Join(got, " ") != audit.TwoFactorEnabled+" "+audit.RecoveryCodeUsed {
@@ -176,7 +176,7 @@ func TestTwoFactorSignIn(t *testing.T) {
 		}
 		e.nextStep()
 		wantStatus(t, late.post("/login/two-factor", url.Values{"code": {e.totpCode(secret)}}), http.StatusForbidden)
-		wantRedirect(t, late.get("/orgs/acme/keys"), "/login")
+		wantRedirect(t, late.get("/orgs/acme/keys"), signInURL("/orgs/acme/keys"))
 	})
 }
 
@@ -235,7 +235,7 @@ func TestTwoFactorThrottle(t *testing.T) {
 				t.Errorf("Retry-After %q, want 1 to %d seconds", r.Header.Get("Retry-After"), int(account.ThrottleWindow.Seconds()))
 			}
 		}
-		wantRedirect(t, s.get("/orgs/acme/keys"), "/login")
+		wantRedirect(t, s.get("/orgs/acme/keys"), signInURL("/orgs/acme/keys"))
 		e.clock.Advance(account.ThrottleWindow + time.Second)
 		wantRedirect(t, s.post("/login/two-factor", url.Values{"code": {e.totpCode(secret)}}), "/")
 	})
@@ -474,6 +474,6 @@ func TestTwoFactorCSRF(t *testing.T) {
 	if on, _ := e.srv.twoFactor.Enabled(context.Background(), alice.ID); !on {
 		t.Fatal("a forged request changed two-factor")
 	}
-	wantRedirect(t, pending.get("/orgs/acme/keys"), "/login")
+	wantRedirect(t, pending.get("/orgs/acme/keys"), signInURL("/orgs/acme/keys"))
 	_ = olivia
 }

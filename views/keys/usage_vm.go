@@ -10,6 +10,8 @@ const (
 	Period24h = "24h"
 	Period7d  = "7d"
 	Period30d = "30d"
+	// PeriodCustom is a range of UTC days, from and to (Usage.Custom).
+	PeriodCustom = "custom"
 )
 
 // Usage is the key page's usage section: one chart for the chosen period
@@ -17,6 +19,11 @@ const (
 type Usage struct {
 	URL    string // the key page; period links add ?period=
 	Period string
+	// Custom is the custom range form: the days shown, or those refused
+	// with the message why.
+	Custom DateRange
+	// CSVURL downloads the period's requests per bucket and outcome.
+	CSVURL string
 	// Zone is the time zone (IANA name) the hourly chart's hours are
 	// labelled in: the viewer's, or UTC.
 	Zone   string
@@ -49,3 +56,16 @@ var PeriodLinks = []PeriodLink{
 	{Period7d, "7 days"},
 	{Period30d, "30 days"},
 }
+
+// DateRange is the custom range form: two dates (YYYY-MM-DD, UTC days,
+// both included) between Min and Max, and why the last ones sent were
+// refused, if they were.
+type DateRange struct {
+	From, To string
+	Min, Max string
+	Error    string
+}
+
+// UsageRangeErrorID is the custom range form's message, which its inputs
+// name as their description.
+const UsageRangeErrorID = "key-usage-range-error"

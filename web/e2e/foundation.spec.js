@@ -42,7 +42,7 @@ test('setup, logout, login and the organization home', async ({ page }) => {
 
   // The org's pages now lead to the login form.
   await page.goto('/orgs/acme/keys');
-  await expect(page).toHaveURL(/\/login$/);
+  await expect(page).toHaveURL(/\/login\?next=%2Forgs%2Facme%2Fkeys$/);
 
   await page.getByLabel('Email').fill(operator.email);
   await page.getByLabel('Password').fill('wrong-password-123');

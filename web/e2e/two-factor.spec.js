@@ -113,7 +113,7 @@ test('turn on two-factor, then sign in with a code and with a recovery code once
   await expectAccessible(page);
   // Half signed in: no page of the organization opens.
   await page.goto('/orgs/acme/keys');
-  await expect(page).toHaveURL(/\/login$/);
+  await expect(page).toHaveURL(/\/login\?next=%2Forgs%2Facme%2Fkeys$/);
   await passwordStep(page);
   const step = await freshStep(enrolStep);
   await page.getByLabel('Code or recovery code').fill(totp(secret, step));
@@ -137,7 +137,7 @@ test('turn on two-factor, then sign in with a code and with a recovery code once
   await expect(page.getByTestId('form-error')).toContainText('has been used');
   await expect(page).toHaveURL(/\/login\/two-factor$/);
   await page.goto('/orgs/acme/keys');
-  await expect(page).toHaveURL(/\/login$/);
+  await expect(page).toHaveURL(/\/login\?next=%2Forgs%2Facme%2Fkeys$/);
 
   expect(problems).toEqual([]);
   await context.close();

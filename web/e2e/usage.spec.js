@@ -152,3 +152,58 @@ test('a rotation\'s cut-over, and ending its grace period from the keyboard', as
   expect((await (await page.request.post('/v1/verify', { data: { key: newKey } })).json()).valid).toBe(true);
   expect(problems).toEqual([]);
 });
+
+test('usage downloads as CSV, over a custom range of days too', async ({ page }) => {
+  const problems = watch(page);
+  await signIn(page);
+  await page.goto('/orgs/acme/usage');
+  const csvHeader = 'time_bucket_utc,key_id,key_description,outcome,count';
+
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByTestId('usage-csv').click(),
+  ]);
+  expect(download.suggestedFilename()).toMatch(/^keyplane-usage-acme-\d{8}-\d{8}\.csv$/);
+  const body = await (await import('node:fs/promises')).readFile(await download.path(), 'utf8');
+  expect(body.split(/\r?\n/)[0]).toBe(csvHeader);
+
+  // A custom range: the days chosen show, and their CSV.
+  const today = new Date().toISOString().slice(0, 10);
+  const weekAgo = new Date(Date.now() - 6 * 86400_000).toISOString().slice(0, 10);
+  const range = page.getByTestId('usage-custom-range');
+  await range.getByLabel('From').fill(weekAgo);
+  await range.getByLabel('To').fill(today);
+  await range.getByRole('button', { name: 'Show these days' }).click();
+  await expect(page).toHaveURL(new RegExp(`range=custom.*from=${weekAgo}`));
+  await expect(page.locator('#totals-heading')).toContainText(`${weekAgo} to ${today}`);
+  await expect(page.getByTestId('usage-daily-table').locator('tbody tr')).toHaveCount(7);
+  await expectAccessible(page);
+  const [custom] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByTestId('usage-csv').click(),
+  ]);
+  expect(custom.suggestedFilename()).toBe(`keyplane-usage-acme-${weekAgo.replaceAll('-', '')}-${today.replaceAll('-', '')}.csv`);
+
+  // An end before the start is refused with a message, at phone width too.
+  await range.getByLabel('From').fill(today);
+  await range.getByLabel('To').fill(weekAgo);
+  await range.getByRole('button', { name: 'Show these days' }).click();
+  await expect(page.getByTestId('usage-range-error')).toContainText('is before the start date');
+  await expect(range.getByLabel('From')).toHaveAttribute('aria-invalid', 'true');
+  await page.setViewportSize({ width: 390, height: 800 });
+  await expectAccessible(page);
+  expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+
+  // The key page's section downloads its own CSV.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto('/orgs/acme/keys');
+  await page.getByTestId('key-row').first().getByRole('link').first().click();
+  const [keyCSV] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByTestId('key-usage-csv').click(),
+  ]);
+  expect(keyCSV.suggestedFilename()).toMatch(/^keyplane-usage-acme-[0-9a-f-]{36}-\d{8}-\d{8}\.csv$/);
+  const keyBody = await (await import('node:fs/promises')).readFile(await keyCSV.path(), 'utf8');
+  expect(keyBody.split(/\r?\n/)[0]).toBe(csvHeader);
+  expect(problems).toEqual([]);
+});
