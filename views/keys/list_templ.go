@@ -931,7 +931,7 @@ func Table(vm ListPage) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 73, "<div class=\"card p-0 md:overflow-x-auto\"><table class=\"block w-full text-left text-sm md:table\" data-testid=\"keys-table\"><caption class=\"sr-only\">API keys of ")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 73, "<div class=\"card p-0 xl:overflow-x-auto\"><table class=\"block w-full text-left text-sm xl:table\" data-testid=\"keys-table\"><caption class=\"sr-only\">API keys of ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -944,7 +944,7 @@ func Table(vm ListPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 74, "</caption> <thead class=\"block border-b border-gray-200 bg-gray-50 md:table-header-group md:border-0\"><tr class=\"flex flex-wrap items-center gap-x-4 gap-y-1 px-4 py-2 before:text-gray-700 before:content-['Sort_by'] md:table-row md:border-b md:border-gray-200 md:p-0 md:before:content-none\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 74, "</caption> <thead class=\"block border-b border-gray-200 bg-gray-50 xl:table-header-group xl:border-0\"><tr class=\"flex flex-wrap items-center gap-x-4 gap-y-1 px-4 py-2 before:text-gray-700 before:content-['Sort_by'] xl:table-row xl:border-b xl:border-gray-200 xl:p-0 xl:before:content-none\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1050,7 +1050,7 @@ func Table(vm ListPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = sortHeader(vm, "Requests, 24 h", SortRequests, "md:text-right").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = sortHeader(vm, "Requests, 24 h", SortRequests, "xl:text-right").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1122,7 +1122,7 @@ func Table(vm ListPage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 89, "</tr></thead> <tbody class=\"block md:table-row-group\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 89, "</tr></thead> <tbody class=\"block xl:table-row-group\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1149,10 +1149,10 @@ func Table(vm ListPage) templ.Component {
 	})
 }
 
-// plainHeader is a heading that does not sort: below the md breakpoint,
+// plainHeader is a heading that does not sort: below the xl breakpoint,
 // where rows are stacked cards that label their own cells, only screen
 // readers get it; the sorting headings stay visible as a "Sort by" bar.
-const plainHeader = "sr-only md:not-sr-only md:px-4 md:py-2"
+const plainHeader = "sr-only xl:not-sr-only xl:px-4 xl:py-2"
 
 // sortHeader is a column heading that sorts the list by column: a link that
 // keeps the filters, and says the current order to screen readers.
@@ -1177,7 +1177,7 @@ func sortHeader(vm ListPage, label, column, class string) templ.Component {
 			templ_7745c5c3_Var62 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		var templ_7745c5c3_Var63 = []any{"md:px-4 md:py-2", class}
+		var templ_7745c5c3_Var63 = []any{"xl:px-4 xl:py-2", class}
 		templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_Buffer, templ_7745c5c3_Var63...)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
@@ -1541,7 +1541,7 @@ func cellLabel(text string) templ.Component {
 			templ_7745c5c3_Var84 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 117, "<span class=\"block text-xs font-medium text-gray-700 md:hidden\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 117, "<span class=\"block text-xs font-medium text-gray-700 xl:hidden\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1562,9 +1562,9 @@ func cellLabel(text string) templ.Component {
 	})
 }
 
-const cellClass = "min-w-0 break-words md:px-4 md:py-3"
+const cellClass = "min-w-0 break-words xl:px-4 xl:py-3"
 
-// row is one key: a table row from the md breakpoint up, below it a card
+// row is one key: a table row from the xl breakpoint up, below it a card
 // of labelled cells, two a line.
 func row(vm ListPage, r Row) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
@@ -1587,14 +1587,14 @@ func row(vm ListPage, r Row) templ.Component {
 			templ_7745c5c3_Var86 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 119, "<tr class=\"grid grid-cols-2 gap-x-4 gap-y-3 border-b border-gray-100 p-4 align-top md:table-row md:p-0\" data-testid=\"key-row\" data-key-id=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 119, "<tr class=\"grid grid-cols-2 gap-x-4 gap-y-3 border-b border-gray-100 p-4 align-top md:grid-cols-4 xl:table-row xl:p-0\" data-testid=\"key-row\" data-key-id=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var87 string
 		templ_7745c5c3_Var87, templ_7745c5c3_Err = templ.JoinStringErrs(r.ID)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/keys/list.templ`, Line: 300, Col: 145}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/keys/list.templ`, Line: 300, Col: 160}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var87))
 		if templ_7745c5c3_Err != nil {
@@ -1604,7 +1604,7 @@ func row(vm ListPage, r Row) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		var templ_7745c5c3_Var88 = []any{cellClass, "col-span-2"}
+		var templ_7745c5c3_Var88 = []any{cellClass, "col-span-2 wrap-anywhere md:col-span-4 xl:min-w-52"}
 		templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_Buffer, templ_7745c5c3_Var88...)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
@@ -1661,7 +1661,7 @@ func row(vm ListPage, r Row) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 125, "\" class=\"min-w-0 break-all\" data-testid=\"key-hint\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 125, "\" class=\"whitespace-nowrap\" data-testid=\"key-hint\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -2071,7 +2071,7 @@ func row(vm ListPage, r Row) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		var templ_7745c5c3_Var119 = []any{cellClass, "md:text-right"}
+		var templ_7745c5c3_Var119 = []any{cellClass, "xl:text-right"}
 		templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_Buffer, templ_7745c5c3_Var119...)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
@@ -2266,7 +2266,7 @@ func row(vm ListPage, r Row) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if vm.IsAdmin {
-			var templ_7745c5c3_Var131 = []any{cellClass, "self-end md:text-right"}
+			var templ_7745c5c3_Var131 = []any{cellClass, "self-end xl:text-right"}
 			templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_Buffer, templ_7745c5c3_Var131...)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
