@@ -252,7 +252,7 @@ func productRow(r ProductRow) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		var templ_7745c5c3_Var12 = []any{cellClass, "col-span-2 font-medium md:font-normal"}
+		var templ_7745c5c3_Var12 = []any{cellClass, "col-span-2 font-medium wrap-anywhere md:font-normal"}
 		templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_Buffer, templ_7745c5c3_Var12...)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err

@@ -210,7 +210,7 @@ func Tokens(p layout.Page, vm TokensPage) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					var templ_7745c5c3_Var13 = []any{cellClass, "font-medium md:font-normal"}
+					var templ_7745c5c3_Var13 = []any{cellClass, "font-medium wrap-anywhere md:font-normal"}
 					templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_Buffer, templ_7745c5c3_Var13...)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
