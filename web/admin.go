@@ -4,12 +4,15 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"keyplane/internal/account"
 	"keyplane/internal/apperr"
 	"keyplane/internal/org"
 	"keyplane/views/admin"
+	"keyplane/views/components"
+	"keyplane/views/keys"
 )
 
 const timeLayout = "2006-01-02 15:04 UTC"
@@ -23,9 +26,21 @@ func (s *Server) adminUsers(c echo.Context) error {
 }
 
 func (s *Server) renderUsers(c echo.Context, status int, f admin.UserForm) error {
-	users, err := s.accounts.ListUsers(c.Request().Context())
+	rows, err := s.userRows(c)
 	if err != nil {
 		return err
+	}
+	if isHTMX(c) {
+		return render(c, status, admin.UsersSection(s.page(c, "Users"), rows, f))
+	}
+	return render(c, status, admin.UsersPage(s.page(c, "Users"), rows, f))
+}
+
+// userRows is every user as the operator's list shows them.
+func (s *Server) userRows(c echo.Context) ([]admin.UserRow, error) {
+	users, err := s.accounts.ListUsers(c.Request().Context())
+	if err != nil {
+		return nil, err
 	}
 	me := currentUser(c)
 	ids := make([]string, len(users))
@@ -34,7 +49,7 @@ func (s *Server) renderUsers(c echo.Context, status int, f admin.UserForm) error
 	}
 	twoFactor, err := s.twoFactor.EnabledAmong(c.Request().Context(), ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rows := make([]admin.UserRow, 0, len(users))
 	for _, u := range users {
@@ -45,10 +60,25 @@ func (s *Server) renderUsers(c echo.Context, status int, f admin.UserForm) error
 		}
 		rows = append(rows, row)
 	}
-	if isHTMX(c) {
-		return render(c, status, admin.UsersSection(s.page(c, "Users"), rows, f))
+	return rows, nil
+}
+
+// usersChanged answers a change made from the users page: for htmx the
+// dialog closes, the users table is swapped out of band and a toast says
+// message; otherwise message is flashed on the users page.
+func (s *Server) usersChanged(c echo.Context, message string) error {
+	if !isHTMX(c) {
+		s.sessions.addFlash(c, message)
+		return redirect(c, "/admin/users")
 	}
-	return render(c, status, admin.UsersPage(s.page(c, "Users"), rows, f))
+	rows, err := s.userRows(c)
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set("HX-Reswap", "none")
+	h.Set("HX-Trigger", keys.CloseModalEvt)
+	return render(c, http.StatusOK, templ.Join(admin.UsersTable(s.page(c, "Users"), rows, true), components.ToastOOB(message)))
 }
 
 // adminCreateUser creates a user with a password the operator chose.
@@ -71,6 +101,26 @@ func (s *Server) adminCreateUser(c echo.Context) error {
 	return redirect(c, "/admin/users")
 }
 
+// adminDisableUserConfirm asks before disabling a user: a dialog for htmx,
+// a page otherwise. Returns 404 for an unknown user and 409 for the
+// operator themselves or a user already disabled.
+func (s *Server) adminDisableUserConfirm(c echo.Context) error {
+	u, err := s.accounts.UserByID(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if u.ID == currentUser(c).ID {
+		return errDisableSelf
+	}
+	if u.Disabled() {
+		return apperr.New(apperr.Conflict, "%s is already disabled.", u.Email)
+	}
+	vm := admin.UserConfirm{ID: u.ID, Name: u.Name, Email: u.Email, CSRFToken: csrfToken(c)}
+	return dialog(s, c, http.StatusOK, "Disable "+u.Email, admin.DisableUserModal, admin.DisableUserScreen, vm)
+}
+
+var errDisableSelf = apperr.New(apperr.Conflict, "You cannot disable your own account. Ask another operator.")
+
 // adminDisableUser disables a user and ends all their sessions at once; an
 // operator cannot disable themselves.
 func (s *Server) adminDisableUser(c echo.Context) error {
@@ -89,22 +139,20 @@ func (s *Server) setUserDisabled(c echo.Context, disabled bool) error {
 		return err
 	}
 	if disabled && u.ID == currentUser(c).ID {
-		return apperr.New(apperr.Conflict, "You cannot disable your own account. Ask another operator.")
+		return errDisableSelf
 	}
 	if err := s.accounts.SetDisabled(ctx, u.ID, disabled, actor(c)); err != nil {
 		return err
 	}
 	if disabled {
-		s.sessions.addFlash(c, "Disabled "+u.Email+". Their sessions have ended.")
-	} else {
-		s.sessions.addFlash(c, "Enabled "+u.Email+". They can sign in again.")
+		return s.usersChanged(c, "Disabled "+u.Email+". Their sessions have ended.")
 	}
-	return redirect(c, "/admin/users")
+	return s.usersChanged(c, "Enabled "+u.Email+". They can sign in again.")
 }
 
 // adminResetTwoFactorConfirm asks the operator to confirm resetting a
-// user's two-factor sign-in. Returns 404 for an unknown user and 409 when
-// two-factor is off.
+// user's two-factor sign-in: a dialog for htmx, a page otherwise. Returns
+// 404 for an unknown user and 409 when two-factor is off.
 func (s *Server) adminResetTwoFactorConfirm(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.accounts.UserByID(ctx, c.Param("id"))
@@ -118,8 +166,8 @@ func (s *Server) adminResetTwoFactorConfirm(c echo.Context) error {
 	if !on {
 		return apperr.New(apperr.Conflict, "Two-factor sign-in is off for %s.", u.Email)
 	}
-	vm := admin.ResetTwoFactorConfirm{ID: u.ID, Name: u.Name, Email: u.Email}
-	return render(c, http.StatusOK, admin.ResetTwoFactorScreen(s.page(c, "Reset two-factor"), vm))
+	vm := admin.UserConfirm{ID: u.ID, Name: u.Name, Email: u.Email, CSRFToken: csrfToken(c)}
+	return dialog(s, c, http.StatusOK, "Reset two-factor", admin.ResetTwoFactorModal, admin.ResetTwoFactorScreen, vm)
 }
 
 // adminResetTwoFactor turns off a user's two-factor sign-in (they lost
@@ -139,8 +187,7 @@ func (s *Server) adminResetTwoFactor(c echo.Context) error {
 		return err
 	}
 	s.logger.Info("two-factor reset", "user_id", u.ID, "by", currentUser(c).Email)
-	s.sessions.addFlash(c, "Reset the two-factor sign-in of "+u.Email+". They sign in with their password alone until they set it up again.")
-	return redirect(c, "/admin/users")
+	return s.usersChanged(c, "Reset the two-factor sign-in of "+u.Email+". They sign in with their password alone until they set it up again.")
 }
 
 func (s *Server) adminOrgs(c echo.Context) error {

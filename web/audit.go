@@ -98,7 +98,7 @@ func (s *Server) auditLog(c echo.Context) error {
 func auditRow(e audit.Event) auditview.Row {
 	at := e.CreatedAt.UTC()
 	return auditview.Row{
-		ID: e.ID, Time: at.Format("2006-01-02 15:04:05.000"), TimeISO: at.Format(time.RFC3339Nano),
+		ID: e.ID, Time: at.Format(time.DateTime), TimeISO: at.Format(time.RFC3339),
 		Actor: audit.Actor{Email: e.ActorEmail}.Name(), Action: e.Action, Summary: e.Summary, IP: e.IP,
 		UserAgent: e.UserAgent, UserAgentShort: shorten(e.UserAgent, 40),
 	}

@@ -43,6 +43,7 @@ var authzMatrix = map[string][roleCount]int{
 	"GET /admin":                          {303, 404, 404, 404, 303},
 	"GET /admin/users":                    {303, 404, 404, 404, 200},
 	"POST /admin/users":                   {303, 404, 404, 404, 422},
+	"GET /admin/users/:id/disable":        {303, 404, 404, 404, 404}, // :id is a key's id, no user's
 	"POST /admin/users/:id/disable":       {303, 404, 404, 404, 404}, // :id is a key's id, no user's
 	"POST /admin/users/:id/enable":        {303, 404, 404, 404, 404},
 	"GET /admin/orgs":                     {303, 404, 404, 404, 200},

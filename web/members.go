@@ -5,10 +5,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"keyplane/internal/apperr"
 	"keyplane/internal/org"
+	"keyplane/views/components"
+	"keyplane/views/keys"
 	"keyplane/views/members"
 )
 
@@ -20,14 +23,33 @@ func (s *Server) membersList(c echo.Context) error {
 
 // renderMembers writes the members page with the invite form f.
 func (s *Server) renderMembers(c echo.Context, status int, f members.InviteForm) error {
-	ctx := c.Request().Context()
-	m := currentMembership(c)
-	list, err := s.orgs.Members(ctx, m.ID)
+	vm, err := s.membersVM(c)
 	if err != nil {
 		return err
 	}
+	vm.Invite = f
+	return s.renderMembersPage(c, status, vm)
+}
+
+func (s *Server) renderMembersPage(c echo.Context, status int, vm members.ListPage) error {
+	if vm.IsAdmin {
+		var err error
+		if vm.Invites, err = s.inviteRows(c, currentMembership(c).ID); err != nil {
+			return err
+		}
+	}
+	return render(c, status, members.ListScreen(s.page(c, "Members · "+vm.OrgName), vm))
+}
+
+// membersVM reads the current organization's members into the list.
+func (s *Server) membersVM(c echo.Context) (members.ListPage, error) {
+	m := currentMembership(c)
+	list, err := s.orgs.Members(c.Request().Context(), m.ID)
+	if err != nil {
+		return members.ListPage{}, err
+	}
 	now := s.now()
-	vm := members.ListPage{Slug: m.Slug, OrgName: m.Name, CSRFToken: csrfToken(c), IsAdmin: isOrgAdmin(c), Invite: f}
+	vm := members.ListPage{Slug: m.Slug, OrgName: m.Name, CSRFToken: csrfToken(c), IsAdmin: isOrgAdmin(c)}
 	me := currentUser(c).ID
 	for _, r := range list {
 		row := members.Row{
@@ -41,16 +63,41 @@ func (s *Server) renderMembers(c echo.Context, status int, f members.InviteForm)
 		}
 		vm.Rows = append(vm.Rows, row)
 	}
-	if vm.IsAdmin {
-		if vm.Invites, err = s.inviteRows(c, m.ID); err != nil {
-			return err
-		}
+	return vm, nil
+}
+
+// membersChanged answers an htmx change to the members: the list and its
+// counts are swapped out of band, a toast says what happened, and an open
+// dialog closes.
+func (s *Server) membersChanged(c echo.Context, message string) error {
+	vm, err := s.membersVM(c)
+	if err != nil {
+		return err
 	}
-	return render(c, status, members.ListScreen(s.page(c, "Members · "+m.Name), vm))
+	h := c.Response().Header()
+	h.Set("HX-Reswap", "none")
+	h.Set("HX-Trigger", keys.CloseModalEvt)
+	return render(c, http.StatusOK, templ.Join(members.List(vm, true), components.ToastOOB(message)))
+}
+
+// memberRefused shows why a change to the members was refused (the last
+// admin stays one): an error toast for htmx, else the members page with
+// the message as an error, with status 409.
+func (s *Server) memberRefused(c echo.Context, err error) error {
+	if isHTMX(c) {
+		return err
+	}
+	vm, verr := s.membersVM(c)
+	if verr != nil {
+		return verr
+	}
+	vm.Error = apperr.MessageOf(err)
+	vm.Invite = members.InviteForm{Role: string(org.Member)}
+	return s.renderMembersPage(c, statusOf(apperr.CodeOf(err)), vm)
 }
 
 // memberRole changes a member's role. Admins only. Demoting the last admin
-// changes nothing and says why.
+// changes nothing and says why, as an error.
 func (s *Server) memberRole(c echo.Context) error {
 	m := currentMembership(c)
 	role, ok := org.ParseRole(c.FormValue("role"))
@@ -59,13 +106,18 @@ func (s *Server) memberRole(c echo.Context) error {
 	}
 	row, err := s.orgs.ChangeRole(c.Request().Context(), m.ID, c.Param("id"), role, actor(c))
 	if apperr.Is(err, apperr.Conflict) {
-		s.sessions.addFlash(c, apperr.MessageOf(err))
-		return redirect(c, members.ListURL(m.Slug))
+		return s.memberRefused(c, err)
 	}
 	if err != nil {
 		return err
 	}
-	s.sessions.addFlash(c, fmt.Sprintf("%s is now %s.", row.Email, articled(row.Role)))
+	message := fmt.Sprintf("%s is now %s.", row.Email, articled(row.Role))
+	// An admin who made themselves a member loses this page's controls:
+	// the whole page reloads.
+	if isHTMX(c) && row.UserID != currentUser(c).ID {
+		return s.membersChanged(c, message)
+	}
+	s.sessions.addFlash(c, message)
 	return redirect(c, members.ListURL(m.Slug))
 }
 
@@ -76,28 +128,44 @@ func articled(r org.Role) string {
 	return "a member"
 }
 
-// memberRemoveConfirm asks before removing a member. Admins only.
+// memberRemoveConfirm asks before removing a member: a dialog for htmx, a
+// page otherwise. Admins only.
 func (s *Server) memberRemoveConfirm(c echo.Context) error {
 	m := currentMembership(c)
 	row, err := s.orgs.Member(c.Request().Context(), m.ID, c.Param("id"))
 	if err != nil {
 		return err
 	}
-	vm := members.Confirm{
-		Slug: m.Slug, CSRFToken: csrfToken(c), UserID: row.UserID, Name: row.Name, Email: row.Email, Role: string(row.Role),
+	vm := s.removeVM(c, row)
+	return dialog(s, c, http.StatusOK, "Remove "+row.Email, members.RemoveModal, members.RemoveScreen, vm)
+}
+
+func (s *Server) removeVM(c echo.Context, row org.MemberRow) members.Confirm {
+	m := currentMembership(c)
+	return members.Confirm{
+		Slug: m.Slug, OrgName: m.Name, CSRFToken: csrfToken(c), UserID: row.UserID, Name: row.Name, Email: row.Email, Role: string(row.Role),
 	}
-	return render(c, http.StatusOK, members.RemoveScreen(s.page(c, "Remove "+row.Email), vm))
 }
 
 // memberRemove takes a member out of the organization; their access ends
-// with their next request. Admins only. The last admin stays, with a
-// message.
+// with their next request. Admins only. The last admin stays, and the
+// refusal is shown as an error: in the dialog for htmx, on the members page
+// otherwise.
 func (s *Server) memberRemove(c echo.Context) error {
 	m := currentMembership(c)
-	row, err := s.orgs.RemoveMember(c.Request().Context(), m.ID, c.Param("id"), actor(c))
+	ctx := c.Request().Context()
+	row, err := s.orgs.RemoveMember(ctx, m.ID, c.Param("id"), actor(c))
 	if apperr.Is(err, apperr.Conflict) {
-		s.sessions.addFlash(c, apperr.MessageOf(err))
-		return redirect(c, members.ListURL(m.Slug))
+		if !isHTMX(c) {
+			return s.memberRefused(c, err)
+		}
+		stay, gerr := s.orgs.Member(ctx, m.ID, c.Param("id"))
+		if gerr != nil {
+			return gerr
+		}
+		vm := s.removeVM(c, stay)
+		vm.Error = apperr.MessageOf(err)
+		return dialog(s, c, statusOf(apperr.CodeOf(err)), "Remove "+stay.Email, members.RemoveModal, members.RemoveScreen, vm)
 	}
 	if err != nil {
 		return err
@@ -106,6 +174,10 @@ func (s *Server) memberRemove(c echo.Context) error {
 		s.sessions.addFlash(c, "You have left "+m.Name+".")
 		return redirect(c, "/")
 	}
-	s.sessions.addFlash(c, fmt.Sprintf("Removed %s from %s.", row.Email, m.Name))
+	message := fmt.Sprintf("Removed %s from %s.", row.Email, m.Name)
+	if isHTMX(c) {
+		return s.membersChanged(c, message)
+	}
+	s.sessions.addFlash(c, message)
 	return redirect(c, members.ListURL(m.Slug))
 }

@@ -69,11 +69,37 @@ func TestMembersList(t *testing.T) {
 		admin.mustLogin("ann@example.com")
 		r = admin.get("/orgs/acme/members")
 		wantStatus(t, r, http.StatusOK)
-		if n := r.testid("role-form").Length(); n != 2 {
-			t.Fatalf("%d role forms for the admin, want 2", n)
-		}
 		if r.testid("invite-form").Length() != 1 {
 			t.Fatal("no invite form for the admin")
+		}
+		if got := r.text("members-count"); got != "2 members, 1 admin" {
+			t.Fatalf("counts %q", got)
+		}
+		// Ann's own row: "You", and neither a role control nor Remove.
+		own := r.doc.Find(`[data-testid="member-row"][data-user-id="` + annID + `"]`)
+		if own.Find(`[data-testid="member-you"]`).Length() != 1 {
+			t.Fatal("the admin's own row does not say You")
+		}
+		if own.Find(`form, select, button, [data-testid="remove-member"]`).Length() != 0 {
+			t.Fatalf("the admin's own row has controls: %s", own.Text())
+		}
+		// Bob's row: one compact role button and a Remove that asks first.
+		other := r.doc.Find(`[data-testid="member-row"][data-user-id="` + bobID + `"]`)
+		if other.Find(`[data-testid="member-you"]`).Length() != 0 {
+			t.Fatal("another member's row says You")
+		}
+		form := other.Find(`[data-testid="role-form"]`)
+		if form.Length() != 1 || form.AttrOr("hx-post", "") != "/orgs/acme/members/"+bobID+"/role" ||
+			form.Find(`input[name="role"]`).AttrOr("value", "") != "admin" || form.Find(`[data-testid="make-admin"]`).Length() != 1 {
+			t.Fatalf("bob's role form: %d forms, hx-post %q", form.Length(), form.AttrOr("hx-post", ""))
+		}
+		if n := r.testid("role-form").Length(); n != 1 {
+			t.Fatalf("%d role forms for the admin, want 1 (not on their own row)", n)
+		}
+		remove := other.Find(`[data-testid="remove-member"]`)
+		if remove.AttrOr("href", "") != "/orgs/acme/members/"+bobID+"/remove" || remove.AttrOr("hx-get", "") != remove.AttrOr("href", "") ||
+			remove.AttrOr("hx-target", "") != "#modal" {
+			t.Fatalf("Remove link href %q hx-get %q hx-target %q", remove.AttrOr("href", ""), remove.AttrOr("hx-get", ""), remove.AttrOr("hx-target", ""))
 		}
 	})
 }
@@ -121,25 +147,123 @@ func TestLastAdminProtected(t *testing.T) {
 		admin.mustLogin("ann@example.com")
 		admin.get("/orgs/acme/members")
 
-		wantRedirect(t, admin.post("/orgs/acme/members/"+annID+"/role", url.Values{"role": {"member"}}), "/orgs/acme/members")
+		// Refusals are errors: role="alert", never the success banner.
+		refused := func(t *testing.T, r *resp) {
+			t.Helper()
+			wantStatus(t, r, http.StatusConflict)
+			alert := r.testid("members-error")
+			if alert.AttrOr("role", "") != "alert" || !strings.Contains(alert.Text(), "last admin") {
+				t.Fatalf("no last-admin error with role=alert: %q", alert.Text())
+			}
+			if st := r.doc.Find(`[role="status"]`); strings.Contains(st.Text(), "last admin") {
+				t.Fatalf("the refusal is shown as a success: %q", st.Text())
+			}
+			if r.testid("members-table").Length() != 1 {
+				t.Fatal("the refusal page has no members list")
+			}
+		}
+		refused(t, admin.post("/orgs/acme/members/"+annID+"/role", url.Values{"role": {"member"}}))
 		if got := roleIn(t, e, acme.ID, annID); got != org.Admin {
 			t.Fatalf("the last admin was demoted to %s", got)
 		}
-		if page := admin.get("/orgs/acme/members"); !strings.Contains(page.body, "last admin") {
-			t.Fatalf("no last-admin message after demotion attempt: %.500s", page.body)
-		}
-
-		wantRedirect(t, admin.post("/orgs/acme/members/"+annID+"/remove", nil), "/orgs/acme/members")
+		refused(t, admin.post("/orgs/acme/members/"+annID+"/remove", nil))
 		if got := roleIn(t, e, acme.ID, annID); got != org.Admin {
 			t.Fatalf("the last admin is %s after removal attempt", got)
 		}
-		if page := admin.get("/orgs/acme/members"); !strings.Contains(page.body, "last admin") {
-			t.Fatal("no last-admin message after removal attempt")
+		// The next page carries no leftover message.
+		if page := admin.get("/orgs/acme/members"); strings.Contains(page.body, "last admin") {
+			t.Fatal("the refusal reappears on the next page")
 		}
+
+		// htmx: an error toast for the role button, the dialog with an
+		// error for a removal.
+		r := admin.post("/orgs/acme/members/"+annID+"/role", url.Values{"role": {"member"}}, "HX-Request", "true")
+		wantStatus(t, r, http.StatusConflict)
+		if toast := r.doc.Find(`.toast-error[role="alert"]`); !strings.Contains(toast.Text(), "last admin") {
+			t.Fatalf("htmx refusal: %.300s", r.body)
+		}
+		r = admin.post("/orgs/acme/members/"+annID+"/remove", nil, "HX-Request", "true")
+		wantStatus(t, r, http.StatusConflict)
+		if r.testid("remove-modal").Length() != 1 || !strings.Contains(r.doc.Find(`[role="alert"]`).Text(), "last admin") {
+			t.Fatalf("htmx removal refusal: %.300s", r.body)
+		}
+
 		var n int64
 		e.db.Table("audit_events").Where("action IN ?", []string{audit.MemberRoleChanged, audit.MemberRemoved}).Count(&n)
 		if n != 0 {
 			t.Fatalf("%d events recorded for refused changes", n)
+		}
+	})
+}
+
+// TestMemberHTMX: a role change and a removal made with htmx answer with
+// the list and its counts, out of band, and a toast; the removal asks in a
+// dialog first.
+func TestMemberHTMX(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e, acme, _, bobID := membersEnv(t, db)
+		admin := e.client()
+		admin.mustLogin("ann@example.com")
+		admin.get("/orgs/acme/members")
+
+		r := admin.post("/orgs/acme/members/"+bobID+"/role", url.Values{"role": {"admin"}}, "HX-Request", "true")
+		wantStatus(t, r, http.StatusOK)
+		if r.Header.Get("HX-Reswap") != "none" {
+			t.Fatalf("HX-Reswap %q", r.Header.Get("HX-Reswap"))
+		}
+		list := r.doc.Find("#members-list")
+		if list.AttrOr("hx-swap-oob", "") != "true" || strings.TrimSpace(list.Find(`[data-testid="members-count"]`).Text()) != "2 members, 2 admins" {
+			t.Fatalf("no out-of-band list with the new counts: %.500s", r.body)
+		}
+		bobRow := list.Find(`[data-testid="member-row"][data-user-id="` + bobID + `"]`)
+		if strings.TrimSpace(bobRow.Find(`[data-testid="member-role"]`).Text()) != "admin" || bobRow.Find(`[data-testid="make-member"]`).Length() != 1 {
+			t.Fatal("bob's row is not swapped as an admin")
+		}
+		if toast := r.testid("toast"); toast.AttrOr("role", "") != "status" || !strings.Contains(toast.Text(), "bob@example.com is now an admin.") {
+			t.Fatalf("toast %q", toast.Text())
+		}
+		if got := roleIn(t, e, acme.ID, bobID); got != org.Admin {
+			t.Fatalf("bob is %s", got)
+		}
+
+		// The dialog names the person and what follows.
+		d := admin.get("/orgs/acme/members/"+bobID+"/remove", "HX-Request", "true")
+		wantStatus(t, d, http.StatusOK)
+		modal := d.testid("remove-modal")
+		if modal.Length() != 1 || d.doc.Find("nav").Length() != 0 {
+			t.Fatalf("no dialog alone: %.300s", d.body)
+		}
+		if got := strings.TrimSpace(modal.Find("h2").Text()); got != "Remove Bob from Acme?" {
+			t.Fatalf("dialog title %q", got)
+		}
+		if !strings.Contains(modal.Text(), "lose access to Acme at once") || d.text("confirm-email") != "bob@example.com" {
+			t.Fatalf("dialog text %q", modal.Text())
+		}
+		form := modal.Find("form")
+		if form.AttrOr("hx-post", "") != "/orgs/acme/members/"+bobID+"/remove" || form.AttrOr("action", "") != form.AttrOr("hx-post", "") ||
+			form.Find(`[data-close-modal]`).Length() != 1 {
+			t.Fatalf("dialog form hx-post %q action %q", form.AttrOr("hx-post", ""), form.AttrOr("action", ""))
+		}
+
+		// Without a CSRF token nothing happens.
+		wantStatus(t, admin.postRaw("/orgs/acme/members/"+bobID+"/remove", nil, "HX-Request", "true"), http.StatusForbidden)
+		if e.count("memberships") != 2 {
+			t.Fatal("a removal without CSRF token went through")
+		}
+		r = admin.post("/orgs/acme/members/"+bobID+"/remove", nil, "HX-Request", "true")
+		wantStatus(t, r, http.StatusOK)
+		if r.Header.Get("HX-Trigger") != "close-modal" || r.Header.Get("HX-Reswap") != "none" {
+			t.Fatalf("HX-Trigger %q HX-Reswap %q", r.Header.Get("HX-Trigger"), r.Header.Get("HX-Reswap"))
+		}
+		list = r.doc.Find("#members-list")
+		if list.Find(`[data-testid="member-row"]`).Length() != 1 || strings.TrimSpace(list.Find(`[data-testid="members-count"]`).Text()) != "1 member, 1 admin" {
+			t.Fatalf("the swapped list still holds bob: %.500s", r.body)
+		}
+		if !strings.Contains(r.text("toast"), "Removed bob@example.com from Acme.") {
+			t.Fatalf("toast %q", r.text("toast"))
+		}
+		if e.count("memberships") != 1 {
+			t.Fatalf("%d memberships, want 1", e.count("memberships"))
 		}
 	})
 }

@@ -142,6 +142,7 @@ func (s *Server) routes() {
 	operator.GET("", s.adminHome)
 	operator.GET("/users", s.adminUsers)
 	operator.POST("/users", s.adminCreateUser)
+	operator.GET("/users/:id/disable", s.adminDisableUserConfirm)
 	operator.POST("/users/:id/disable", s.adminDisableUser)
 	operator.POST("/users/:id/enable", s.adminEnableUser)
 	operator.GET("/users/:id/two-factor/reset", s.adminResetTwoFactorConfirm)

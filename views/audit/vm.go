@@ -36,7 +36,7 @@ func (f Filter) Query() url.Values {
 // Row is one event as the log shows it.
 type Row struct {
 	ID             string
-	Time           string // exact, UTC
+	Time           string // to the second, UTC
 	TimeISO        string
 	Actor          string
 	Action         string
