@@ -7,7 +7,7 @@ import { watch, expectAccessible, expectNoSidewaysScroll, signIn, operator } fro
 
 test.describe.configure({ mode: 'serial' });
 
-// isDark reports whether the page is drawn dark: <html>'s background is
+// pageIsDark reports whether the page is drawn dark: <html>'s background is
 // dark, whatever says so (the choice or the device).
 async function pageIsDark(page) {
   return page.evaluate(() => {
@@ -200,4 +200,21 @@ test('the org switcher closes with Escape and gives focus back', async ({ page }
     await expect(switcher).not.toHaveAttribute('open', '');
   }
   expect(problems).toEqual([]);
+});
+
+test('without JavaScript the theme form and the phone menu still work', async ({ browser, baseURL }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false, baseURL, viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  const problems = watch(page);
+  await signIn(page);
+  await page.goto('/orgs/acme/usage');
+  await page.getByRole('group', { name: 'Theme' }).getByRole('button', { name: 'Dark' }).click();
+  // The form posted and came back to the page it was on.
+  await expect(page).toHaveURL(/\/orgs\/acme\/usage$/);
+  await expect(page.locator('html')).toHaveClass(/\bdark\b/);
+  await page.getByTestId('nav-menu-toggle').click();
+  await page.getByTestId('nav-account').click();
+  await expect(page).toHaveURL(/\/account$/);
+  expect(problems).toEqual([]);
+  await context.close();
 });
