@@ -218,21 +218,61 @@
     var tip = box && box.querySelector("[data-chart-tip]");
     if (tip) tip.hidden = true;
   }
+  // A bucket focused by keyboard keeps its tooltip while the pointer
+  // passes over others (or the page scrolls under a resting pointer).
+  function otherFocused(hit) {
+    var a = document.activeElement;
+    return !!(a && a !== hit && a.classList && a.classList.contains("chart-hit") && a.closest(".relative") === hit.closest(".relative"));
+  }
   ["mouseover", "focusin"].forEach(function (type) {
     document.addEventListener(type, function (ev) {
       var hit = ev.target.closest && ev.target.closest(".chart-hit");
-      if (hit) showTip(hit);
+      if (!hit || (type === "mouseover" && otherFocused(hit))) return;
+      showTip(hit);
     });
   });
   ["mouseout", "focusout"].forEach(function (type) {
     document.addEventListener(type, function (ev) {
       var hit = ev.target.closest && ev.target.closest(".chart-hit");
-      if (hit && !(type === "mouseout" && hit === document.activeElement)) hideTip(hit);
+      if (!hit || (type === "mouseout" && (hit === document.activeElement || otherFocused(hit)))) return;
+      hideTip(hit);
     });
   });
   document.addEventListener("keydown", function (ev) {
     if (ev.key === "Escape" && ev.target.classList && ev.target.classList.contains("chart-hit")) hideTip(ev.target);
   });
+
+  // Disclosures of the header (the org switcher, the phone menu): Escape
+  // closes the innermost one open and returns focus to its toggle; a
+  // click elsewhere closes them.
+  function closeDisclosure(d, focus) {
+    d.open = false;
+    var summary = d.querySelector("summary");
+    if (focus && summary) summary.focus();
+  }
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== "Escape" || !ev.target.closest) return;
+    var d = ev.target.closest("details[data-disclosure][open]");
+    if (!d) return;
+    ev.preventDefault();
+    closeDisclosure(d, true);
+  });
+  document.addEventListener("click", function (ev) {
+    document.querySelectorAll("details[data-disclosure][open]").forEach(function (d) {
+      if (!d.contains(ev.target)) closeDisclosure(d, false);
+    });
+  });
+
+  // The theme form answers htmx with itself, carrying the choice: the page
+  // takes it on at once, as the server renders it on the next load.
+  function applyTheme() {
+    var form = document.getElementById("theme-form");
+    var choice = form && form.getAttribute("data-theme-choice");
+    if (!choice) return;
+    var root = document.documentElement;
+    root.setAttribute("data-theme", choice);
+    root.classList.toggle("dark", choice === "dark");
+  }
 
   // A mutation that answered with out-of-band swaps closes its dialog.
   document.addEventListener("close-modal", function () {
@@ -247,6 +287,7 @@
 
   document.addEventListener("htmx:afterSettle", function (ev) {
     showScripted(ev.target);
+    applyTheme();
     var modal = document.getElementById("modal");
     if (modal && modal.contains(ev.target)) openModal(modal);
     var toasts = document.getElementById("toasts");

@@ -39,6 +39,7 @@ var authzMatrix = map[string][roleCount]int{
 	"GET /login":                          {200, 303, 303, 303, 303},
 	"POST /login":                         {401, 401, 401, 401, 401},
 	"POST /logout":                        {303, 303, 303, 303, 303},
+	"POST /theme":                         {400, 400, 400, 400, 400}, // no theme chosen
 	"GET /":                               {303, 303, 303, 303, 200},
 	"GET /admin":                          {303, 404, 404, 404, 303},
 	"GET /admin/users":                    {303, 404, 404, 404, 200},

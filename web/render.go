@@ -3,12 +3,14 @@ package web
 import (
 	"bytes"
 	"fmt"
+	"net/http"
 	"net/url"
 	"sync"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"keyplane/internal/account"
 	"keyplane/internal/org"
 	"keyplane/views/layout"
 )
@@ -34,9 +36,15 @@ func render(c echo.Context, status int, component templ.Component) error {
 var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // page returns the frame's view model for the current request, from what
-// the middleware loaded (the user's organizations, for the switcher).
+// the middleware loaded (the user's organizations, for the switcher). A
+// page outside an organization (the account, the operator's pages) keeps
+// the navigation of the organization the user used last, else their first.
 func (s *Server) page(c echo.Context, title string) layout.Page {
-	p := layout.Page{Title: title, CSRFToken: csrfToken(c)}
+	r := c.Request()
+	p := layout.Page{Title: title, CSRFToken: csrfToken(c), Theme: themeOf(c), Path: r.URL.Path}
+	if r.Method == http.MethodGet {
+		p.ReturnTo = r.URL.RequestURI()
+	}
 	u := currentUser(c)
 	if u == nil {
 		return p
@@ -49,6 +57,8 @@ func (s *Server) page(c echo.Context, title string) layout.Page {
 	}
 	if m := currentMembership(c); m != nil {
 		p.Org = &layout.Org{Name: m.Name, Slug: m.Slug, Role: string(m.Role), Disabled: m.DisabledAt != nil}
+	} else if m := navOrg(u, joinedOrgs(c)); m != nil {
+		p.Org = &layout.Org{Name: m.Name, Slug: m.Slug, Role: string(m.Role)}
 	}
 	for _, j := range joinedOrgs(c) {
 		p.Orgs = append(p.Orgs, layout.Org{Name: j.Name, Slug: j.Slug, Role: string(j.Role)})
@@ -57,6 +67,22 @@ func (s *Server) page(c echo.Context, title string) layout.Page {
 		p.Flash = flashes[0]
 	}
 	return p
+}
+
+// navOrg is the organization whose navigation a page outside any
+// organization shows: the one u used last, else their first, else none.
+func navOrg(u *account.User, joined []org.Joined) *org.Joined {
+	if len(joined) == 0 {
+		return nil
+	}
+	if u.LastOrgID != nil {
+		for i := range joined {
+			if joined[i].ID == *u.LastOrgID {
+				return &joined[i]
+			}
+		}
+	}
+	return &joined[0]
 }
 
 // isOrgAdmin reports whether the current user is an admin of the current

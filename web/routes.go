@@ -9,6 +9,7 @@ import (
 	"keyplane/internal/org"
 	accountview "keyplane/views/account"
 	authview "keyplane/views/auth"
+	"keyplane/views/layout"
 	"keyplane/web/api"
 )
 
@@ -115,6 +116,8 @@ func (s *Server) routes() {
 	dash.GET(twoFactorLoginPath, s.twoFactorLoginForm)
 	dash.POST(twoFactorLoginPath, s.twoFactorLoginSubmit)
 	dash.POST("/logout", s.logout)
+	// The choice of colours, signed in or not: a cookie, no account data.
+	dash.POST(layout.ThemePath, s.themeSet)
 	dash.GET("/invites/:token", s.inviteShow)
 	dash.POST("/invites/:token", s.inviteAccept)
 

@@ -106,6 +106,19 @@ func (c Chart) SeriesColor(key string) string {
 	return OutcomeColor(key)
 }
 
+// SeriesClass is the class of a series' bars and swatch, which the
+// stylesheet uses to keep it visible in dark mode: "bar-" and the outcome,
+// or "bar-series" for a chart's own series.
+func (c Chart) SeriesClass(key string) string {
+	if c.Series != nil {
+		return "bar-series"
+	}
+	if _, ok := outcomeColors[key]; ok {
+		return "bar-" + key
+	}
+	return "bar-other"
+}
+
 // Tip is bar i as its tooltip says it, in the table's words: its label,
 // then each series with requests, then the total.
 func (c Chart) Tip(i int) string {
@@ -181,6 +194,7 @@ type Tick struct {
 type Segment struct {
 	X, Y, W, H string
 	Fill       string
+	Class      string // see SeriesClass
 }
 
 // Hit is the focusable, hoverable area of one bucket across every panel.
@@ -274,7 +288,7 @@ func (c Chart) Panels() []Panel {
 				h := p.Height * float64(v) / float64(top)
 				yy -= h
 				p.Rects = append(p.Rects, Segment{
-					X: num(plotLeft + float64(i)*slot + gap/2), Y: num(yy), W: num(slot - gap), H: num(h), Fill: c.SeriesColor(k),
+					X: num(plotLeft + float64(i)*slot + gap/2), Y: num(yy), W: num(slot - gap), H: num(h), Fill: c.SeriesColor(k), Class: c.SeriesClass(k),
 				})
 			}
 			if i%every == 0 || i == n-1 && n <= 8 {

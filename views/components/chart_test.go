@@ -105,3 +105,27 @@ func TestNiceMax(t *testing.T) {
 		}
 	}
 }
+
+// TestBarChartInkFollowsTheTheme: text, gridlines and bars carry the
+// classes the stylesheet colours (dark mode turns them over), and each
+// bar and its legend swatch name their series alike.
+func TestBarChartInkFollowsTheTheme(t *testing.T) {
+	doc := renderChart(t, Chart{ID: "c", Title: "Requests", Bars: []Bar{
+		{Label: "a", Counts: map[string]int64{"allowed": 5, "key_revoked": 1, "made_up": 1}},
+	}})
+	svg := doc.Find(`svg[data-chart-svg]`)
+	if svg.Find("g.chart-text").Length() != 1 || svg.Find("line.chart-grid").Length() == 0 || svg.Find("line.chart-axis").Length() != 2 {
+		t.Error("the chart's text, gridlines or axes have no class")
+	}
+	for _, class := range []string{"bar-allowed", "bar-key_revoked", "bar-other"} {
+		if svg.Find("rect."+class).Length() != 1 || doc.Find(`[data-testid="c-legend"] rect.`+class).Length() != 1 {
+			t.Errorf("no bar and swatch of class %s", class)
+		}
+	}
+	series := renderChart(t, Chart{ID: "s", Title: "Cut-over", Series: []Series{{Key: "old", Name: "Old", Color: "#b45309"}}, Bars: []Bar{
+		{Label: "a", Counts: map[string]int64{"old": 2}},
+	}})
+	if series.Find(`svg[data-chart-svg] rect.bar-series[fill="#b45309"]`).Length() != 1 {
+		t.Error("a chart's own series has no bar-series class")
+	}
+}

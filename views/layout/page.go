@@ -1,6 +1,8 @@
 // Package layout holds the page frame every dashboard screen sits in.
 package layout
 
+import "strings"
+
 // Page is what the frame needs to know about the request: who is signed in,
 // which organization they are looking at, and the CSRF token for forms.
 type Page struct {
@@ -13,6 +15,35 @@ type Page struct {
 	// Back is set in a session started from a portal link: the header
 	// leads back to the platform's dashboard.
 	Back *Back
+	// Theme is the viewer's choice of colours: ThemeSystem (follow the
+	// device), ThemeLight or ThemeDark.
+	Theme string
+	// Path is the request's path, for the navigation's current page;
+	// ReturnTo is where the theme form comes back to (empty: home).
+	Path     string
+	ReturnTo string
+}
+
+// The viewer's choices of colours.
+const (
+	ThemeSystem = "system"
+	ThemeLight  = "light"
+	ThemeDark   = "dark"
+)
+
+// Themes are the choices the theme form offers, in its order.
+var Themes = []struct{ Value, Label string }{
+	{ThemeSystem, "System"},
+	{ThemeLight, "Light"},
+	{ThemeDark, "Dark"},
+}
+
+// ThemePath is where the theme form posts.
+const ThemePath = "/theme"
+
+// Current reports whether href is the page shown, or a page under it.
+func (p Page) Current(href string) bool {
+	return p.Path == href || strings.HasPrefix(p.Path, href+"/")
 }
 
 // Back is the "Back to ..." link of a portal session.
@@ -43,6 +74,8 @@ const (
 	ModalID  = "modal"
 	ToastsID = "toasts"
 	MainID   = "main"
+	// ThemeFormID is the theme form, which answers htmx with itself.
+	ThemeFormID = "theme-form"
 )
 
 // CSRFField is the name of the hidden form field carrying the CSRF token;

@@ -23,10 +23,22 @@ export function watch(page) {
   return problems;
 }
 
+// expectAccessible runs axe on the page as it is and fails on any serious
+// or critical violation; it returns axe's results (which rules ran).
 export async function expectAccessible(page) {
   const results = await new AxeBuilder({ page }).analyze();
   const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   expect(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target).join(', ')})`)).toEqual([]);
+  return results;
+}
+
+// noSidewaysScroll asserts the page is no wider than the viewport.
+export async function expectNoSidewaysScroll(page) {
+  const { scrollWidth, clientWidth } = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    clientWidth: document.documentElement.clientWidth,
+  }));
+  expect(scrollWidth, `the page is ${scrollWidth} px wide in a ${clientWidth} px viewport`).toBeLessThanOrEqual(clientWidth);
 }
 
 // signIn logs the operator in, running first-run setup if the instance is new.
