@@ -105,7 +105,7 @@ func TestAdminDisableUserConfirms(t *testing.T) {
 		if !disabled() {
 			t.Fatal("bob is not disabled")
 		}
-		wantRedirect(t, bobc.get("/account"), "/login")
+		wantRedirect(t, bobc.get("/account"), "/login?next=%2Faccount")
 		// Already disabled: nothing to confirm.
 		wantStatus(t, opc.get(path), http.StatusConflict)
 	})

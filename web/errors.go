@@ -43,7 +43,7 @@ func statusOf(code apperr.Code) int {
 // Users see the error's message; the log sees its cause.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
-		s.logger.Error("error after the response was sent", "err", err, "path", c.Request().URL.Path, "request_id", c.Get(ctxRequestID))
+		s.logger.Error("error after the response was sent", "err", err, "path", loggedPath(c), "request_id", c.Get(ctxRequestID))
 		return
 	}
 	status, code, msg := s.classify(err)

@@ -114,6 +114,10 @@ func TestGitHubSecretScanning(t *testing.T) {
 		if banner.AttrOr("role", "") != "alert" || !strings.Contains(banner.Text(), "Found in public at "+where) || !strings.Contains(banner.Text(), "Rotate it with no grace period") {
 			t.Errorf("banner: %q", banner.Text())
 		}
+		list := k.admin.get("/orgs/acme/keys")
+		if got := list.text("row-leaked"); !strings.Contains(got, "Found in public at "+where) {
+			t.Errorf("the key's row says %q", got)
+		}
 		rotate := k.admin.get("/orgs/acme/keys/" + live.Key.ID + "/rotate")
 		wantStatus(t, rotate, http.StatusOK)
 		if v, _ := rotate.doc.Find(`input[name="grace"][checked]`).Attr("value"); v != "0" {

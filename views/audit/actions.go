@@ -25,6 +25,7 @@ var actionWords = map[string]string{
 	"key.grace_ended":                      "Old key stopped early",
 	"key.disabled":                         "Key disabled",
 	"key.enabled":                          "Key enabled",
+	"key.leaked":                           "Key found in public",
 	"keys.imported":                        "Keys imported",
 	"twofactor.enabled":                    "Two-factor turned on",
 	"twofactor.disabled":                   "Two-factor turned off",
