@@ -148,10 +148,16 @@ func checkURL(ctx context.Context, raw string, allowPrivate bool, lookup LookupF
 func guardControl(network, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
-		return fmt.Errorf("%w: %s", ErrRefusedAddress, address)
+		return &refusedError{addr: address, why: "not an IP address"}
 	}
 	if why := RefusedAddr(ap.Addr()); why != "" {
-		return fmt.Errorf("%w: %s is %s", ErrRefusedAddress, ap.Addr(), why)
+		return &refusedError{addr: ap.Addr().String(), why: why}
 	}
 	return nil
 }
+
+// refusedError is guardControl's refusal: which address, and why.
+type refusedError struct{ addr, why string }
+
+func (e *refusedError) Error() string        { return e.addr + " is " + e.why }
+func (e *refusedError) Is(target error) bool { return target == ErrRefusedAddress }

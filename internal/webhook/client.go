@@ -78,15 +78,10 @@ func newClient(timeout time.Duration, allowPrivate bool, lookup LookupFunc) *htt
 func describe(err error, timeout time.Duration) string {
 	var dnsErr *net.DNSError
 	var opErr *net.OpError
+	var refused *refusedError
 	switch {
-	case errors.Is(err, ErrRefusedAddress):
-		var msg string
-		for e := err; e != nil; e = errors.Unwrap(e) {
-			if errors.Is(e, ErrRefusedAddress) {
-				msg = e.Error()
-			}
-		}
-		return trimPrefix(msg)
+	case errors.As(err, &refused):
+		return "refused: " + refused.Error() + "; webhooks go only to public addresses"
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return fmt.Sprintf("no answer within %s", timeout)
 	case errors.As(err, &dnsErr):
@@ -108,14 +103,6 @@ func unwrapURL(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-func trimPrefix(msg string) string {
-	const p = "webhook: "
-	if len(msg) > len(p) && msg[:len(p)] == p {
-		return msg[len(p):]
-	}
-	return msg
 }
 
 func short(err error) string {

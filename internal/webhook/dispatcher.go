@@ -23,6 +23,7 @@ import (
 // Defaults of a Dispatcher.
 const (
 	DefaultConcurrency   = 4
+	DefaultPerEndpoint   = 2
 	DefaultLease         = time.Minute
 	DefaultPollInterval  = 2 * time.Second
 	DefaultTimeout       = 10 * time.Second
@@ -39,6 +40,10 @@ const UserAgent = "Keyplane-Webhooks/1"
 type DispatcherOptions struct {
 	// Concurrency bounds the attempts in flight at once.
 	Concurrency int
+	// PerEndpoint bounds the attempts in flight to one endpoint, so a
+	// slow receiver holds only so many of the Concurrency slots (across
+	// replicas, a soft bound). DefaultPerEndpoint when 0.
+	PerEndpoint int
 	// Lease is how long a claimed delivery stays this dispatcher's: past
 	// it, a dispatcher that crashed mid-attempt loses it to another. It
 	// must exceed Timeout.
@@ -64,6 +69,7 @@ type Dispatcher struct {
 	svc         *Service
 	client      *http.Client
 	concurrency int
+	perEndpoint int
 	lease       time.Duration
 	poll        time.Duration
 	timeout     time.Duration
@@ -77,6 +83,9 @@ type Dispatcher struct {
 func NewDispatcher(svc *Service, o DispatcherOptions) *Dispatcher {
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
+	}
+	if o.PerEndpoint <= 0 {
+		o.PerEndpoint = DefaultPerEndpoint
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
@@ -108,7 +117,7 @@ func NewDispatcher(svc *Service, o DispatcherOptions) *Dispatcher {
 	}
 	return &Dispatcher{
 		svc: svc, client: newClient(o.Timeout, svc.allowPrivate, svc.lookup),
-		concurrency: o.Concurrency, lease: o.Lease, poll: o.PollInterval, timeout: o.Timeout,
+		concurrency: o.Concurrency, perEndpoint: o.PerEndpoint, lease: o.Lease, poll: o.PollInterval, timeout: o.Timeout,
 		grace: o.ShutdownGrace, logger: o.Logger, outcomes: outcomes,
 	}
 }
@@ -212,11 +221,12 @@ func newLeaseID() string {
 	return hex.EncodeToString(b)
 }
 
-// claim takes up to n due deliveries of endpoints that are not paused: in
-// one short transaction it selects them (FOR UPDATE SKIP LOCKED on
-// PostgreSQL, so two dispatchers never take the same one; SQLite's
-// transactions are exclusive) and moves their next attempt past the lease,
-// marked with a lease id that only this claim knows.
+// claim takes up to n due deliveries of endpoints that are not paused, at
+// most PerEndpoint in flight per endpoint: in one short transaction it
+// selects them (FOR UPDATE SKIP LOCKED on PostgreSQL, so two dispatchers
+// never take the same one; SQLite's transactions are exclusive) and moves
+// their next attempt past the lease, marked with a lease id that only
+// this claim knows.
 func (d *Dispatcher) claim(ctx context.Context, n int) ([]job, error) {
 	db := d.svc.db
 	now := d.svc.now().UTC()
@@ -225,15 +235,49 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]job, error) {
 	var ids []string
 	err := db.WithTx(ctx, func(ctx context.Context) error {
 		tx := db.Conn(ctx)
-		q := tx.Table("webhook_deliveries AS d").Select("d.id").
+		var due []struct {
+			ID         string
+			EndpointID string
+		}
+		q := tx.Table("webhook_deliveries AS d").Select("d.id, d.endpoint_id").
 			Joins("JOIN webhook_endpoints AS e ON e.id = d.endpoint_id").
 			Where("d.status = ? AND d.next_attempt_at <= ? AND e.paused_at IS NULL", Pending, now).
-			Order("d.next_attempt_at, d.id").Limit(n)
+			Order("d.next_attempt_at, d.id").Limit(4 * n)
 		if db.Dialect == store.Postgres {
 			q = q.Clauses(clause.Locking{Strength: "UPDATE", Table: clause.Table{Name: "d"}, Options: "SKIP LOCKED"})
 		}
-		if err := q.Scan(&ids).Error; err != nil {
+		if err := q.Scan(&due).Error; err != nil {
 			return err
+		}
+		if len(due) == 0 {
+			return nil
+		}
+		endpoints := make([]string, 0, len(due))
+		for _, r := range due {
+			endpoints = append(endpoints, r.EndpointID)
+		}
+		var busy []struct {
+			EndpointID string
+			N          int
+		}
+		err := tx.Model(&Delivery{}).Select("endpoint_id, count(*) AS n").
+			Where("status = ? AND lease_id IS NOT NULL AND next_attempt_at > ? AND endpoint_id IN ?", Pending, now, endpoints).
+			Group("endpoint_id").Scan(&busy).Error
+		if err != nil {
+			return err
+		}
+		inFlight := map[string]int{}
+		for _, b := range busy {
+			inFlight[b.EndpointID] = b.N
+		}
+		for _, r := range due {
+			if len(ids) == n {
+				break
+			}
+			if inFlight[r.EndpointID] < d.perEndpoint {
+				inFlight[r.EndpointID]++
+				ids = append(ids, r.ID)
+			}
 		}
 		if len(ids) == 0 {
 			return nil
