@@ -474,3 +474,6 @@ func (s *Service) openSecret(endpointID string, sealed []byte) (string, error) {
 	}
 	return string(plain), nil
 }
+
+// MaxEndpoints returns the limit of endpoints per organization.
+func (s *Service) MaxEndpoints() int { return s.maxEndpoints }

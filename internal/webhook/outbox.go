@@ -305,3 +305,14 @@ func (s *Service) Resend(ctx context.Context, orgID, id, did string) (Delivery, 
 func (d Delivery) inFlight(now time.Time) bool {
 	return d.Status == Pending && d.LeaseID != nil && d.NextAttemptAt != nil && d.NextAttemptAt.After(now)
 }
+
+// PendingCount returns how many of endpoint id's deliveries wait to be
+// sent.
+func (s *Service) PendingCount(ctx context.Context, orgID, id string) (int, error) {
+	var n int64
+	err := s.db.Conn(ctx).Model(&Delivery{}).Where("org_id = ? AND endpoint_id = ? AND status = ?", orgID, id, Pending).Count(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("webhook: pending count: %w", err)
+	}
+	return int(n), nil
+}
