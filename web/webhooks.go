@@ -204,12 +204,12 @@ func deliveryRow(link string, d webhook.Delivery, now time.Time) views.Delivery 
 // webhookDeliveries is the delivery log alone, which the page polls while
 // a delivery is pending; a plain request gets the whole page.
 func (s *Server) webhookDeliveries(c echo.Context) error {
-	if !isHTMX(c) {
-		return redirect(c, views.EndpointURL(currentMembership(c).Slug, c.Param("id")))
-	}
 	e, err := s.webhooks.Get(c.Request().Context(), currentMembership(c).ID, c.Param("id"))
 	if err != nil {
 		return err
+	}
+	if !isHTMX(c) {
+		return redirect(c, views.EndpointURL(currentMembership(c).Slug, e.ID))
 	}
 	return s.renderWebhook(c, http.StatusOK, e, views.Form{}, true)
 }
