@@ -51,6 +51,15 @@ var apiOps = []apiOp{
 	{"invite", http.MethodPost, "/v1/members", fixedPath("/api/v1/members"), `{"email": "scenario@example.com", "role": "member"}`, http.StatusCreated},
 	{"member-role", http.MethodPatch, "/v1/members/{id}", memberPath, `{"role": "admin"}`, http.StatusNotFound},
 	{"member-remove", http.MethodDelete, "/v1/members/{id}", memberPath, "", http.StatusNotFound},
+	{"webhooks", http.MethodGet, "/v1/webhooks", fixedPath("/api/v1/webhooks"), "", http.StatusOK},
+	{"webhook-create", http.MethodPost, "/v1/webhooks", fixedPath("/api/v1/webhooks"), `{"url": "https://93.184.216.34/hook", "events": ["*"]}`, http.StatusCreated},
+	{"webhook-get", http.MethodGet, "/v1/webhooks/{id}", webhookPath(""), "", http.StatusNotFound},
+	{"webhook-update", http.MethodPatch, "/v1/webhooks/{id}", webhookPath(""), `{"paused": true}`, http.StatusNotFound},
+	{"webhook-delete", http.MethodDelete, "/v1/webhooks/{id}", webhookPath(""), "", http.StatusNotFound},
+	{"webhook-rotate-secret", http.MethodPost, "/v1/webhooks/{id}/rotate-secret", webhookPath("/rotate-secret"), "", http.StatusNotFound},
+	{"webhook-deliveries", http.MethodGet, "/v1/webhooks/{id}/deliveries", webhookPath("/deliveries"), "", http.StatusNotFound},
+	{"webhook-resend", http.MethodPost, "/v1/webhooks/{id}/deliveries/{delivery_id}/resend", deliveryPath, "", http.StatusNotFound},
+	{"webhook-test", http.MethodPost, "/v1/webhooks/{id}/test", webhookPath("/test"), "", http.StatusNotFound},
 }
 
 func fixedPath(path string) func(*apiEnv, string) string {
@@ -72,7 +81,7 @@ func TestAPICredentials(t *testing.T) {
 			if r.Method == echo.RouteNotFound || !strings.HasPrefix(r.Path, "/api/v1/") || strings.HasPrefix(r.Path, "/api/v1/admin/") {
 				continue // the operator API has its own table: adminOps
 			}
-			route := strings.TrimPrefix(strings.ReplaceAll(r.Path, ":id", "{id}"), "/api")
+			route := strings.TrimPrefix(strings.NewReplacer(":id", "{id}", ":delivery_id", "{delivery_id}").Replace(r.Path), "/api")
 			if !slices.ContainsFunc(apiOps, func(op apiOp) bool { return op.method == r.Method && op.route == route }) {
 				t.Errorf("route %s %s has no row in apiOps", r.Method, r.Path)
 			}

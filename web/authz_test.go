@@ -118,6 +118,23 @@ var authzMatrix = map[string][roleCount]int{
 	"GET /orgs/:slug/settings":                {303, 403, 200, 404, 404},
 	"POST /orgs/:slug/settings":               {303, 403, 303, 404, 404}, // an empty form: nothing required, nothing changes
 	"POST /orgs/:slug/settings/leaks":         {303, 403, 422, 404, 404}, // an empty form: no policy chosen
+
+	// Webhooks: admins only. :id is a key's id, no endpoint's; an empty
+	// form has no URL.
+	"GET /orgs/:slug/webhooks":                             {303, 403, 200, 404, 404},
+	"GET /orgs/:slug/webhooks/new":                         {303, 403, 200, 404, 404},
+	"POST /orgs/:slug/webhooks":                            {303, 403, 422, 404, 404},
+	"GET /orgs/:slug/webhooks/:id":                         {303, 403, 404, 404, 404},
+	"POST /orgs/:slug/webhooks/:id":                        {303, 403, 404, 404, 404},
+	"GET /orgs/:slug/webhooks/:id/deliveries":              {303, 403, 404, 404, 404},
+	"POST /orgs/:slug/webhooks/:id/deliveries/:did/resend": {303, 403, 404, 404, 404},
+	"POST /orgs/:slug/webhooks/:id/test":                   {303, 403, 404, 404, 404},
+	"POST /orgs/:slug/webhooks/:id/pause":                  {303, 403, 404, 404, 404},
+	"POST /orgs/:slug/webhooks/:id/resume":                 {303, 403, 404, 404, 404},
+	"GET /orgs/:slug/webhooks/:id/rotate-secret":           {303, 403, 404, 404, 404},
+	"POST /orgs/:slug/webhooks/:id/rotate-secret":          {303, 403, 404, 404, 404},
+	"GET /orgs/:slug/webhooks/:id/delete":                  {303, 403, 404, 404, 404},
+	"POST /orgs/:slug/webhooks/:id/delete":                 {303, 403, 404, 404, 404},
 }
 
 // TestAuthorizationMatrix walks the router's own route list: a route added

@@ -13,6 +13,7 @@ import (
 	"keyplane/internal/twofactor"
 	"keyplane/internal/usage"
 	"keyplane/internal/verify"
+	"keyplane/internal/webhook"
 )
 
 // withServices completes d over db with what the server needs beyond its
@@ -32,6 +33,9 @@ func withServices(d *Deps, db *store.DB) {
 		panic(err)
 	}
 	d.TwoFactor = twofactor.NewService(db, box, d.Now)
+	if d.Webhooks == nil {
+		d.Webhooks = webhook.NewService(db, webhook.Options{Box: box, Now: d.Now, Logger: d.Logger})
+	}
 	if d.Products == nil {
 		products, err := product.NewService(context.Background(), db, d.Config, d.Now)
 		if err != nil {

@@ -35,6 +35,7 @@ import (
 	"keyplane/internal/twofactor"
 	"keyplane/internal/usage"
 	"keyplane/internal/verify"
+	"keyplane/internal/webhook"
 	"keyplane/web/api"
 )
 
@@ -71,6 +72,8 @@ type Deps struct {
 	APILimits ratelimit.Store
 	// Usage counts data plane outcomes; nil counts nothing.
 	Usage *usage.Recorder
+	// Webhooks are the organizations' webhook endpoints and their outbox.
+	Webhooks *webhook.Service
 	// SSO runs sign-ins through the OpenID Connect provider, and SSOLinker
 	// tells whom they sign in as; both nil when single sign-on is off
 	// (Config.OIDC), both set when it is on.
@@ -99,6 +102,7 @@ type Server struct {
 	setup       *setup.Service
 	throttle    *account.Throttle
 	twoFactor   *twofactor.Service
+	webhooks    *webhook.Service
 	sso         *oidc.Client // nil when single sign-on is off
 	ssoLinker   *oidc.Linker
 	logger      *slog.Logger
@@ -110,6 +114,7 @@ type Server struct {
 	dataPlane *api.DataPlane
 	scanning  *api.Scanning
 	manage    *api.Management
+	hooksAPI  *api.Webhooks
 	verifier  *verify.Verifier
 	metrics   prometheus.Gatherer
 
@@ -138,7 +143,9 @@ func NewServer(d Deps) *Server {
 		cfg: d.Config, db: d.DB, accounts: d.Accounts, orgs: d.Orgs, keys: d.Keys, products: d.Products,
 		audit: d.Audit, usageReader: d.UsageReader, tokens: d.Tokens, setup: d.Setup, throttle: d.Throttle, twoFactor: d.TwoFactor,
 		sso: d.SSO, ssoLinker: d.SSOLinker, logger: d.Logger, now: d.Now, version: d.Version,
+		webhooks: d.Webhooks,
 	}
+	s.hooksAPI = api.NewWebhooks(d.Webhooks, d.Logger)
 	if d.Metrics == nil {
 		d.Metrics = prometheus.NewRegistry()
 	}

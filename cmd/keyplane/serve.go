@@ -35,6 +35,7 @@ import (
 	"keyplane/internal/twofactor"
 	"keyplane/internal/usage"
 	"keyplane/internal/verify"
+	"keyplane/internal/webhook"
 	"keyplane/web"
 )
 
@@ -126,8 +127,10 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 		Store: verify.DBStore{DB: db}, Limiter: limiter, Products: products, Logger: logger,
 		StaleIfError: staleIfError, Metrics: verify.NewMetrics(reg),
 	})
+	hooks := webhook.NewService(db, webhook.Options{Box: box, AllowPrivate: cfg.WebhookAllowPrivate, Logger: logger})
+	dispatcher := webhook.NewDispatcher(hooks, webhook.DispatcherOptions{Registerer: reg, Logger: logger})
 	keyOpts := apikey.ConfigOptions(cfg)
-	keyOpts.Changed, keyOpts.Products = verifier.Invalidate, products.Rules
+	keyOpts.Changed, keyOpts.Products, keyOpts.Events = verifier.Invalidate, products.Rules, hooks
 	if err := usage.CheckSpillDir(cfg.SpillDir); err != nil {
 		return &config.Error{Var: "KEYPLANE_SPILL_DIR", Msg: "cannot hold usage spill files: " + err.Error()}
 	}
@@ -147,7 +150,7 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 		}
 	}
 
-	orgs := org.NewService(db, nil, org.WithAccounts(accounts))
+	orgs := org.NewService(db, nil, org.WithAccounts(accounts), org.WithEvents(hooks))
 	sso, linker, err := newSSO(cfg, db, accounts, orgs, secret)
 	if err != nil {
 		return err
@@ -157,8 +160,8 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 		Audit: audit.NewService(db, nil), UsageReader: usage.NewReader(db), Setup: setup.New(db, accounts, orgs, setupToken),
 		Throttle: throttle, TwoFactor: twofactor.NewService(db, box, nil), Verifier: verifier, Usage: recorder, Metrics: reg,
 		Idempotency: idempotency.NewService(db, nil), APILimits: apiLimits,
-		Tokens: optoken.NewService(db, cfg.KeyPrefix, nil),
-		SSO:    sso, SSOLinker: linker,
+		Tokens: optoken.NewService(db, cfg.KeyPrefix, nil), Webhooks: hooks,
+		SSO: sso, SSOLinker: linker,
 		Logger: logger, SessionSecret: secret, Version: version,
 	})
 	httpSrv := &http.Server{
@@ -195,6 +198,15 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	go func() { recorder.Run(usageCtx); close(usageDone) }()
 	defer func() { stopUsage(); <-usageDone }()
 
+	// Webhook deliveries stop after the HTTP drain, beside the usage
+	// flush: attempts in flight get a few seconds (webhook.
+	// DefaultShutdownGrace) and are otherwise left in the outbox, where
+	// the next claim, here or on another replica, finds them.
+	hooksCtx, stopHooks := context.WithCancel(context.Background())
+	hooksDone := make(chan struct{})
+	go func() { dispatcher.Run(hooksCtx); close(hooksDone) }()
+	defer func() { stopHooks(); <-hooksDone }()
+
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	select {
@@ -208,7 +220,10 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	// Both wind down together, inside the usage flush's 8 s.
+	stopHooks()
 	stopUsage()
+	<-hooksDone
 	<-usageDone
 	logger.Info("stopped")
 	return nil
@@ -244,7 +259,8 @@ func sessionSecret(cfg config.Config) ([]byte, error) {
 	return dataDirSecret(cfg, cfg.SessionSecret, "session.key", "session secret")
 }
 
-// encryptionBox returns the box that seals TOTP seeds: under
+// encryptionBox returns the box that seals TOTP seeds and webhook signing
+// secrets: under
 // KEYPLANE_ENCRYPTION_KEY, or on SQLite a key generated once into the data
 // dir (a backup of the database alone then does not open the seeds).
 func encryptionBox(cfg config.Config) (*secretbox.Box, error) {

@@ -80,6 +80,9 @@ func (s *Service) setDisabled(ctx context.Context, orgID, id string, disable boo
 			return apperr.New(apperr.Conflict, "This key was revoked, disabled or enabled meanwhile.")
 		}
 		out = k
+		if err := s.emit(ctx, action, k, now, actor); err != nil {
+			return err
+		}
 		return s.noteChange(ctx, tx, now, actor, action, k, verb)
 	})
 	if err != nil {

@@ -72,6 +72,9 @@ func (s *Service) Rotate(ctx context.Context, orgID, id, grace, formToken string
 			return err
 		}
 		s.announce(ctx, c.Key.KeyHash, k.KeyHash)
+		if err := s.emit(ctx, audit.KeyRotated, k, now, actor); err != nil {
+			return err
+		}
 		return audit.Record(ctx, tx, now, orgID, actor, audit.KeyRotated, "api_key", k.ID,
 			fmt.Sprintf("%s rotated %s (%s) to %s; the old key stops %s", actor.Name(), k.Hint, k.Description, c.Key.Hint, graceWords(period)))
 	})

@@ -28,6 +28,8 @@ type Service struct {
 	// changed is called with a key's hash after it is revoked, edited or
 	// rotated, so caches can drop it at once.
 	changed func(keyHash []byte)
+	// events queues webhook events; nil queues none.
+	events Events
 }
 
 // Rules are a product's rules for its keys: its format, the settings its
@@ -56,6 +58,9 @@ type Options struct {
 	Rand io.Reader
 	// Changed, when set, hears of every key whose verification may change.
 	Changed func(keyHash []byte)
+	// Events, when set, queues the webhook events of key changes inside
+	// their transactions.
+	Events Events
 }
 
 // ConfigOptions returns the Options the deployment's configuration
@@ -91,7 +96,7 @@ func NewService(db *store.DB, o Options) *Service {
 	if f, err := DefaultFormat(o.Prefix); err == nil {
 		def.Format = f
 	}
-	return &Service{db: db, now: o.Now, rand: o.Rand, def: def, products: o.Products, changed: o.Changed}
+	return &Service{db: db, now: o.Now, rand: o.Rand, def: def, products: o.Products, changed: o.Changed, events: o.Events}
 }
 
 // Policy returns the rules the default product's settings are validated
@@ -203,6 +208,9 @@ func (s *Service) Create(ctx context.Context, orgID, formToken string, in Input,
 		}
 		out = created
 		s.announce(ctx, created.Key.KeyHash)
+		if err := s.emit(ctx, audit.KeyCreated, created.Key, now, actor); err != nil {
+			return err
+		}
 		return audit.Record(ctx, tx, now, orgID, actor, audit.KeyCreated, "api_key", created.Key.ID,
 			fmt.Sprintf("%s created %s (%s)", actor.Name(), created.Key.Hint, created.Key.Description))
 	})
@@ -363,6 +371,9 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input, actor 
 			return apperr.New(apperr.Conflict, "This key was revoked or rotated meanwhile and can no longer be edited.")
 		}
 		out = k
+		if err := s.emit(ctx, audit.KeyUpdated, k, now, actor); err != nil {
+			return err
+		}
 		return s.noteChange(ctx, tx, now, actor, audit.KeyUpdated, k, "edited")
 	})
 	if err != nil {
@@ -398,6 +409,9 @@ func (s *Service) Revoke(ctx context.Context, orgID, id string, actor audit.Acto
 		}
 		k.RevokedAt = &now
 		out = k
+		if err := s.emit(ctx, audit.KeyRevoked, k, now, actor); err != nil {
+			return err
+		}
 		return s.noteChange(ctx, tx, now, actor, audit.KeyRevoked, k, "revoked")
 	})
 	if err != nil {

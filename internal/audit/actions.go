@@ -46,3 +46,14 @@ const (
 // OrgSettingsChanged is an admin changing an organization's settings
 // (requiring two-factor of its members, the leak policy).
 const OrgSettingsChanged = "org.settings_changed"
+
+// Actions on an organization's webhook endpoints recorded in the audit
+// log.
+const (
+	WebhookCreated       = "webhook.created"
+	WebhookUpdated       = "webhook.updated"
+	WebhookDeleted       = "webhook.deleted"
+	WebhookSecretRotated = "webhook.secret_rotated"
+	WebhookPaused        = "webhook.paused"
+	WebhookResumed       = "webhook.resumed"
+)

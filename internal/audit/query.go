@@ -15,6 +15,7 @@ var Actions = []string{
 	MemberAdded, MemberInvited, MemberJoined, MemberRoleChanged, MemberRemoved, MemberDisabled, MemberEnabled, InviteRevoked,
 	KeyCreated, KeyUpdated, KeyRevoked, KeyRotated, KeyGraceEnded, KeyDisabled, KeyEnabled, KeysImported, KeyLeaked,
 	TwoFactorEnabled, TwoFactorDisabled, TwoFactorReset, RecoveryCodeUsed, RecoveryCodesRegenerated, OrgSettingsChanged,
+	WebhookCreated, WebhookUpdated, WebhookDeleted, WebhookSecretRotated, WebhookPaused, WebhookResumed,
 }
 
 // Filter narrows an organization's events. Zero fields match everything.

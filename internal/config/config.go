@@ -36,6 +36,7 @@ const (
 	envSpillDir        = "KEYPLANE_SPILL_DIR"
 	envEncryptionKey   = "KEYPLANE_ENCRYPTION_KEY"
 	envOperator2FA     = "KEYPLANE_OPERATOR_2FA"
+	envWebhookPrivate  = "KEYPLANE_WEBHOOK_ALLOW_PRIVATE"
 
 	envPortalReturnOrigins = "KEYPLANE_PORTAL_RETURN_ORIGINS"
 )
@@ -86,6 +87,11 @@ type Config struct {
 	// they reach /admin: KEYPLANE_OPERATOR_2FA, "optional" (default) or
 	// "required".
 	OperatorTwoFactor bool
+	// WebhookAllowPrivate lets webhook endpoints be on loopback, private,
+	// link-local and other internal addresses, which are otherwise refused
+	// at registration and at every delivery:
+	// KEYPLANE_WEBHOOK_ALLOW_PRIVATE, "false" (default) or "true".
+	WebhookAllowPrivate bool
 	// OIDC is single sign-on through an OpenID Connect provider and who may
 	// still sign in with a password: KEYPLANE_OIDC_* and
 	// KEYPLANE_PASSWORD_LOGIN (see LoadOIDC); SSO is off when unset.
@@ -110,7 +116,8 @@ type Config struct {
 // KEYPLANE_PUBLIC_RATE_LIMIT, KEYPLANE_PUBLIC_BLOCK, KEYPLANE_SETUP_TOKEN,
 // KEYPLANE_SESSION_IDLE, KEYPLANE_SESSION_MAX, KEYPLANE_USAGE_RETENTION,
 // KEYPLANE_LOG_FORMAT, KEYPLANE_STALE_IF_ERROR,
-// KEYPLANE_PORTAL_RETURN_ORIGINS, KEYPLANE_OPERATOR_2FA, the single
+// KEYPLANE_PORTAL_RETURN_ORIGINS, KEYPLANE_OPERATOR_2FA,
+// KEYPLANE_WEBHOOK_ALLOW_PRIVATE, the single
 // sign-on settings in LoadOIDC's order, KEYPLANE_API_URL. KEYPLANE_DATA_DIR and
 // KEYPLANE_SPILL_DIR take any value.
 func Load(getenv func(string) string) (Config, error) {
@@ -139,6 +146,7 @@ func Load(getenv func(string) string) (Config, error) {
 		(*loader).spillDir,
 		(*loader).portalReturnOrigins,
 		(*loader).operatorTwoFactor,
+		(*loader).webhookAllowPrivate,
 		(*loader).oidc,
 		(*loader).apiURL,
 		(*loader).githubKeysURL,
@@ -256,6 +264,17 @@ func (l *loader) operatorTwoFactor() error {
 		l.c.OperatorTwoFactor = true
 	default:
 		return invalid(envOperator2FA, "invalid value %q: want optional or required", s)
+	}
+	return nil
+}
+
+func (l *loader) webhookAllowPrivate() error {
+	switch s := l.get(envWebhookPrivate); s {
+	case "", "false":
+	case "true":
+		l.c.WebhookAllowPrivate = true
+	default:
+		return invalid(envWebhookPrivate, "invalid value %q: want true or false", s)
 	}
 	return nil
 }

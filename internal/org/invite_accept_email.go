@@ -147,6 +147,9 @@ func (s *Service) join(ctx context.Context, o Organization, userID, email string
 		}
 		return fmt.Errorf("org: join: %w", err)
 	}
+	if err := s.memberEvent(ctx, audit.MemberAdded, o.ID, userID, role, now, actor); err != nil {
+		return err
+	}
 	return audit.Record(ctx, tx, now, o.ID, actor, audit.MemberJoined, "user", userID, summary)
 }
 

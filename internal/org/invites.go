@@ -215,6 +215,9 @@ func (s *Service) AcceptInvite(ctx context.Context, token, userID string, actor 
 			}
 			return fmt.Errorf("org: accept invite: %w", err)
 		}
+		if err := s.memberEvent(ctx, audit.MemberAdded, inv.OrgID, userID, inv.Role, now, actor); err != nil {
+			return err
+		}
 		return audit.Record(ctx, tx, now, inv.OrgID, actor, audit.MemberJoined, "user", userID,
 			fmt.Sprintf("%s joined %s as %s through an invitation", email, inv.OrgName, inv.Role))
 	})

@@ -123,6 +123,9 @@ func (s *Service) RemoveMember(ctx context.Context, orgID, userID string, actor 
 		if res.RowsAffected == 0 {
 			return apperr.New(apperr.NotFound, "Member not found.")
 		}
+		if err := s.memberEvent(ctx, audit.MemberRemoved, orgID, userID, m.Role, m.JoinedAt, actor); err != nil {
+			return err
+		}
 		return audit.Record(ctx, tx, s.now().UTC(), orgID, actor, audit.MemberRemoved, "user", userID,
 			fmt.Sprintf("%s removed %s (%s) from the organization", actor.Name(), m.Email, m.Role))
 	})

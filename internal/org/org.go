@@ -119,6 +119,8 @@ type Service struct {
 	db       *store.DB
 	now      func() time.Time
 	accounts Accounts
+	// events queues webhook events; nil queues none.
+	events Events
 }
 
 // Option changes a Service made by NewService.
@@ -234,6 +236,9 @@ func (s *Service) addMember(ctx context.Context, o Organization, userID string, 
 			return fieldErr(apperr.Conflict, "user_id", fmt.Sprintf("%s is already a member of %s.", email, o.Name))
 		}
 		return fmt.Errorf("org: add member: %w", err)
+	}
+	if err := s.memberEvent(ctx, audit.MemberAdded, o.ID, userID, role, now, actor); err != nil {
+		return err
 	}
 	return audit.Record(ctx, tx, now, o.ID, actor, audit.MemberAdded, "user", userID,
 		fmt.Sprintf("%s added %s to %s as %s", actor.Name(), email, o.Name, role))

@@ -87,6 +87,8 @@ export default defineConfig({
         KEYPLANE_OIDC_CLIENT_ID: sso.clientID,
         KEYPLANE_OIDC_CLIENT_SECRET: sso.clientSecret,
         KEYPLANE_OIDC_NAME: sso.name,
+        // webhooks.spec.js receives deliveries on 127.0.0.1.
+        KEYPLANE_WEBHOOK_ALLOW_PRIVATE: 'true',
       },
       reuseExistingServer: false,
       timeout: 120_000,

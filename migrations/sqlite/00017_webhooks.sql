@@ -1,0 +1,63 @@
+-- +goose Up
+-- Organization webhooks. An endpoint's signing secret is kept sealed with
+-- KEYPLANE_ENCRYPTION_KEY, never in clear; events is a JSON array of the
+-- event types it wants, or ["*"] for every one; a paused endpoint gets no
+-- new deliveries and its pending ones wait.
+CREATE TABLE webhook_endpoints (
+    id          TEXT PRIMARY KEY,
+    org_id      TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    url         TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    events      TEXT NOT NULL,
+    secret      BLOB NOT NULL,
+    paused_at   DATETIME,
+    created_by  TEXT NOT NULL DEFAULT '',
+    created_at  DATETIME NOT NULL,
+    updated_at  DATETIME NOT NULL
+);
+CREATE INDEX webhook_endpoints_org_id_idx ON webhook_endpoints (org_id, created_at);
+
+-- The outbox: one delivery per endpoint per event, written in the
+-- transaction of the change it announces. id is the webhook-id header
+-- (msg_...). A dispatcher claims a due pending delivery by moving
+-- next_attempt_at forward by its lease and setting lease_id; the attempt's
+-- result is written only under that lease. retries_left counts the retries
+-- the schedule still allows.
+CREATE TABLE webhook_deliveries (
+    id               TEXT PRIMARY KEY,
+    endpoint_id      TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    org_id           TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    event_type       TEXT NOT NULL,
+    payload          TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    retries_left     INTEGER NOT NULL,
+    next_attempt_at  DATETIME,
+    lease_id         TEXT,
+    last_status_code INTEGER,
+    last_error       TEXT NOT NULL DEFAULT '',
+    last_attempt_at  DATETIME,
+    created_at       DATETIME NOT NULL,
+    updated_at       DATETIME NOT NULL
+);
+CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_endpoint_idx ON webhook_deliveries (endpoint_id, created_at DESC, id DESC);
+
+-- Each attempt of a delivery: when, how long, the response code and the
+-- outcome (succeeded, failed, refused). Only the newest few per delivery
+-- are kept.
+CREATE TABLE webhook_attempts (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id TEXT NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
+    at          DATETIME NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    status_code INTEGER,
+    outcome     TEXT NOT NULL,
+    error       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX webhook_attempts_delivery_idx ON webhook_attempts (delivery_id, id);
+
+-- +goose Down
+DROP TABLE webhook_attempts;
+DROP TABLE webhook_deliveries;
+DROP TABLE webhook_endpoints;
