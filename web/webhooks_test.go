@@ -53,7 +53,9 @@ func TestWebhookPagesAreForAdmins(t *testing.T) {
 
 		member := e.client()
 		member.mustLogin("bob@example.com")
-		member.get("/orgs/acme/keys")
+		if member.get("/orgs/acme/keys").testid("nav-webhooks").Length() != 0 {
+			t.Error("a member's navigation links to webhooks")
+		}
 		for _, p := range gets {
 			wantStatus(t, member.get(p), http.StatusForbidden)
 		}
@@ -71,7 +73,9 @@ func TestWebhookPagesAreForAdmins(t *testing.T) {
 		}
 		admin := e.client()
 		admin.mustLogin("ann@example.com")
-		admin.get("/orgs/acme/webhooks")
+		if got := admin.get("/orgs/acme/keys").testid("nav-webhooks").AttrOr("href", ""); got != "/orgs/acme/webhooks" {
+			t.Errorf("an admin's navigation links to webhooks at %q", got)
+		}
 		// Another organization's endpoint, seen from an admin of Acme.
 		oc, _ := e.srv.webhooks.Create(context.Background(), otherOrgID(t, e), webhook.Input{URL: "https://93.184.216.34/o", Events: []string{"*"}}, audit.Actor{})
 		want404(t, admin.get("/orgs/acme/webhooks/"+oc.Endpoint.ID))

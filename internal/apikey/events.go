@@ -35,7 +35,17 @@ type EventData struct {
 	RevokedAt   *time.Time `json:"revoked_at"`
 	// ReplacedBy is the id of the key that replaces this one (key.rotated).
 	ReplacedBy *string `json:"replaced_by,omitempty"`
-	Actor      string  `json:"actor"`
+	// Leak says when and where the key was found in public (key.leaked,
+	// and every later event of such a key).
+	Leak  *LeakData `json:"leak,omitempty"`
+	Actor string    `json:"actor"`
+}
+
+// LeakData is where and when a key was found in public, and who said so.
+type LeakData struct {
+	FoundAt time.Time `json:"found_at"`
+	URL     string    `json:"url"`
+	Source  string    `json:"source"`
 }
 
 // NewEventData returns k as its events carry it at now, changed by actor.
@@ -44,12 +54,16 @@ func NewEventData(k Key, now time.Time, actor audit.Actor) EventData {
 	if scopes == nil {
 		scopes = []string{}
 	}
-	return EventData{
+	d := EventData{
 		ID: k.ID, OrgID: k.OrgID, Description: k.Description, Hint: k.Hint, Product: k.Product,
 		Kind: string(k.Kind), Environment: string(k.Environment), Scopes: scopes, Status: string(k.StatusAt(now)),
 		CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utcPtr(k.Deadline()), DisabledAt: utcPtr(k.DisabledAt),
 		RevokedAt: utcPtr(k.RevokedAt), ReplacedBy: k.ReplacedByID, Actor: actor.Name(),
 	}
+	if k.LeakedAt != nil {
+		d.Leak = &LeakData{FoundAt: k.LeakedAt.UTC(), URL: k.LeakedURL, Source: k.LeakedSource}
+	}
+	return d
 }
 
 func utcPtr(t *time.Time) *time.Time {

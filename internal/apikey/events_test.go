@@ -2,11 +2,13 @@ package apikey
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 
+	"keyplane/internal/audit"
 	"keyplane/internal/secretbox"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
@@ -108,6 +110,49 @@ func TestKeyChangesQueueWebhookEvents(t *testing.T) {
 		}
 		if n := len(types()); n != 6 {
 			t.Errorf("another org's create queued here: %d events", n)
+		}
+	})
+}
+
+// A key found in public queues key.leaked, with where it was found, and
+// under the disable policy key.disabled too.
+func TestLeakQueuesWebhookEvents(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, 100)
+		ctx := context.Background()
+		box, err := secretbox.New(secretbox.Key{ID: 1, Secret: []byte(strings.Repeat("s", 32))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hooks := webhook.NewService(db, webhook.Options{Box: box, Now: f.clock.Now})
+		if _, err := hooks.Create(ctx, f.org, webhook.Input{URL: "https://93.184.216.34/hooks", Events: []string{"key.leaked", "key.disabled"}}, f.actor); err != nil {
+			t.Fatal(err)
+		}
+		f.svc.events = hooks
+		if err := db.Exec("UPDATE organizations SET leak_policy = 'disable' WHERE id = ?", f.org).Error; err != nil {
+			t.Fatal(err)
+		}
+		c := f.create(t, privateInput())
+		sum := sha256.Sum256([]byte(c.Secret))
+		if _, ok, err := f.svc.ReportLeak(ctx, sum[:], Leak{URL: "https://github.com/a/b", Source: "GitHub secret scanning"}, audit.Actor{Program: "GitHub secret scanning"}); err != nil || !ok {
+			t.Fatalf("ReportLeak: %v, %v", ok, err)
+		}
+		var list []webhook.Delivery
+		db.Order("id").Find(&list)
+		if len(list) != 2 || list[0].EventType != "key.leaked" || list[1].EventType != "key.disabled" {
+			t.Fatalf("deliveries: %+v", list)
+		}
+		var leaked struct {
+			Data EventData `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(list[0].Payload), &leaked); err != nil {
+			t.Fatal(err)
+		}
+		if l := leaked.Data.Leak; l == nil || l.URL != "https://github.com/a/b" || l.Source != "GitHub secret scanning" || leaked.Data.Actor != "GitHub secret scanning" {
+			t.Errorf("key.leaked data: %+v", leaked.Data)
+		}
+		if strings.Contains(list[0].Payload, c.Secret) {
+			t.Error("key.leaked carries the key")
 		}
 	})
 }

@@ -90,6 +90,9 @@ func (s *Service) ReportLeak(ctx context.Context, hash []byte, leak Leak, actor 
 		if err := audit.Record(ctx, tx, now, k.OrgID, actor, audit.KeyLeaked, "api_key", k.ID, summary); err != nil {
 			return err
 		}
+		if err := s.emit(ctx, audit.KeyLeaked, k, now, actor); err != nil {
+			return err
+		}
 		var policy LeakPolicy
 		if err := tx.Table("organizations").Where("id = ?", k.OrgID).Select("leak_policy").Row().Scan(&policy); err != nil {
 			return fmt.Errorf("apikey: leak policy: %w", err)
@@ -106,7 +109,10 @@ func (s *Service) ReportLeak(ctx context.Context, hash []byte, leak Leak, actor 
 		k.DisabledAt, k.DisabledByID = &now, nil
 		out.Key, out.Disabled = k, true
 		policyActor := audit.Actor{Program: "the leak policy"}
-		return s.noteChange(ctx, tx, now, policyActor, audit.KeyDisabled, k, "disabled, as it was found in public,")
+		if err := s.noteChange(ctx, tx, now, policyActor, audit.KeyDisabled, k, "disabled, as it was found in public,"); err != nil {
+			return err
+		}
+		return s.emit(ctx, audit.KeyDisabled, k, now, policyActor)
 	})
 	if err != nil {
 		return Leaked{}, false, err
