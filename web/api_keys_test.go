@@ -45,6 +45,7 @@ var apiOps = []apiOp{
 	{"enable", http.MethodPost, "/v1/keys/{id}/enable", keyPath("/enable"), "", http.StatusNotFound},
 	{"end-grace", http.MethodPost, "/v1/keys/{id}/end-grace", keyPath("/end-grace"), "", http.StatusNotFound},
 	{"key-usage", http.MethodGet, "/v1/keys/{id}/usage", keyPath("/usage"), "", http.StatusNotFound},
+	{"key-sources", http.MethodGet, "/v1/keys/{id}/sources", keyPath("/sources"), "", http.StatusNotFound},
 	{"usage", http.MethodGet, "/v1/usage", fixedPath("/api/v1/usage?period=7d"), "", http.StatusOK},
 	{"audit", http.MethodGet, "/v1/audit", fixedPath("/api/v1/audit"), "", http.StatusOK},
 	{"members", http.MethodGet, "/v1/members", fixedPath("/api/v1/members"), "", http.StatusOK},

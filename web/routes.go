@@ -65,6 +65,7 @@ func (s *Server) routes() {
 	huma.Register(orgAPI, api.EnableKeyOp(), s.manage.EnableKey)
 	huma.Register(orgAPI, api.EndGraceKeyOp(), s.manage.EndGraceKey)
 	huma.Register(orgAPI, api.KeyUsageOp(), s.manage.KeyUsage)
+	huma.Register(orgAPI, api.KeySourcesOp(), s.manage.KeySourcesOf)
 	huma.Register(orgAPI, api.OrgUsageOp(), s.manage.OrgUsage)
 	huma.Register(orgAPI, api.ListAuditOp(), s.manage.ListAudit)
 	huma.Register(orgAPI, api.ListMembersOp(), s.manage.ListMembers)
