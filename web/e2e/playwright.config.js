@@ -30,7 +30,9 @@ export default defineConfig({
   workers: 1,
   retries: 0,
   reporter: 'list',
-  timeout: 30_000,
+  // Per test. The longest specs walk several screens with axe at two
+  // widths; on a busy 2-core machine that alone can take half a minute.
+  timeout: 60_000,
   expect: { timeout: 5_000 },
   use: {
     baseURL,
