@@ -42,6 +42,8 @@ async function noSidewaysScroll(page) {
 }
 
 test('add an endpoint, see its secret once, and deliver a test event', async ({ page }) => {
+  // Nine accessibility checks and a real delivery: the longest spec.
+  test.setTimeout(120_000);
   const problems = watch(page);
   const receiver = await startReceiver();
   try {
