@@ -93,6 +93,23 @@ func (s *Server) twoFactorConfirm(c echo.Context) error {
 	return render(c, http.StatusOK, accountview.RecoveryCodesPage(s.page(c, "Recovery codes"), codes, true))
 }
 
+// twoFactorDisableConfirm asks before turning two-factor off: a dialog
+// for htmx, a page otherwise. 409 when it is not on.
+func (s *Server) twoFactorDisableConfirm(c echo.Context) error {
+	st, err := s.twoFactor.Status(c.Request().Context(), currentUser(c).ID)
+	if err != nil {
+		return err
+	}
+	if !st.Enabled {
+		return apperr.New(apperr.Conflict, "Two-factor sign-in is not on.")
+	}
+	p := s.page(c, "Turn off two-factor sign-in")
+	if isHTMX(c) {
+		return render(c, http.StatusOK, accountview.DisableModal(p, st.RecoveryLeft))
+	}
+	return render(c, http.StatusOK, accountview.DisableScreen(p, st.RecoveryLeft))
+}
+
 // twoFactorDisable turns the signed-in user's two-factor off, given their
 // current password (checked under the sign-in throttle).
 func (s *Server) twoFactorDisable(c echo.Context) error {

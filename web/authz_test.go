@@ -111,6 +111,7 @@ var authzMatrix = map[string][roleCount]int{
 	"POST /account/two-factor/start":          {303, 303, 303, 303, 303},
 	"GET /account/two-factor/setup":           {303, 303, 303, 303, 303},
 	"POST /account/two-factor/confirm":        {303, 404, 404, 404, 404},
+	"GET /account/two-factor/disable":         {303, 409, 409, 409, 409}, // nobody has two-factor on
 	"POST /account/two-factor/disable":        {303, 422, 422, 422, 422},
 	"POST /account/two-factor/recovery-codes": {303, 422, 422, 422, 422},
 	"GET /admin/users/:id/two-factor/reset":   {303, 404, 404, 404, 404}, // :id is a key's id, no user's

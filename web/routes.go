@@ -146,6 +146,7 @@ func (s *Server) routes() {
 	user.POST(accountview.TwoFactorStartPath, s.twoFactorStart)
 	user.GET(accountview.TwoFactorSetupPath, s.twoFactorSetup)
 	user.POST(accountview.TwoFactorConfirmPath, s.twoFactorConfirm)
+	user.GET(accountview.TwoFactorDisablePath, s.twoFactorDisableConfirm)
 	user.POST(accountview.TwoFactorDisablePath, s.twoFactorDisable)
 	user.POST(accountview.RecoveryCodesPath, s.recoveryCodesRegenerate)
 

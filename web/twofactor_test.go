@@ -279,6 +279,22 @@ func TestTwoFactorReauthentication(t *testing.T) {
 		wantStatus(t, e.client().loginTwoFactor("alice@example.com", codes[1]), http.StatusUnauthorized)
 		wantStatus(t, e.client().loginTwoFactor("alice@example.com", fresh), http.StatusOK)
 
+		// Turning it off is confirmed first: a dialog (htmx) or a page that
+		// says what follows, and changes nothing.
+		acct := c.get("/account")
+		if acct.testid("turn-off-two-factor").Length() != 1 || acct.testid("disable-form").Length() != 0 {
+			t.Error("the account page turns two-factor off without a confirmation")
+		}
+		dlg := c.get("/account/two-factor/disable", "HX-Request", "true")
+		wantStatus(t, dlg, http.StatusOK)
+		if dlg.testid("disable-two-factor-modal").Length() != 1 || !strings.Contains(dlg.text("disable-consequence"), "alice@example.com will ask for your password only") ||
+			!strings.Contains(dlg.text("disable-consequence"), "recovery codes stop working") {
+			t.Errorf("the dialog: %.600s", dlg.body)
+		}
+		wantStatus(t, c.get("/account/two-factor/disable"), http.StatusOK)
+		if on, _ := e.srv.twoFactor.Enabled(context.Background(), alice.ID); !on {
+			t.Fatal("a GET turned two-factor off")
+		}
 		wantRedirect(t, c.post("/account/two-factor/disable", url.Values{"disable_password": {testPassword}}), "/account")
 		if on, _ := e.srv.twoFactor.Enabled(context.Background(), alice.ID); on {
 			t.Fatal("still on")
