@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
 	"keyplane/internal/apperr"
@@ -128,17 +129,27 @@ func checkURL(ctx context.Context, raw string, allowPrivate bool, lookup LookupF
 	if lower == "localhost" || strings.HasSuffix(lower, ".localhost") {
 		return "", bad("%s is a loopback address; webhooks go only to public addresses.", host)
 	}
-	addrs, err := lookup(ctx, host)
+	// One answer for a name that does not resolve and one that resolves to
+	// an internal address, without the address: the form must not map the
+	// platform's internal names for a tenant.
+	refused := bad("%s does not resolve to a public address; check the host name (webhooks go only to public addresses).", host)
+	lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	addrs, err := lookup(lctx, host)
 	if err != nil || len(addrs) == 0 {
-		return "", bad("%s could not be resolved; check the host name.", host)
+		return "", refused
 	}
 	for _, a := range addrs {
-		if why := RefusedAddr(a); why != "" {
-			return "", bad("%s resolves to %s, %s; webhooks go only to public addresses.", host, a, why)
+		if RefusedAddr(a) != "" {
+			return "", refused
 		}
 	}
 	return u.String(), nil
 }
+
+// lookupTimeout bounds the resolution of a webhook URL's host when it is
+// registered or changed.
+const lookupTimeout = 5 * time.Second
 
 // guardControl is a net.Dialer's Control: it refuses to connect to an
 // address webhooks may not reach. It sees the address the dialer actually
@@ -159,5 +170,8 @@ func guardControl(network, address string, _ syscall.RawConn) error {
 // refusedError is guardControl's refusal: which address, and why.
 type refusedError struct{ addr, why string }
 
-func (e *refusedError) Error() string        { return e.addr + " is " + e.why }
+// Error names the kind of address, not the address: delivery logs are
+// shown to the organization, and a rebinding name must not tell it the
+// platform's internal addresses.
+func (e *refusedError) Error() string        { return "the host resolved to an address that is " + e.why }
 func (e *refusedError) Is(target error) bool { return target == ErrRefusedAddress }

@@ -17,27 +17,29 @@ func TestCheckURLRefusesInternalAddresses(t *testing.T) {
 		"gone.example.com":     "",
 	})
 	refused := map[string]string{
-		"http://127.0.0.1/hook":              "loopback",
-		"http://127.1.2.3:8080/hook":         "loopback",
-		"http://10.1.2.3/hook":               "private",
-		"http://172.16.0.1/hook":             "private",
-		"http://192.168.1.1/hook":            "private",
-		"http://169.254.169.254/latest":      "link-local",
-		"http://100.64.0.1/hook":             "CGNAT",
-		"http://[::1]/hook":                  "loopback",
-		"http://[fc00::1]/hook":              "ULA",
-		"http://[fe80::1]/hook":              "link-local",
-		"http://[::ffff:127.0.0.1]/hook":     "IPv4-mapped",
-		"http://0.0.0.0/hook":                "unspecified",
-		"http://[::]/hook":                   "unspecified",
-		"http://224.0.0.1/hook":              "multicast",
-		"http://localhost/hook":              "loopback",
-		"http://LOCALHOST.:9000/hook":        "loopback",
-		"http://api.localhost/hook":          "loopback",
-		"https://internal.example.com/hook":  "10.0.0.7",
-		"https://meta.example.com/hook":      "link-local",
-		"https://v6.example.com/hook":        "ULA",
-		"https://gone.example.com/hook":      "could not be resolved",
+		"http://127.0.0.1/hook":          "loopback",
+		"http://127.1.2.3:8080/hook":     "loopback",
+		"http://10.1.2.3/hook":           "private",
+		"http://172.16.0.1/hook":         "private",
+		"http://192.168.1.1/hook":        "private",
+		"http://169.254.169.254/latest":  "link-local",
+		"http://100.64.0.1/hook":         "CGNAT",
+		"http://[::1]/hook":              "loopback",
+		"http://[fc00::1]/hook":          "ULA",
+		"http://[fe80::1]/hook":          "link-local",
+		"http://[::ffff:127.0.0.1]/hook": "IPv4-mapped",
+		"http://0.0.0.0/hook":            "unspecified",
+		"http://[::]/hook":               "unspecified",
+		"http://224.0.0.1/hook":          "multicast",
+		"http://localhost/hook":          "loopback",
+		"http://LOCALHOST.:9000/hook":    "loopback",
+		"http://api.localhost/hook":      "loopback",
+		// Names: one answer whether they resolve to an internal address or
+		// not at all, and never the address.
+		"https://internal.example.com/hook":  "internal.example.com does not resolve to a public address",
+		"https://meta.example.com/hook":      "meta.example.com does not resolve to a public address",
+		"https://v6.example.com/hook":        "v6.example.com does not resolve to a public address",
+		"https://gone.example.com/hook":      "gone.example.com does not resolve to a public address",
 		"ftp://example.com/hook":             "http or https",
 		"file:///etc/passwd":                 "http or https",
 		"javascript:alert(1)":                "http or https",
@@ -57,8 +59,14 @@ func TestCheckURLRefusesInternalAddresses(t *testing.T) {
 			t.Errorf("%q: err = %v, want Invalid", raw, err)
 			continue
 		}
-		if msg := apperr.FieldsOf(err)["url"]; !strings.Contains(msg, want) {
+		msg := apperr.FieldsOf(err)["url"]
+		if !strings.Contains(msg, want) {
 			t.Errorf("%q: url message %q, want it to mention %q", raw, msg, want)
+		}
+		for _, internal := range []string{"10.0.0.7", "169.254", "fd00", "fc00"} {
+			if strings.Contains(msg, internal) && !strings.Contains(raw, internal) {
+				t.Errorf("%q: the message %q shows the address a name resolves to", raw, msg)
+			}
 		}
 	}
 	for _, raw := range []string{"https://hooks.example.com/keyplane", "http://93.184.216.34:8080/x?a=1", "https://[2606:4700::1111]/hook", "HTTPS://Example.com/Path"} {

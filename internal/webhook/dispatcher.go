@@ -239,9 +239,16 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]job, error) {
 			ID         string
 			EndpointID string
 		}
+		// Endpoints with their fill of attempts in flight are left out
+		// here, not after: otherwise one slow endpoint's backlog could
+		// fill every row read and hold up every other endpoint.
+		full := tx.Model(&Delivery{}).Select("endpoint_id").
+			Where("status = ? AND lease_id IS NOT NULL AND next_attempt_at > ?", Pending, now).
+			Group("endpoint_id").Having("count(*) >= ?", d.perEndpoint)
 		q := tx.Table("webhook_deliveries AS d").Select("d.id, d.endpoint_id").
 			Joins("JOIN webhook_endpoints AS e ON e.id = d.endpoint_id").
 			Where("d.status = ? AND d.next_attempt_at <= ? AND e.paused_at IS NULL", Pending, now).
+			Where("d.endpoint_id NOT IN (?)", full).
 			Order("d.next_attempt_at, d.id").Limit(4 * n)
 		if db.Dialect == store.Postgres {
 			q = q.Clauses(clause.Locking{Strength: "UPDATE", Table: clause.Table{Name: "d"}, Options: "SKIP LOCKED"})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -49,13 +50,30 @@ func (e Endpoint) Wants(typ string) bool { return e.AllEvents() || slices.Contai
 // Paused reports whether the endpoint is paused.
 func (e Endpoint) Paused() bool { return e.PausedAt != nil }
 
-// Name is how summaries and dialogs name the endpoint: its description
-// and URL, or the URL alone.
+// Name is how dialogs name the endpoint: its description and URL, or the
+// URL alone.
 func (e Endpoint) Name() string {
 	if e.Description != "" {
 		return e.Description + " (" + e.URL + ")"
 	}
 	return e.URL
+}
+
+// Label is how the audit log names the endpoint, which it keeps for good:
+// its description and the URL's scheme and host only, as the path or
+// query may hold the receiver's own token.
+func (e Endpoint) Label() string {
+	at := e.URL
+	if u, err := url.Parse(e.URL); err == nil && u.Host != "" {
+		at = u.Scheme + "://" + u.Host
+		if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+			at += "/…"
+		}
+	}
+	if e.Description != "" {
+		return e.Description + " (" + at + ")"
+	}
+	return at
 }
 
 // endpointRow is an endpoint as stored.
@@ -279,7 +297,7 @@ func (s *Service) Create(ctx context.Context, orgID string, in Input, actor audi
 		}
 		e := row.endpoint()
 		return audit.Record(ctx, tx, now, orgID, actor, audit.WebhookCreated, "webhook", e.ID,
-			fmt.Sprintf("%s added the webhook endpoint %s", actor.Name(), e.Name()))
+			fmt.Sprintf("%s added the webhook endpoint %s", actor.Name(), e.Label()))
 	})
 	if err != nil {
 		return Created{}, err
@@ -352,7 +370,7 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input, actor 
 		}
 		out = r.endpoint()
 		return audit.Record(ctx, tx, now, orgID, actor, audit.WebhookUpdated, "webhook", id,
-			fmt.Sprintf("%s edited the webhook endpoint %s", actor.Name(), out.Name()))
+			fmt.Sprintf("%s edited the webhook endpoint %s", actor.Name(), out.Label()))
 	})
 	if err != nil {
 		return Endpoint{}, err
@@ -389,7 +407,7 @@ func (s *Service) SetPaused(ctx context.Context, orgID, id string, paused bool, 
 		r.PausedAt, r.UpdatedAt = at, now
 		out = r.endpoint()
 		return audit.Record(ctx, tx, now, orgID, actor, action, "webhook", id,
-			fmt.Sprintf("%s %s the webhook endpoint %s", actor.Name(), verb, out.Name()))
+			fmt.Sprintf("%s %s the webhook endpoint %s", actor.Name(), verb, out.Label()))
 	})
 	if err != nil {
 		return Endpoint{}, err
@@ -427,7 +445,7 @@ func (s *Service) Delete(ctx context.Context, orgID, id string, actor audit.Acto
 			return notFound()
 		}
 		return audit.Record(ctx, tx, now, orgID, actor, audit.WebhookDeleted, "webhook", id,
-			fmt.Sprintf("%s deleted the webhook endpoint %s", actor.Name(), out.Name()))
+			fmt.Sprintf("%s deleted the webhook endpoint %s", actor.Name(), out.Label()))
 	})
 	if err != nil {
 		return Endpoint{}, err
@@ -458,7 +476,7 @@ func (s *Service) RotateSecret(ctx context.Context, orgID, id string, actor audi
 		r.UpdatedAt = now
 		out = r.endpoint()
 		return audit.Record(ctx, tx, now, orgID, actor, audit.WebhookSecretRotated, "webhook", id,
-			fmt.Sprintf("%s rotated the signing secret of the webhook endpoint %s", actor.Name(), out.Name()))
+			fmt.Sprintf("%s rotated the signing secret of the webhook endpoint %s", actor.Name(), out.Label()))
 	})
 	if err != nil {
 		return Created{}, err

@@ -124,5 +124,22 @@ func TestEndpointLifecycle(t *testing.T) {
 				t.Errorf("audit summary holds a secret: %s", s)
 			}
 		}
+
+		// A receiver's own token in the URL stays out of the audit log,
+		// which is kept for good.
+		tok, err := f.svc.Create(ctx, f.orgID, Input{URL: "https://hooks.example.com/in/s3cr3t-receiver-token?key=abc", Events: []string{AllEvents}}, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tok.Endpoint.Label(); got != "https://hooks.example.com/…" {
+			t.Errorf("Label = %q", got)
+		}
+		summaries = nil
+		db.Model(&audit.Event{}).Where("org_id = ?", f.orgID).Pluck("summary", &summaries)
+		for _, s := range summaries {
+			if strings.Contains(s, "s3cr3t-receiver-token") || strings.Contains(s, "key=abc") {
+				t.Errorf("audit summary holds the URL's path or query: %s", s)
+			}
+		}
 	})
 }
