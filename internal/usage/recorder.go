@@ -121,6 +121,9 @@ type stripeData struct {
 	counts  map[countKey]int64
 	last    map[string]lastUse
 	sources map[sourceKey]sourceUse
+	// perKey counts each key's distinct sources in sources, its other
+	// source left out.
+	perKey map[string]int
 
 	hot     countKey
 	hotN    int64 // 0: hot holds nothing
@@ -140,7 +143,7 @@ func (s *stripeData) count(k countKey, at time.Time, ip netip.Addr, origin strin
 		}
 		s.hot, s.hotN = k, 1
 	}
-	src := sourceKey{keyID: k.keyID, orgID: k.orgID, day: k.hour - k.hour%86400, ip: ip, origin: origin}
+	src := sourceKey{keyID: k.keyID, orgID: k.orgID, day: k.hour - k.hour%86400, ip: ip, origin: originPart(origin)}
 	if s.hotUse.n > 0 && src == s.hotSrc {
 		s.hotUse.n++
 		if at.After(s.hotUse.last) {
@@ -162,9 +165,22 @@ func (s *stripeData) count(k countKey, at time.Time, ip netip.Addr, origin strin
 
 func (s *stripeData) settleSource() {
 	if s.hotUse.n > 0 {
-		addSource(s.sources, s.hotSrc, s.hotUse, stripeSources)
+		s.addSource(s.hotSrc, s.hotUse)
 		s.hotSrc, s.hotUse = sourceKey{}, sourceUse{}
 	}
+}
+
+// addSource adds u to source k, or to k's other source when the stripe
+// or k's key holds as many sources as it may; s.mu is held.
+func (s *stripeData) addSource(k sourceKey, u sourceUse) {
+	if _, ok := s.sources[k]; !ok && !k.isOther() {
+		if s.perKey[k.keyID] >= keySources || len(s.sources) >= stripeSources {
+			k.ip, k.origin = netip.Addr{}, ""
+		} else {
+			s.perKey[k.keyID]++
+		}
+	}
+	addSource(s.sources, k, u)
 }
 
 // settle moves the hot counter and last use into the maps; s.mu is held.
@@ -198,7 +214,7 @@ func (s *stripeData) add(b batch) {
 		}
 	}
 	for k, u := range b.sources {
-		addSource(s.sources, k, u, 0)
+		s.addSource(k, u)
 	}
 }
 
@@ -240,7 +256,7 @@ func NewRecorder(db *store.DB, logger *slog.Logger, reg prometheus.Registerer) *
 	r := &Recorder{db: db, logger: logger, every: FlushEvery}
 	for i := range r.stripes {
 		b := newBatch()
-		r.stripes[i].counts, r.stripes[i].last, r.stripes[i].sources = b.counts, b.last, b.sources
+		r.stripes[i].counts, r.stripes[i].last, r.stripes[i].sources, r.stripes[i].perKey = b.counts, b.last, b.sources, map[string]int{}
 	}
 	r.flushDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "keyplane_usage_flush_duration_seconds", Help: "Time to write gathered usage to the database.",
@@ -359,16 +375,22 @@ func (r *Recorder) Flush(ctx context.Context) error {
 // take empties the recorder and returns what it held, its stripes merged.
 func (r *Recorder) take() batch {
 	all := newBatch()
-	merged := stripeData{counts: all.counts, last: all.last, sources: all.sources}
+	merged := stripeData{counts: all.counts, last: all.last}
 	for i := range r.stripes {
 		s := &r.stripes[i]
 		s.mu.Lock()
 		s.settle()
-		b := batch{counts: s.counts, last: s.last, sources: s.sources}
+		b := batch{counts: s.counts, last: s.last}
+		sources := s.sources
 		fresh := newBatch()
-		s.counts, s.last, s.sources = fresh.counts, fresh.last, fresh.sources
+		s.counts, s.last, s.sources, s.perKey = fresh.counts, fresh.last, fresh.sources, map[string]int{}
 		s.mu.Unlock()
 		merged.add(b)
+		// Not bounded again: each stripe was, and the flush keeps the
+		// busiest of them.
+		for k, u := range sources {
+			addSource(all.sources, k, u)
+		}
 	}
 	return all
 }

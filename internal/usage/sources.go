@@ -31,9 +31,13 @@ const (
 	// database: a value not stored yet once the bound is reached is
 	// counted under "".
 	sourceRowsPerDay = 2 * SourcesShown
-	// stripeSources bounds the distinct sources a stripe gathers between
-	// flushes; past it, a new one is counted as the key's other source.
-	stripeSources = 2048
+	// stripeSources bounds the distinct sources a stripe holds, and
+	// keySources those of one key in a stripe; past either, a key's new
+	// source is counted as its other source. They bound memory between
+	// flushes, and during a database outage, when failed flushes gather in
+	// one stripe.
+	stripeSources = 4096
+	keySources    = 64
 	// SourcesKeptFor is how long sources are kept: the key page shows 30
 	// days, and a day more covers the day in progress.
 	SourcesKeptFor = 31 * 24 * time.Hour
@@ -69,16 +73,28 @@ func (u *sourceUse) merge(o sourceUse) {
 	}
 }
 
-// addSource adds u to m[k], or to k's other source when m is full and
-// holds no k yet.
-func addSource(m map[sourceKey]sourceUse, k sourceKey, u sourceUse, limit int) {
-	prev, ok := m[k]
-	if !ok && limit > 0 && len(m) >= limit {
-		k.ip, k.origin = netip.Addr{}, ""
-		prev = m[k]
-	}
+// addSource adds u to m[k].
+func addSource(m map[sourceKey]sourceUse, k sourceKey, u sourceUse) {
+	prev := m[k]
 	prev.merge(u)
 	m[k] = prev
+}
+
+// isOther reports whether k is a key's other source.
+func (k sourceKey) isOther() bool { return !k.ip.IsValid() && k.origin == "" }
+
+// originPart is the scheme://host[:port] start of an Origin or Referer
+// value, without copying: paths and queries never reach memory's keys,
+// the spill file or the database.
+func originPart(v string) string {
+	i := strings.Index(v, "://")
+	if i < 0 {
+		return v
+	}
+	if j := strings.IndexAny(v[i+3:], "/?#"); j >= 0 {
+		return v[:i+3+j]
+	}
+	return v
 }
 
 // Source is one row of usage_sources.

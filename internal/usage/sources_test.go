@@ -2,8 +2,10 @@ package usage
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,4 +195,63 @@ func TestSourcesSurviveASpill(t *testing.T) {
 			t.Error("a spill file with a malformed source was read")
 		}
 	})
+}
+
+func TestOriginPart(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://shop.example.com/cart?id=1#x": "https://shop.example.com",
+		"https://shop.example.com":             "https://shop.example.com",
+		"https://shop.example.com?q=1":         "https://shop.example.com",
+		"http://localhost:3000/":               "http://localhost:3000",
+		"null":                                 "null",
+		"":                                     "",
+	} {
+		if got := originPart(in); got != want {
+			t.Errorf("originPart(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestSourcesStayBoundedInMemory: however many addresses send a key
+// requests, and however many failed flushes come back to a stripe during a
+// database outage, a stripe holds a bounded number of sources, per key
+// and in all, and every request is still counted.
+func TestSourcesStayBoundedInMemory(t *testing.T) {
+	r := NewRecorder(nil, nil, nil)
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	const keys, per = 100, 500
+	var total int64
+	for round := range 3 { // three failed flushes, each put back
+		for k := range keys {
+			for i := range per {
+				ip := netip.AddrFrom4([4]byte{10, byte(round), byte(i / 256), byte(i % 256)})
+				r.Record(fmt.Sprintf("key-%d", k), "org", at, "allowed", "", ip, fmt.Sprintf("https://site-%d.example/page/%d", i, i))
+				total++
+			}
+		}
+		r.putBack(r.take())
+	}
+	s := &r.stripes[0]
+	if n := len(s.sources); n > stripeSources+keys {
+		t.Errorf("stripe 0 holds %d sources after an outage, want at most %d", n, stripeSources+keys)
+	}
+	perKey := map[string]int{}
+	var counted int64
+	for k, u := range s.sources {
+		counted += u.n
+		if !k.isOther() {
+			perKey[k.keyID]++
+		}
+		if strings.Contains(k.origin, "/page/") {
+			t.Fatalf("a path reached memory: %q", k.origin)
+		}
+	}
+	for id, n := range perKey {
+		if n > keySources {
+			t.Errorf("%s holds %d sources, want at most %d", id, n, keySources)
+		}
+	}
+	if counted != total {
+		t.Errorf("%d requests counted in sources, want %d", counted, total)
+	}
 }

@@ -175,7 +175,7 @@ func readSpill(path string) (string, batch, error) {
 			return "", batch{}, fmt.Errorf("source %d: a count below 1 or no time", i)
 		}
 		k := sourceKey{keyID: src.KeyID, orgID: src.OrgID, day: src.Day.Unix(), ip: ip, origin: src.Origin}
-		addSource(b.sources, k, sourceUse{n: src.Count, last: src.LastSeen}, 0)
+		addSource(b.sources, k, sourceUse{n: src.Count, last: src.LastSeen})
 	}
 	return f.ID, b, nil
 }

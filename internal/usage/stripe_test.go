@@ -76,14 +76,14 @@ func TestStripeHotCounter(t *testing.T) {
 	// so settling mid-run is exercised too.
 	for _, takeEach := range []bool{false, true} {
 		fresh := newBatch()
-		s := stripeData{counts: fresh.counts, last: fresh.last, sources: fresh.sources}
+		s := stripeData{counts: fresh.counts, last: fresh.last, sources: fresh.sources, perKey: map[string]int{}}
 		got := newBatch()
 		drain := func() {
 			s.settle()
-			merged := stripeData{counts: got.counts, last: got.last, sources: got.sources}
+			merged := stripeData{counts: got.counts, last: got.last, sources: got.sources, perKey: map[string]int{}}
 			merged.add(batch{counts: s.counts, last: s.last, sources: s.sources})
 			fresh := newBatch()
-			s.counts, s.last, s.sources = fresh.counts, fresh.last, fresh.sources
+			s.counts, s.last, s.sources, s.perKey = fresh.counts, fresh.last, fresh.sources, map[string]int{}
 		}
 		for _, q := range seq {
 			k := countKey{keyID: q.key, orgID: "o", hour: hour(q.sec), outcome: q.outcome, scope: q.scope}
