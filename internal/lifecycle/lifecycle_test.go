@@ -191,7 +191,7 @@ func TestExpiryReminders(t *testing.T) {
 			want    []string
 		}{
 			{23*time.Hour + 59*time.Minute, nil},
-			{2 * time.Minute, []string{"key.expired Rotated"}},   // its grace ended
+			{2 * time.Minute, []string{"key.expired Rotated"}},    // its grace ended
 			{2 * 24 * time.Hour, []string{"key.expiring Ten 7d"}}, // 7 days less a minute left
 			{time.Hour, nil},
 			{6 * 24 * time.Hour, []string{"key.expiring Ten 1d"}},
