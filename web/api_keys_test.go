@@ -61,6 +61,8 @@ var apiOps = []apiOp{
 	{"webhook-deliveries", http.MethodGet, "/v1/webhooks/{id}/deliveries", webhookPath("/deliveries"), "", http.StatusNotFound},
 	{"webhook-resend", http.MethodPost, "/v1/webhooks/{id}/deliveries/{delivery_id}/resend", deliveryPath, "", http.StatusNotFound},
 	{"webhook-test", http.MethodPost, "/v1/webhooks/{id}/test", webhookPath("/test"), "", http.StatusNotFound},
+	{"policies", http.MethodGet, "/v1/policies", fixedPath("/api/v1/policies"), "", http.StatusOK},
+	{"policies-update", http.MethodPatch, "/v1/policies", fixedPath("/api/v1/policies"), `{"idle_days": 60}`, http.StatusOK},
 }
 
 func fixedPath(path string) func(*apiEnv, string) string {

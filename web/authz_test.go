@@ -119,6 +119,7 @@ var authzMatrix = map[string][roleCount]int{
 	"GET /orgs/:slug/settings":                {303, 403, 200, 404, 404},
 	"POST /orgs/:slug/settings":               {303, 403, 303, 404, 404}, // an empty form: nothing required, nothing changes
 	"POST /orgs/:slug/settings/leaks":         {303, 403, 422, 404, 404}, // an empty form: no policy chosen
+	"POST /orgs/:slug/settings/keys":          {303, 403, 303, 404, 404}, // an empty form: every key policy off
 
 	// Webhooks: admins only. :id is a key's id, no endpoint's; an empty
 	// form has no URL.

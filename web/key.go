@@ -59,6 +59,9 @@ func (s *Server) keyDetail(c echo.Context, k apikey.Key, f keys.Form, now time.T
 	if p, err := s.products.Get(k.Product); err == nil && len(s.products.List()) > 1 {
 		d.Key.Product = p.Name
 	}
+	if p, err := s.orgs.KeyPolicy(ctx, m.ID); err == nil {
+		d.Key.Idle = idleText(k, p.IdleDays, now)
+	}
 	if k.RevokedAt != nil {
 		d.Key.RevokedBy = s.actorName(c, k.RevokedByID)
 	}

@@ -49,10 +49,25 @@ func (s *Server) keysList(c echo.Context) error {
 		a, err := s.usageReader.Activity(ctx, m.ID, now)
 		activityCh <- activityResult{a, err}
 	}()
+	policy, err := s.orgs.KeyPolicy(ctx, m.ID)
+	if err != nil {
+		return err
+	}
+	status := apikey.Status(f.Status)
+	if f.Status == keys.StatusIdle {
+		status = ""
+	}
 	list, err := s.keys.List(ctx, m.ID, apikey.Filter{
-		Status: apikey.Status(f.Status), Environment: apikey.Environment(f.Environment), Kind: apikey.Kind(f.Kind),
+		Status: status, Environment: apikey.Environment(f.Environment), Kind: apikey.Kind(f.Kind),
 		Product: f.Product, Search: f.Q,
 	})
+	if err != nil {
+		return err
+	}
+	if f.Status == keys.StatusIdle {
+		list = slices.DeleteFunc(list, func(k apikey.Key) bool { return !apikey.IsIdle(k, policy.IdleDays, now) })
+	}
+	expiring, err := s.expiringSoon(c, now)
 	if err != nil {
 		return err
 	}
@@ -69,7 +84,7 @@ func (s *Server) keysList(c echo.Context) error {
 	vm := keys.ListPage{
 		Slug: m.Slug, OrgName: m.Name, IsAdmin: isOrgAdmin(c), CSRFToken: csrfToken(c), Filter: f, AnyKeys: anyKeys,
 		Limit: products[0].Limit, ActiveNow: products[0].ActiveNow, AtLimit: true,
-		TableURL: keys.FilteredURL(m.Slug, f),
+		TableURL: keys.FilteredURL(m.Slug, f), Expiring: expiring,
 	}
 	for _, p := range products {
 		vm.AtLimit = vm.AtLimit && p.AtLimit()
@@ -95,6 +110,7 @@ func (s *Server) keysList(c echo.Context) error {
 	vm.Filter.Page = pager.Page
 	for _, k := range shown {
 		r := withActivity(keyRow(k, m.Slug, now), activity.byKey[k.ID])
+		r.Idle = idleText(k, policy.IdleDays, now)
 		r.Product = names[k.Product]
 		if k.ReplacedByID != nil && k.InGrace(now) {
 			successor := byID[*k.ReplacedByID]
@@ -113,6 +129,37 @@ func (s *Server) keysList(c echo.Context) error {
 		return render(c, http.StatusOK, keys.Table(vm))
 	}
 	return render(c, http.StatusOK, keys.ListScreen(s.page(c, "API keys · "+m.Name), vm))
+}
+
+// expiringSoon is the expiry banner of the current organization: its
+// working keys that stop within 7 days, the soonest first.
+func (s *Server) expiringSoon(c echo.Context, now time.Time) ([]keys.ExpiringKey, error) {
+	m := currentMembership(c)
+	list, err := s.keys.ExpiringSoon(c.Request().Context(), m.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]keys.ExpiringKey, 0, len(list))
+	for _, k := range list {
+		out = append(out, keys.ExpiringKey{
+			URL: keys.KeyURL(m.Slug, k.ID), Description: k.Description, Hint: k.Hint,
+			Stops: relative(*k.ExpiresAt, now), StopsExact: k.ExpiresAt.UTC().Format(exactLayout),
+		})
+	}
+	return out, nil
+}
+
+// idleText says how long key k has gone unused when it is idle under an
+// idle period of days, else "".
+func idleText(k apikey.Key, days int, now time.Time) string {
+	if !apikey.IsIdle(k, days, now) {
+		return ""
+	}
+	n := int(now.Sub(k.IdleSince()) / (24 * time.Hour))
+	if k.LastUsedAt == nil {
+		return fmt.Sprintf("never used in %d days", n)
+	}
+	return fmt.Sprintf("unused for %d days", n)
 }
 
 // sortKeys orders list as f says, the newest first among equals, so the
@@ -225,6 +272,11 @@ func (s *Server) keyForm(c echo.Context, slug string, v keys.FormValues) keys.Fo
 		Product: p.Slug, PublicKeys: p.PublicKeys, Values: v, DefaultRate: p.PublicRateLimit,
 		DefaultBlock: int((p.PublicBlock + time.Minute - 1) / time.Minute), Limit: p.MaxKeysPerOrg,
 	}
+	// Read again at submit, under the organization's lock: this only
+	// shapes what the form offers.
+	if days, err := s.keys.MaxLifetime(c.Request().Context(), m.ID); err == nil && days > 0 {
+		f.MaxLifetimeDays, f.LifetimeDate = days, apikey.LifetimeDate(s.now(), days)
+	}
 	if len(s.products.List()) > 1 {
 		f.ProductName = p.Name
 	}
@@ -312,11 +364,11 @@ func (s *Server) keyNew(c echo.Context) error {
 // days from now (UTC), none for "never", else the date field as given.
 // Without a preset (the edit form) the date field decides.
 func expiryOf(preset, date string, now time.Time) string {
-	switch preset {
-	case "30", "90", "365":
-		days, _ := strconv.Atoi(preset)
+	if days, err := strconv.Atoi(preset); err == nil && days >= 1 && days <= 3650 {
+		// 30, 90, 365, or the organization's maximum lifetime.
 		return now.UTC().AddDate(0, 0, days).Format(time.DateOnly)
-	case keys.ExpiresNever:
+	}
+	if preset == keys.ExpiresNever {
 		return ""
 	}
 	return date

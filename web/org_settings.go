@@ -2,10 +2,15 @@ package web
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"keyplane/internal/apikey"
 	"keyplane/internal/apperr"
+	"keyplane/internal/org"
+	"keyplane/views/keys"
 	"keyplane/views/settings"
 )
 
@@ -54,7 +59,112 @@ func (s *Server) renderSettings(c echo.Context, status int, f settings.Form) err
 		f.LeakPolicy = m.LeakPolicy
 	}
 	f.AdminHasTwoFactor = on[currentUser(c).ID]
+	if f.Policy, err = s.policyForm(c, f.Policy); err != nil {
+		return err
+	}
 	return render(c, status, settings.Page(s.page(c, "Settings"), f))
+}
+
+// policyForm is the key policies form: v as posted when it has errors,
+// else the stored policy; with the keys the stored policy flags now.
+func (s *Server) policyForm(c echo.Context, v settings.Policy) (settings.Policy, error) {
+	ctx := c.Request().Context()
+	m := currentMembership(c)
+	p, err := s.orgs.KeyPolicy(ctx, m.ID)
+	if err != nil {
+		return v, err
+	}
+	if len(v.Errors) == 0 {
+		v = settings.Policy{MaxLifetimeDays: daysText(p.MaxLifetimeDays), IdleDays: daysText(p.IdleDays), IdleDisable: p.IdleDisable}
+	}
+	now := s.now()
+	beyond, err := s.keys.BeyondLifetime(ctx, m.ID, p.MaxLifetimeDays)
+	if err != nil {
+		return v, err
+	}
+	v.LifetimeDays = p.MaxLifetimeDays
+	if p.MaxLifetimeDays > 0 {
+		v.LifetimeDate = apikey.LifetimeDate(now, p.MaxLifetimeDays)
+	}
+	for _, k := range beyond {
+		l := settings.KeyLink{URL: keys.KeyURL(m.Slug, k.ID), Description: k.Description, Hint: k.Hint, Expiry: "never expires"}
+		if k.ExpiresAt != nil {
+			l.Expiry = "expires on " + apikey.ExpiryDate(*k.ExpiresAt)
+		}
+		v.Beyond = append(v.Beyond, l)
+	}
+	if p.IdleDays > 0 {
+		all, err := s.keys.List(ctx, m.ID, apikey.Filter{})
+		if err != nil {
+			return v, err
+		}
+		for _, k := range all {
+			if apikey.IsIdle(k, p.IdleDays, now) {
+				v.Idle++
+			}
+		}
+		v.IdleURL = keys.FilteredURL(m.Slug, keys.Filter{Status: keys.StatusIdle})
+	}
+	return v, nil
+}
+
+func daysText(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+// orgKeyPolicySave sets the organization's key policies: maximum key
+// lifetime and idle period in days ("" for off; 1 to 3650 otherwise) and
+// whether idle keys are disabled. Admins only; bad values are 422 with a
+// message per field. Keys are never changed here: the page then lists
+// those beyond a new maximum lifetime.
+func (s *Server) orgKeyPolicySave(c echo.Context) error {
+	m := currentMembership(c)
+	v := settings.Policy{
+		MaxLifetimeDays: strings.TrimSpace(c.FormValue("max_key_lifetime_days")),
+		IdleDays:        strings.TrimSpace(c.FormValue("idle_days")),
+		IdleDisable:     c.FormValue("idle_disable") == "true",
+		Errors:          map[string]string{},
+	}
+	var p org.KeyPolicy
+	var msg string
+	if p.MaxLifetimeDays, msg = org.ParsePolicyDays(v.MaxLifetimeDays); msg != "" {
+		v.Errors["max_key_lifetime_days"] = msg
+	}
+	if p.IdleDays, msg = org.ParsePolicyDays(v.IdleDays); msg != "" {
+		v.Errors["idle_days"] = msg
+	}
+	if d := c.FormValue("idle_disable"); d != "" && d != "true" {
+		v.Errors["idle_disable"] = "Tick the box or leave it empty."
+	}
+	p.IdleDisable = v.IdleDisable
+	if len(v.Errors) == 0 {
+		_, err := s.orgs.SetKeyPolicy(c.Request().Context(), m.ID, p, actor(c))
+		if !apperr.Is(err, apperr.Invalid) && err != nil {
+			return err
+		}
+		v.Errors = apperr.FieldsOf(err)
+	}
+	if len(v.Errors) > 0 {
+		return s.renderSettings(c, statusOf(apperr.Invalid), settings.Form{RequireTwoFactor: m.RequireTwoFactor, Policy: v})
+	}
+	msgs := []string{"Saved the key policies of " + m.Name + "."}
+	if p.MaxLifetimeDays > 0 {
+		beyond, err := s.keys.BeyondLifetime(c.Request().Context(), m.ID, p.MaxLifetimeDays)
+		if err != nil {
+			return err
+		}
+		switch n := len(beyond); {
+		case n == 1:
+			msgs = append(msgs, "1 active key outlives the new maximum lifetime: it keeps working and is listed below.")
+		case n > 1:
+			msgs = append(msgs, strconv.Itoa(n)+" active keys outlive the new maximum lifetime: they keep working and are listed below.")
+		}
+	}
+	s.sessions.addFlash(c, strings.Join(msgs, " "))
+	return redirect(c, settings.URL(m.Slug)+"#"+settings.PolicyID)
 }
 
 // orgSettingsSave changes an organization's settings: requiring two-factor

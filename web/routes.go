@@ -53,7 +53,7 @@ func (s *Server) routes() {
 	mgmt.RouteNotFound("/*", s.apiNotFound)
 
 	// Org API: a private key of the organization with keys:manage: keys,
-	// usage, the audit log and members.
+	// usage, the audit log, members, webhooks and the key policies.
 	orgAPI := s.manage.OrgGroup(doc)
 	huma.Register(orgAPI, api.ListKeysOp(), s.manage.ListKeys)
 	huma.Register(orgAPI, api.CreateKeyOp(), s.manage.CreateKey)
@@ -81,6 +81,8 @@ func (s *Server) routes() {
 	huma.Register(orgAPI, api.ListWebhookDeliveriesOp(), s.hooksAPI.ListWebhookDeliveries)
 	huma.Register(orgAPI, api.ResendWebhookDeliveryOp(), s.hooksAPI.ResendWebhookDelivery)
 	huma.Register(orgAPI, api.TestWebhookOp(), s.hooksAPI.TestWebhook)
+	huma.Register(orgAPI, api.GetPoliciesOp(), s.manage.GetPolicies)
+	huma.Register(orgAPI, api.UpdatePoliciesOp(), s.manage.UpdatePolicies)
 
 	// Operator API: an operator token, never an API key: organizations
 	// (disabling one pauses its keys), their members and invitations,
@@ -210,6 +212,7 @@ func (s *Server) routes() {
 	orgs.GET("/settings", s.orgSettings, admin)
 	orgs.POST("/settings", s.orgSettingsSave, admin)
 	orgs.POST("/settings/leaks", s.orgLeakPolicySave, admin)
+	orgs.POST("/settings/keys", s.orgKeyPolicySave, admin)
 	orgs.GET("/webhooks", s.webhooksList, admin)
 	orgs.GET("/webhooks/new", s.webhookNew, admin)
 	orgs.POST("/webhooks", s.webhookCreate, admin)

@@ -23,6 +23,7 @@ import (
 	"keyplane/internal/audit"
 	"keyplane/internal/config"
 	"keyplane/internal/idempotency"
+	"keyplane/internal/lifecycle"
 	"keyplane/internal/oidc"
 	"keyplane/internal/optoken"
 	"keyplane/internal/org"
@@ -151,12 +152,13 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	}
 
 	orgs := org.NewService(db, nil, org.WithAccounts(accounts), org.WithEvents(hooks))
+	keys := apikey.NewService(db, keyOpts)
 	sso, linker, err := newSSO(cfg, db, accounts, orgs, secret)
 	if err != nil {
 		return err
 	}
 	srv := web.NewServer(web.Deps{
-		Config: cfg, DB: db, Accounts: accounts, Orgs: orgs, Keys: apikey.NewService(db, keyOpts), Products: products,
+		Config: cfg, DB: db, Accounts: accounts, Orgs: orgs, Keys: keys, Products: products,
 		Audit: audit.NewService(db, nil), UsageReader: usage.NewReader(db), Setup: setup.New(db, accounts, orgs, setupToken),
 		Throttle: throttle, TwoFactor: twofactor.NewService(db, box, nil), Verifier: verifier, Usage: recorder, Metrics: reg,
 		Idempotency: idempotency.NewService(db, nil), APILimits: apiLimits,
@@ -185,6 +187,9 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	go verifier.Monitor(ctx, db)
 	go products.Run(ctx, logger)
 	go usage.RunRetention(ctx, db, cfg.UsageRetention, time.Now, time.Hour, logger)
+	// Expiry reminders and idle keys, every minute on every replica; each
+	// event is claimed in the database, so it is sent once.
+	go lifecycle.New(db, keys, lifecycle.Options{Events: hooks, Logger: logger}).Run(ctx)
 
 	// Usage outlives the HTTP server: requests drain first (at most 20 s),
 	// then the last counts are flushed, retried for at most 8 s and, with

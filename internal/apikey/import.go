@@ -134,11 +134,19 @@ func (s *Service) Import(ctx context.Context, orgID string, in Import, actor aud
 				existing[string(f.KeyHash)] = f
 			}
 		}
+		days, err := maxLifetime(tx, orgID)
+		if err != nil {
+			return err
+		}
 		fresh := make([]Key, 0, len(keys))
 		for _, k := range keys {
 			f, ok := existing[string(k.KeyHash)]
 			switch {
 			case !ok:
+				// New keys here obey the maximum lifetime like any other.
+				if err := checkLifetime(k.ExpiresAt, days, now); err != nil {
+					return lineError(lineOf[string(k.KeyHash)], "expires_at: %s", apperr.FieldsOf(err)["expires_at"])
+				}
 				fresh = append(fresh, k)
 			case f.OrgID != orgID:
 				return lineError(lineOf[string(k.KeyHash)], "this key belongs to another organization")

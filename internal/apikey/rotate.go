@@ -53,6 +53,18 @@ func (s *Service) Rotate(ctx context.Context, orgID, id, grace, formToken string
 			Domains: k.Domains, IPs: k.IPs, ExpiresAt: k.ExpiresAt,
 			RateLimitPerMinute: k.RateLimitPerMinute, BlockMinutes: k.BlockMinutes,
 		}
+		// The new key lives within the organization's maximum lifetime:
+		// an expiry beyond it (or none) is brought to it.
+		days, err := maxLifetime(tx, orgID)
+		if err != nil {
+			return err
+		}
+		capped := ""
+		if checkLifetime(set.ExpiresAt, days, now) != nil {
+			end := now.Add(time.Duration(days) * 24 * time.Hour).Truncate(time.Second)
+			set.ExpiresAt = &end
+			capped = fmt.Sprintf("; the new key expires on %s, within the maximum key lifetime of %d days", ExpiryDate(end), days)
+		}
 		c, err := s.insert(tx, orgID, rules, set, formToken, &k.ID, actor, now)
 		if err != nil {
 			return err
@@ -76,7 +88,7 @@ func (s *Service) Rotate(ctx context.Context, orgID, id, grace, formToken string
 			return err
 		}
 		return audit.Record(ctx, tx, now, orgID, actor, audit.KeyRotated, "api_key", k.ID,
-			fmt.Sprintf("%s rotated %s (%s) to %s; the old key stops %s", actor.Name(), k.Hint, k.Description, c.Key.Hint, graceWords(period)))
+			fmt.Sprintf("%s rotated %s (%s) to %s; the old key stops %s%s", actor.Name(), k.Hint, k.Description, c.Key.Hint, graceWords(period), capped))
 	})
 	if err != nil {
 		return Created{}, Key{}, err

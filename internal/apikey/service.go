@@ -195,6 +195,9 @@ func (s *Service) Create(ctx context.Context, orgID, formToken string, in Input,
 		if err := formTokenUnused(tx, orgID, formToken); err != nil {
 			return err
 		}
+		if err := checkOrgLifetime(tx, orgID, set.ExpiresAt, now); err != nil {
+			return err
+		}
 		var active int64
 		if err := activeScope(tx.Model(&Key{}).Where("org_id = ? AND product = ?", orgID, rules.Product), now).Count(&active).Error; err != nil {
 			return fmt.Errorf("apikey: create: %w", err)
@@ -355,6 +358,9 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input, actor 
 		// edit that leaves its date alone.
 		if k.ExpiresAt != nil && strings.TrimSpace(in.ExpiresAt) == ExpiryDate(*k.ExpiresAt) {
 			set.ExpiresAt = k.ExpiresAt
+		}
+		if err := checkOrgLifetime(tx, orgID, set.ExpiresAt, now); err != nil {
+			return err
 		}
 		k.Description, k.Scopes, k.Domains, k.IPs = set.Description, set.Scopes, set.Domains, set.IPs
 		k.ExpiresAt, k.RateLimitPerMinute, k.BlockMinutes = set.ExpiresAt, set.RateLimitPerMinute, set.BlockMinutes

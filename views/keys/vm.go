@@ -74,6 +74,10 @@ type Row struct {
 	// one still works in its grace period: where the cut-over shows.
 	RotationURL string
 	RateLimit   string
+	// Idle says how long a working key has gone unused when that is its
+	// organization's idle period or more ("unused for 95 days"); "" when
+	// it is not idle.
+	Idle string
 	// Disabled says since when a disabled key is paused ("3
 	// minutes ago"); CanDisable and CanEnable offer the two actions.
 	Disabled      string
@@ -240,6 +244,18 @@ type ListPage struct {
 	// Products are set when there is more than one: the list then shows
 	// a product column, a product filter and each product's count.
 	Products []ProductOption
+	// Expiring are the working keys that stop within 7 days, the soonest
+	// first: the banner every member sees above the table.
+	Expiring []ExpiringKey
+}
+
+// ExpiringKey is a key of the expiry banner.
+type ExpiringKey struct {
+	URL         string
+	Description string
+	Hint        string
+	Stops       string // "in 3 days"
+	StopsExact  string
 }
 
 // Header is the list's header: its counts and create button.
@@ -295,6 +311,51 @@ type Form struct {
 	// DefaultRate and DefaultBlock are the public-key defaults, as hints.
 	DefaultRate  int
 	DefaultBlock int
+	// MaxLifetimeDays is the organization's maximum key lifetime (0 for
+	// none) and LifetimeDate the last day a key made now may work under
+	// it: the form offers only expiries within it.
+	MaxLifetimeDays int
+	LifetimeDate    string
+}
+
+// Presets are the expiry choices the create form offers: ExpiryPresets
+// within the maximum lifetime, which is offered itself when it is none of
+// them, and "never" only without one.
+func (f Form) Presets() []ScopeOption {
+	if f.MaxLifetimeDays == 0 {
+		return ExpiryPresets
+	}
+	var out []ScopeOption
+	for _, o := range ExpiryPresets {
+		if days, err := strconv.Atoi(o.Name); err == nil && days < f.MaxLifetimeDays {
+			out = append(out, o)
+		}
+	}
+	out = append(out, ScopeOption{Name: strconv.Itoa(f.MaxLifetimeDays), Description: strconv.Itoa(f.MaxLifetimeDays) + " days (the maximum)"})
+	return append(out, ScopeOption{Name: ExpiresCustom, Description: "Custom date"})
+}
+
+// PresetChecked reports whether the create form's preset name is chosen:
+// the one posted, else the maximum lifetime, else "never".
+func (f Form) PresetChecked(name string) bool {
+	switch {
+	case f.Values.ExpiresIn != "":
+		return name == f.Values.ExpiresIn
+	case f.MaxLifetimeDays > 0:
+		return name == strconv.Itoa(f.MaxLifetimeDays)
+	}
+	return name == ExpiresNever
+}
+
+// EditExpiry is the edit form's expiry date: the key's, or under a maximum
+// lifetime that it exceeds (or without one), the last day allowed, which
+// the form proposes; as posted when the form has errors.
+func (f Form) EditExpiry() string {
+	v := f.Values.ExpiresAt
+	if f.LifetimeDate != "" && len(f.Errors) == 0 && (v == "" || v > f.LifetimeDate) {
+		return f.LifetimeDate
+	}
+	return v
 }
 
 // Reveal shows a new key once.
@@ -386,8 +447,12 @@ var ExpiryPresets = []ScopeOption{
 	{Name: ExpiresCustom, Description: "Custom date"},
 }
 
+// StatusIdle filters the list to the idle keys: working keys unused for
+// the organization's idle period.
+const StatusIdle = "idle"
+
 // StatusNames are the statuses the list filters by.
-var StatusNames = []string{"active", "expiring", "expired", "disabled", "revoked"}
+var StatusNames = []string{"active", "expiring", "expired", "disabled", "revoked", StatusIdle}
 
 // BackToList sends a row's action back to the keys list.
 const BackToList = "list"
