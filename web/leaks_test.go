@@ -64,25 +64,30 @@ func TestGitHubSecretScanning(t *testing.T) {
 		})
 
 		// Refused, and nothing changes.
-		for name, tc := range map[string]struct {
+		for _, tc := range []struct {
+			name    string
 			body    []byte
 			headers map[string]string
 			status  int
 		}{
-			"unsigned":          {body, nil, http.StatusBadRequest},
-			"no signature":      {body, map[string]string{"Github-Public-Key-Identifier": github.ID}, http.StatusBadRequest},
-			"signed by another": {body, map[string]string{"Github-Public-Key-Identifier": github.ID, "Github-Public-Key-Signature": leaktest.NewSigner(t, "x").Sign(t, body)}, http.StatusUnauthorized},
-			"unknown key id":    {body, map[string]string{"Github-Public-Key-Identifier": "kid-unknown", "Github-Public-Key-Signature": github.Sign(t, body)}, http.StatusUnauthorized},
-			"body changed":      {append(body, ' '), signed(body), http.StatusUnauthorized},
-			"not an array":      {[]byte(`{"token":"x"}`), signed([]byte(`{"token":"x"}`)), http.StatusBadRequest},
-			"oversized":         {bytes.Repeat([]byte("a"), 2<<20), nil, http.StatusRequestEntityTooLarge},
+			// First: GitHub's list is fetched, and does not name it.
+			{"unknown key id", body, map[string]string{"Github-Public-Key-Identifier": "kid-unknown", "Github-Public-Key-Signature": github.Sign(t, body)}, http.StatusUnauthorized},
+			{"unsigned", body, nil, http.StatusBadRequest},
+			{"no signature", body, map[string]string{"Github-Public-Key-Identifier": github.ID}, http.StatusBadRequest},
+			{"signed by another", body, map[string]string{"Github-Public-Key-Identifier": github.ID, "Github-Public-Key-Signature": leaktest.NewSigner(t, "x").Sign(t, body)}, http.StatusUnauthorized},
+			{"body changed", append(body, ' '), signed(body), http.StatusUnauthorized},
+			{"not an array", []byte(`{"token":"x"}`), signed([]byte(`{"token":"x"}`)), http.StatusBadRequest},
+			{"oversized", bytes.Repeat([]byte("a"), 2<<20), nil, http.StatusRequestEntityTooLarge},
 		} {
 			res, raw := post(tc.body, tc.headers)
 			if res.StatusCode != tc.status {
-				t.Errorf("%s: %d %s, want %d", name, res.StatusCode, raw, tc.status)
+				t.Errorf("%s: %d %s, want %d", tc.name, res.StatusCode, raw, tc.status)
+			}
+			if tc.name == "not an array" && !strings.Contains(string(raw), "cannot unmarshal object") {
+				t.Errorf("the 400 does not say what is wrong: %s", raw)
 			}
 			if flagged() {
-				t.Fatalf("%s: the key was flagged", name)
+				t.Fatalf("%s: the key was flagged", tc.name)
 			}
 		}
 

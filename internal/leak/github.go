@@ -39,6 +39,9 @@ const (
 	// refetchEvery spaces fetches for unknown key identifiers, so a flood
 	// of made-up identifiers costs GitHub one request a minute.
 	refetchEvery = time.Minute
+	// keysTTL is how long a fetched list is trusted before it is fetched
+	// again, so a key GitHub withdraws stops verifying.
+	keysTTL = 24 * time.Hour
 	// failBackoff spaces fetches after one failed: meanwhile requests that
 	// need the list answer unavailable (GitHub retries them).
 	failBackoff = 5 * time.Second
@@ -96,13 +99,19 @@ func (g *GitHubKeys) Verify(ctx context.Context, keyID, signature string, body [
 	return nil
 }
 
-// key returns the public key of id, fetching the list when id is unknown
-// and the last fetch was long enough ago. One fetch runs at a time; others
-// wait for it.
+// key returns the public key of id. The list is fetched when id is not in
+// it (at most once every refetchEvery; meanwhile such a request is
+// unavailable, which GitHub retries, as a key GitHub has just added may
+// be behind it) and when it is older than keysTTL (a key GitHub withdrew
+// stops verifying; an outage then keeps the list it has). One fetch runs
+// at a time; others wait for it.
 func (g *GitHubKeys) key(ctx context.Context, id string) (*ecdsa.PublicKey, error) {
 	for {
 		g.mu.Lock()
-		if k, ok := g.keys[id]; ok {
+		now := g.now()
+		k, known := g.keys[id]
+		fresh := !g.lastFetch.IsZero() && now.Sub(g.lastFetch) < keysTTL
+		if known && (fresh || g.fetching != nil || now.Sub(g.failedAt) < failBackoff) {
 			g.mu.Unlock()
 			return k, nil
 		}
@@ -115,11 +124,11 @@ func (g *GitHubKeys) key(ctx context.Context, id string) (*ecdsa.PublicKey, erro
 				return nil, ErrKeysUnavailable
 			}
 		}
-		if !g.lastFetch.IsZero() && g.now().Sub(g.lastFetch) < refetchEvery {
+		if !known && !g.lastFetch.IsZero() && now.Sub(g.lastFetch) < refetchEvery {
 			g.mu.Unlock()
-			return nil, ErrBadSignature
+			return nil, ErrKeysUnavailable
 		}
-		if !g.failedAt.IsZero() && g.now().Sub(g.failedAt) < failBackoff {
+		if !known && now.Sub(g.failedAt) < failBackoff {
 			g.mu.Unlock()
 			return nil, ErrKeysUnavailable
 		}
@@ -127,19 +136,22 @@ func (g *GitHubKeys) key(ctx context.Context, id string) (*ecdsa.PublicKey, erro
 		g.fetching = done
 		g.mu.Unlock()
 
-		keys, err := g.fetch(ctx)
+		// Not cancelled with the request that started it: others wait on
+		// it too.
+		keys, err := g.fetch(context.WithoutCancel(ctx))
 		g.mu.Lock()
 		g.fetching = nil
 		close(done)
 		if err != nil {
 			g.failedAt = g.now()
 			g.mu.Unlock()
+			if known {
+				return k, nil // the list it has, until GitHub answers again
+			}
 			return nil, fmt.Errorf("%w: %v", ErrKeysUnavailable, err)
 		}
 		g.lastFetch, g.failedAt = g.now(), time.Time{}
-		for kid, k := range keys {
-			g.keys[kid] = k
-		}
+		g.keys = keys // a withdrawn key is gone
 		k, ok := g.keys[id]
 		g.mu.Unlock()
 		if !ok {

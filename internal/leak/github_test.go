@@ -48,19 +48,35 @@ func TestGitHubKeysVerify(t *testing.T) {
 		}
 	}
 
-	// An unknown identifier fetches the list again, once a minute at most.
+	// An unknown identifier fetches the list again, once a minute at most;
+	// meanwhile it is unavailable (GitHub retries: the key may be new),
+	// and after a fetch that does not list it, refused.
 	rotated := leaktest.NewSigner(t, "kid-next")
-	if err := g.Verify(ctx, "kid-unknown", current.Sign(t, body), body); !errors.Is(err, leak.ErrBadSignature) {
-		t.Errorf("unknown identifier: %v", err)
-	}
-	n := ks.Fetches.Load()
 	ks.Set(0, current, rotated)
-	if err := g.Verify(ctx, rotated.ID, rotated.Sign(t, body), body); !errors.Is(err, leak.ErrBadSignature) || ks.Fetches.Load() != n {
-		t.Errorf("within a minute of the last fetch: %v, %d fetches (was %d)", err, ks.Fetches.Load(), n)
+	if err := g.Verify(ctx, rotated.ID, rotated.Sign(t, body), body); !errors.Is(err, leak.ErrKeysUnavailable) || ks.Fetches.Load() != 1 {
+		t.Errorf("a new identifier within a minute of the last fetch: %v, %d fetches", err, ks.Fetches.Load())
 	}
 	clock.Advance(61 * time.Second)
 	if err := g.Verify(ctx, rotated.ID, rotated.Sign(t, body), body); err != nil {
-		t.Errorf("the rotated key after a minute: %v", err)
+		t.Errorf("the new key after a minute: %v", err)
+	}
+	clock.Advance(61 * time.Second)
+	if err := g.Verify(ctx, "kid-made-up", current.Sign(t, body), body); !errors.Is(err, leak.ErrBadSignature) {
+		t.Errorf("an identifier GitHub does not list: %v", err)
+	}
+
+	// A day on, the list is fetched again: a key GitHub withdrew stops
+	// verifying, the others go on; with GitHub away, the list in hand
+	// still serves.
+	ks.Set(0, rotated)
+	clock.Advance(25 * time.Hour)
+	if err := g.Verify(ctx, current.ID, current.Sign(t, body), body); !errors.Is(err, leak.ErrBadSignature) {
+		t.Errorf("a withdrawn key: %v", err)
+	}
+	ks.Set(http.StatusBadGateway)
+	clock.Advance(25 * time.Hour)
+	if err := g.Verify(ctx, rotated.ID, rotated.Sign(t, body), body); err != nil {
+		t.Errorf("a known key while GitHub is away: %v", err)
 	}
 
 	// The list out of reach: unavailable (GitHub retries), never a 401, and

@@ -17,6 +17,10 @@ type ExportRow struct {
 	Count       int64
 }
 
+// exportDeadline bounds an export, and so how long it holds a database
+// connection.
+const exportDeadline = 30 * time.Second
+
 // Export calls each with the requests of the keys of orgID (only of keyID
 // when it is not "") per bucket, key and outcome, from the bucket holding
 // from up to to (excluded): oldest bucket first, then by key ID and
@@ -46,6 +50,10 @@ func (r *Reader) Export(ctx context.Context, orgID, keyID string, from, to time.
 		args = append(args, keyID)
 	}
 	q += " GROUP BY u." + col + ", u.key_id, k.description, u.outcome ORDER BY u." + col + ", u.key_id, u.outcome"
+	// The rows hold a database connection while each writes them to the
+	// client: a deadline frees it from a client that reads slowly.
+	ctx, cancel := context.WithTimeout(ctx, exportDeadline)
+	defer cancel()
 	rows, err := r.db.Conn(ctx).Raw(q, args...).Rows()
 	if err != nil {
 		return fmt.Errorf("usage: export: %w", err)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -63,7 +64,8 @@ func (s *Scanning) GitHub(c echo.Context) error {
 	}
 	reports, err := leak.Parse(body)
 	if err != nil {
-		return WriteError(c, CodeBadRequest, "The body must be a JSON array of {\"token\", \"type\", \"url\", \"source\"}: "+errors.Unwrap(err).Error())
+		why := strings.TrimPrefix(err.Error(), leak.ErrMalformed.Error()+": ")
+		return WriteError(c, CodeBadRequest, "The body must be a JSON array of {\"token\", \"type\", \"url\", \"source\"}: "+why)
 	}
 	labels, flagged, err := leak.Process(r.Context(), s.keys, reports, githubSource, audit.Actor{Program: githubSource})
 	if err != nil {
