@@ -187,6 +187,7 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	go verifier.Monitor(ctx, db)
 	go products.Run(ctx, logger)
 	go usage.RunRetention(ctx, db, cfg.UsageRetention, time.Now, time.Hour, logger)
+	go hooks.RunPrune(ctx, logger)
 	// Expiry reminders and idle keys, every minute on every replica; each
 	// event is claimed in the database, so it is sent once.
 	go lifecycle.New(db, keys, lifecycle.Options{Events: hooks, Logger: logger}).Run(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -315,4 +316,53 @@ func (s *Service) PendingCount(ctx context.Context, orgID, id string) (int, erro
 		return 0, fmt.Errorf("webhook: pending count: %w", err)
 	}
 	return int(n), nil
+}
+
+// DeliveriesKeptFor is how long a finished delivery (succeeded, failed or
+// refused), with its payload and attempts, stays in the log.
+const DeliveriesKeptFor = 30 * 24 * time.Hour
+
+// pruneBatch is how many deliveries one DELETE removes at most, so a large
+// backlog never holds a long lock.
+const pruneBatch = 1000
+
+// Prune deletes the finished deliveries created before olderThan, with
+// their attempts, in batches, and returns how many it deleted. Pending
+// deliveries are never pruned.
+func (s *Service) Prune(ctx context.Context, olderThan time.Time) (int64, error) {
+	var total int64
+	for {
+		sub := s.db.Conn(ctx).Model(&Delivery{}).Select("id").
+			Where("status <> ? AND created_at < ?", Pending, olderThan.UTC()).Limit(pruneBatch)
+		res := s.db.Conn(ctx).Where("id IN (?)", sub).Delete(&Delivery{})
+		if res.Error != nil {
+			return total, fmt.Errorf("webhook: prune: %w", res.Error)
+		}
+		total += res.RowsAffected
+		if res.RowsAffected < pruneBatch {
+			return total, nil
+		}
+	}
+}
+
+// RunPrune prunes deliveries older than DeliveriesKeptFor at once and then
+// every hour until ctx ends; each pass has a deadline of its own.
+func (s *Service) RunPrune(ctx context.Context, logger *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		n, err := s.Prune(pctx, s.now().Add(-DeliveriesKeptFor))
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			logger.Warn("webhooks: pruning old deliveries failed; will retry", "err", err)
+		} else if n > 0 {
+			logger.Info("webhooks: pruned old deliveries", "deliveries", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

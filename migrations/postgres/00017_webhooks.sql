@@ -42,6 +42,10 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_endpoint_idx ON webhook_deliveries (endpoint_id, created_at DESC, id DESC);
+-- The newest delivery of each endpoint of an organization (the webhooks page),
+-- and the finished ones old enough to prune.
+CREATE INDEX webhook_deliveries_org_idx ON webhook_deliveries (org_id, endpoint_id, id);
+CREATE INDEX webhook_deliveries_created_idx ON webhook_deliveries (created_at);
 
 -- Each attempt of a delivery: when, how long, the response code and the
 -- outcome (succeeded, failed, refused). Only the newest few per delivery
