@@ -320,6 +320,20 @@ func TestAPIPolicies(t *testing.T) {
 		if list, ok := r.body["keys_beyond_max_lifetime"].([]any); !ok || len(list) != 0 {
 			t.Errorf("keys beyond no limit: %s", r.raw)
 		}
+		// The leak policy: notify by default, set alone, anything else 422.
+		if r.body["leak_policy"] != "notify" {
+			t.Errorf("leak policy: %s", r.raw)
+		}
+		if r := a.call("PATCH", "/v1/policies", "/api/v1/policies", manage, `{"leak_policy": "sometimes"}`); r.status != 422 {
+			t.Errorf("an unknown leak policy: %d %s", r.status, r.raw)
+		}
+		if r := a.call("PATCH", "/v1/policies", "/api/v1/policies", manage, `{"leak_policy": "disable"}`); r.status != 200 || r.body["leak_policy"] != "disable" || r.body["idle_days"] != 90.0 {
+			t.Errorf("set the leak policy: %d %s", r.status, r.raw)
+		}
+		if got, _ := a.orgs.LeakPolicyOf(context.Background(), a.acme.ID); got != "disable" {
+			t.Errorf("stored leak policy %q", got)
+		}
+		a.call("PATCH", "/v1/policies", "/api/v1/policies", manage, `{"leak_policy": "notify"}`)
 		for _, body := range []string{
 			`{"max_key_lifetime_days": 0}`, `{"max_key_lifetime_days": -1}`, `{"max_key_lifetime_days": 100000}`,
 			`{"idle_days": 0}`, `{"idle_days": 3651}`,
@@ -395,7 +409,7 @@ func TestAPIPolicies(t *testing.T) {
 				audits = append(audits, e)
 			}
 		}
-		if len(audits) != 2 {
+		if len(audits) != 4 { // the two leak policy changes above, and two key policy ones
 			b, _ := json.Marshal(audits)
 			t.Errorf("audit: %s", b)
 		}

@@ -2,6 +2,8 @@ package org
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -251,4 +253,21 @@ func nullDays(n int) any {
 		return nil
 	}
 	return n
+}
+
+// LeakPolicyOf returns orgID's leak policy (LeakNotify or LeakDisable).
+// Returns NotFound for an unknown organization.
+func (s *Service) LeakPolicyOf(ctx context.Context, orgID string) (string, error) {
+	if !store.ValidID(orgID) {
+		return "", apperr.New(apperr.NotFound, "Organization not found.")
+	}
+	var policy string
+	err := s.db.Conn(ctx).Table("organizations").Where("id = ?", orgID).Select("leak_policy").Row().Scan(&policy)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", apperr.New(apperr.NotFound, "Organization not found.")
+	case err != nil:
+		return "", fmt.Errorf("org: leak policy: %w", err)
+	}
+	return policy, nil
 }

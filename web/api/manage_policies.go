@@ -16,9 +16,10 @@ import (
 // Policies are the organization's key policies, and the keys its maximum
 // lifetime contradicts.
 type Policies struct {
-	MaxKeyLifetimeDays *int `json:"max_key_lifetime_days" nullable:"true" example:"90" doc:"New, rotated and edited keys must expire within this many days (through the end of that day, UTC); null for no limit."`
-	IdleDays           *int `json:"idle_days" nullable:"true" example:"90" doc:"Keys unused this long (counted from their creation when never used) are idle: announced by key.idle; null never flags them."`
-	IdleDisable        bool `json:"idle_disable" doc:"Whether a key is also disabled when it becomes idle."`
+	MaxKeyLifetimeDays *int   `json:"max_key_lifetime_days" nullable:"true" example:"90" doc:"New, rotated and edited keys must expire within this many days (through the end of that day, UTC); null for no limit."`
+	IdleDays           *int   `json:"idle_days" nullable:"true" example:"90" doc:"Keys unused this long (counted from their creation when never used) are idle: announced by key.idle; null never flags them."`
+	IdleDisable        bool   `json:"idle_disable" doc:"Whether a key is also disabled when it becomes idle."`
+	LeakPolicy         string `json:"leak_policy" enum:"notify,disable" doc:"What happens to a key found in public: notify flags it; disable also stops a private key at once."`
 	// KeysBeyondMaxLifetime lists what the maximum lifetime contradicts.
 	KeysBeyondMaxLifetime []PolicyKey `json:"keys_beyond_max_lifetime" nullable:"false" doc:"Working keys that expire later than the maximum lifetime allows, or never. They were made before it and keep working; none is changed by a policy."`
 }
@@ -34,9 +35,10 @@ type PolicyKey struct {
 // PolicyChanges are what PATCH may change; an absent property keeps its
 // value, null turns it off.
 type PolicyChanges struct {
-	MaxKeyLifetimeDays *int  `json:"max_key_lifetime_days,omitempty" nullable:"true" doc:"1 to 3650; null for no limit."`
-	IdleDays           *int  `json:"idle_days,omitempty" nullable:"true" doc:"1 to 3650; null to never flag keys idle."`
-	IdleDisable        *bool `json:"idle_disable,omitempty" doc:"Needs an idle period."`
+	MaxKeyLifetimeDays *int    `json:"max_key_lifetime_days,omitempty" nullable:"true" doc:"1 to 3650; null for no limit."`
+	IdleDays           *int    `json:"idle_days,omitempty" nullable:"true" doc:"1 to 3650; null to never flag keys idle."`
+	IdleDisable        *bool   `json:"idle_disable,omitempty" doc:"Needs an idle period."`
+	LeakPolicy         *string `json:"leak_policy,omitempty" enum:"notify,disable" doc:"What happens to a key found in public."`
 }
 
 // UpdatePoliciesInput changes the key policies.
@@ -92,11 +94,20 @@ func (m *Management) UpdatePolicies(ctx context.Context, in *UpdatePoliciesInput
 	if _, err := m.orgs.SetKeyPolicy(ctx, cred.key.OrgID, p, cred.actor); err != nil {
 		return nil, m.fail(err)
 	}
+	if in.Body.LeakPolicy != nil {
+		if err := m.orgs.SetLeakPolicy(ctx, cred.key.OrgID, *in.Body.LeakPolicy, cred.actor); err != nil {
+			return nil, m.fail(err)
+		}
+	}
 	return m.policies(ctx, cred.key.OrgID, p)
 }
 
 func (m *Management) policies(ctx context.Context, orgID string, p org.KeyPolicy) (*policiesOutput, error) {
-	out := Policies{IdleDisable: p.IdleDisable, KeysBeyondMaxLifetime: []PolicyKey{}}
+	leak, err := m.orgs.LeakPolicyOf(ctx, orgID)
+	if err != nil {
+		return nil, m.fail(err)
+	}
+	out := Policies{IdleDisable: p.IdleDisable, LeakPolicy: leak, KeysBeyondMaxLifetime: []PolicyKey{}}
 	if p.MaxLifetimeDays > 0 {
 		out.MaxKeyLifetimeDays = &p.MaxLifetimeDays
 	}
@@ -116,7 +127,7 @@ func (m *Management) policies(ctx context.Context, orgID string, p org.KeyPolicy
 var (
 	exampleDays     = 90
 	examplePolicies = Policies{
-		MaxKeyLifetimeDays: &exampleDays, IdleDays: &exampleDays,
+		MaxKeyLifetimeDays: &exampleDays, IdleDays: &exampleDays, LeakPolicy: "notify",
 		KeysBeyondMaxLifetime: []PolicyKey{{ID: exampleKey.ID, Description: exampleKey.Description, Hint: exampleKey.Hint}},
 	}
 )
@@ -131,7 +142,7 @@ func policiesOp(op huma.Operation, request, response any) huma.Operation {
 func GetPoliciesOp() huma.Operation {
 	return policiesOp(huma.Operation{
 		OperationID: "get-policies", Method: http.MethodGet, Path: "/policies", Summary: "Get the key policies",
-		Description: "The organization's maximum key lifetime, idle period and idle disable option, and the working keys that outlive the maximum lifetime.",
+		Description: "The organization's maximum key lifetime, idle period and idle disable option, its leak policy, and the working keys that outlive the maximum lifetime.",
 	}, nil, examplePolicies)
 }
 
