@@ -23,7 +23,7 @@ GENERATED := { git ls-files -- '*_templ.go' $(BUILT_ASSETS); \
 	git ls-files --others --exclude-standard -- '*_templ.go'; \
 	printf '%s\n' $(BUILT_ASSETS); } | sort -u
 
-.PHONY: run generate deps tools check-generated vet test-go test-e2e test build bench faults clean
+.PHONY: run generate deps tools check-generated vet test-go test-e2e test build bench faults screenshots clean
 
 run:
 	go run ./cmd/keyplane $(ARGS)
@@ -102,6 +102,13 @@ faults:
 	@echo "fault suite: go test -run '$(FAULT_TESTS)' (full output in tmp/faults.log)"
 	@go test -count=1 -v -run '$(FAULT_TESTS)' ./internal/... ./web/ ./cmd/keyplane/ 2>&1 | tee tmp/faults.log \
 		| grep -E '^(--- FAIL|FAIL|ok )|figure:' | sed -E 's/^ +[a-z_]+_test\.go:[0-9]+: //'
+
+# Full-page PNGs of every screen at 1280 and 390 px, light and dark, from a
+# fresh server with the demo organization: tmp/screenshots/ (not part of
+# `make test`). SCREENSHOTS_PORT moves the server (default 18680).
+screenshots: build
+	@[ -x "$(CHROMIUM_PATH)" ] || { echo "Chromium not found at $(CHROMIUM_PATH): apt-get install -y chromium"; exit 1; }
+	node web/e2e/screenshots.mjs
 
 clean:
 	rm -rf bin tmp web/e2e/test-results

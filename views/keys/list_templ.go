@@ -1156,7 +1156,7 @@ func Table(vm ListPage) templ.Component {
 // plainHeader is a heading that does not sort: below the xl breakpoint,
 // where rows are stacked cards that label their own cells, only screen
 // readers get it; the sorting headings stay visible as a "Sort by" bar.
-const plainHeader = "sr-only xl:not-sr-only xl:px-4 xl:py-2"
+const plainHeader = "sr-only xl:not-sr-only xl:px-3 xl:py-2"
 
 // sortHeader is a column heading that sorts the list by column: a link that
 // keeps the filters, and says the current order to screen readers.
@@ -1181,7 +1181,7 @@ func sortHeader(vm ListPage, label, column, class string) templ.Component {
 			templ_7745c5c3_Var62 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		var templ_7745c5c3_Var63 = []any{"xl:px-4 xl:py-2", class}
+		var templ_7745c5c3_Var63 = []any{"xl:px-3 xl:py-2", class}
 		templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_Buffer, templ_7745c5c3_Var63...)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
@@ -1566,7 +1566,7 @@ func cellLabel(text string) templ.Component {
 	})
 }
 
-const cellClass = "min-w-0 break-words xl:px-4 xl:py-3"
+const cellClass = "min-w-0 break-words xl:px-3 xl:py-3"
 
 // row is one key: a table row from the xl breakpoint up, below it a card
 // of labelled cells, two a line.
