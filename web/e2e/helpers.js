@@ -24,9 +24,11 @@ export function watch(page) {
 }
 
 // expectAccessible runs axe on the page as it is and fails on any serious
-// or critical violation; it returns axe's results (which rules ran).
+// or critical violation; it returns axe's results (which rules ran). The
+// pages hold no frames, so axe runs on the top frame alone, and lists one
+// node per passing rule: several times faster, the same verdict.
 export async function expectAccessible(page) {
-  const results = await new AxeBuilder({ page }).analyze();
+  const results = await new AxeBuilder({ page }).setLegacyMode(true).options({ resultTypes: ['violations'] }).analyze();
   const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   expect(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target).join(', ')})`)).toEqual([]);
   return results;
