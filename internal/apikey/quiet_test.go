@@ -262,7 +262,10 @@ func TestQuietHourLeavesOthersAndRuns(t *testing.T) {
 
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { f.svc.RunQuietGraces(runCtx, 5*time.Millisecond, time.Second, slog.New(slog.DiscardHandler)); close(done) }()
+		go func() {
+			f.svc.RunQuietGraces(runCtx, 5*time.Millisecond, time.Second, slog.New(slog.DiscardHandler))
+			close(done)
+		}()
 		deadline := time.Now().Add(10 * time.Second)
 		for f.get(t, c.Key.ID).InGrace(f.clock.Now()) {
 			if time.Now().After(deadline) {
