@@ -185,6 +185,20 @@ func (s *Server) keyRevoke(c echo.Context) error {
 	return redirect(c, keys.KeyURL(m.Slug, k.ID))
 }
 
+// oldDeadline says when old, just rotated, stops working: "stops working
+// now" or "keeps working until …".
+func (s *Server) oldDeadline(old apikey.Key) string {
+	now := s.now()
+	if old.GraceUntil == nil || !old.GraceUntil.After(now) {
+		return "stops working now"
+	}
+	d := "keeps working until " + old.GraceUntil.UTC().Format(exactLayout) + " (" + relative(*old.GraceUntil, now.Add(-time.Second)) + ")"
+	if old.GraceQuietFrom != nil {
+		d += ", or until it has had no request for an hour"
+	}
+	return d
+}
+
 // keyRotateForm asks when the old key should stop.
 func (s *Server) keyRotateForm(c echo.Context) error {
 	k, err := s.keys.Get(c.Request().Context(), currentMembership(c).ID, c.Param("id"))
@@ -225,13 +239,7 @@ func (s *Server) keyRotate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	deadline := "stops working now"
-	if old.GraceUntil != nil && old.GraceUntil.After(s.now()) {
-		deadline = "keeps working until " + old.GraceUntil.UTC().Format(exactLayout) + " (" + relative(*old.GraceUntil, s.now().Add(-time.Second)) + ")"
-		if old.GraceQuietFrom != nil {
-			deadline += ", or until it has had no request for an hour"
-		}
-	}
+	deadline := s.oldDeadline(old)
 	var oob []templ.Component
 	if isHTMX(c) {
 		d := s.keyDetail(c, old, s.keyForm(c, old.Product, formValues(old)), s.now())
