@@ -37,7 +37,7 @@ func offboardKeys(c Confirm) templ.Component {
 			templ_7745c5c3_Var1 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"mt-4\" aria-labelledby=\"offboard-keys-title\" data-testid=\"offboard-keys\"><h3 id=\"offboard-keys-title\" class=\"text-sm font-semibold\">API keys they were shown</h3>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"mt-4\" aria-labelledby=\"offboard-keys-title\" data-testid=\"offboard-keys\"><p id=\"offboard-keys-title\" class=\"text-sm font-semibold\">API keys they were shown</p>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
