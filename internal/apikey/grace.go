@@ -67,7 +67,8 @@ func (s *Service) EndGrace(ctx context.Context, orgID, id string, actor audit.Ac
 // endGrace ends the grace period of the key that key id replaced, as
 // EndGrace describes. With quiet set, it is the quiet-hour rule acting:
 // the old key must have asked for the rule and had no request since
-// quiet (an hour ago), else Conflict; the change also queues key.expired.
+// quiet (an hour ago), else Conflict; the change also queues key.expired,
+// recorded in key_reminders so the expiry reminders do not send it again.
 // The UPDATE holds every condition, so of several servers running the
 // rule at once exactly one ends the grace, records and announces it.
 func (s *Service) endGrace(ctx context.Context, orgID, id string, actor audit.Actor, quiet *time.Time) (Key, error) {
@@ -113,10 +114,20 @@ func (s *Service) endGrace(ctx context.Context, orgID, id string, actor audit.Ac
 		if err := audit.Record(ctx, tx, now, orgID, actor, audit.KeyGraceEnded, "api_key", old.ID, summary); err != nil {
 			return err
 		}
-		if quiet != nil {
-			return s.emit(ctx, eventKeyExpired, old, now, actor)
+		if quiet == nil {
+			return nil
 		}
-		return nil
+		// key.expired, claimed as the expiry reminders claim theirs, so
+		// that they do not announce this end of grace a second time.
+		claim := tx.Exec("INSERT INTO key_reminders (key_id, org_id, kind, due_at, created_at) VALUES (?, ?, 'expired', ?, ?) ON CONFLICT DO NOTHING",
+			old.ID, orgID, now, now)
+		if claim.Error != nil {
+			return fmt.Errorf("apikey: end grace: claim key.expired: %w", claim.Error)
+		}
+		if claim.RowsAffected == 0 {
+			return nil
+		}
+		return s.emit(ctx, eventKeyExpired, old, now, actor)
 	})
 	if err != nil {
 		return Key{}, err
