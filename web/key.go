@@ -185,6 +185,20 @@ func (s *Server) keyRevoke(c echo.Context) error {
 	return redirect(c, keys.KeyURL(m.Slug, k.ID))
 }
 
+// oldDeadline says when old, just rotated, stops working: "stops working
+// now" or "keeps working until …".
+func (s *Server) oldDeadline(old apikey.Key) string {
+	now := s.now()
+	if old.GraceUntil == nil || !old.GraceUntil.After(now) {
+		return "stops working now"
+	}
+	d := "keeps working until " + old.GraceUntil.UTC().Format(exactLayout) + " (" + relative(*old.GraceUntil, now.Add(-time.Second)) + ")"
+	if old.GraceQuietFrom != nil {
+		d += ", or until it has had no request for an hour"
+	}
+	return d
+}
+
 // keyRotateForm asks when the old key should stop.
 func (s *Server) keyRotateForm(c echo.Context) error {
 	k, err := s.keys.Get(c.Request().Context(), currentMembership(c).ID, c.Param("id"))
@@ -201,7 +215,9 @@ func (s *Server) keyRotateForm(c echo.Context) error {
 // keyRotate makes the successor key and reveals it once. Admins only.
 func (s *Server) keyRotate(c echo.Context) error {
 	m := currentMembership(c)
-	created, old, err := s.keys.Rotate(c.Request().Context(), m.ID, c.Param("id"), c.FormValue("grace"), c.FormValue("form_token"), actor(c))
+	quiet := c.FormValue("end_when_quiet") != ""
+	r := apikey.Rotation{Grace: c.FormValue("grace"), FormToken: c.FormValue("form_token"), EndWhenQuiet: quiet}
+	created, old, err := s.keys.RotateWith(c.Request().Context(), m.ID, c.Param("id"), r, actor(c))
 	if apperr.Is(err, apperr.Invalid) || apikey.IsAlreadyCreated(err) {
 		k, gerr := s.keys.Get(c.Request().Context(), m.ID, c.Param("id"))
 		if gerr != nil {
@@ -209,18 +225,21 @@ func (s *Server) keyRotate(c echo.Context) error {
 		}
 		vm := s.confirmVM(c, k)
 		vm.Error = apperr.MessageOf(err)
-		if msg := apperr.FieldsOf(err)["grace"]; msg != "" {
-			vm.Error = msg
+		if _, ok := apikey.GracePeriods[r.Grace]; ok {
+			vm.Grace = r.Grace
+		}
+		vm.EndWhenQuiet = quiet
+		for _, field := range []string{"grace", "end_when_quiet"} {
+			if msg := apperr.FieldsOf(err)[field]; msg != "" {
+				vm.Error = msg
+			}
 		}
 		return dialog(s, c, statusOf(apperr.CodeOf(err)), "Rotate "+k.Description, keys.RotateModal, keys.RotateScreen, vm)
 	}
 	if err != nil {
 		return err
 	}
-	deadline := "stops working now"
-	if old.GraceUntil != nil && old.GraceUntil.After(s.now()) {
-		deadline = "keeps working until " + old.GraceUntil.UTC().Format(exactLayout) + " (" + relative(*old.GraceUntil, s.now().Add(-time.Second)) + ")"
-	}
+	deadline := s.oldDeadline(old)
 	var oob []templ.Component
 	if isHTMX(c) {
 		d := s.keyDetail(c, old, s.keyForm(c, old.Product, formValues(old)), s.now())

@@ -74,12 +74,34 @@ func (s *Server) cutover(c echo.Context, k apikey.Key, now time.Time) (*keys.Cut
 	if isOrgAdmin(c) {
 		vm.EndURL = keys.EndGraceURL(m.Slug, k.ID)
 	}
+	vm.Quiet = cutoverQuiet(old, now)
 	src, err := s.usageReader.Sources(ctx, m.ID, old.ID, k.CreatedAt)
 	if err != nil {
 		return nil, err
 	}
 	vm.StillUsing = sourcesView(usage.SinceTime(src, k.CreatedAt), now)
 	return vm, nil
+}
+
+// cutoverQuiet states the quiet-hour rule of old, the rotated key, at
+// now; nil when its rotation did not ask for it.
+func cutoverQuiet(old apikey.Key, now time.Time) *keys.CutoverQuiet {
+	since, ok := old.QuietSince()
+	if !ok {
+		return nil
+	}
+	ends := since.Add(apikey.QuietPeriod)
+	if ends.Before(now) {
+		ends = now // due: the next pass ends it
+	}
+	q := &keys.CutoverQuiet{
+		RotatedAgo: relative(*old.GraceQuietFrom, now),
+		Ends:       relative(ends, now.Add(-time.Second)), EndsExact: ends.UTC().Format(exactLayout), EndsISO: ends.UTC().Format(time.RFC3339),
+	}
+	if old.LastUsedAt != nil && !old.LastUsedAt.Before(*old.GraceQuietFrom) {
+		q.LastRequest = relative(*old.LastUsedAt, now)
+	}
+	return q
 }
 
 // hourLabel names an hour bucket in loc: "14:00 UTC", "19:30 IST".

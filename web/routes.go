@@ -71,7 +71,7 @@ func (s *Server) routes() {
 	huma.Register(orgAPI, api.ListMembersOp(), s.manage.ListMembers)
 	huma.Register(orgAPI, api.InviteMemberOp(), s.manage.InviteMember)
 	huma.Register(orgAPI, api.ChangeMemberRoleOp(), s.manage.ChangeMemberRole)
-	huma.Register(orgAPI, api.RemoveMemberOp(), s.manage.RemoveMember)
+	huma.Register(orgAPI, api.OrgRemoveMemberOp(), s.manage.RemoveMember)
 	huma.Register(orgAPI, api.ListWebhooksOp(), s.hooksAPI.ListWebhooks)
 	huma.Register(orgAPI, api.CreateWebhookOp(), s.hooksAPI.CreateWebhook)
 	huma.Register(orgAPI, api.GetWebhookOp(), s.hooksAPI.GetWebhook)

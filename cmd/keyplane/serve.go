@@ -191,6 +191,9 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	// Expiry reminders and idle keys, every minute on every replica; each
 	// event is claimed in the database, so it is sent once.
 	go lifecycle.New(db, keys, lifecycle.Options{Events: hooks, Logger: logger}).Run(ctx)
+	// A rotation's quiet-hour rule, every minute on every replica; each
+	// grace period is ended once.
+	go keys.RunQuietGraces(ctx, time.Minute, 30*time.Second, logger)
 
 	// Usage outlives the HTTP server: requests drain first (at most 20 s),
 	// then the last counts are flushed, retried for at most 8 s and, with

@@ -61,6 +61,17 @@ func (s *Service) predecessor(tx *gorm.DB, orgID, id string, now time.Time) (Key
 // Conflict as Predecessor does, also when a parallel request ended the
 // grace first.
 func (s *Service) EndGrace(ctx context.Context, orgID, id string, actor audit.Actor) (Key, error) {
+	return s.endGrace(ctx, orgID, id, actor, nil)
+}
+
+// endGrace ends the grace period of the key that key id replaced, as
+// EndGrace describes. With quiet set, it is the quiet-hour rule acting:
+// the old key must have asked for the rule and had no request since
+// quiet (an hour ago), else Conflict; the change also queues key.expired,
+// recorded in key_reminders so the expiry reminders do not send it again.
+// The UPDATE holds every condition, so of several servers running the
+// rule at once exactly one ends the grace, records and announces it.
+func (s *Service) endGrace(ctx context.Context, orgID, id string, actor audit.Actor, quiet *time.Time) (Key, error) {
 	now := s.now().UTC()
 	var out Key
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
@@ -74,9 +85,12 @@ func (s *Service) EndGrace(ctx context.Context, orgID, id string, actor audit.Ac
 		if err != nil {
 			return err
 		}
-		res := tx.Model(&Key{}).
-			Where("org_id = ? AND id = ? AND replaced_by_id = ? AND revoked_at IS NULL AND grace_until > ?", orgID, old.ID, id, now).
-			Updates(map[string]any{"grace_until": now, "updated_at": now})
+		q := tx.Model(&Key{}).
+			Where("org_id = ? AND id = ? AND replaced_by_id = ? AND revoked_at IS NULL AND grace_until > ?", orgID, old.ID, id, now)
+		if quiet != nil {
+			q = q.Where("grace_quiet_from IS NOT NULL AND grace_quiet_from <= ? AND (last_used_at IS NULL OR last_used_at <= ?)", *quiet, *quiet)
+		}
+		res := q.Updates(map[string]any{"grace_until": now, "updated_at": now})
 		if res.Error != nil {
 			return fmt.Errorf("apikey: end grace: %w", res.Error)
 		}
@@ -90,9 +104,30 @@ func (s *Service) EndGrace(ctx context.Context, orgID, id string, actor audit.Ac
 			return err
 		}
 		s.announce(ctx, old.KeyHash)
-		return audit.Record(ctx, tx, now, orgID, actor, audit.KeyGraceEnded, "api_key", old.ID,
-			fmt.Sprintf("%s ended the grace period of %s (%s) early; it was to keep working until %s",
-				actor.Name(), old.Hint, old.Description, was.UTC().Format("2006-01-02 15:04 UTC")))
+		until := was.UTC().Format("2006-01-02 15:04 UTC")
+		summary := fmt.Sprintf("%s ended the grace period of %s (%s) early; it was to keep working until %s",
+			actor.Name(), old.Hint, old.Description, until)
+		if quiet != nil {
+			summary = fmt.Sprintf("%s ended the grace period of %s (%s): it had no request for an hour; it was to keep working until %s",
+				actor.Name(), old.Hint, old.Description, until)
+		}
+		if err := audit.Record(ctx, tx, now, orgID, actor, audit.KeyGraceEnded, "api_key", old.ID, summary); err != nil {
+			return err
+		}
+		if quiet == nil {
+			return nil
+		}
+		// key.expired, claimed as the expiry reminders claim theirs, so
+		// that they do not announce this end of grace a second time.
+		claim := tx.Exec("INSERT INTO key_reminders (key_id, org_id, kind, due_at, created_at) VALUES (?, ?, 'expired', ?, ?) ON CONFLICT DO NOTHING",
+			old.ID, orgID, now, now)
+		if claim.Error != nil {
+			return fmt.Errorf("apikey: end grace: claim key.expired: %w", claim.Error)
+		}
+		if claim.RowsAffected == 0 {
+			return nil
+		}
+		return s.emit(ctx, eventKeyExpired, old, now, actor)
 	})
 	if err != nil {
 		return Key{}, err

@@ -71,6 +71,11 @@ type Key struct {
 	ReplacedByID *string
 	GraceUntil   *time.Time
 	FormToken    *string
+
+	// GraceQuietFrom is set on a rotated key whose grace period ends early
+	// once it has had no request for QuietPeriod: the rotation's time
+	// (see EndQuietGraces).
+	GraceQuietFrom *time.Time
 }
 
 // Source is where a key came from.

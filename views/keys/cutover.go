@@ -50,6 +50,33 @@ type Cutover struct {
 	// StillUsing are the client addresses and origins that sent the old
 	// key requests since the rotation: who has not moved yet.
 	StillUsing Sources
+	// Quiet is set when the rotation asked to end the grace period once
+	// the old key has been quiet for an hour.
+	Quiet *CutoverQuiet
+}
+
+// CutoverQuiet is the quiet-hour rule of a rotation, as the cut-over
+// panel states it.
+type CutoverQuiet struct {
+	// LastRequest is the old key's last request in words ("12 minutes
+	// ago"); empty when it had none since the rotation, which was
+	// RotatedAgo ("5 minutes ago").
+	LastRequest string
+	RotatedAgo  string
+	// Ends is when the rule ends the grace period if no request comes
+	// ("in 48 minutes"); EndsExact and EndsISO are the same instant.
+	Ends      string
+	EndsExact string
+	EndsISO   string
+}
+
+// Text is the rule in a sentence, with the old key's last request.
+func (q CutoverQuiet) Text() string {
+	last := "no request since the rotation " + q.RotatedAgo
+	if q.LastRequest != "" {
+		last = "last request " + q.LastRequest
+	}
+	return "Ends early once the old key has been quiet for an hour: " + last + "."
 }
 
 // CutoverHour is one hour of the cut-over.

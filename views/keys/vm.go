@@ -429,6 +429,8 @@ type Confirm struct {
 	// Requests24h is the key's requests in the last 24 hours, which a
 	// revoke or a disable cuts off.
 	Requests24h int64
+	// EndWhenQuiet ticks the rotate form's quiet-hour rule.
+	EndWhenQuiet bool
 }
 
 // Expiry presets of the create form.

@@ -2,7 +2,10 @@
 // invitations.
 package members
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // ListURL is the members page of the organization slug.
 func ListURL(slug string) string { return "/orgs/" + slug + "/members" }
@@ -91,6 +94,88 @@ type Confirm struct {
 	Role      string
 	// Error is why the removal was refused.
 	Error string
+	// Self is set when the admin removes themselves: nothing is rotated
+	// (the new keys could be shown to no one left in the organization).
+	Self bool
+	// Keys are the keys the member was shown, which can still be rotated
+	// (offboarding); each offered to rotate in the same step.
+	Keys []KeyChoice
+	// Grace is the grace period chosen for those rotations ("24h" unless
+	// the form said otherwise); FormToken makes the form single-use.
+	Grace     string
+	FormToken string
+}
+
+// KeyChoice is a key offered for rotation when its creator is removed.
+type KeyChoice struct {
+	ID          string
+	Hint        string
+	Description string
+	// LastUsed is its last use in words ("3 minutes ago", "never").
+	LastUsed string
+	Checked  bool
+}
+
+// Offboard grace choices: when the old keys stop working.
+var GraceOptions = []GraceOption{
+	{Value: "0", Label: "Now"},
+	{Value: "1h", Label: "In 1 hour"},
+	{Value: "24h", Label: "In 24 hours"},
+	{Value: "168h", Label: "In 7 days"},
+}
+
+// GraceOption is one choice of grace period.
+type GraceOption struct {
+	Value string
+	Label string
+}
+
+// DefaultGrace is the grace period the remove dialog proposes.
+const DefaultGrace = "24h"
+
+// Offboarded is the page after a removal that rotated keys: the new keys,
+// each shown once, and the keys that could not be rotated, with why.
+type Offboarded struct {
+	Slug    string
+	OrgName string
+	Email   string
+	Rotated []RotatedKey
+	Failed  []FailedKey
+}
+
+// RotatedKey is a key rotated while removing a member.
+type RotatedKey struct {
+	// InputID is the id of the field holding the secret, for its copy
+	// and download buttons.
+	InputID     string
+	Description string
+	Hint        string
+	Secret      string
+	// EnvName is the variable its .env line sets.
+	EnvName string
+	KeyURL  string
+	OldHint string
+	// OldDeadline says when the old key stops ("keeps working until …").
+	OldDeadline string
+}
+
+// FailedKey is a key that was to be rotated and was not.
+type FailedKey struct {
+	Hint        string
+	Description string
+	Reason      string
+}
+
+// EnvID is the field holding every new key as .env lines.
+const EnvID = "offboard-env"
+
+// Env is every new key as .env lines, one per key.
+func (o Offboarded) Env() string {
+	var b strings.Builder
+	for _, r := range o.Rotated {
+		b.WriteString(r.EnvName + "=" + r.Secret + "\n")
+	}
+	return b.String()
 }
 
 // Who is the member as a confirmation names them: their name, else their

@@ -374,7 +374,8 @@ func (m *Management) UpdateKey(ctx context.Context, in *UpdateKeyInput) (*keyOut
 
 // RotateBody chooses when the old key stops working.
 type RotateBody struct {
-	Grace string `json:"grace" enum:"0,1h,24h,7d,168h" example:"24h" doc:"How long the old key keeps working: now (0), 1 hour, 24 hours or 7 days (7d or 168h)."`
+	Grace        string `json:"grace" enum:"0,1h,24h,7d,168h" example:"24h" doc:"How long the old key keeps working: now (0), 1 hour, 24 hours or 7 days (7d or 168h)."`
+	EndWhenQuiet bool   `json:"end_when_quiet,omitempty" doc:"End the grace period early once the old key has had no request for 1 hour. Only with a grace of 24h or 7d: with 0 or 1h it is refused (422, field end_when_quiet)."`
 }
 
 // RotateKeyInput rotates one key.
@@ -397,7 +398,7 @@ func (m *Management) RotateKey(ctx context.Context, in *RotateKeyInput) (*create
 	hash := idempotency.Hash([]byte("POST /v1/keys/"+in.ID+"/rotate"), in.RawBody)
 	err := m.idem.Do(ctx, cred.key.ID, in.IdempotencyKey, hash, func(ctx context.Context) (string, error) {
 		var err error
-		created, _, err = m.keys.Rotate(ctx, cred.key.OrgID, in.ID, grace, "", cred.actor)
+		created, _, err = m.keys.RotateWith(ctx, cred.key.OrgID, in.ID, apikey.Rotation{Grace: grace, EndWhenQuiet: in.Body.EndWhenQuiet}, cred.actor)
 		return created.Key.ID, err
 	})
 	if err != nil {

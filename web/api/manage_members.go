@@ -7,6 +7,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"keyplane/internal/offboard"
 	"keyplane/internal/org"
 )
 
@@ -117,15 +118,74 @@ func (m *Management) ChangeMemberRole(ctx context.Context, in *ChangeRoleInput) 
 	return &memberOutput{Body: memberJSON(row)}, nil
 }
 
+// RemoveMemberInput removes one member of the caller's organization and,
+// when asked, rotates the keys they were shown.
+type RemoveMemberInput struct {
+	ID         string `path:"id" doc:"The member's user id."`
+	RotateKeys bool   `query:"rotate_keys" doc:"Also rotate, in the same request, every key the member created or rotated that still works (they saw its secret). The new keys are answered once, in rotated_keys."`
+	Grace      string `query:"grace" enum:"0,1h,24h,7d,168h" doc:"With rotate_keys: how long each old key keeps working (default 24h)."`
+}
+
+// RemovedMember is a member as they were when removed, and the keys
+// rotated with the removal.
+type RemovedMember struct {
+	Member
+	RotatedKeys []CreatedKey `json:"rotated_keys,omitempty" doc:"With rotate_keys: the new keys, each with its secret, shown once (Cache-Control: no-store)."`
+	NotRotated  []NotRotated `json:"not_rotated,omitempty" doc:"With rotate_keys: the keys that could not be rotated, and why. The member is removed all the same."`
+}
+
+// NotRotated is a key a removal could not rotate.
+type NotRotated struct {
+	ID     string `json:"id" format:"uuid"`
+	Hint   string `json:"hint"`
+	Reason string `json:"reason"`
+}
+
+type removedMemberOutput struct {
+	CacheControl string `header:"Cache-Control"`
+	Body         RemovedMember
+}
+
 // RemoveMember is DELETE /api/v1/members/{id}: 200 with the member as they
-// were. The last admin cannot be removed (409).
-func (m *Management) RemoveMember(ctx context.Context, in *MemberInput) (*memberOutput, error) {
+// were. The last admin cannot be removed (409). With rotate_keys=true the
+// keys the member created or rotated are rotated in the same request and
+// answered with their secrets.
+func (m *Management) RemoveMember(ctx context.Context, in *RemoveMemberInput) (*removedMemberOutput, error) {
 	cred := credentialOf(ctx)
-	row, err := m.orgs.RemoveMember(ctx, cred.key.OrgID, in.ID, cred.actor)
+	var req offboard.Request
+	if in.RotateKeys {
+		req.Grace = in.Grace
+		switch req.Grace {
+		case "":
+			req.Grace = "24h"
+		case "7d":
+			req.Grace = "168h"
+		}
+		seen, err := m.keys.SeenBy(ctx, cred.key.OrgID, in.ID)
+		if err != nil {
+			return nil, m.fail(err)
+		}
+		req.Rotate = []string{}
+		for _, k := range seen {
+			req.Rotate = append(req.Rotate, k.ID)
+		}
+	}
+	res, err := offboard.New(m.orgs, m.keys).Remove(ctx, cred.key.OrgID, in.ID, req, cred.actor)
 	if err != nil {
 		return nil, m.fail(err)
 	}
-	return &memberOutput{Body: memberJSON(row)}, nil
+	out := &removedMemberOutput{CacheControl: "no-store", Body: RemovedMember{Member: memberJSON(res.Member)}}
+	for _, r := range res.Rotated {
+		k, err := m.present(ctx, r.New.Key)
+		if err != nil {
+			k = keyJSON(r.New.Key, m.now(), 0) // the member is gone: answer the secrets whatever
+		}
+		out.Body.RotatedKeys = append(out.Body.RotatedKeys, CreatedKey{Key: k, Secret: r.New.Secret})
+	}
+	for _, f := range res.Failed {
+		out.Body.NotRotated = append(out.Body.NotRotated, NotRotated{ID: f.ID, Hint: f.Hint, Reason: f.Reason})
+	}
+	return out, nil
 }
 
 var exampleMember = Member{
@@ -167,6 +227,14 @@ func ChangeMemberRoleOp() huma.Operation {
 		Description: "Makes a member an admin or a member. The organization's last admin cannot be made a member (409).",
 		Errors:      []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity},
 	}, RoleBody{Role: "admin"}, exampleMember)
+}
+
+// OrgRemoveMemberOp is DELETE /v1/members/{id} of the org API, which can
+// also rotate the keys the member was shown.
+func OrgRemoveMemberOp() huma.Operation {
+	op := RemoveMemberOp()
+	op.Description += " With `rotate_keys=true` (and `grace`, default 24h) it also rotates every key the member created or rotated that still works, and answers the new keys once in `rotated_keys` (and in `not_rotated` those that could not be, with why: the member is removed all the same)."
+	return op
 }
 
 // RemoveMemberOp is DELETE /v1/members/{id}.
