@@ -21,6 +21,19 @@ import (
 // organization only; the caller checks that an admin turning it on has
 // two-factor themselves. Returns NotFound for an unknown organization.
 func (s *Service) SetRequireTwoFactor(ctx context.Context, orgID string, require bool, actor audit.Actor) error {
+	return s.setSetting(ctx, orgID, "require_two_factor", require, actor, func(o Organization) string {
+		if require {
+			return fmt.Sprintf("%s required two-factor sign-in of every member of %s", actor.Name(), o.Name)
+		}
+		return fmt.Sprintf("%s stopped requiring two-factor sign-in of the members of %s", actor.Name(), o.Name)
+	})
+}
+
+// setSetting sets column of orgID to value and records summary(o) as an
+// org.settings_changed event, in one transaction; a column that holds the
+// value already changes and records nothing. Returns NotFound for an
+// unknown organization.
+func (s *Service) setSetting(ctx context.Context, orgID, column string, value any, actor audit.Actor, summary func(Organization) string) error {
 	if !store.ValidID(orgID) {
 		return apperr.New(apperr.NotFound, "Organization not found.")
 	}
@@ -33,19 +46,15 @@ func (s *Service) SetRequireTwoFactor(ctx context.Context, orgID string, require
 			}
 			return fmt.Errorf("org: settings: %w", err)
 		}
-		res := tx.Model(&Organization{}).Where("id = ? AND require_two_factor = ?", orgID, !require).
-			Updates(map[string]any{"require_two_factor": require, "updated_at": s.now().UTC()})
+		res := tx.Model(&Organization{}).Where("id = ? AND "+column+" <> ?", orgID, value).
+			Updates(map[string]any{column: value, "updated_at": s.now().UTC()})
 		if res.Error != nil {
 			return fmt.Errorf("org: settings: %w", res.Error)
 		}
 		if res.RowsAffected == 0 {
 			return nil
 		}
-		summary := fmt.Sprintf("%s required two-factor sign-in of every member of %s", actor.Name(), o.Name)
-		if !require {
-			summary = fmt.Sprintf("%s stopped requiring two-factor sign-in of the members of %s", actor.Name(), o.Name)
-		}
-		return audit.Record(ctx, tx, s.now(), orgID, actor, audit.OrgSettingsChanged, "org", orgID, summary)
+		return audit.Record(ctx, tx, s.now(), orgID, actor, audit.OrgSettingsChanged, "org", orgID, summary(o))
 	})
 }
 
@@ -64,31 +73,11 @@ func (s *Service) SetLeakPolicy(ctx context.Context, orgID, policy string, actor
 	if policy != LeakNotify && policy != LeakDisable {
 		return apperr.InvalidFields(map[string]string{"leak_policy": "Choose what happens to a key found in public."})
 	}
-	if !store.ValidID(orgID) {
-		return apperr.New(apperr.NotFound, "Organization not found.")
-	}
-	return s.db.WithTx(ctx, func(ctx context.Context) error {
-		tx := s.db.Conn(ctx)
-		var o Organization
-		if err := tx.Where("id = ?", orgID).Take(&o).Error; err != nil {
-			if store.IsNotFound(err) {
-				return apperr.New(apperr.NotFound, "Organization not found.")
-			}
-			return fmt.Errorf("org: settings: %w", err)
-		}
-		res := tx.Model(&Organization{}).Where("id = ? AND leak_policy <> ?", orgID, policy).
-			Updates(map[string]any{"leak_policy": policy, "updated_at": s.now().UTC()})
-		if res.Error != nil {
-			return fmt.Errorf("org: settings: %w", res.Error)
-		}
-		if res.RowsAffected == 0 {
-			return nil
-		}
-		summary := fmt.Sprintf("%s set the leak policy of %s: keys found in public are flagged", actor.Name(), o.Name)
+	return s.setSetting(ctx, orgID, "leak_policy", policy, actor, func(o Organization) string {
 		if policy == LeakDisable {
-			summary = fmt.Sprintf("%s set the leak policy of %s: private keys found in public are disabled at once", actor.Name(), o.Name)
+			return fmt.Sprintf("%s set the leak policy of %s: private keys found in public are disabled at once", actor.Name(), o.Name)
 		}
-		return audit.Record(ctx, tx, s.now(), orgID, actor, audit.OrgSettingsChanged, "org", orgID, summary)
+		return fmt.Sprintf("%s set the leak policy of %s: keys found in public are flagged", actor.Name(), o.Name)
 	})
 }
 

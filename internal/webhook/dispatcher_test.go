@@ -261,15 +261,7 @@ func TestAHangingReceiverBlocksNothing(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		f := newFixture(t, db, Options{AllowPrivate: true, Now: time.Now})
-		release := make(chan struct{})
-		hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}))
-		defer hang.Close()
-		defer close(release)
+		hang := hangingReceiver(t)
 		good := newReceiver(t, nil)
 		f.endpoint(t, hang.URL)
 		f.endpoint(t, good.URL)
@@ -305,15 +297,7 @@ func TestABacklogBehindAHangingReceiverBlocksNoOne(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		f := newFixture(t, db, Options{AllowPrivate: true, Now: time.Now})
-		release := make(chan struct{})
-		hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}))
-		defer hang.Close()
-		defer close(release)
+		hang := hangingReceiver(t)
 		f.endpoint(t, hang.URL)
 		for range 40 {
 			if err := f.svc.Enqueue(ctx, f.orgID, KeyUpdated, nil); err != nil {
@@ -336,6 +320,21 @@ func TestABacklogBehindAHangingReceiverBlocksNoOne(t *testing.T) {
 		cancel()
 		<-done
 	})
+}
+
+// hangingReceiver is a receiver that answers nothing until the test ends
+// or the request is given up.
+func hangingReceiver(t *testing.T) *httptest.Server {
+	t.Helper()
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); hang.Close() })
+	return hang
 }
 
 func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
