@@ -208,10 +208,34 @@ func (c *Client) withHTTP(ctx context.Context) context.Context {
 
 // provider returns the discovered provider, discovering it when no
 // attempt succeeded yet. Concurrent callers share one attempt; each waits
-// at most until ctx ends or the attempt's own deadline passes.
+// at most until ctx ends or the attempt's own deadline passes. A caller
+// that joined an attempt begun before it, which then fails, starts one
+// attempt of its own: the earlier one may have begun while the provider
+// was still away.
 func (c *Client) provider(ctx context.Context) (*provider, error) {
+	for first := true; ; first = false {
+		d, started := c.attempt()
+		select {
+		case <-d.done:
+			if d.err == nil {
+				return d.p, nil
+			}
+			if !started && first && ctx.Err() == nil {
+				continue
+			}
+			return nil, c.unavailable(d.err)
+		case <-ctx.Done():
+			return nil, c.unavailable(fmt.Errorf("discovery: %w", ctx.Err()))
+		}
+	}
+}
+
+// attempt returns the discovery in flight or the one that succeeded, or
+// starts one (started is then true).
+func (c *Client) attempt() (d *discovery, started bool) {
 	c.mu.Lock()
-	d := c.discovery
+	defer c.mu.Unlock()
+	d = c.discovery
 	if d != nil {
 		select {
 		case <-d.done:
@@ -225,17 +249,9 @@ func (c *Client) provider(ctx context.Context) (*provider, error) {
 		d = &discovery{done: make(chan struct{})}
 		c.discovery = d
 		go c.discover(d)
+		return d, true
 	}
-	c.mu.Unlock()
-	select {
-	case <-d.done:
-		if d.err != nil {
-			return nil, c.unavailable(d.err)
-		}
-		return d.p, nil
-	case <-ctx.Done():
-		return nil, c.unavailable(fmt.Errorf("discovery: %w", ctx.Err()))
-	}
+	return d, false
 }
 
 // discover fetches the discovery document within the discovery timeout.
