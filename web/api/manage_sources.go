@@ -27,11 +27,6 @@ type SourceUse struct {
 	LastSeen time.Time `json:"last_seen"`
 }
 
-// KeyIDInput names a key.
-type KeyIDInput struct {
-	ID string `path:"id" doc:"The key's id."`
-}
-
 type keySourcesOutput struct {
 	Body KeySources
 }
@@ -47,7 +42,7 @@ func sourceUses(list []usage.SourceUse) []SourceUse {
 // KeySourcesOf is GET /api/v1/keys/{id}/sources: the client addresses and
 // origins of the key's requests in the last 30 days. Another
 // organization's key is 404.
-func (m *Management) KeySourcesOf(ctx context.Context, in *KeyIDInput) (*keySourcesOutput, error) {
+func (m *Management) KeySourcesOf(ctx context.Context, in *KeyInput) (*keySourcesOutput, error) {
 	orgID := credentialOf(ctx).key.OrgID
 	k, err := m.keys.Get(ctx, orgID, in.ID)
 	if err != nil {
