@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"keyplane/internal/quota"
 )
 
 // List is a list of strings stored as one newline-separated text column.
@@ -76,6 +78,28 @@ type Key struct {
 	// once it has had no request for QuietPeriod: the rotation's time
 	// (see EndQuietGraces).
 	GraceQuietFrom *time.Time
+
+	// The key's own quota (none when QuotaKind is nil), counted under
+	// QuotaID: the id of the key whose quota a rotation handed on, or nil
+	// for the key's own id (see QuotaSubject).
+	quota.Columns
+	QuotaID *string
+
+	// Report-only restrictions: a request the restriction would refuse is
+	// allowed and counted as would_<code>.
+	ReportIPs       bool `gorm:"column:report_ips"`
+	ReportDomains   bool
+	ReportScopes    bool
+	ReportRateLimit bool
+	ReportQuota     bool
+}
+
+// QuotaSubject is the id the key's quota is counted under.
+func (k Key) QuotaSubject() string {
+	if k.QuotaID != nil && *k.QuotaID != "" {
+		return *k.QuotaID
+	}
+	return k.ID
 }
 
 // Source is where a key came from.

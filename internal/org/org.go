@@ -12,6 +12,7 @@ import (
 
 	"keyplane/internal/apperr"
 	"keyplane/internal/audit"
+	"keyplane/internal/quota"
 	"keyplane/internal/store"
 )
 
@@ -49,6 +50,11 @@ type Organization struct {
 	// LeakPolicy is what happens to a key found in public: "notify" (the
 	// default) or "disable" (see apikey.LeakPolicy and SetLeakPolicy).
 	LeakPolicy string `gorm:"default:notify"`
+	// The organization's quota, shared by all its keys (none when
+	// QuotaKind is nil); QuotaReportOnly lets over-quota requests through,
+	// counted as would_quota_exceeded.
+	quota.Columns
+	QuotaReportOnly bool
 }
 
 // TableName maps Organization to its table.

@@ -1,0 +1,78 @@
+package quota
+
+import (
+	"context"
+	"time"
+)
+
+// Subject is one quota a request spends against, as the data plane holds
+// it: a key's (ID is its quota id, which a rotation hands on) or its
+// organization's (ID is the organization's).
+type Subject struct {
+	ID   string
+	Spec Spec
+	// Spent is what the database held, when the key was loaded, as spent
+	// in the period starting at SpentPeriod: where a counter that holds
+	// nothing for the period starts.
+	Spent       int64
+	SpentPeriod time.Time
+}
+
+// seed is where a counter with nothing for the period starting at start
+// begins.
+func (s *Subject) seed(start time.Time) int64 {
+	if s.SpentPeriod.Equal(start) {
+		return s.Spent
+	}
+	return 0
+}
+
+// Charge asks to spend Cost against Key and Org, both or either (nil for
+// none). OrgID is the organization both belong to: a Redis counter keeps a
+// key's and its organization's amounts in one hash slot.
+type Charge struct {
+	OrgID    string
+	Key, Org *Subject
+	Cost     int64
+	// Force spends even when the quota is spent (a report-only quota): the
+	// Decision still says whether it would have been allowed.
+	Force bool
+}
+
+// Balance is one quota's state after a Spend.
+type Balance struct {
+	Limit     int64 // the period's allowance
+	Remaining int64
+	// PeriodStart is the start of the period spent in, and Reset its end
+	// (zero for credits that are never refilled).
+	PeriodStart, Reset time.Time
+}
+
+// Decision is a Counter's answer. A request is allowed when every quota
+// it spends against has at least its cost left (at least 1 for a cost of
+// 0, which checks without spending).
+type Decision struct {
+	Allowed bool
+	// RefusedBy is the subject that refused ("" when allowed): the key's
+	// when both would.
+	RefusedBy string
+	// Spent is what was spent: Cost when allowed or forced, else 0.
+	Spent    int64
+	Key, Org Balance
+}
+
+// Counter keeps the spent amounts of current periods. Implementations take
+// the time from the caller, so one test suite with a fake clock runs
+// against all of them; they never fail (a Redis counter answers from
+// process memory while Redis cannot).
+type Counter interface {
+	Spend(ctx context.Context, c Charge, now time.Time) Decision
+}
+
+// balance is b for spec's period starting at start once spent is spent.
+func balance(s *Subject, start, end time.Time, spent int64) Balance {
+	return Balance{Limit: s.Spec.Allowance(start), Remaining: s.Spec.Remaining(start, spent), PeriodStart: start, Reset: end}
+}
+
+// need is what must be left for a request of cost to pass.
+func need(cost int64) int64 { return max(cost, 1) }
