@@ -84,6 +84,7 @@ func (s *Service) RotateWith(ctx context.Context, orgID, id string, r Rotation, 
 			Description: k.Description, Kind: k.Kind, Environment: k.Environment, Scopes: k.Scopes,
 			Domains: k.Domains, IPs: k.IPs, ExpiresAt: k.ExpiresAt,
 			RateLimitPerMinute: k.RateLimitPerMinute, BlockMinutes: k.BlockMinutes,
+			Quota: k.QuotaSpec(), ReportOnly: k.ReportOnly(), quotaID: new(k.QuotaSubject()),
 		}
 		// The new key lives within the organization's maximum lifetime:
 		// an expiry beyond it (or none) is brought to it.

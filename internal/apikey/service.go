@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"keyplane/internal/apperr"
 	"keyplane/internal/audit"
 	"keyplane/internal/config"
+	"keyplane/internal/quota"
 	"keyplane/internal/store"
 )
 
@@ -310,6 +312,12 @@ func (s *Service) insert(tx *gorm.DB, orgID string, rules Rules, set Settings, f
 		RateLimitPerMinute: set.RateLimitPerMinute, BlockMinutes: set.BlockMinutes, ExpiresAt: set.ExpiresAt,
 		CreatedByEmail: actor.Label(), CreatedAt: now, UpdatedAt: now, ReplacesID: replaces,
 	}
+	if set.quotaID != nil {
+		k.Columns, k.QuotaID = quota.ColumnsOf(set.Quota), set.quotaID
+	} else {
+		k.Columns = quota.ColumnsOf(nextQuota(nil, set.Quota, now))
+	}
+	k.setReportOnly(set.ReportOnly)
 	if actor.UserID != "" {
 		k.CreatedByID = &actor.UserID
 	}
@@ -364,12 +372,17 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input, actor 
 		}
 		k.Description, k.Scopes, k.Domains, k.IPs = set.Description, set.Scopes, set.Domains, set.IPs
 		k.ExpiresAt, k.RateLimitPerMinute, k.BlockMinutes = set.ExpiresAt, set.RateLimitPerMinute, set.BlockMinutes
+		k.Columns = quota.ColumnsOf(nextQuota(k.QuotaSpec(), set.Quota, now))
+		k.setReportOnly(set.ReportOnly)
 		k.UpdatedAt = now
-		res := tx.Model(&Key{}).Where("org_id = ? AND id = ? AND revoked_at IS NULL AND replaced_by_id IS NULL", orgID, id).Updates(map[string]any{
+		upd := map[string]any{
 			"description": k.Description, "scopes": k.Scopes, "domains": k.Domains, "ips": k.IPs,
 			"expires_at": k.ExpiresAt, "rate_limit_per_minute": k.RateLimitPerMinute,
 			"block_minutes": k.BlockMinutes, "updated_at": now,
-		})
+		}
+		maps.Copy(upd, k.Columns.Map())
+		maps.Copy(upd, reportOnlyMap(set.ReportOnly))
+		res := tx.Model(&Key{}).Where("org_id = ? AND id = ? AND revoked_at IS NULL AND replaced_by_id IS NULL", orgID, id).Updates(upd)
 		if res.Error != nil {
 			return fmt.Errorf("apikey: update: %w", res.Error)
 		}

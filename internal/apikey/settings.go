@@ -11,6 +11,7 @@ import (
 
 	"keyplane/internal/apperr"
 	"keyplane/internal/config"
+	"keyplane/internal/quota"
 )
 
 // Input is a key's settings as typed into the form, before validation.
@@ -33,6 +34,11 @@ type Input struct {
 	ExpiresAtTime time.Time
 	RateLimit     string // requests per minute; empty for the default
 	BlockMinutes  string
+	// Quota is the key's own quota; all empty for none.
+	Quota QuotaInput
+	// ReportOnly names the restrictions in report-only mode ("ips",
+	// "domains", "rate_limit", "scopes", "quota"); the others are enforced.
+	ReportOnly []string
 }
 
 // Settings are validated key settings.
@@ -46,6 +52,13 @@ type Settings struct {
 	ExpiresAt          *time.Time
 	RateLimitPerMinute *int
 	BlockMinutes       *int
+	// Quota is the key's own quota as typed, its anchor and top-up not yet
+	// set (nil for none).
+	Quota      *quota.Spec
+	ReportOnly ReportOnly
+	// quotaID is set for a rotation's new key: the quota it counts under,
+	// whose Quota (anchor and top-up included) it takes as it is.
+	quotaID *string
 }
 
 // Limits on settings.
@@ -194,6 +207,13 @@ func (p Policy) Validate(in Input, now time.Time) (Settings, error) {
 			n := p.PublicBlockMinutes
 			s.BlockMinutes = &n
 		}
+	}
+
+	s.Quota = validateQuota(in.Quota, errs, "")
+	if m, msg := parseReportOnly(in.ReportOnly); msg != "" {
+		errs["report_only"] = msg
+	} else {
+		s.ReportOnly = m
 	}
 
 	if len(errs) > 0 {

@@ -24,12 +24,12 @@ const (
 
 // Limits on quotas and costs.
 const (
-	MaxLimit     = 1_000_000_000_000 // the largest quota, top-up or balance
-	MaxCost      = 1000              // the largest cost of one request
-	MinRefill    = time.Minute
-	MaxRefill    = 366 * 24 * time.Hour
-	DefaultCost  = 1
-	LowAt        = 0.8 // key.quota_low fires once this share is spent
+	MaxLimit    = 1_000_000_000_000 // the largest quota, top-up or balance
+	MaxCost     = 1000              // the largest cost of one request
+	MinRefill   = time.Minute
+	MaxRefill   = 366 * 24 * time.Hour
+	DefaultCost = 1
+	LowAt       = 0.8 // key.quota_low fires once this share is spent
 )
 
 // Spec is a quota as configured: Limit requests per Day or Month, or a
