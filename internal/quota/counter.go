@@ -34,9 +34,10 @@ type Charge struct {
 	OrgID    string
 	Key, Org *Subject
 	Cost     int64
-	// Force spends even when the quota is spent (a report-only quota): the
-	// Decision still says whether it would have been allowed.
-	Force bool
+	// ReportKey and ReportOrg make the key's or the organization's quota
+	// report-only: when it has too little left, the request is still
+	// allowed (and spends), and the Decision says it Would be refused.
+	ReportKey, ReportOrg bool
 }
 
 // Balance is one quota's state after a Spend.
@@ -48,15 +49,19 @@ type Balance struct {
 	PeriodStart, Reset time.Time
 }
 
-// Decision is a Counter's answer. A request is allowed when every quota
-// it spends against has at least its cost left (at least 1 for a cost of
-// 0, which checks without spending).
+// Decision is a Counter's answer. A request is allowed when every
+// enforced quota it spends against has at least its cost left (at least 1
+// for a cost of 0, which checks without spending); an allowed request
+// spends its cost on every quota, report-only ones included.
 type Decision struct {
 	Allowed bool
-	// RefusedBy is the subject that refused ("" when allowed): the key's
-	// when both would.
+	// Would is set on an allowed request that a report-only quota would
+	// have refused.
+	Would bool
+	// RefusedBy is the subject whose quota refused, or would have ("" when
+	// neither): the key's when both.
 	RefusedBy string
-	// Spent is what was spent: Cost when allowed or forced, else 0.
+	// Spent is what was spent: Cost when allowed, else 0.
 	Spent    int64
 	Key, Org Balance
 }

@@ -90,21 +90,28 @@ func (m *Memory) spend(c Charge, now time.Time, pending bool) Decision {
 		m.shards[hi].lock(now)
 		defer m.shards[hi].mu.Unlock()
 	}
+	var keyShort, orgShort bool
 	if c.Key != nil {
 		kst, kend = c.Key.Spec.Period(now)
 		ka = ks.get(c.Key, kst, kend)
-		if c.Key.Spec.Remaining(kst, ka.spent) < need(c.Cost) {
-			d.Allowed, d.RefusedBy = false, c.Key.ID
-		}
+		keyShort = c.Key.Spec.Remaining(kst, ka.spent) < need(c.Cost)
 	}
 	if c.Org != nil {
 		ost, oend = c.Org.Spec.Period(now)
 		oa = os.get(c.Org, ost, oend)
-		if d.Allowed && c.Org.Spec.Remaining(ost, oa.spent) < need(c.Cost) {
-			d.Allowed, d.RefusedBy = false, c.Org.ID
-		}
+		orgShort = c.Org.Spec.Remaining(ost, oa.spent) < need(c.Cost)
 	}
-	if d.Allowed || c.Force {
+	switch {
+	case keyShort && !c.ReportKey:
+		d.Allowed, d.RefusedBy = false, c.Key.ID
+	case orgShort && !c.ReportOrg:
+		d.Allowed, d.RefusedBy = false, c.Org.ID
+	case keyShort:
+		d.Would, d.RefusedBy = true, c.Key.ID
+	case orgShort:
+		d.Would, d.RefusedBy = true, c.Org.ID
+	}
+	if d.Allowed {
 		d.Spent = c.Cost
 		for _, a := range []*amount{ka, oa} {
 			if a != nil {

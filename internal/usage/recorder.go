@@ -84,13 +84,16 @@ type batch struct {
 	counts  map[countKey]int64
 	last    map[string]lastUse
 	sources map[sourceKey]sourceUse
+	spent   map[spendKey]int64
 }
 
 func newBatch() batch {
-	return batch{counts: map[countKey]int64{}, last: map[string]lastUse{}, sources: map[sourceKey]sourceUse{}}
+	return batch{counts: map[countKey]int64{}, last: map[string]lastUse{}, sources: map[sourceKey]sourceUse{}, spent: map[spendKey]int64{}}
 }
 
-func (b batch) empty() bool { return len(b.counts) == 0 && len(b.last) == 0 && len(b.sources) == 0 }
+func (b batch) empty() bool {
+	return len(b.counts) == 0 && len(b.last) == 0 && len(b.sources) == 0 && len(b.spent) == 0
+}
 
 // requests is the sum of the batch's counts.
 func (b batch) requests() int64 {
@@ -121,6 +124,7 @@ type stripeData struct {
 	counts  map[countKey]int64
 	last    map[string]lastUse
 	sources map[sourceKey]sourceUse
+	spent   map[spendKey]int64
 	// perKey counts each key's distinct sources in sources, its other
 	// source left out.
 	perKey map[string]int
@@ -143,7 +147,8 @@ func (s *stripeData) count(k countKey, at time.Time, ip netip.Addr, origin strin
 		}
 		s.hot, s.hotN = k, 1
 	}
-	src := sourceKey{keyID: k.keyID, orgID: k.orgID, day: k.hour - k.hour%86400, ip: ip, origin: originPart(origin)}
+	src := sourceKey{keyID: k.keyID, orgID: k.orgID, day: k.hour - k.hour%86400, ip: ip, origin: originPart(origin),
+		would: len(k.outcome) > len(wouldPrefix) && k.outcome[:len(wouldPrefix)] == wouldPrefix}
 	if s.hotUse.n > 0 && src == s.hotSrc {
 		s.hotUse.n++
 		if at.After(s.hotUse.last) {
@@ -216,6 +221,9 @@ func (s *stripeData) add(b batch) {
 	for k, u := range b.sources {
 		s.addSource(k, u)
 	}
+	for k, n := range b.spent {
+		s.spent[k] += n
+	}
 }
 
 // Recorder gathers counts in memory. It is safe for concurrent use.
@@ -257,6 +265,7 @@ func NewRecorder(db *store.DB, logger *slog.Logger, reg prometheus.Registerer) *
 	for i := range r.stripes {
 		b := newBatch()
 		r.stripes[i].counts, r.stripes[i].last, r.stripes[i].sources, r.stripes[i].perKey = b.counts, b.last, b.sources, map[string]int{}
+		r.stripes[i].spent = b.spent
 	}
 	r.flushDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "keyplane_usage_flush_duration_seconds", Help: "Time to write gathered usage to the database.",
@@ -375,15 +384,15 @@ func (r *Recorder) Flush(ctx context.Context) error {
 // take empties the recorder and returns what it held, its stripes merged.
 func (r *Recorder) take() batch {
 	all := newBatch()
-	merged := stripeData{counts: all.counts, last: all.last}
+	merged := stripeData{counts: all.counts, last: all.last, spent: all.spent}
 	for i := range r.stripes {
 		s := &r.stripes[i]
 		s.mu.Lock()
 		s.settle()
-		b := batch{counts: s.counts, last: s.last}
+		b := batch{counts: s.counts, last: s.last, spent: s.spent}
 		sources := s.sources
 		fresh := newBatch()
-		s.counts, s.last, s.sources, s.perKey = fresh.counts, fresh.last, fresh.sources, map[string]int{}
+		s.counts, s.last, s.sources, s.perKey, s.spent = fresh.counts, fresh.last, fresh.sources, map[string]int{}, fresh.spent
 		s.mu.Unlock()
 		merged.add(b)
 		// Not bounded again: each stripe was, and the flush keeps the
@@ -429,6 +438,9 @@ func (r *Recorder) write(ctx context.Context, b batch, id string) (bool, error) 
 			return err
 		}
 		if err := writeSources(ctx, r.db, sourceRows(b.sources)); err != nil {
+			return err
+		}
+		if err := writeSpent(ctx, r.db, b.spent, time.Now().UTC()); err != nil {
 			return err
 		}
 		// In key order, as Write does, so replicas flushing at once take

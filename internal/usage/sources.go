@@ -49,7 +49,14 @@ const (
 const (
 	SourceIP     = "ip"
 	SourceOrigin = "origin"
+	// SourceWouldIP is the client address of requests a report-only
+	// restriction would have refused.
+	SourceWouldIP = "would_ip"
 )
+
+// wouldPrefix starts the outcome of a request a report-only restriction
+// let through.
+const wouldPrefix = "would_"
 
 // sourceKey is one source of one key's requests on one UTC day: the client
 // address (invalid when unknown or other) and the origin as sent ("" for
@@ -59,6 +66,9 @@ type sourceKey struct {
 	day          int64 // Unix seconds of the day's start, UTC
 	ip           netip.Addr
 	origin       string
+	// would is set for requests a report-only restriction would have
+	// refused: their address is counted as a would_ip source too.
+	would bool
 }
 
 type sourceUse struct {
@@ -162,6 +172,9 @@ func sourceRows(sources map[sourceKey]sourceUse) []Source {
 		add(k, SourceIP, ip, u)
 		if o := OriginOf(k.origin); o != "" {
 			add(k, SourceOrigin, o, u)
+		}
+		if k.would {
+			add(k, SourceWouldIP, ip, u)
 		}
 	}
 	var rows []Source

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -33,6 +34,15 @@ type spillFile struct {
 	Counts    []spillCount  `json:"counts"`
 	LastUsed  []spillUse    `json:"last_used"`
 	Sources   []spillSource `json:"sources,omitempty"` // absent in files of earlier releases
+	Spent     []spillSpent  `json:"spent,omitempty"`   // absent in files of earlier releases
+}
+
+// spillSpent is what one quota spent in one period.
+type spillSpent struct {
+	SubjectID   string    `json:"subject_id"`
+	OrgID       string    `json:"org_id"`
+	PeriodStart time.Time `json:"period_start"`
+	Amount      int64     `json:"amount"`
 }
 
 type spillCount struct {
@@ -61,6 +71,7 @@ type spillSource struct {
 	Origin   string    `json:"origin,omitempty"`
 	Count    int64     `json:"count"`
 	LastSeen time.Time `json:"last_seen"`
+	Would    bool      `json:"would,omitempty"`
 }
 
 // writeSpill writes b under id to a new spill file in dir and returns its
@@ -76,7 +87,10 @@ func writeSpill(dir, id string, b batch) (path string, err error) {
 	}
 	for k, u := range b.sources {
 		f.Sources = append(f.Sources, spillSource{KeyID: k.keyID, OrgID: k.orgID, Day: time.Unix(k.day, 0).UTC(),
-			IP: ipString(k.ip), Origin: k.origin, Count: u.n, LastSeen: u.last.UTC()})
+			IP: ipString(k.ip), Origin: k.origin, Count: u.n, LastSeen: u.last.UTC(), Would: k.would})
+	}
+	for k, n := range b.spent {
+		f.Spent = append(f.Spent, spillSpent{SubjectID: k.subject, OrgID: k.orgID, PeriodStart: time.Unix(k.period, 0).UTC(), Amount: n})
 	}
 	data, err := json.Marshal(f)
 	if err != nil {
@@ -174,8 +188,17 @@ func readSpill(path string) (string, batch, error) {
 		case src.Count <= 0 || src.LastSeen.IsZero():
 			return "", batch{}, fmt.Errorf("source %d: a count below 1 or no time", i)
 		}
-		k := sourceKey{keyID: src.KeyID, orgID: src.OrgID, day: src.Day.Unix(), ip: ip, origin: src.Origin}
+		k := sourceKey{keyID: src.KeyID, orgID: src.OrgID, day: src.Day.Unix(), ip: ip, origin: src.Origin, would: src.Would}
 		addSource(b.sources, k, sourceUse{n: src.Count, last: src.LastSeen})
+	}
+	for i, sp := range f.Spent {
+		switch {
+		case !store.ValidID(sp.SubjectID) || !store.ValidID(sp.OrgID):
+			return "", batch{}, fmt.Errorf("spent %d: subject or org id is not a UUID", i)
+		case sp.PeriodStart.IsZero() || sp.Amount <= 0:
+			return "", batch{}, fmt.Errorf("spent %d: no period or an amount below 1", i)
+		}
+		b.spent[spendKey{subject: sp.SubjectID, orgID: sp.OrgID, period: sp.PeriodStart.Unix()}] += sp.Amount
 	}
 	return f.ID, b, nil
 }
@@ -298,6 +321,9 @@ func (r *Recorder) dropUnknownKeys(ctx context.Context, path string, b *batch) e
 			delete(b.sources, k)
 		}
 	}
+	if err := r.dropUnknownOrgs(ctx, path, b); err != nil {
+		return err
+	}
 	if dropped > 0 {
 		r.logger.Warn("usage: spill file counts keys this database does not hold; their counts are dropped", "file", path, "requests", dropped)
 	}
@@ -324,6 +350,35 @@ func CheckSpillDir(dir string) error {
 	leftovers, _ := filepath.Glob(filepath.Join(dir, "."+spillPrefix+"*.tmp"))
 	for _, p := range leftovers {
 		os.Remove(p)
+	}
+	return nil
+}
+
+// dropUnknownOrgs removes from b the quota amounts of organizations the
+// database does not hold.
+func (r *Recorder) dropUnknownOrgs(ctx context.Context, path string, b *batch) error {
+	if len(b.spent) == 0 {
+		return nil
+	}
+	orgs := map[string]bool{}
+	for k := range b.spent {
+		orgs[k.orgID] = false
+	}
+	all := slices.Collect(maps.Keys(orgs))
+	for chunk := range slices.Chunk(all, 500) {
+		var found []string
+		if err := r.db.WithContext(ctx).Table("organizations").Where("id IN ?", chunk).Pluck("id", &found).Error; err != nil {
+			return err
+		}
+		for _, id := range found {
+			orgs[id] = true
+		}
+	}
+	for k := range b.spent {
+		if !orgs[k.orgID] {
+			r.logger.Warn("usage: spill file holds quota amounts of an organization this database does not hold; dropped", "file", path)
+			delete(b.spent, k)
+		}
 	}
 	return nil
 }

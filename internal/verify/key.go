@@ -5,6 +5,8 @@ package verify
 
 import (
 	"context"
+
+	"gorm.io/gorm"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -14,6 +16,7 @@ import (
 
 	"keyplane/internal/apikey"
 	"keyplane/internal/config"
+	"keyplane/internal/quota"
 	"keyplane/internal/store"
 )
 
@@ -42,6 +45,13 @@ type Key struct {
 	Disabled    bool
 	OrgDisabled bool
 	CreatedAt   time.Time
+	// Quota and OrgQuota are the key's own quota and its organization's,
+	// with what the database held as spent when the key was loaded (nil:
+	// none).
+	Quota, OrgQuota *quota.Subject
+	// Report holds the key's report-only restrictions, one bit each
+	// (ReportIPs, ...); 0 when every restriction is enforced.
+	Report Report
 	// Identity holds the values of the identity headers forward-auth
 	// answers (key id, org id, org slug, environment, scopes, product),
 	// built once when the key is loaded, so answering allocates nothing.
@@ -97,20 +107,51 @@ type Store interface {
 }
 
 // DBStore loads keys from Keyplane's database.
-type DBStore struct{ DB *store.DB }
+type DBStore struct {
+	DB *store.DB
+	// Now tells which quota periods are current; nil means time.Now.
+	Now func() time.Time
+}
 
 type keyRow struct {
 	apikey.Key
 	OrgSlug       string
 	OrgName       string
 	OrgDisabledAt *time.Time
+	// The organization's quota.
+	OrgQuotaKind          *string
+	OrgQuotaLimit         *int64
+	OrgQuotaRefillSeconds *int
+	OrgQuotaAnchor        *time.Time
+	OrgQuotaTopup         int64
+	OrgQuotaTopupPeriod   *time.Time
+	OrgQuotaReportOnly    bool
 }
 
-// KeyByHash returns the key whose hash is hash, or ErrUnknownKey.
+// orgQuota is the organization's quota of row, or nil.
+func (row keyRow) orgQuota() *quota.Spec {
+	s, ok := quota.Columns{
+		QuotaKind: row.OrgQuotaKind, QuotaLimit: row.OrgQuotaLimit, QuotaRefillSeconds: row.OrgQuotaRefillSeconds,
+		QuotaAnchor: row.OrgQuotaAnchor, QuotaTopup: row.OrgQuotaTopup, QuotaTopupPeriod: row.OrgQuotaTopupPeriod,
+	}.Spec()
+	if !ok {
+		return nil
+	}
+	return &s
+}
+
+// KeyByHash returns the key whose hash is hash, or ErrUnknownKey. For a
+// key with a quota (its own or its organization's) it also reads what the
+// current periods have spent so far.
 func (s DBStore) KeyByHash(ctx context.Context, hash []byte) (*Key, error) {
 	var row keyRow
-	err := s.DB.WithContext(ctx).Table("api_keys AS k").
-		Select("k.*, o.slug AS org_slug, o.name AS org_name, o.disabled_at AS org_disabled_at").
+	db := s.DB.WithContext(ctx)
+	err := db.Table("api_keys AS k").
+		Select("k.*, o.slug AS org_slug, o.name AS org_name, o.disabled_at AS org_disabled_at, " +
+			"o.quota_kind AS org_quota_kind, o.quota_limit AS org_quota_limit, " +
+			"o.quota_refill_seconds AS org_quota_refill_seconds, o.quota_anchor AS org_quota_anchor, " +
+			"o.quota_topup AS org_quota_topup, o.quota_topup_period AS org_quota_topup_period, " +
+			"o.quota_report_only AS org_quota_report_only").
 		Joins("JOIN organizations AS o ON o.id = k.org_id").
 		Where("k.key_hash = ?", hash).
 		Take(&row).Error
@@ -120,7 +161,55 @@ func (s DBStore) KeyByHash(ctx context.Context, hash []byte) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify: load key: %w", err)
 	}
-	return fromRow(row), nil
+	k := fromRow(row)
+	now := time.Now()
+	if s.Now != nil {
+		now = s.Now()
+	}
+	if err := loadSpent(db, now, k.Quota, k.OrgQuota); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// loadSpent reads what the current periods of subjects (nil ones skipped)
+// have spent, as the database holds it.
+func loadSpent(db *gorm.DB, now time.Time, subjects ...*quota.Subject) error {
+	q := db.Table("quota_spent").Select("subject_id, period_start, spent")
+	n := 0
+	for _, s := range subjects {
+		if s == nil {
+			continue
+		}
+		start, _ := s.Spec.Period(now)
+		s.SpentPeriod = start
+		cond := db.Where("subject_id = ? AND period_start = ?", s.ID, start)
+		if n == 0 {
+			q = q.Where(cond)
+		} else {
+			q = q.Or(cond)
+		}
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	var rows []struct {
+		SubjectID   string
+		PeriodStart time.Time
+		Spent       int64
+	}
+	if err := q.Find(&rows).Error; err != nil {
+		return fmt.Errorf("verify: load quota spent: %w", err)
+	}
+	for _, r := range rows {
+		for _, s := range subjects {
+			if s != nil && s.ID == r.SubjectID && s.SpentPeriod.Equal(r.PeriodStart) {
+				s.Spent = r.Spent
+			}
+		}
+	}
+	return nil
 }
 
 func fromRow(row keyRow) *Key {
@@ -147,6 +236,13 @@ func fromRow(row keyRow) *Key {
 	if row.BlockMinutes != nil {
 		k.Block = time.Duration(*row.BlockMinutes) * time.Minute
 	}
+	if spec := row.QuotaSpec(); spec != nil {
+		k.Quota = &quota.Subject{ID: row.QuotaSubject(), Spec: *spec}
+	}
+	if spec := row.orgQuota(); spec != nil {
+		k.OrgQuota = &quota.Subject{ID: row.OrgID, Spec: *spec}
+	}
+	k.Report = reportOf(row.ReportOnly(), row.OrgQuotaReportOnly)
 	k.Identity = IdentityOf(k)
 	return k
 }

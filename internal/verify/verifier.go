@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"keyplane/internal/apikey"
+	"keyplane/internal/quota"
 )
 
 // Error codes of the data plane, as the product's error table names them.
@@ -29,6 +30,7 @@ const (
 	CodeAnonymous        = "anonymous_request"
 	CodeForbidden        = "forbidden"
 	CodeRateLimited      = "rate_limited"
+	CodeQuotaExceeded    = "quota_exceeded"
 	CodeUnavailable      = "unavailable"
 )
 
@@ -70,6 +72,11 @@ type Request struct {
 	// address its per-IP limit blocks.
 	BodyIP      netip.Addr
 	TrustBodyIP bool
+	// Cost is what the request spends of the key's quotas when HasCost
+	// (0 to quota.MaxCost; 0 checks without spending); otherwise it costs
+	// quota.DefaultCost.
+	Cost    int
+	HasCost bool
 }
 
 func (r Request) productOrDefault() string {
@@ -100,11 +107,42 @@ type Result struct {
 	// ClientIP is the client address the checks used: the request's, or
 	// its BodyIP.
 	ClientIP netip.Addr
+	// Would is set on an allowed request that a report-only restriction
+	// would have refused: the outcome it is counted under
+	// ("would_<code>", the first such restriction's).
+	Would string
+	// Quota is set for keys with a quota (their own or their
+	// organization's).
+	Quota *QuotaResult
 }
 
-// Outcome is the usage outcome: "allowed" or the error code.
+// QuotaResult is what a verification did with the quotas of its key.
+type QuotaResult struct {
+	quota.Decision
+	// KeySubject and OrgSubject are the ids the key's and the
+	// organization's quotas count under ("" for none).
+	KeySubject, OrgSubject string
+}
+
+// Tightest returns the balance of the quota with the least left, the
+// key's when they are even.
+func (q *QuotaResult) Tightest() quota.Balance {
+	switch {
+	case q.OrgSubject == "":
+		return q.Key
+	case q.KeySubject == "" || q.Org.Remaining < q.Key.Remaining:
+		return q.Org
+	}
+	return q.Key
+}
+
+// Outcome is the usage outcome: "allowed", the would_<code> of a request a
+// report-only restriction let through, or the error code.
 func (r Result) Outcome() string {
 	if r.Allowed {
+		if r.Would != "" {
+			return r.Would
+		}
 		return OutcomeAllowed
 	}
 	return r.Code
@@ -136,12 +174,16 @@ type Options struct {
 	// are reloaded before they answer once the TTL has passed.
 	StaleIfError time.Duration
 	Metrics      *Metrics
+	// Quota counts what keys spend of their quotas; nil means in process
+	// memory (quota.NewMemory).
+	Quota quota.Counter
 }
 
 // Verifier decides verifications. It is safe for concurrent use.
 type Verifier struct {
 	store        Store
 	limiter      Limiter
+	quota        quota.Counter
 	products     Products
 	now          func() time.Time
 	realClock    bool // now is time.Now: Verify reads the clock once for both uses
@@ -176,6 +218,9 @@ func New(o Options) *Verifier {
 	if o.Limiter == nil {
 		o.Limiter = NewMemoryLimiter()
 	}
+	if o.Quota == nil {
+		o.Quota = quota.NewMemory()
+	}
 	if o.Products == nil {
 		f, _ := apikey.DefaultFormat(o.Prefix)
 		o.Products = defaultProducts{format: f}
@@ -199,7 +244,7 @@ func New(o Options) *Verifier {
 		o.Metrics = NewMetrics(nil)
 	}
 	v := &Verifier{
-		store: o.Store, limiter: o.Limiter, products: o.Products, now: o.Now, realClock: realClock, logger: o.Logger,
+		store: o.Store, limiter: o.Limiter, quota: o.Quota, products: o.Products, now: o.Now, realClock: realClock, logger: o.Logger,
 		cache: newCache(o.CacheSize, o.NegativeCacheSize), ttl: o.CacheTTL, staleIfError: o.StaleIfError,
 		metrics: o.Metrics, keys: newKeySet(),
 		unknownReads: rate.NewLimiter(unknownReadsPerSecond, unknownReadsPerSecond),
@@ -242,7 +287,9 @@ func (v *Verifier) manyChanged() {
 func (v *Verifier) InvalidateAll() { v.cache.purge() }
 
 // Verify runs the checks in order: format and checksum, lookup by hash,
-// revoked, expired, disabled, IP allowlist, public-key origin, rate limit, scope.
+// revoked, expired, disabled, IP allowlist, public-key origin, rate limit,
+// scope, quota. A report-only restriction's would-be refusal is noted in
+// Result.Would and the checks carry on; only allowed requests spend quota.
 func (v *Verifier) Verify(ctx context.Context, req Request) Result {
 	start := time.Now()
 	now := start
@@ -295,16 +342,30 @@ func (v *Verifier) decide(ctx context.Context, req *Request, now time.Time) Resu
 		}
 		return deny(CodeDisabled, "This API key is disabled", k)
 	}
+	// A report-only restriction's first would-be refusal names the
+	// outcome, and the checks carry on.
+	var would string
 	if len(k.IPs) > 0 && !containsAddr(k.IPs, req.ClientIP) {
-		return deny(CodeIPNotAllowed, "Requests from this IP address are not allowed for this key", k)
+		if k.Report&ReportIPs == 0 {
+			return deny(CodeIPNotAllowed, "Requests from this IP address are not allowed for this key", k)
+		}
+		would = WouldIPNotAllowed
 	}
 	if k.Kind == apikey.Public {
 		origin := strings.TrimSpace(req.Origin)
+		code, msg := "", ""
 		if origin == "" || origin == "null" {
-			return deny(CodeAnonymous, "Public keys are accepted only from web pages that send an Origin or Referer", k)
+			code, msg = CodeAnonymous, "Public keys are accepted only from web pages that send an Origin or Referer"
+		} else if !originAllowed(k.Domains, origin) {
+			code, msg = CodeDomainNotAllowed, "Requests from this origin are not allowed for this key"
 		}
-		if !originAllowed(k.Domains, origin) {
-			return deny(CodeDomainNotAllowed, "Requests from this origin are not allowed for this key", k)
+		if code != "" {
+			if k.Report&ReportDomains == 0 {
+				return deny(code, msg, k)
+			}
+			if would == "" {
+				would = wouldCode(code)
+			}
 		}
 	}
 
@@ -317,20 +378,68 @@ func (v *Verifier) decide(ctx context.Context, req *Request, now time.Time) Resu
 		d, _ := v.limiter.Take(ctx, bucket, Limit{Max: k.RateLimit, Block: k.Block}, now)
 		rl = &RateLimit{Limit: k.RateLimit, Remaining: d.Remaining, Reset: d.Reset}
 		if !d.Allowed {
-			res := deny(CodeRateLimited, "Rate limit exceeded; retry in "+strconv.Itoa(ceilSeconds(d.Reset))+" seconds", k)
-			res.RateLimit = rl
-			return res
+			if k.Report&ReportRateLimit == 0 {
+				res := deny(CodeRateLimited, "Rate limit exceeded; retry in "+strconv.Itoa(ceilSeconds(d.Reset))+" seconds", k)
+				res.RateLimit = rl
+				return res
+			}
+			if would == "" {
+				would = WouldRateLimited
+			}
 		}
 	}
 
 	for _, s := range req.Scopes {
 		if !k.HasScope(s) {
-			res := deny(CodeForbidden, "This API key lacks the required scope "+s, k)
-			res.RateLimit = rl
-			return res
+			if k.Report&ReportScopes == 0 {
+				res := deny(CodeForbidden, "This API key lacks the required scope "+s, k)
+				res.RateLimit = rl
+				return res
+			}
+			if would == "" {
+				would = WouldForbidden
+			}
+			break
 		}
 	}
-	return Result{Allowed: true, Key: k, RateLimit: rl}
+
+	if k.Quota == nil && k.OrgQuota == nil {
+		return Result{Allowed: true, Key: k, RateLimit: rl, Would: would}
+	}
+	q := v.spend(ctx, k, req, now)
+	if !q.Allowed {
+		msg := "This API key's quota is used up"
+		if q.RefusedBy != q.KeySubject {
+			msg = "This organization's quota is used up"
+		}
+		res := deny(CodeQuotaExceeded, msg, k)
+		res.RateLimit, res.Quota = rl, q
+		return res
+	}
+	if q.Would && would == "" {
+		would = WouldQuotaExceeded
+	}
+	return Result{Allowed: true, Key: k, RateLimit: rl, Would: would, Quota: q}
+}
+
+// spend charges the request's cost to k's quotas.
+func (v *Verifier) spend(ctx context.Context, k *Key, req *Request, now time.Time) *QuotaResult {
+	cost := int64(quota.DefaultCost)
+	if req.HasCost {
+		cost = int64(req.Cost)
+	}
+	c := quota.Charge{
+		OrgID: k.OrgID, Key: k.Quota, Org: k.OrgQuota, Cost: cost,
+		ReportKey: k.Report&ReportQuota != 0, ReportOrg: k.Report&ReportOrgQuota != 0,
+	}
+	q := &QuotaResult{Decision: v.quota.Spend(ctx, c, now)}
+	if k.Quota != nil {
+		q.KeySubject = k.Quota.ID
+	}
+	if k.OrgQuota != nil {
+		q.OrgSubject = k.OrgQuota.ID
+	}
+	return q
 }
 
 // clientNetwork names the client for per-IP limits: its IPv4 address, or

@@ -14,6 +14,7 @@ import (
 	"keyplane/internal/apikey"
 	"keyplane/internal/clientip"
 	"keyplane/internal/config"
+	"keyplane/internal/quota"
 	"keyplane/internal/usage"
 	"keyplane/internal/verify"
 )
@@ -72,7 +73,27 @@ const (
 	hOriginalMethod  = "X-Original-Method"
 	hForwardedURI    = "X-Forwarded-Uri"
 	hOriginalURI     = "X-Original-Uri"
+	hCost            = "X-Keyplane-Cost"
 )
+
+// HeaderCost is the request header in which a gateway states what a
+// request costs of the key's quota; it counts only from a trusted proxy.
+const HeaderCost = hCost
+
+// costMessage answers a cost out of range.
+const costMessage = "X-Keyplane-Cost must be one whole number from 0 to 1000"
+
+// parseCost reads a cost: one whole number from 0 to quota.MaxCost.
+func parseCost(values []string) (int, bool) {
+	if len(values) != 1 || len(values[0]) > 4 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(values[0]))
+	if err != nil || n < 0 || n > quota.MaxCost {
+		return 0, false
+	}
+	return n, true
+}
 
 // first is h's first value of the canonical name, or "".
 func first(h http.Header, name string) string {
@@ -179,6 +200,14 @@ func (d *DataPlane) ForwardAuth(c echo.Context) error {
 	}
 	scopes := verify.RequiredScopes(first(r.Header, hRequiredScope), method, path, routeScopes)
 	req := verify.Request{Key: key, Origin: originOf(r.Header), ClientIP: d.clientIP(r), Scopes: scopes, Product: product}
+	// A client's own cost header is ignored: only a gateway (a trusted
+	// proxy) says what a request costs, and it replaces the client's.
+	if v, ok := r.Header[hCost]; ok && d.resolver.TrustsPeer(r.RemoteAddr) {
+		if req.Cost, ok = parseCost(v); !ok {
+			return WriteError(c, CodeBadRequest, costMessage)
+		}
+		req.HasCost = true
+	}
 	res := d.verifier.Verify(r.Context(), req)
 	d.record(res, req)
 	h := c.Response().Header()
@@ -214,19 +243,84 @@ func (d *DataPlane) record(res verify.Result, req verify.Request) {
 		scope = usage.TooLong
 	}
 	d.recorder.Record(res.Key.ID, res.Key.OrgID, res.At, res.Outcome(), scope, res.ClientIP, req.Origin)
+	if q := res.Quota; q != nil && q.Spent > 0 {
+		if q.KeySubject != "" {
+			d.recorder.Spend(q.KeySubject, res.Key.OrgID, q.Key.PeriodStart, q.Spent)
+		}
+		if q.OrgSubject != "" {
+			d.recorder.Spend(q.OrgSubject, res.Key.OrgID, q.Org.PeriodStart, q.Spent)
+		}
+	}
 }
 
 // setRateLimitHeaders writes the IETF RateLimit-Policy and RateLimit
-// headers for keys with a limit, and Retry-After when refused.
+// headers for keys with a rate limit ("default") or a quota ("quota"), and
+// Retry-After when either refused.
 func setRateLimitHeaders(h http.Header, res verify.Result) {
-	rl := res.RateLimit
-	if rl == nil {
+	rl, q := res.RateLimit, res.Quota
+	if q == nil {
+		if rl == nil {
+			return
+		}
+		// Canonical names, written directly: no canonicalization per request.
+		h["Ratelimit-Policy"] = []string{rateLimitPolicy(rl)}
+		h["Ratelimit"] = []string{rateLimitState(rl)}
+		if res.Code == verify.CodeRateLimited {
+			h["Retry-After"] = []string{strconv.Itoa(rl.RetryAfterSeconds())}
+		}
 		return
 	}
-	// Canonical names, written directly: no canonicalization per request.
-	h["Ratelimit-Policy"] = []string{`"default";q=` + strconv.Itoa(rl.Limit) + `;w=` + strconv.Itoa(int(verify.Window/time.Second))}
-	h["Ratelimit"] = []string{`"default";r=` + strconv.Itoa(rl.Remaining) + `;t=` + strconv.Itoa(rl.RetryAfterSeconds())}
-	if res.Code == verify.CodeRateLimited {
-		h["Retry-After"] = []string{strconv.Itoa(rl.RetryAfterSeconds())}
+	b := q.Tightest()
+	policy := `"quota";q=` + strconv.FormatInt(b.Limit, 10)
+	if w := quotaWindow(b); w > 0 {
+		policy += ";w=" + strconv.Itoa(w)
 	}
+	state := `"quota";r=` + strconv.FormatInt(b.Remaining, 10)
+	reset := quotaReset(b, res.At)
+	if reset >= 0 {
+		state += ";t=" + strconv.Itoa(reset)
+	}
+	if rl != nil {
+		policy = rateLimitPolicy(rl) + ", " + policy
+		state = rateLimitState(rl) + ", " + state
+	}
+	h["Ratelimit-Policy"] = []string{policy}
+	h["Ratelimit"] = []string{state}
+	switch {
+	case res.Code == verify.CodeRateLimited:
+		h["Retry-After"] = []string{strconv.Itoa(rl.RetryAfterSeconds())}
+	case res.Code == verify.CodeQuotaExceeded && reset >= 0:
+		h["Retry-After"] = []string{strconv.Itoa(max(reset, 1))}
+	}
+}
+
+func rateLimitPolicy(rl *verify.RateLimit) string {
+	return `"default";q=` + strconv.Itoa(rl.Limit) + `;w=` + strconv.Itoa(int(verify.Window/time.Second))
+}
+
+func rateLimitState(rl *verify.RateLimit) string {
+	return `"default";r=` + strconv.Itoa(rl.Remaining) + `;t=` + strconv.Itoa(rl.RetryAfterSeconds())
+}
+
+// quotaWindow is the length of b's period in seconds when every period
+// has the same (days and refill intervals), else 0.
+func quotaWindow(b quota.Balance) int {
+	if b.Reset.IsZero() {
+		return 0
+	}
+	d := b.Reset.Sub(b.PeriodStart)
+	if b.PeriodStart.Day() == 1 && b.Reset.Day() == 1 && d > 27*24*time.Hour {
+		return 0 // a calendar month
+	}
+	return int(d / time.Second)
+}
+
+// quotaReset is the whole seconds from at until b's period ends, rounded
+// up; -1 when it never does.
+func quotaReset(b quota.Balance, at time.Time) int {
+	if b.Reset.IsZero() {
+		return -1
+	}
+	d := b.Reset.Sub(at)
+	return int(max(0, (d+time.Second-1)/time.Second))
 }

@@ -43,6 +43,7 @@ var statuses = map[string]int{
 	verify.CodeAnonymous:        http.StatusForbidden,
 	verify.CodeForbidden:        http.StatusForbidden,
 	verify.CodeRateLimited:      http.StatusTooManyRequests,
+	verify.CodeQuotaExceeded:    http.StatusTooManyRequests,
 	verify.CodeUnavailable:      http.StatusServiceUnavailable,
 	CodeBadRequest:              http.StatusBadRequest,
 	CodeTooLarge:                http.StatusRequestEntityTooLarge,

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyplane/internal/apikey"
+	"keyplane/internal/quota"
 	"keyplane/internal/verify"
 )
 
@@ -23,6 +24,15 @@ type verifyRequest struct {
 	Origin  string `json:"origin"`
 	IP      string `json:"ip"`
 	Product string `json:"product"`
+	Cost    *int   `json:"cost"`
+}
+
+type quotaBody struct {
+	Limit     int64 `json:"limit"`
+	Remaining int64 `json:"remaining"`
+	// Reset is the seconds until the period ends; null for credits that
+	// are never refilled.
+	Reset *int `json:"reset"`
 }
 
 type rateLimitBody struct {
@@ -41,6 +51,7 @@ type verifyResponse struct {
 	Product     string         `json:"product,omitempty"`
 	Scopes      []string       `json:"scopes,omitzero"`
 	RateLimit   *rateLimitBody `json:"ratelimit,omitempty"`
+	Quota       *quotaBody     `json:"quota,omitempty"`
 	Code        string         `json:"code,omitempty"`
 	Message     string         `json:"message,omitempty"`
 	RetryAfter  int            `json:"retry_after,omitempty"`
@@ -73,6 +84,17 @@ func (d *DataPlane) Verify(c echo.Context) error {
 	}
 	key := strings.TrimSpace(in.Key)
 	req := verify.Request{Key: key, Origin: in.Origin, ClientIP: d.clientIP(r), Scopes: verify.RequiredScopes(in.Scope, "", "", nil), Product: product}
+	if in.Cost != nil {
+		if *in.Cost < 0 || *in.Cost > quota.MaxCost {
+			return WriteError(c, CodeBadRequest, "\"cost\" must be a whole number from 0 to 1000")
+		}
+		// A public key is used from web pages: what a request costs is
+		// the gateway's to say, never the page's.
+		if _, kind, ok := d.products.ProductOf(key); ok && kind == apikey.Public {
+			return WriteError(c, CodeBadRequest, "\"cost\" is not accepted with a public key")
+		}
+		req.Cost, req.HasCost = *in.Cost, true
+	}
 	if s := strings.TrimSpace(in.IP); s != "" {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
@@ -90,6 +112,13 @@ func (d *DataPlane) Verify(c echo.Context) error {
 	out := verifyResponse{Valid: res.Allowed}
 	if rl := res.RateLimit; rl != nil {
 		out.RateLimit = &rateLimitBody{Limit: rl.Limit, Remaining: rl.Remaining, Reset: rl.RetryAfterSeconds()}
+	}
+	if q := res.Quota; q != nil {
+		b := q.Tightest()
+		out.Quota = &quotaBody{Limit: b.Limit, Remaining: b.Remaining}
+		if reset := quotaReset(b, res.At); reset >= 0 {
+			out.Quota.Reset = &reset
+		}
 	}
 	if !res.Allowed {
 		out.Code, out.Message = res.Code, res.Message
@@ -134,7 +163,8 @@ func (d *DataPlane) Me(c echo.Context) error {
 	if conflict {
 		return WriteError(c, verify.CodeUnauthorized, "Two different API keys were presented")
 	}
-	req := verify.Request{Key: key, Origin: originOf(r.Header), ClientIP: d.clientIP(r), AnyProduct: true}
+	// Asking who a key is checks its quota without spending it.
+	req := verify.Request{Key: key, Origin: originOf(r.Header), ClientIP: d.clientIP(r), AnyProduct: true, HasCost: true}
 	res := d.verifier.Verify(r.Context(), req)
 	d.record(res, req)
 	setRateLimitHeaders(c.Response().Header(), res)
