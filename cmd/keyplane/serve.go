@@ -40,6 +40,10 @@ import (
 	"keyplane/web"
 )
 
+// startReplayTimeout bounds the replay of spill files before the server
+// takes requests.
+const startReplayTimeout = 5 * time.Second
+
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, nil))
@@ -202,6 +206,14 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	// SIGTERM; with a prompt drain, about 8 s, inside docker stop's 10 s.
 	recorder.SpillDir = cfg.SpillDir
 	recorder.FinalFlush = 8 * time.Second
+	// Spill files are written before the first request, so the quota
+	// amounts they hold count when keys are first loaded; a database that
+	// cannot take them yet gets them from Run's retries.
+	replayCtx, cancelReplay := context.WithTimeout(ctx, startReplayTimeout)
+	if err := recorder.Replay(replayCtx); err != nil {
+		logger.Warn("usage: spill files not written at start; will retry", "err", err)
+	}
+	cancelReplay()
 	usageCtx, stopUsage := context.WithCancel(context.Background())
 	usageDone := make(chan struct{})
 	go func() { recorder.Run(usageCtx); close(usageDone) }()

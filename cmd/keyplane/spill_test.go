@@ -34,6 +34,8 @@ func TestUsageSpilledAtShutdownIsWrittenAtNextStart(t *testing.T) {
 		"KEYPLANE_SPILL_DIR": spillDir,
 	})
 	keys := createOrgWithKeys(t, getenv, "A", "B")
+	// A's requests spend its credits too: the spill file carries them.
+	setCredits(t, store.Options{DatabaseURL: dsn}, "A", 1000)
 
 	srv := startServer(t, getenv)
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -93,7 +95,17 @@ func TestUsageSpilledAtShutdownIsWrittenAtNextStart(t *testing.T) {
 			t.Fatalf("the spill file was not written within 10s of the start; logs:\n%s", again.logs)
 		}
 	}
+	// Replayed before the first request: the key starts from what it
+	// spent before the shutdown, the spilled part included.
+	spentA := want["A"]
+	if out := verifyCost(t, client, again, keys[0], 0); !out.Valid || out.Quota == nil || out.Quota.Remaining != 1000-spentA {
+		t.Errorf("after the replay, A's quota: %+v, want remaining %d", out.Quota, 1000-spentA)
+	}
+	want["A"]++ // that check is a request too, which spent nothing
 	again.stop(t)
+	if got := spentOf(t, store.Options{DatabaseURL: dsn}, "A"); got != spentA {
+		t.Errorf("quota_spent of A = %d, want %d (every allowed request, the spilled ones included)", got, spentA)
+	}
 
 	db, err := store.Open(context.Background(), store.Options{DatabaseURL: dsn})
 	if err != nil {

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"keyplane/internal/store"
+	"keyplane/internal/store/storetest"
+)
+
+// TestQuotaSurvivesRestart spends part of a key's credits, stops the
+// server (as SIGTERM does) and starts it again: the spent amount is kept,
+// and the quota refuses exactly at its limit.
+func TestQuotaSurvivesRestart(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		getenv := env(t, map[string]string{"KEYPLANE_ADDR": "127.0.0.1:0"})
+		testQuotaSurvivesRestart(t, getenv, store.Options{DataDir: getenv("KEYPLANE_DATA_DIR")})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn, _ := storetest.SchemaURL(t)
+		getenv := env(t, map[string]string{"KEYPLANE_ADDR": "127.0.0.1:0", "DATABASE_URL": dsn, "KEYPLANE_SESSION_SECRET": testSessionSecret, "KEYPLANE_ENCRYPTION_KEY": testSessionSecret})
+		testQuotaSurvivesRestart(t, getenv, store.Options{DatabaseURL: dsn})
+	})
+}
+
+func testQuotaSurvivesRestart(t *testing.T, getenv func(string) string, opts store.Options) {
+	key := createOrgWithKeys(t, getenv, "Metered")[0]
+	setCredits(t, opts, "Metered", 50)
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	srv := startServer(t, getenv)
+	for i := range 30 {
+		if out := verifyCost(t, client, srv, key, 1); !out.Valid || out.Quota == nil || out.Quota.Remaining != int64(49-i) {
+			t.Fatalf("request %d: %+v", i, out)
+		}
+	}
+	srv.stop(t)
+	if got := spentOf(t, opts, "Metered"); got != 30 {
+		t.Fatalf("quota_spent after the shutdown = %d, want 30", got)
+	}
+
+	again := startServer(t, getenv)
+	defer again.stop(t)
+	if out := verifyCost(t, client, again, key, 15); !out.Valid || out.Quota.Remaining != 5 {
+		t.Fatalf("after the restart, cost 15: %+v (want remaining 5: the 30 spent before were kept)", out)
+	}
+	if out := verifyCost(t, client, again, key, 6); out.Valid || out.Code != "quota_exceeded" {
+		t.Fatalf("cost 6 with 5 left: %+v, want quota_exceeded", out)
+	}
+	if out := verifyCost(t, client, again, key, 5); !out.Valid || out.Quota.Remaining != 0 {
+		t.Fatalf("cost 5 with 5 left: %+v", out)
+	}
+}
+
+type verifyOut struct {
+	Valid bool   `json:"valid"`
+	Code  string `json:"code"`
+	Quota *struct {
+		Limit     int64 `json:"limit"`
+		Remaining int64 `json:"remaining"`
+		Reset     *int  `json:"reset"`
+	} `json:"quota"`
+}
+
+// verifyCost asks POST /v1/verify about key with a cost.
+func verifyCost(t *testing.T, client *http.Client, srv *testServer, key string, cost int) verifyOut {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"key": key, "cost": cost})
+	res, err := client.Post("http://"+srv.addr+"/v1/verify", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out verifyOut
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("verify: status %d, %v", res.StatusCode, err)
+	}
+	return out
+}
+
+// setCredits gives the key described so a balance of credits, never
+// refilled, straight in the database.
+func setCredits(t *testing.T, opts store.Options, description string, credits int64) {
+	t.Helper()
+	db, err := store.Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Exec("UPDATE api_keys SET quota_kind = 'credits', quota_limit = ?, quota_anchor = ? WHERE description = ?",
+		credits, time.Now().UTC().Truncate(time.Second), description).Error
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// spentOf is what the key described so has spent, as the database holds it.
+func spentOf(t *testing.T, opts store.Options, description string) int64 {
+	t.Helper()
+	db, err := store.Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var spent int64
+	err = db.Raw("SELECT COALESCE(SUM(s.spent), 0) FROM quota_spent s JOIN api_keys k ON k.id = s.subject_id WHERE k.description = ?", description).Scan(&spent).Error
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spent
+}
