@@ -271,21 +271,28 @@ func setRateLimitHeaders(h http.Header, res verify.Result) {
 		return
 	}
 	b := q.Tightest()
-	policy := `"quota";q=` + strconv.FormatInt(b.Limit, 10)
-	if w := quotaWindow(b); w > 0 {
-		policy += ";w=" + strconv.Itoa(w)
-	}
-	state := `"quota";r=` + strconv.FormatInt(b.Remaining, 10)
 	reset := quotaReset(b, res.At)
-	if reset >= 0 {
-		state += ";t=" + strconv.Itoa(reset)
-	}
+	// Each value is built in one buffer: a key with a quota pays two
+	// strings for them, not one per piece.
+	var buf [128]byte
+	policy := buf[:0]
 	if rl != nil {
-		policy = rateLimitPolicy(rl) + ", " + policy
-		state = rateLimitState(rl) + ", " + state
+		policy = append(append(policy, rateLimitPolicy(rl)...), ", "...)
 	}
-	h["Ratelimit-Policy"] = []string{policy}
-	h["Ratelimit"] = []string{state}
+	policy = strconv.AppendInt(append(policy, `"quota";q=`...), b.Limit, 10)
+	if w := quotaWindow(b); w > 0 {
+		policy = strconv.AppendInt(append(policy, ";w="...), int64(w), 10)
+	}
+	h["Ratelimit-Policy"] = []string{string(policy)}
+	state := buf[:0]
+	if rl != nil {
+		state = append(append(state, rateLimitState(rl)...), ", "...)
+	}
+	state = strconv.AppendInt(append(state, `"quota";r=`...), b.Remaining, 10)
+	if reset >= 0 {
+		state = strconv.AppendInt(append(state, ";t="...), int64(reset), 10)
+	}
+	h["Ratelimit"] = []string{string(state)}
 	switch {
 	case res.Code == verify.CodeRateLimited:
 		h["Retry-After"] = []string{strconv.Itoa(rl.RetryAfterSeconds())}

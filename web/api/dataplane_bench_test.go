@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"keyplane/internal/apikey"
 	"keyplane/internal/clientip"
+	"keyplane/internal/quota"
 	"keyplane/internal/usage"
 	"keyplane/internal/verify"
 )
@@ -57,17 +59,37 @@ func (d *discard) WriteHeader(status int)      { d.status = status }
 // here as time per request growing with -cpu. "/limited" gives the key a
 // rate limit no request reaches, so every request also takes the key's
 // own limit.
+//
+// "/quota" gives the key a monthly quota no request reaches and its
+// organization one too (counted in process memory, as without Redis);
+// "/report-only" gives it an IP allowlist every request is outside of, in
+// report-only mode, so every request is counted as would_ip_not_allowed.
+// Set beside "/unlimited", they show what each costs, and that a key with
+// neither pays nothing for them.
 func BenchmarkForwardAuthParallel(b *testing.B) {
-	b.Run("unlimited", func(b *testing.B) { benchForwardAuthParallel(b, 0) })
-	b.Run("limited", func(b *testing.B) { benchForwardAuthParallel(b, 1<<30) })
+	b.Run("unlimited", func(b *testing.B) { benchForwardAuthParallel(b, nil) })
+	b.Run("limited", func(b *testing.B) { benchForwardAuthParallel(b, func(k *verify.Key) { k.RateLimit = 1 << 30 }) })
+	b.Run("quota", func(b *testing.B) {
+		benchForwardAuthParallel(b, func(k *verify.Key) {
+			k.Quota = &quota.Subject{ID: k.ID, Spec: quota.Spec{Kind: quota.Month, Limit: quota.MaxLimit}}
+			k.OrgQuota = &quota.Subject{ID: k.OrgID, Spec: quota.Spec{Kind: quota.Month, Limit: quota.MaxLimit}}
+		})
+	})
+	b.Run("report-only", func(b *testing.B) {
+		benchForwardAuthParallel(b, func(k *verify.Key) {
+			k.IPs, k.Report = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, verify.ReportIPs
+		})
+	})
 }
 
-func benchForwardAuthParallel(b *testing.B, limit int) {
+func benchForwardAuthParallel(b *testing.B, edit func(*verify.Key)) {
 	store := &memStore{keys: map[string]*verify.Key{}}
 	reg := prometheus.NewRegistry()
 	v := verify.New(verify.Options{Store: store, Prefix: "kp", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: verify.NewMetrics(reg)})
 	k := *benchKey
-	k.RateLimit = limit
+	if edit != nil {
+		edit(&k)
+	}
 	k.Identity = verify.IdentityOf(&k) // as a key loaded from the database has
 	secret, err := apikey.Generate(nil, "kp", k.Kind, k.Environment)
 	if err != nil {
