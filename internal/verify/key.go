@@ -5,14 +5,14 @@ package verify
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
-	"gorm.io/gorm"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
+
+	"gorm.io/gorm"
 
 	"keyplane/internal/apikey"
 	"keyplane/internal/config"
