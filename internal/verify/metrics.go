@@ -29,7 +29,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "keyplane_verify_total", Help: "Verifications by outcome: allowed or the error code.",
+			Name: "keyplane_verify_total", Help: "Verifications by outcome: allowed, would_<code> (allowed by a report-only restriction) or the error code.",
 		}, []string{"outcome"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "keyplane_verify_duration_seconds",
@@ -60,7 +60,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	// Children looked up once: the hot path does no label hashing.
 	m.byOutcome = map[string]prometheus.Counter{}
 	for _, o := range []string{OutcomeAllowed, CodeUnauthorized, CodeRevoked, CodeExpired, CodeDisabled, CodeIPNotAllowed,
-		CodeDomainNotAllowed, CodeAnonymous, CodeForbidden, CodeRateLimited, CodeUnavailable} {
+		CodeDomainNotAllowed, CodeAnonymous, CodeForbidden, CodeRateLimited, CodeQuotaExceeded, CodeUnavailable,
+		WouldIPNotAllowed, WouldDomainNotAllowed, WouldAnonymous, WouldRateLimited, WouldForbidden, WouldQuotaExceeded} {
 		m.byOutcome[o] = m.outcomes.WithLabelValues(o)
 	}
 	m.allowed = m.byOutcome[OutcomeAllowed]
@@ -72,9 +73,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 func (m *Metrics) observe(r Result, d time.Duration) {
-	if r.Allowed {
+	if r.Allowed && r.Would == "" {
 		m.allowed.Inc()
-	} else if c, ok := m.byOutcome[r.Code]; ok {
+	} else if c, ok := m.byOutcome[r.Outcome()]; ok {
 		c.Inc()
 	} else {
 		m.outcomes.WithLabelValues(r.Outcome()).Inc()
