@@ -129,14 +129,6 @@ func (r *Redis) run(ctx context.Context, c Charge, now time.Time) (Decision, err
 			n++
 		}
 	}
-	keys := make([]string, n)
-	for i, sub := range subs[:n] {
-		keys[i] = r.prefix + "{" + orgID + "}:" + sub.s.ID + ":" + strconv.FormatInt(sub.start.Unix(), 10)
-	}
-	force := "0"
-	if c.Force {
-		force = "1"
-	}
 	var res []int64
 	err := r.breaker.Do(ctx, func(ctx context.Context) error {
 		kp, op := r.local.drain(c, now)
@@ -144,9 +136,15 @@ func (r *Redis) run(ctx context.Context, c Charge, now time.Time) (Decision, err
 		if c.Key == nil {
 			pending[0] = op
 		}
+		force := "0"
+		if c.Force {
+			force = "1"
+		}
+		keys := make([]string, n)
 		args := make([]any, 0, 2+5*n)
 		args = append(args, c.Cost, force)
 		for i, sub := range subs[:n] {
+			keys[i] = r.prefix + "{" + orgID + "}:" + sub.s.ID + ":" + strconv.FormatInt(sub.start.Unix(), 10)
 			life, renew := sub.end.Add(afterEnd).Sub(now), "0"
 			if sub.end.IsZero() {
 				life, renew = unendingLife, "1"
