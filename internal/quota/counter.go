@@ -81,3 +81,23 @@ func balance(s *Subject, start, end time.Time, spent int64) Balance {
 
 // need is what must be left for a request of cost to pass.
 func need(cost int64) int64 { return max(cost, 1) }
+
+// judge is the Decision for c once it is known which quotas have less
+// than the request needs left; the balances are the caller's to fill in.
+func judge(c Charge, keyShort, orgShort bool) Decision {
+	d := Decision{Allowed: true}
+	switch {
+	case keyShort && !c.ReportKey:
+		d.Allowed, d.RefusedBy = false, c.Key.ID
+	case orgShort && !c.ReportOrg:
+		d.Allowed, d.RefusedBy = false, c.Org.ID
+	case keyShort:
+		d.Would, d.RefusedBy = true, c.Key.ID
+	case orgShort:
+		d.Would, d.RefusedBy = true, c.Org.ID
+	}
+	if d.Allowed {
+		d.Spent = c.Cost
+	}
+	return d
+}

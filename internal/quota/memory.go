@@ -20,6 +20,10 @@ const (
 	// sweepEvery is how many spends on a shard go by between sweeps of its
 	// ended periods.
 	sweepEvery = 4096
+	// keepPending is how long after its period ended an amount Redis has
+	// not taken over yet is kept: as long as Redis keeps the counter it
+	// would go to.
+	keepPending = 24 * time.Hour
 )
 
 type memShard struct {
@@ -51,84 +55,115 @@ func NewMemory() *Memory {
 }
 
 // Spend spends c.Cost against c's subjects when each has enough left (or
-// c.Force), as one step: no other Spend sees one subject spent and not
+// their quota is report-only), as one step: no other Spend sees one subject spent and not
 // the other.
 func (m *Memory) Spend(_ context.Context, c Charge, now time.Time) Decision {
 	return m.spend(c, now, false)
 }
 
-func (m *Memory) shard(id string) int {
-	return int(maphash.String(m.seed, id) % shardCount)
-}
-
 // spend is Spend; pending notes the amount as spent while Redis was away.
 func (m *Memory) spend(c Charge, now time.Time, pending bool) Decision {
-	var (
-		d          = Decision{Allowed: true}
-		ks, os     *memShard
-		ka, oa     *amount
-		kst, ost   time.Time
-		kend, oend time.Time
-	)
-	// Shards are locked in index order, so two spends never wait for each
-	// other in turn.
+	h := m.hold(c, now)
+	defer m.release(h)
+	keyShort := c.Key != nil && c.Key.Spec.Remaining(h.key.start, h.key.a.spent) < need(c.Cost)
+	orgShort := c.Org != nil && c.Org.Spec.Remaining(h.org.start, h.org.a.spent) < need(c.Cost)
+	d := judge(c, keyShort, orgShort)
+	if d.Allowed {
+		h.key.add(c.Cost, pending)
+		h.org.add(c.Cost, pending)
+	}
+	if c.Key != nil {
+		d.Key = balance(c.Key, h.key.start, h.key.end, h.key.a.spent)
+	}
+	if c.Org != nil {
+		d.Org = balance(c.Org, h.org.start, h.org.end, h.org.a.spent)
+	}
+	return d
+}
+
+// drain takes out what c's subjects spent in their periods at now while
+// Redis was away, for Redis to take over. What was spent stays counted.
+func (m *Memory) drain(c Charge, now time.Time) (key, org int64) {
+	h := m.hold(c, now)
+	defer m.release(h)
+	return h.key.takePending(), h.org.takePending()
+}
+
+// restore gives back what drain took when Redis did not take it over.
+func (m *Memory) restore(c Charge, now time.Time, key, org int64) {
+	h := m.hold(c, now)
+	defer m.release(h)
+	h.key.putPending(key)
+	h.org.putPending(org)
+}
+
+// note learns what Redis holds for c's subjects in their periods at now,
+// so that answers given while Redis is away go on from there.
+func (m *Memory) note(c Charge, now time.Time, key, org int64) {
+	h := m.hold(c, now)
+	defer m.release(h)
+	h.key.learn(key)
+	h.org.learn(org)
+}
+
+// held is a charge's amounts in their periods, with their shards locked
+// (lo and hi in index order, -1 for none) until release.
+type held struct {
+	lo, hi   int
+	key, org period
+}
+
+// period is one subject's amount in the period [start, end); a is nil
+// for a charge without that subject. fresh says the amount was just
+// started from the subject's seed.
+type period struct {
+	a          *amount
+	start, end time.Time
+	fresh      bool
+}
+
+// hold locks the shards of c's subjects and returns their amounts in the
+// periods at now, starting them if need be. Shards are locked in index
+// order, so two calls never wait for each other in turn.
+func (m *Memory) hold(c Charge, now time.Time) held {
 	ki, oi := -1, -1
 	if c.Key != nil {
 		ki = m.shard(c.Key.ID)
-		ks = &m.shards[ki]
 	}
 	if c.Org != nil {
 		oi = m.shard(c.Org.ID)
-		os = &m.shards[oi]
 	}
-	lo, hi := min(ki, oi), max(ki, oi)
-	if lo >= 0 {
-		m.shards[lo].lock(now)
-		defer m.shards[lo].mu.Unlock()
+	h := held{lo: min(ki, oi), hi: max(ki, oi)}
+	if h.lo == h.hi {
+		h.lo = -1
 	}
-	if hi != lo {
-		m.shards[hi].lock(now)
-		defer m.shards[hi].mu.Unlock()
+	if h.lo >= 0 {
+		m.shards[h.lo].lock(now)
 	}
-	var keyShort, orgShort bool
+	if h.hi >= 0 {
+		m.shards[h.hi].lock(now)
+	}
 	if c.Key != nil {
-		kst, kend = c.Key.Spec.Period(now)
-		ka = ks.get(c.Key, kst, kend)
-		keyShort = c.Key.Spec.Remaining(kst, ka.spent) < need(c.Cost)
+		h.key = m.shards[ki].period(c.Key, now)
 	}
 	if c.Org != nil {
-		ost, oend = c.Org.Spec.Period(now)
-		oa = os.get(c.Org, ost, oend)
-		orgShort = c.Org.Spec.Remaining(ost, oa.spent) < need(c.Cost)
+		h.org = m.shards[oi].period(c.Org, now)
 	}
-	switch {
-	case keyShort && !c.ReportKey:
-		d.Allowed, d.RefusedBy = false, c.Key.ID
-	case orgShort && !c.ReportOrg:
-		d.Allowed, d.RefusedBy = false, c.Org.ID
-	case keyShort:
-		d.Would, d.RefusedBy = true, c.Key.ID
-	case orgShort:
-		d.Would, d.RefusedBy = true, c.Org.ID
+	return h
+}
+
+// release unlocks what hold locked.
+func (m *Memory) release(h held) {
+	if h.hi >= 0 {
+		m.shards[h.hi].mu.Unlock()
 	}
-	if d.Allowed {
-		d.Spent = c.Cost
-		for _, a := range []*amount{ka, oa} {
-			if a != nil {
-				a.spent += c.Cost
-				if pending {
-					a.pending += c.Cost
-				}
-			}
-		}
+	if h.lo >= 0 {
+		m.shards[h.lo].mu.Unlock()
 	}
-	if ka != nil {
-		d.Key = balance(c.Key, kst, kend, ka.spent)
-	}
-	if oa != nil {
-		d.Org = balance(c.Org, ost, oend, oa.spent)
-	}
-	return d
+}
+
+func (m *Memory) shard(id string) int {
+	return int(maphash.String(m.seed, id) % shardCount)
 }
 
 // lock locks the shard, sweeping it now and then.
@@ -136,26 +171,73 @@ func (sh *memShard) lock(now time.Time) {
 	sh.mu.Lock()
 	sh.calls++
 	if sh.calls%sweepEvery == 0 {
-		t := now.Unix()
-		for k, a := range sh.spent {
-			if a.end != 0 && a.end <= t && a.pending == 0 {
-				delete(sh.spent, k)
-			}
+		sh.sweep(now.Unix())
+	}
+}
+
+// sweep forgets the periods ended at t, except the amounts Redis has yet
+// to take over while Redis still keeps their counters.
+func (sh *memShard) sweep(t int64) {
+	for k, a := range sh.spent {
+		if a.end != 0 && a.end <= t && (a.pending == 0 || a.end+int64(keepPending/time.Second) <= t) {
+			delete(sh.spent, k)
 		}
 	}
 }
 
-// get returns s's amount for the period [start, end), starting it from
-// s's seed; the shard is locked.
-func (sh *memShard) get(s *Subject, start, end time.Time) *amount {
+// period returns s's amount in the period at now, starting it from s's
+// seed; the shard is locked.
+func (sh *memShard) period(s *Subject, now time.Time) period {
+	start, end := s.Spec.Period(now)
 	k := slot{id: s.ID, start: start.Unix()}
-	a := sh.spent[k]
-	if a == nil {
-		a = &amount{spent: s.seed(start)}
+	p := period{a: sh.spent[k], start: start, end: end}
+	if p.a == nil {
+		p.a, p.fresh = &amount{spent: s.seed(start)}, true
 		if !end.IsZero() {
-			a.end = end.Unix()
+			p.a.end = end.Unix()
 		}
-		sh.spent[k] = a
+		sh.spent[k] = p.a
 	}
-	return a
+	return p
+}
+
+// add spends cost, noting it as pending.
+func (p period) add(cost int64, pending bool) {
+	if p.a == nil {
+		return
+	}
+	p.a.spent += cost
+	if pending {
+		p.a.pending += cost
+	}
+}
+
+func (p period) takePending() int64 {
+	if p.a == nil {
+		return 0
+	}
+	n := p.a.pending
+	p.a.pending = 0
+	return n
+}
+
+// putPending gives back n taken by takePending; an amount forgotten
+// meanwhile starts again from the seed plus n.
+func (p period) putPending(n int64) {
+	if p.a == nil {
+		return
+	}
+	p.a.pending += n
+	if p.fresh {
+		p.a.spent += n
+	}
+}
+
+// learn raises the amount to what Redis holds plus what Redis has yet to
+// take over. It never lowers it: a later answer may have arrived first.
+func (p period) learn(redisSpent int64) {
+	if p.a == nil {
+		return
+	}
+	p.a.spent = max(p.a.spent, redisSpent+p.a.pending)
 }
