@@ -5,9 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"keyplane/internal/ratelimit/ratelimittest"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
 )
@@ -112,4 +116,51 @@ func spentOf(t *testing.T, opts store.Options, description string) int64 {
 		t.Fatal(err)
 	}
 	return spent
+}
+
+// TestQuotaExactAcrossReplicas runs two servers on one PostgreSQL and one
+// Redis and sends concurrent requests to both: together they allow exactly
+// the quota, and the database holds exactly what was allowed.
+func TestQuotaExactAcrossReplicas(t *testing.T) {
+	ratelimittest.Redis(t) // fails the test when Redis is not reachable
+	redisURL := os.Getenv("TEST_REDIS_URL")
+	if redisURL == "" {
+		redisURL = "redis://127.0.0.1:6379/0"
+	}
+	dsn, _ := storetest.SchemaURL(t)
+	getenv := env(t, map[string]string{"KEYPLANE_ADDR": "127.0.0.1:0", "DATABASE_URL": dsn, "REDIS_URL": redisURL,
+		"KEYPLANE_SESSION_SECRET": testSessionSecret, "KEYPLANE_ENCRYPTION_KEY": testSessionSecret})
+	opts := store.Options{DatabaseURL: dsn}
+	key := createOrgWithKeys(t, getenv, "Shared")[0]
+	setCredits(t, opts, "Shared", 100)
+
+	replicas := []*testServer{startServer(t, getenv), startServer(t, getenv)}
+	client := &http.Client{Timeout: 5 * time.Second}
+	var allowed, refused atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				out := verifyCost(t, client, replicas[(g+i)%2], key, 1)
+				switch {
+				case out.Valid:
+					allowed.Add(1)
+				case out.Code == "quota_exceeded":
+					refused.Add(1)
+				default:
+					t.Errorf("unexpected answer %+v", out)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if allowed.Load() != 100 || refused.Load() != 220 {
+		t.Fatalf("two replicas allowed %d and refused %d of 320 requests; want exactly 100 allowed", allowed.Load(), refused.Load())
+	}
+	for _, r := range replicas {
+		r.stop(t)
+	}
+	if got := spentOf(t, opts, "Shared"); got != 100 {
+		t.Fatalf("quota_spent = %d after both stopped, want 100", got)
+	}
 }

@@ -28,6 +28,7 @@ import (
 	"keyplane/internal/optoken"
 	"keyplane/internal/org"
 	"keyplane/internal/product"
+	"keyplane/internal/quota"
 	"keyplane/internal/ratelimit"
 	"keyplane/internal/redisbreaker"
 	"keyplane/internal/secretbox"
@@ -83,6 +84,7 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 	accounts := account.NewService(db, nil)
 	throttle := account.NewThrottle(nil)
 	var limiter verify.Limiter = verify.NewMemoryLimiter()
+	var quotas quota.Counter = quota.NewMemory()
 	var apiLimits ratelimit.Store // the management API's, per credential; in process when nil
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
@@ -119,6 +121,12 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 			return float64(requests.Fallbacks.Load() + logins.Fallbacks.Load() + apiRequests.Fallbacks.Load())
 		}))
 		limiter = verify.NewLimiter(requests)
+		redisQuotas := quota.NewRedis(client, breaker, "keyplane:quota:", nil)
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "keyplane_quota_redis_fallbacks_total",
+			Help: "Quota checks answered in process because Redis could not be reached (handed over to Redis once it is back).",
+		}, func() float64 { return float64(redisQuotas.Fallbacks.Load()) }))
+		quotas = redisQuotas
 	}
 	staleIfError := cfg.StaleIfError
 	if staleIfError == 0 {
@@ -129,7 +137,7 @@ func serve(ctx context.Context, cfg config.Config, logs io.Writer) error {
 		return err
 	}
 	verifier := verify.New(verify.Options{
-		Store: verify.DBStore{DB: db}, Limiter: limiter, Products: products, Logger: logger,
+		Store: verify.DBStore{DB: db}, Limiter: limiter, Quota: quotas, Products: products, Logger: logger,
 		StaleIfError: staleIfError, Metrics: verify.NewMetrics(reg),
 	})
 	hooks := webhook.NewService(db, webhook.Options{Box: box, AllowPrivate: cfg.WebhookAllowPrivate, Logger: logger})
