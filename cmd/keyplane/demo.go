@@ -38,6 +38,9 @@ type demoKey struct {
 	ips       []string      // client addresses it is used from
 	unused    time.Duration // no traffic in the last unused (a key left idle)
 	needs     []string      // the scopes its requests need; empty: all it holds
+	// outside are addresses outside its report-only IP allowlist that
+	// also use it: their requests are counted as would_ip_not_allowed.
+	outside []string
 }
 
 // demoCommand runs `keyplane demo [--force]`: it adds an organization with
@@ -169,10 +172,12 @@ func demoKeysAndUsage(ctx context.Context, db *store.DB, cfg config.Config, orgI
 	keys := []demoKey{
 		{in: apikey.Input{Description: "Production backend", Kind: "private", Environment: "live", Scopes: []string{read, write}},
 			createdAt: start, perHour: 420, ips: office},
-		{in: apikey.Input{Description: "Billing worker", Kind: "private", Environment: "live", Scopes: []string{write}},
+		{in: apikey.Input{Description: "Billing worker", Kind: "private", Environment: "live", Scopes: []string{write},
+			Quota: apikey.QuotaInput{Kind: "month", Limit: "60000"}},
 			createdAt: start, perHour: 90, ips: []string{"203.0.113.50"}},
-		{in: apikey.Input{Description: "Analytics export (office network only)", Kind: "private", Environment: "live", Scopes: []string{read}, IPs: "203.0.113.0/24"},
-			createdAt: start.Add(2 * day), perHour: 60, ips: office},
+		{in: apikey.Input{Description: "Analytics export (office network only)", Kind: "private", Environment: "live", Scopes: []string{read}, IPs: "203.0.113.0/24",
+			ReportOnly: []string{string(apikey.RestrictIPs)}},
+			createdAt: start.Add(2 * day), perHour: 60, ips: office, outside: []string{"198.51.100.23", "198.51.100.61"}},
 		{in: apikey.Input{Description: "Staging backend", Kind: "private", Environment: "test", Scopes: []string{read, write}},
 			createdAt: start, perHour: 120, ips: []string{"10.20.0.5"}, needs: []string{read}}, // holds a scope it never uses
 		{in: apikey.Input{Description: "CI pipeline", Kind: "private", Environment: "test", Scopes: []string{read}},
@@ -236,7 +241,13 @@ func demoKeysAndUsage(ctx context.Context, db *store.DB, cfg config.Config, orgI
 		if err := usage.Write(ctx, db, rows); err != nil {
 			return fmt.Errorf("demo: write usage: %w", err)
 		}
-		return demoLastUse(db.Conn(ctx), rng, orgID, rows, keys, now)
+		if err := demoLastUse(db.Conn(ctx), rng, orgID, rows, keys, now); err != nil {
+			return err
+		}
+		if err := demoSources(db.Conn(ctx), orgID, rows, keys); err != nil {
+			return err
+		}
+		return demoQuotaSpent(db.Conn(ctx), orgID, rows, now)
 	})
 	return count, len(rows), err
 }
@@ -300,6 +311,12 @@ func demoUsage(rng *mrand.Rand, k apikey.Key, dk demoKey, from, to, start time.T
 			add(verify.OutcomeAllowed, needs[0], reads)
 			add(verify.OutcomeAllowed, needs[1], allowed-reads)
 		} else {
+			if len(dk.outside) > 0 {
+				// A tenth comes from outside the allowlist it only reports.
+				outside := allowed / 10
+				add(verify.WouldIPNotAllowed, strings.Join(needs, " "), outside)
+				allowed -= outside
+			}
 			add(verify.OutcomeAllowed, strings.Join(needs, " "), allowed)
 		}
 		// Spread the rejections over the reasons this kind of key meets.
@@ -370,6 +387,108 @@ func demoLastUse(tx *gorm.DB, rng *mrand.Rand, orgID string, rows []usage.Hourly
 		}).Error
 		if err != nil {
 			return fmt.Errorf("demo: write last use: %w", err)
+		}
+	}
+	return nil
+}
+
+// demoSources writes where each key was used, per day: its addresses (and,
+// for a public key, its site's origin), shared out of the day's requests,
+// and the addresses outside a report-only allowlist.
+func demoSources(tx *gorm.DB, orgID string, rows []usage.Hourly, keys []demoKey) error {
+	type day struct {
+		keyID string
+		day   time.Time
+	}
+	type count struct {
+		all, outside int64
+		last         time.Time
+	}
+	perDay := map[day]*count{}
+	for _, r := range rows {
+		if r.Outcome != verify.OutcomeAllowed && r.Outcome != verify.WouldIPNotAllowed {
+			continue
+		}
+		d := day{r.KeyID, r.Hour.Truncate(24 * time.Hour)}
+		c := perDay[d]
+		if c == nil {
+			c = &count{}
+			perDay[d] = c
+		}
+		c.all += r.Count
+		if r.Outcome == verify.WouldIPNotAllowed {
+			c.outside += r.Count
+		}
+		if end := r.Hour.Add(59 * time.Minute); end.After(c.last) {
+			c.last = end
+		}
+	}
+	var stored []apikey.Key
+	if err := tx.Where("org_id = ?", orgID).Find(&stored).Error; err != nil {
+		return fmt.Errorf("demo: read keys: %w", err)
+	}
+	byID := map[string]apikey.Key{}
+	for _, k := range stored {
+		byID[k.ID] = k
+	}
+	var sources []usage.Source
+	for d, c := range perDay {
+		k := byID[d.keyID]
+		i := slices.IndexFunc(keys, func(dk demoKey) bool { return strings.HasPrefix(k.Description, dk.in.Description) })
+		if i < 0 {
+			continue
+		}
+		dk := keys[i]
+		add := func(kind, value string, n int64) {
+			if n > 0 {
+				sources = append(sources, usage.Source{KeyID: k.ID, OrgID: orgID, Day: d.day, Kind: kind, Value: value, Count: n, LastSeen: c.last})
+			}
+		}
+		inside := c.all - c.outside
+		for j, ip := range dk.ips {
+			share := inside / int64(len(dk.ips))
+			if j == 0 {
+				share += inside % int64(len(dk.ips))
+			}
+			add(usage.SourceIP, ip, share)
+		}
+		for j, ip := range dk.outside {
+			share := c.outside / int64(len(dk.outside))
+			if j == 0 {
+				share += c.outside % int64(len(dk.outside))
+			}
+			add(usage.SourceIP, ip, share)
+			add(usage.SourceWouldIP, ip, share)
+		}
+		if k.Kind == apikey.Public && len(k.Domains) > 0 {
+			add(usage.SourceOrigin, "https://"+strings.TrimPrefix(k.Domains[0], "*."), c.all)
+		}
+	}
+	if err := tx.CreateInBatches(sources, 500).Error; err != nil {
+		return fmt.Errorf("demo: write sources: %w", err)
+	}
+	return nil
+}
+
+// demoQuotaSpent writes what the keys with a quota spent this period: one
+// for each allowed request since the period began.
+func demoQuotaSpent(tx *gorm.DB, orgID string, rows []usage.Hourly, now time.Time) error {
+	var stored []apikey.Key
+	if err := tx.Where("org_id = ? AND quota_kind IS NOT NULL", orgID).Find(&stored).Error; err != nil {
+		return fmt.Errorf("demo: read keys: %w", err)
+	}
+	for _, k := range stored {
+		spec := k.QuotaSpec()
+		start, _ := spec.Period(now)
+		var spent int64
+		for _, r := range rows {
+			if r.KeyID == k.ID && !r.Hour.Before(start) && r.Outcome == verify.OutcomeAllowed {
+				spent += r.Count
+			}
+		}
+		row := usage.Spent{SubjectID: k.QuotaSubject(), OrgID: orgID, PeriodStart: start, Spent: spent, UpdatedAt: now.UTC()}
+		if err := tx.Create(&row).Error; err != nil {
+			return fmt.Errorf("demo: write quota spent: %w", err)
 		}
 	}
 	return nil
