@@ -12,6 +12,10 @@
 //     (target ≤ 1.25).
 //  2. Database queries per cached verification, from keyplane's /metrics
 //     before and after a burst (target 0).
+//     Then keys with a quota and with a report-only restriction against the
+//     plain key on the same server, in turns: their requests per second and
+//     CPU per request as ratios to the plain key's, and the database reads
+//     of a burst on the metered key (target 0).
 //  3. Open loop: the three servers restarted on a CPU of their own, the
 //     load client on the others; at half keyplane's peak there, keyplane's
 //     p99 against bare's (target: within 0.5 ms), medians of three rounds.

@@ -60,6 +60,7 @@ type bench struct {
 	pgMisses                           float64
 	pgServerUnder5ms                   float64
 	flood                              *floodResult
+	restrictions                       *restrictionResult
 }
 
 func (b *bench) printf(format string, args ...any) { fmt.Fprintf(b.out, format, args...) }
@@ -242,6 +243,10 @@ func (b *bench) sqlitePart(ctx context.Context) error {
 	b.printf("every read the data plane makes is counted (keyplane_verify_db_reads_total): %.6f queries per cached verification (target 0)\n",
 		b.burstMisses/float64(max(1, res.Requests)))
 
+	if err := b.restrictionsPart(ctx, env, kp, key); err != nil {
+		return err
+	}
+
 	// The open loop restarts the servers on CPUs of their own.
 	kp.stop()
 	base.stop()
@@ -384,6 +389,9 @@ func (b *bench) summary(total time.Duration) {
 	}
 	b.printf("db queries / cached   %.6f (%.0f database reads in %d verifications)  [target 0: %s]\n",
 		perReq, b.burstMisses, b.burstRequests, queries)
+	for _, line := range b.restrictions.summaryLines(b.o.burst) {
+		b.printf("%s\n", line)
+	}
 	if b.pgSkipped != "" {
 		b.printf("uncached, PostgreSQL  %s\n", b.pgSkipped)
 	} else {

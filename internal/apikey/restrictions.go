@@ -149,10 +149,14 @@ type QuotaInput struct {
 	Kind   string // "day", "month", "credits", or "" for none
 	Limit  string // requests per period, or the credits
 	Refill string // credits only: an interval such as "30m", "1h", "1d", "30d"; "" for never
+	// RefillAmount is the balance each refill sets (credits refilled
+	// only); "" for Limit.
+	RefillAmount string
 }
 
 // validateQuota turns in into a Spec (nil for none), or a message per
-// field under the prefix's names (quota_kind, quota_limit, quota_refill).
+// field under the prefix's names (quota_kind, quota_limit, quota_refill,
+// quota_refill_amount).
 func validateQuota(in QuotaInput, errs map[string]string, prefix string) *quota.Spec {
 	kind := strings.TrimSpace(in.Kind)
 	limit, refill := strings.TrimSpace(in.Limit), strings.TrimSpace(in.Refill)
@@ -193,6 +197,18 @@ func validateQuota(in QuotaInput, errs map[string]string, prefix string) *quota.
 			return nil
 		}
 		s.Refill = d
+	}
+	if a := strings.TrimSpace(in.RefillAmount); a != "" {
+		n, err := strconv.ParseInt(a, 10, 64)
+		switch {
+		case s.Refill == 0:
+			errs[prefix+"quota_refill_amount"] = "Set a refill interval, or leave the refill amount empty."
+			return nil
+		case err != nil || n < 1 || n > quota.MaxLimit:
+			errs[prefix+"quota_refill_amount"] = fmt.Sprintf("Enter a whole number from 1 to %d.", int64(quota.MaxLimit))
+			return nil
+		}
+		s.RefillAmount = n
 	}
 	return &s
 }
@@ -238,7 +254,7 @@ func nextQuota(prev *quota.Spec, next *quota.Spec, now time.Time) *quota.Spec {
 		return nil
 	}
 	out := *next
-	if prev != nil && prev.Kind == next.Kind && prev.Refill == next.Refill {
+	if prev != nil && prev.Kind == next.Kind && prev.Refill == next.Refill && prev.RefillAmount == next.RefillAmount {
 		out.Anchor, out.TopUp, out.TopUpPeriod = prev.Anchor, prev.TopUp, prev.TopUpPeriod
 	} else {
 		out.Anchor, out.TopUp, out.TopUpPeriod = now.UTC().Truncate(time.Second), 0, time.Time{}

@@ -8,6 +8,7 @@ type Columns struct {
 	QuotaKind          *string
 	QuotaLimit         *int64
 	QuotaRefillSeconds *int
+	QuotaRefillAmount  *int64
 	QuotaAnchor        *time.Time
 	QuotaTopup         int64
 	QuotaTopupPeriod   *time.Time
@@ -21,6 +22,9 @@ func (c Columns) Spec() (Spec, bool) {
 	s := Spec{Kind: Kind(*c.QuotaKind), Limit: *c.QuotaLimit, TopUp: c.QuotaTopup}
 	if c.QuotaRefillSeconds != nil {
 		s.Refill = time.Duration(*c.QuotaRefillSeconds) * time.Second
+	}
+	if c.QuotaRefillAmount != nil {
+		s.RefillAmount = *c.QuotaRefillAmount
 	}
 	if c.QuotaAnchor != nil {
 		s.Anchor = c.QuotaAnchor.UTC()
@@ -42,6 +46,9 @@ func ColumnsOf(s *Spec) Columns {
 		n := s.RefillSeconds()
 		c.QuotaRefillSeconds = &n
 	}
+	if s.RefillAmount > 0 {
+		c.QuotaRefillAmount = &s.RefillAmount
+	}
 	if !s.Anchor.IsZero() {
 		a := s.Anchor.UTC()
 		c.QuotaAnchor = &a
@@ -57,6 +64,7 @@ func ColumnsOf(s *Spec) Columns {
 func (c Columns) Map() map[string]any {
 	return map[string]any{
 		"quota_kind": c.QuotaKind, "quota_limit": c.QuotaLimit, "quota_refill_seconds": c.QuotaRefillSeconds,
-		"quota_anchor": c.QuotaAnchor, "quota_topup": c.QuotaTopup, "quota_topup_period": c.QuotaTopupPeriod,
+		"quota_refill_amount": c.QuotaRefillAmount,
+		"quota_anchor":        c.QuotaAnchor, "quota_topup": c.QuotaTopup, "quota_topup_period": c.QuotaTopupPeriod,
 	}
 }

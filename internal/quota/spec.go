@@ -33,17 +33,19 @@ const (
 )
 
 // Spec is a quota as configured: Limit requests per Day or Month, or a
-// balance of Limit credits (Credits) refilled to Limit every Refill counted
-// from Anchor (never when Refill is 0; the balance then lives in the one
-// period starting at Anchor). TopUp credits were added in the period
-// starting at TopUpPeriod, and count in that period only.
+// balance of Limit credits (Credits) set to RefillAmount (0: Limit) every
+// Refill counted from Anchor (never when Refill is 0; the balance then
+// lives in the one period starting at Anchor). Credits left at a refill do
+// not carry over. TopUp credits were added in the period starting at
+// TopUpPeriod, and count in that period only.
 type Spec struct {
-	Kind        Kind
-	Limit       int64
-	Refill      time.Duration
-	Anchor      time.Time
-	TopUp       int64
-	TopUpPeriod time.Time
+	Kind         Kind
+	Limit        int64
+	Refill       time.Duration
+	RefillAmount int64
+	Anchor       time.Time
+	TopUp        int64
+	TopUpPeriod  time.Time
 }
 
 // Valid reports whether s may be stored, with a message for an admin when
@@ -62,6 +64,9 @@ func (s Spec) Valid() (bool, string) {
 	}
 	if s.Refill != 0 && (s.Refill < MinRefill || s.Refill > MaxRefill) {
 		return false, "Refill at most once a minute and at least once every 366 days."
+	}
+	if s.RefillAmount < 0 || s.RefillAmount > MaxLimit || (s.RefillAmount != 0 && s.Refill == 0) {
+		return false, "A refill amount needs a refill interval, and at most the largest quota."
 	}
 	if s.TopUp < 0 || s.TopUp > MaxLimit {
 		return false, "A top-up is too large."
@@ -93,13 +98,18 @@ func (s Spec) Period(now time.Time) (start, end time.Time) {
 	return start, start.Add(s.Refill)
 }
 
-// Allowance is what the period starting at start allows: Limit, plus the
-// top-up made in that period.
+// Allowance is what the period starting at start allows: Limit (for
+// credits refilled, RefillAmount after the first period), plus the top-up
+// made in that period.
 func (s Spec) Allowance(start time.Time) int64 {
-	if s.TopUp > 0 && s.TopUpPeriod.Equal(start) {
-		return s.Limit + s.TopUp
+	n := s.Limit
+	if s.Kind == Credits && s.Refill > 0 && s.RefillAmount > 0 && start.After(s.Anchor) {
+		n = s.RefillAmount
 	}
-	return s.Limit
+	if s.TopUp > 0 && s.TopUpPeriod.Equal(start) {
+		n += s.TopUp
+	}
+	return n
 }
 
 // Remaining is what is left of the period starting at start once spent is

@@ -112,7 +112,7 @@ func TestColumns(t *testing.T) {
 	if c.QuotaTopupPeriod != nil {
 		t.Errorf("top-up period stored without a top-up: %v", *c.QuotaTopupPeriod)
 	}
-	want := []string{"quota_anchor", "quota_kind", "quota_limit", "quota_refill_seconds", "quota_topup", "quota_topup_period"}
+	want := []string{"quota_anchor", "quota_kind", "quota_limit", "quota_refill_amount", "quota_refill_seconds", "quota_topup", "quota_topup_period"}
 	m := c.Map()
 	for _, k := range want {
 		if _, ok := m[k]; !ok {
@@ -124,5 +124,35 @@ func TestColumns(t *testing.T) {
 	}
 	if n := (quota.Spec{Refill: 90 * time.Minute}).RefillSeconds(); n != 5400 {
 		t.Errorf("RefillSeconds = %d, want 5400", n)
+	}
+}
+
+// TestRefillAmount: credits start at Limit; each refill sets the balance
+// to RefillAmount, whatever was left.
+func TestRefillAmount(t *testing.T) {
+	anchor := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := quota.Spec{Kind: quota.Credits, Limit: 1000, Refill: 24 * time.Hour, RefillAmount: 100, Anchor: anchor}
+	if ok, msg := s.Valid(); !ok {
+		t.Fatal(msg)
+	}
+	if got := s.Allowance(anchor); got != 1000 {
+		t.Fatalf("first period allows %d, want 1000", got)
+	}
+	next, _ := s.Period(anchor.Add(25 * time.Hour))
+	if got := s.Allowance(next); got != 100 {
+		t.Fatalf("after a refill %d, want 100", got)
+	}
+	s.TopUp, s.TopUpPeriod = 50, next
+	if got := s.Allowance(next); got != 150 {
+		t.Fatalf("with a top-up %d, want 150", got)
+	}
+	for _, bad := range []quota.Spec{
+		{Kind: quota.Credits, Limit: 10, RefillAmount: 5},
+		{Kind: quota.Credits, Limit: 10, Refill: time.Hour, RefillAmount: -1},
+		{Kind: quota.Credits, Limit: 10, Refill: time.Hour, RefillAmount: quota.MaxLimit + 1},
+	} {
+		if ok, _ := bad.Valid(); ok {
+			t.Errorf("%+v valid", bad)
+		}
 	}
 }

@@ -122,6 +122,7 @@ type keyRow struct {
 	OrgQuotaKind          *string
 	OrgQuotaLimit         *int64
 	OrgQuotaRefillSeconds *int
+	OrgQuotaRefillAmount  *int64
 	OrgQuotaAnchor        *time.Time
 	OrgQuotaTopup         int64
 	OrgQuotaTopupPeriod   *time.Time
@@ -132,7 +133,8 @@ type keyRow struct {
 func (row keyRow) orgQuota() *quota.Spec {
 	s, ok := quota.Columns{
 		QuotaKind: row.OrgQuotaKind, QuotaLimit: row.OrgQuotaLimit, QuotaRefillSeconds: row.OrgQuotaRefillSeconds,
-		QuotaAnchor: row.OrgQuotaAnchor, QuotaTopup: row.OrgQuotaTopup, QuotaTopupPeriod: row.OrgQuotaTopupPeriod,
+		QuotaRefillAmount: row.OrgQuotaRefillAmount,
+		QuotaAnchor:       row.OrgQuotaAnchor, QuotaTopup: row.OrgQuotaTopup, QuotaTopupPeriod: row.OrgQuotaTopupPeriod,
 	}.Spec()
 	if !ok {
 		return nil

@@ -1,14 +1,16 @@
 -- +goose Up
 -- Quotas: a key, or a whole organization (shared by its keys), may allow
 -- quota_limit requests per UTC day ('day') or month ('month'), or hold a
--- balance of quota_limit credits ('credits'), refilled to quota_limit every
--- quota_refill_seconds (NULL: never) counted from quota_anchor. Credits an
+-- balance of quota_limit credits ('credits'), set to quota_refill_amount
+-- (NULL: quota_limit) every quota_refill_seconds (NULL: never) counted from
+-- quota_anchor. Credits an
 -- admin adds (quota_topup) count in the period starting at
 -- quota_topup_period only. quota_report_only lets an over-quota request
 -- through and counts it as would_quota_exceeded.
 ALTER TABLE organizations ADD COLUMN quota_kind text CHECK (quota_kind IN ('day', 'month', 'credits'));
 ALTER TABLE organizations ADD COLUMN quota_limit bigint CHECK (quota_limit BETWEEN 1 AND 1000000000000);
 ALTER TABLE organizations ADD COLUMN quota_refill_seconds integer CHECK (quota_refill_seconds BETWEEN 60 AND 31622400);
+ALTER TABLE organizations ADD COLUMN quota_refill_amount bigint CHECK (quota_refill_amount BETWEEN 1 AND 1000000000000);
 ALTER TABLE organizations ADD COLUMN quota_anchor timestamptz;
 ALTER TABLE organizations ADD COLUMN quota_topup bigint NOT NULL DEFAULT 0 CHECK (quota_topup BETWEEN 0 AND 1000000000000);
 ALTER TABLE organizations ADD COLUMN quota_topup_period timestamptz;
@@ -17,6 +19,7 @@ ALTER TABLE organizations ADD COLUMN quota_report_only boolean NOT NULL DEFAULT 
 ALTER TABLE api_keys ADD COLUMN quota_kind text CHECK (quota_kind IN ('day', 'month', 'credits'));
 ALTER TABLE api_keys ADD COLUMN quota_limit bigint CHECK (quota_limit BETWEEN 1 AND 1000000000000);
 ALTER TABLE api_keys ADD COLUMN quota_refill_seconds integer CHECK (quota_refill_seconds BETWEEN 60 AND 31622400);
+ALTER TABLE api_keys ADD COLUMN quota_refill_amount bigint CHECK (quota_refill_amount BETWEEN 1 AND 1000000000000);
 ALTER TABLE api_keys ADD COLUMN quota_anchor timestamptz;
 ALTER TABLE api_keys ADD COLUMN quota_topup bigint NOT NULL DEFAULT 0 CHECK (quota_topup BETWEEN 0 AND 1000000000000);
 ALTER TABLE api_keys ADD COLUMN quota_topup_period timestamptz;
@@ -81,6 +84,7 @@ ALTER TABLE api_keys DROP COLUMN quota_id;
 ALTER TABLE api_keys DROP COLUMN quota_topup_period;
 ALTER TABLE api_keys DROP COLUMN quota_topup;
 ALTER TABLE api_keys DROP COLUMN quota_anchor;
+ALTER TABLE api_keys DROP COLUMN quota_refill_amount;
 ALTER TABLE api_keys DROP COLUMN quota_refill_seconds;
 ALTER TABLE api_keys DROP COLUMN quota_limit;
 ALTER TABLE api_keys DROP COLUMN quota_kind;
@@ -88,6 +92,7 @@ ALTER TABLE organizations DROP COLUMN quota_report_only;
 ALTER TABLE organizations DROP COLUMN quota_topup_period;
 ALTER TABLE organizations DROP COLUMN quota_topup;
 ALTER TABLE organizations DROP COLUMN quota_anchor;
+ALTER TABLE organizations DROP COLUMN quota_refill_amount;
 ALTER TABLE organizations DROP COLUMN quota_refill_seconds;
 ALTER TABLE organizations DROP COLUMN quota_limit;
 ALTER TABLE organizations DROP COLUMN quota_kind;
