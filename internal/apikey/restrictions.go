@@ -254,7 +254,7 @@ func nextQuota(prev *quota.Spec, next *quota.Spec, now time.Time) *quota.Spec {
 		return nil
 	}
 	out := *next
-	if prev != nil && prev.Kind == next.Kind && prev.Refill == next.Refill && prev.RefillAmount == next.RefillAmount {
+	if prev != nil && prev.Kind == next.Kind && prev.Refill == next.Refill {
 		out.Anchor, out.TopUp, out.TopUpPeriod = prev.Anchor, prev.TopUp, prev.TopUpPeriod
 	} else {
 		out.Anchor, out.TopUp, out.TopUpPeriod = now.UTC().Truncate(time.Second), 0, time.Time{}
