@@ -15,6 +15,14 @@ const (
 	KeyGraceEnded = "key.grace_ended"
 	// KeyLeaked is a key reported found in public.
 	KeyLeaked = "key.leaked"
+	// KeyCreditsAdded is an admin topping up a key's credits.
+	KeyCreditsAdded = "key.credits_added"
+)
+
+// Actions on an organization's quota recorded in the audit log.
+const (
+	OrgQuotaChanged = "org.quota_changed"
+	OrgCreditsAdded = "org.credits_added"
 )
 
 // Actions on an organization's members recorded in the audit log.

@@ -13,7 +13,8 @@ import (
 var Actions = []string{
 	LoginSucceeded, LoginFailed, ReauthFailed, OrgCreated, OrgDisabled, OrgEnabled,
 	MemberAdded, MemberInvited, MemberJoined, MemberRoleChanged, MemberRemoved, MemberDisabled, MemberEnabled, InviteRevoked,
-	KeyCreated, KeyUpdated, KeyRevoked, KeyRotated, KeyGraceEnded, KeyDisabled, KeyEnabled, KeysImported, KeyLeaked,
+	KeyCreated, KeyUpdated, KeyRevoked, KeyRotated, KeyGraceEnded, KeyDisabled, KeyEnabled, KeysImported, KeyLeaked, KeyCreditsAdded,
+	OrgQuotaChanged, OrgCreditsAdded,
 	TwoFactorEnabled, TwoFactorDisabled, TwoFactorReset, RecoveryCodeUsed, RecoveryCodesRegenerated, OrgSettingsChanged,
 	WebhookCreated, WebhookUpdated, WebhookDeleted, WebhookSecretRotated, WebhookPaused, WebhookResumed,
 }
