@@ -83,6 +83,10 @@ func (s *Server) routes() {
 	huma.Register(orgAPI, api.TestWebhookOp(), s.hooksAPI.TestWebhook)
 	huma.Register(orgAPI, api.GetPoliciesOp(), s.manage.GetPolicies)
 	huma.Register(orgAPI, api.UpdatePoliciesOp(), s.manage.UpdatePolicies)
+	huma.Register(orgAPI, api.AddKeyCreditsOp(), s.manage.AddKeyCredits)
+	huma.Register(orgAPI, api.GetOrgQuotaOp(), s.manage.GetOrgQuota)
+	huma.Register(orgAPI, api.SetOrgQuotaOp(), s.manage.SetOrgQuota)
+	huma.Register(orgAPI, api.AddOrgCreditsOp(), s.manage.AddOrgCredits)
 
 	// Operator API: an operator token, never an API key: organizations
 	// (disabling one pauses its keys), their members and invitations,

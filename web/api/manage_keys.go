@@ -37,6 +37,7 @@ type Key struct {
 	RateLimitPerMinute *int       `json:"rate_limit_per_minute" nullable:"true"`
 	BlockMinutes       *int       `json:"block_minutes" nullable:"true"`
 	Requests24h        int64      `json:"requests_24h" doc:"Requests in the last 24 hours, every outcome."`
+	Quota              *Quota     `json:"quota" doc:"The key's own quota; null for none."`
 }
 
 // CreatedKey is a new key with its secret, answered once by create and
@@ -52,8 +53,13 @@ type KeyList struct {
 	NextCursor *string `json:"next_cursor" nullable:"true" doc:"Pass as cursor for the next page; null on the last page."`
 }
 
-func keyJSON(k apikey.Key, now time.Time, requests int64) Key {
+func keyJSON(k apikey.Key, now time.Time, requests int64, quotas map[string]apikey.QuotaState) Key {
+	var q *Quota
+	if st, ok := quotas[k.ID]; ok {
+		q = quotaRead(&st)
+	}
 	return Key{
+		Quota: q,
 		ID: k.ID, Description: k.Description, Hint: k.Hint, Product: k.Product, Kind: string(k.Kind), Environment: string(k.Environment),
 		Scopes: orEmpty(k.Scopes), Domains: orEmpty(k.Domains), IPs: orEmpty(k.IPs), Status: string(k.StatusAt(now)),
 		Source: sourceOf(k), CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utc(k.Deadline()), LastUsedAt: utc(k.LastUsedAt),
@@ -92,7 +98,11 @@ func (m *Management) present(ctx context.Context, k apikey.Key) (Key, error) {
 	if err != nil {
 		return Key{}, m.fail(err)
 	}
-	return keyJSON(k, now, activity[k.ID].Last24h), nil
+	quotas, err := m.keys.QuotaStates(ctx, k.OrgID, []apikey.Key{k}, now)
+	if err != nil {
+		return Key{}, m.fail(err)
+	}
+	return keyJSON(k, now, activity[k.ID].Last24h, quotas), nil
 }
 
 // fail is err as the Problem a handler returns, its cause logged when it is
@@ -178,6 +188,7 @@ func (m *Management) ListKeys(ctx context.Context, in *ListKeysInput) (*keyListO
 	}
 	term := strings.ToLower(strings.TrimSpace(in.Q))
 	out := KeyList{Data: []Key{}}
+	var page []apikey.Key
 	for _, k := range keys {
 		if in.Cursor != "" {
 			at := k.CreatedAt.UTC()
@@ -195,7 +206,17 @@ func (m *Management) ListKeys(ctx context.Context, in *ListKeysInput) (*keyListO
 			out.NextCursor = &c
 			break
 		}
-		out.Data = append(out.Data, keyJSON(k, now, activity[k.ID].Last24h))
+		out.Data = append(out.Data, keyJSON(k, now, activity[k.ID].Last24h, nil))
+		page = append(page, k)
+	}
+	quotas, err := m.keys.QuotaStates(ctx, orgID, page, now)
+	if err != nil {
+		return nil, m.fail(err)
+	}
+	for i, k := range page {
+		if st, ok := quotas[k.ID]; ok {
+			out.Data[i].Quota = quotaRead(&st)
+		}
 	}
 	return &keyListOutput{Body: out}, nil
 }
@@ -222,9 +243,10 @@ type KeySettings struct {
 	ExpiresAt          string   `json:"expires_at,omitempty" doc:"A date (the key works through that day, UTC) or an RFC 3339 time."`
 	RateLimitPerMinute *int     `json:"rate_limit_per_minute,omitempty" nullable:"true" doc:"Requests per minute (per client IP for public keys)."`
 	BlockMinutes       *int     `json:"block_minutes,omitempty" nullable:"true" doc:"Minutes a client is blocked after exceeding the rate limit."`
+	Quota              *Quota   `json:"quota,omitempty" doc:"The key's own quota: {\"limit\", \"period\"} or {\"credits\", \"refill\"}; none when absent."`
 }
 
-func (s KeySettings) input() apikey.Input {
+func (s KeySettings) input() (apikey.Input, error) {
 	in := apikey.Input{
 		Product: s.Product, Description: s.Description, Kind: s.Kind, Environment: s.Environment, Scopes: s.Scopes,
 		Domains: strings.Join(s.Domains, "\n"), IPs: strings.Join(s.IPs, "\n"),
@@ -237,7 +259,9 @@ func (s KeySettings) input() apikey.Input {
 	if in.Environment == "" {
 		in.Environment = string(apikey.Live)
 	}
-	return in
+	var err error
+	in.Quota, err = quotaInput(s.Quota)
+	return in, err
 }
 
 // setExpiry sets in's expiry from the API's expires_at: an RFC 3339 time
@@ -270,9 +294,13 @@ func (m *Management) CreateKey(ctx context.Context, in *CreateKeyInput) (*create
 	cred := credentialOf(ctx)
 	var created apikey.Created
 	hash := idempotency.Hash([]byte("POST /v1/keys"), in.RawBody)
-	err := m.idem.Do(ctx, cred.key.ID, in.IdempotencyKey, hash, func(ctx context.Context) (string, error) {
+	settings, err := in.Body.input()
+	if err != nil {
+		return nil, m.fail(err)
+	}
+	err = m.idem.Do(ctx, cred.key.ID, in.IdempotencyKey, hash, func(ctx context.Context) (string, error) {
 		var err error
-		created, err = m.keys.Create(ctx, cred.key.OrgID, "", in.Body.input(), cred.actor)
+		created, err = m.keys.Create(ctx, cred.key.OrgID, "", settings, cred.actor)
 		return created.Key.ID, err
 	})
 	if err != nil {
@@ -300,6 +328,7 @@ type KeyChanges struct {
 	ExpiresAt          *string   `json:"expires_at,omitempty" nullable:"true" doc:"A date or an RFC 3339 time; null for none."`
 	RateLimitPerMinute *int      `json:"rate_limit_per_minute,omitempty" nullable:"true"`
 	BlockMinutes       *int      `json:"block_minutes,omitempty" nullable:"true"`
+	Quota              *Quota    `json:"quota,omitempty" doc:"Replaces the key's own quota; null for none."`
 	Kind               *string   `json:"kind,omitempty" doc:"Cannot change: only the key's own kind is accepted."`
 	Environment        *string   `json:"environment,omitempty" doc:"Cannot change: only the key's own environment is accepted."`
 	Product            *string   `json:"product,omitempty" doc:"Cannot change: only the key's own product is accepted."`
@@ -338,9 +367,15 @@ func (m *Management) UpdateKey(ctx context.Context, in *UpdateKeyInput) (*keyOut
 	s := apikey.Input{
 		Description: k.Description, Scopes: k.Scopes, Domains: strings.Join(k.Domains, "\n"), IPs: strings.Join(k.IPs, "\n"),
 		RateLimit: intString(k.RateLimitPerMinute), BlockMinutes: intString(k.BlockMinutes),
+		Quota: inputQuota(k.QuotaSpec()), ReportOnly: k.ReportOnly().List(),
 	}
 	if k.ExpiresAt != nil {
 		s.ExpiresAt = apikey.ExpiryDate(*k.ExpiresAt)
+	}
+	if _, ok := present["quota"]; ok {
+		if s.Quota, err = quotaInput(ch.Quota); err != nil {
+			return nil, m.fail(err)
+		}
 	}
 	if ch.Description != nil {
 		s.Description = *ch.Description

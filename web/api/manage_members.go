@@ -178,7 +178,7 @@ func (m *Management) RemoveMember(ctx context.Context, in *RemoveMemberInput) (*
 	for _, r := range res.Rotated {
 		k, err := m.present(ctx, r.New.Key)
 		if err != nil {
-			k = keyJSON(r.New.Key, m.now(), 0) // the member is gone: answer the secrets whatever
+			k = keyJSON(r.New.Key, m.now(), 0, nil) // the member is gone: answer the secrets whatever
 		}
 		out.Body.RotatedKeys = append(out.Body.RotatedKeys, CreatedKey{Key: k, Secret: r.New.Secret})
 	}
