@@ -63,6 +63,10 @@ var apiOps = []apiOp{
 	{"webhook-test", http.MethodPost, "/v1/webhooks/{id}/test", webhookPath("/test"), "", http.StatusNotFound},
 	{"policies", http.MethodGet, "/v1/policies", fixedPath("/api/v1/policies"), "", http.StatusOK},
 	{"policies-update", http.MethodPatch, "/v1/policies", fixedPath("/api/v1/policies"), `{"idle_days": 60}`, http.StatusOK},
+	{"key-credits", http.MethodPost, "/v1/keys/{id}/credits", keyPath("/credits"), `{"amount": 10}`, http.StatusNotFound},
+	{"quota", http.MethodGet, "/v1/quota", fixedPath("/api/v1/quota"), "", http.StatusOK},
+	{"quota-set", http.MethodPut, "/v1/quota", fixedPath("/api/v1/quota"), `{"quota": {"credits": 100}}`, http.StatusOK},
+	{"quota-credits", http.MethodPost, "/v1/quota/credits", fixedPath("/api/v1/quota/credits"), `{"amount": 10}`, http.StatusOK}, // after quota-set, in table order
 }
 
 func fixedPath(path string) func(*apiEnv, string) string {

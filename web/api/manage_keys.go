@@ -60,7 +60,7 @@ func keyJSON(k apikey.Key, now time.Time, requests int64, quotas map[string]apik
 	}
 	return Key{
 		Quota: q,
-		ID: k.ID, Description: k.Description, Hint: k.Hint, Product: k.Product, Kind: string(k.Kind), Environment: string(k.Environment),
+		ID:    k.ID, Description: k.Description, Hint: k.Hint, Product: k.Product, Kind: string(k.Kind), Environment: string(k.Environment),
 		Scopes: orEmpty(k.Scopes), Domains: orEmpty(k.Domains), IPs: orEmpty(k.IPs), Status: string(k.StatusAt(now)),
 		Source: sourceOf(k), CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utc(k.Deadline()), LastUsedAt: utc(k.LastUsedAt),
 		DisabledAt: utc(k.DisabledAt), RevokedAt: utc(k.RevokedAt), RateLimitPerMinute: k.RateLimitPerMinute, BlockMinutes: k.BlockMinutes,
