@@ -16,6 +16,7 @@ var Actions = []string{
 	KeyCreated, KeyUpdated, KeyRevoked, KeyRotated, KeyGraceEnded, KeyDisabled, KeyEnabled, KeysImported, KeyLeaked,
 	TwoFactorEnabled, TwoFactorDisabled, TwoFactorReset, RecoveryCodeUsed, RecoveryCodesRegenerated, OrgSettingsChanged,
 	WebhookCreated, WebhookUpdated, WebhookDeleted, WebhookSecretRotated, WebhookPaused, WebhookResumed,
+	KeyRestrictionEnforced, KeyRestrictionReportOnly, KeyRestricted,
 }
 
 // Filter narrows an organization's events. Zero fields match everything.
