@@ -295,7 +295,7 @@ type KeySources struct {
 // another organization has no sources.
 func (r *Reader) Sources(ctx context.Context, orgID, keyID string, since time.Time) (KeySources, error) {
 	var rows []Source
-	err := r.db.WithContext(ctx).Where("org_id = ? AND key_id = ? AND day >= ?", orgID, keyID, Day.start(since)).
+	err := r.db.WithContext(ctx).Where("org_id = ? AND key_id = ? AND kind IN ? AND day >= ?", orgID, keyID, []string{SourceIP, SourceOrigin}, Day.start(since)).
 		Find(&rows).Error
 	if err != nil {
 		return KeySources{}, fmt.Errorf("usage: sources: %w", err)
