@@ -77,11 +77,11 @@ func (s *Service) noteSwitch(ctx context.Context, tx *gorm.DB, now time.Time, ac
 		action, mode = audit.KeyRestrictionReportOnly, "report only"
 	}
 	return audit.Record(ctx, tx, now, k.OrgID, actor, action, "api_key", k.ID,
-		fmt.Sprintf("%s switched %s of %s (%s) to %s", actor.Name(), r.phrase(), k.Hint, k.Description, mode))
+		fmt.Sprintf("%s switched %s of %s (%s) to %s", actor.Name(), r.Phrase(), k.Hint, k.Description, mode))
 }
 
-// phrase is r inside a sentence: "the IP allowlist".
-func (r Restriction) phrase() string {
+// Phrase is r inside a sentence: "the IP allowlist".
+func (r Restriction) Phrase() string {
 	switch r {
 	case RestrictIPs:
 		return "the IP allowlist"

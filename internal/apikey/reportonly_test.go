@@ -3,6 +3,7 @@ package apikey
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -366,4 +367,29 @@ func restrictionNames(rs []Restriction) []string {
 		out[i] = string(r)
 	}
 	return out
+}
+
+// TestPropose: what a key can take of what its traffic used.
+func TestPropose(t *testing.T) {
+	ips := []string{"203.0.113.7", "2001:db8::1", "not-an-ip"}
+	origins := []string{"https://app.example.com", "http://[::1]:3000"}
+	scopes := []string{"read", "reports:export", "read"}
+	sg, left := testPolicy.Propose(Key{Kind: Public}, ips, origins, scopes)
+	if strings.Join(sg.IPs, ",") != "203.0.113.7,2001:db8::1" || strings.Join(sg.Origins, ",") != "https://app.example.com" || strings.Join(sg.Scopes, ",") != "read" {
+		t.Errorf("public: %+v", sg)
+	}
+	if strings.Join(left, ",") != "not-an-ip,http://[::1]:3000,reports:export" {
+		t.Errorf("left out %v", left)
+	}
+	sg, left = testPolicy.Propose(Key{Kind: Private}, nil, origins, nil)
+	if len(sg.Origins) != 0 || len(left) != 0 || !sg.Empty() {
+		t.Errorf("private: %+v, %v: a private key's origins are neither proposed nor left out", sg, left)
+	}
+	var many []string
+	for i := range MaxIPs + 2 {
+		many = append(many, fmt.Sprintf("10.0.%d.%d", i/200, i%200))
+	}
+	if sg, left = testPolicy.Propose(Key{Kind: Private}, many, nil, nil); len(sg.IPs) != MaxIPs || len(left) != 2 {
+		t.Errorf("%d addresses proposed, %d left out", len(sg.IPs), len(left))
+	}
 }

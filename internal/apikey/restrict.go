@@ -58,6 +58,34 @@ func (p Policy) Grantable(scopes []string) (kept, unknown []string) {
 	return kept, unknown
 }
 
+// Propose turns what key k's traffic used (its client addresses, web
+// origins and needed scopes) into the Suggestion k can take under p: the
+// addresses and CIDR ranges that parse, the origins that are domain
+// patterns (public keys only: a private key's origin is never checked),
+// the scopes of p's catalogue, each list within what a key holds. LeftOut
+// names what was used but cannot be proposed.
+func (p Policy) Propose(k Key, ips, origins, scopes []string) (sg Suggestion, leftOut []string) {
+	for _, ip := range ips {
+		if _, err := parsePrefix(ip); err != nil || len(sg.IPs) >= MaxIPs {
+			leftOut = append(leftOut, ip)
+			continue
+		}
+		sg.IPs = append(sg.IPs, ip)
+	}
+	if k.Kind == Public {
+		for _, o := range origins {
+			if _, err := ParseDomainPattern(o); err != nil || len(sg.Origins) >= MaxDomains {
+				leftOut = append(leftOut, o)
+				continue
+			}
+			sg.Origins = append(sg.Origins, o)
+		}
+	}
+	kept, unknown := p.Grantable(scopes)
+	sg.Scopes = kept
+	return sg, append(leftOut, unknown...)
+}
+
 // Restrict sets key keyID of orgID to what its traffic used, in one
 // transaction: its IP allowlist to sg's addresses, its allowed domains
 // (public keys only) to sg's origins, its scopes to sg's scopes (those
@@ -168,7 +196,7 @@ func restrictedText(k Key, applied []Restriction) string {
 		if len(list) > 5 {
 			text = strings.Join(list[:5], ", ") + fmt.Sprintf(" and %d more", len(list)-5)
 		}
-		parts = append(parts, strings.TrimPrefix(r.phrase(), "the ")+" "+text)
+		parts = append(parts, strings.TrimPrefix(r.Phrase(), "the ")+" "+text)
 	}
 	return strings.Join(parts, "; ")
 }
