@@ -123,3 +123,22 @@ func (r *Reader) WouldRefuse(ctx context.Context, orgID, keyID string, since tim
 	}
 	return out, nil
 }
+
+// Reported sums the requests of pts that report-only restrictions let
+// through, per would_<code> outcome, most first; ties go by outcome.
+func Reported(pts []Point) []CodeTotal {
+	sums := map[string]int64{}
+	for _, p := range pts {
+		for outcome, n := range p.Counts {
+			if IsWould(outcome) && n > 0 {
+				sums[outcome] += n
+			}
+		}
+	}
+	rows := make([]CodeTotal, 0, len(sums))
+	for code, n := range sums {
+		rows = append(rows, CodeTotal{Code: code, Total: n})
+	}
+	sortCodes(rows)
+	return rows
+}

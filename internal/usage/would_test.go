@@ -204,6 +204,9 @@ func TestWouldIsNotRejected(t *testing.T) {
 		if len(failing) != 1 || failing[0].KeyID != k1 || failing[0].Rejected != 2 {
 			t.Errorf("failing %+v", failing)
 		}
+		if got := Reported(pts); len(got) != 1 || got[0] != (CodeTotal{Code: "would_ip_not_allowed", Total: 50}) {
+			t.Errorf("reported %+v", got)
+		}
 		if !Passed(Allowed) || !Passed("would_forbidden") || Passed("forbidden") || IsWould(Allowed) {
 			t.Error("Passed or IsWould")
 		}
