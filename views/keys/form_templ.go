@@ -658,7 +658,7 @@ func keyForm(f Form, modal bool) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = reportOnlyBox(f, "scopes", "scopes").Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = reportOnlyBox(f, "scopes", "the scopes").Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -666,7 +666,7 @@ func keyForm(f Form, modal bool) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = reportOnlyBox(f, "domains", "allowed domains").Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = reportOnlyBox(f, "domains", "the domain allowlist").Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -674,7 +674,7 @@ func keyForm(f Form, modal bool) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = reportOnlyBox(f, "ips", "allowed IP addresses").Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = reportOnlyBox(f, "ips", "the IP allowlist").Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -770,11 +770,11 @@ func keyForm(f Form, modal bool) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = reportOnlyBox(f, "rate_limit", "rate limit").Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = reportOnlyBox(f, "rate_limit", "the rate limit").Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = reportOnlyBox(f, "quota", "quota").Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = reportOnlyBox(f, "quota", "the quota").Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
