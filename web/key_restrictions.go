@@ -55,17 +55,24 @@ func (s *Server) restrictionsPanel(c echo.Context, k apikey.Key, now time.Time) 
 		r.Rows = append(r.Rows, row)
 	}
 	if modes.Any() {
-		r.Summary = wouldSummary(w)
+		r.Summary = wouldSummary(w, modes)
 	}
 	return r, nil
 }
 
-// wouldSummary is the key page's line about its report-only restrictions:
-// "Would have refused 214 requests in the last 7 days, from 3 IPs."
-func wouldSummary(w usage.WouldRefuse) string {
-	text := "Would have refused " + requestsText(w.Total) + " in the last 7 days"
+// wouldSummary is the key page's line about its restrictions in
+// report-only mode now: "Would have refused 214 requests in the last 7
+// days, from 3 IPs." What a restriction enforced since then let through
+// is left out, and the addresses too when some of theirs might be its
+// (they are not kept per restriction).
+func wouldSummary(w usage.WouldRefuse, modes apikey.ReportOnly) string {
+	var total int64
+	for _, r := range modes.List() {
+		total += w.Restrictions[r]
+	}
+	text := "Would have refused " + requestsText(total) + " in the last 7 days"
 	switch {
-	case w.Total == 0 || w.IPs == 0:
+	case total == 0 || w.IPs == 0 || total != w.Total:
 	case w.MoreIPs:
 		text += ", from more than " + grouped(int64(w.IPs)) + " " + plural(int64(w.IPs), "IP", "IPs")
 	default:

@@ -78,7 +78,7 @@ func TestKeyRestrictionsPanel(t *testing.T) {
 		if got := restrictionRows(panel); !equalRows(got, want) {
 			t.Errorf("panel %v, want %v", got, want)
 		}
-		if got := r.text("would-refuse-summary"); got != "Would have refused 219 requests in the last 7 days, from 3 IPs." {
+		if got := r.text("would-refuse-summary"); got != "Would have refused 214 requests in the last 7 days." {
 			t.Errorf("summary %q", got)
 		}
 		enforce := panel.Find(`[data-testid="enforce-ips"]`)
@@ -355,4 +355,28 @@ func TestKeySuggestions(t *testing.T) {
 			t.Errorf("private key: origins shown, or applies %q", r.text("suggestions-applies"))
 		}
 	})
+}
+
+// TestWouldSummary: the summary counts what the restrictions in
+// report-only mode now let through, with its addresses when they are
+// theirs alone.
+func TestWouldSummary(t *testing.T) {
+	w := usage.WouldRefuse{Total: 219, Restrictions: map[string]int64{"ips": 214, "scopes": 5}, IPs: 3}
+	for _, tc := range []struct {
+		w     usage.WouldRefuse
+		modes apikey.ReportOnly
+		want  string
+	}{
+		{w, apikey.ReportOnly{IPs: true, Scopes: true}, "Would have refused 219 requests in the last 7 days, from 3 IPs."},
+		{w, apikey.ReportOnly{IPs: true}, "Would have refused 214 requests in the last 7 days."},
+		{w, apikey.ReportOnly{Quota: true}, "Would have refused no requests in the last 7 days."},
+		{usage.WouldRefuse{Total: 1, Restrictions: map[string]int64{"ips": 1}, IPs: 1}, apikey.ReportOnly{IPs: true}, "Would have refused 1 request in the last 7 days, from 1 IP."},
+		{usage.WouldRefuse{Total: 1204, Restrictions: map[string]int64{"ips": 1204}, IPs: 100, MoreIPs: true}, apikey.ReportOnly{IPs: true},
+			"Would have refused 1,204 requests in the last 7 days, from more than 100 IPs."},
+		{usage.WouldRefuse{Total: 9, Restrictions: map[string]int64{"rate_limit": 9}}, apikey.ReportOnly{RateLimit: true}, "Would have refused 9 requests in the last 7 days."},
+	} {
+		if got := wouldSummary(tc.w, tc.modes); got != tc.want {
+			t.Errorf("%+v %+v: %q, want %q", tc.w, tc.modes, got, tc.want)
+		}
+	}
 }
