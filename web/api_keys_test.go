@@ -46,6 +46,10 @@ var apiOps = []apiOp{
 	{"end-grace", http.MethodPost, "/v1/keys/{id}/end-grace", keyPath("/end-grace"), "", http.StatusNotFound},
 	{"key-usage", http.MethodGet, "/v1/keys/{id}/usage", keyPath("/usage"), "", http.StatusNotFound},
 	{"key-sources", http.MethodGet, "/v1/keys/{id}/sources", keyPath("/sources"), "", http.StatusNotFound},
+	{"key-restrictions", http.MethodGet, "/v1/keys/{id}/restrictions", keyPath("/restrictions"), "", http.StatusNotFound},
+	{"key-restriction-set", http.MethodPut, "/v1/keys/{id}/restrictions/{name}", keyPath("/restrictions/ips"), `{"mode": "report"}`, http.StatusNotFound},
+	{"key-suggestions", http.MethodGet, "/v1/keys/{id}/suggestions", keyPath("/suggestions"), "", http.StatusNotFound},
+	{"key-suggestions-apply", http.MethodPost, "/v1/keys/{id}/suggestions/apply", keyPath("/suggestions/apply"), "", http.StatusNotFound},
 	{"usage", http.MethodGet, "/v1/usage", fixedPath("/api/v1/usage?period=7d"), "", http.StatusOK},
 	{"audit", http.MethodGet, "/v1/audit", fixedPath("/api/v1/audit"), "", http.StatusOK},
 	{"members", http.MethodGet, "/v1/members", fixedPath("/api/v1/members"), "", http.StatusOK},
@@ -88,7 +92,7 @@ func TestAPICredentials(t *testing.T) {
 			if r.Method == echo.RouteNotFound || !strings.HasPrefix(r.Path, "/api/v1/") || strings.HasPrefix(r.Path, "/api/v1/admin/") {
 				continue // the operator API has its own table: adminOps
 			}
-			route := strings.TrimPrefix(strings.NewReplacer(":id", "{id}", ":delivery_id", "{delivery_id}").Replace(r.Path), "/api")
+			route := strings.TrimPrefix(strings.NewReplacer(":id", "{id}", ":delivery_id", "{delivery_id}", ":name", "{name}").Replace(r.Path), "/api")
 			if !slices.ContainsFunc(apiOps, func(op apiOp) bool { return op.method == r.Method && op.route == route }) {
 				t.Errorf("route %s %s has no row in apiOps", r.Method, r.Path)
 			}

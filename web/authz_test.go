@@ -75,6 +75,14 @@ var authzMatrix = map[string][roleCount]int{
 	"POST /orgs/:slug/keys/:id/rotate":    {303, 403, 422, 404, 404},
 	"GET /orgs/:slug/keys/:id/end-grace":  {303, 403, 409, 404, 404}, // :id replaced no key: nothing to end
 	"POST /orgs/:slug/keys/:id/end-grace": {303, 403, 409, 404, 404},
+
+	// Report-only restrictions: admins only. :name is ips, which the key
+	// enforces; it has had no traffic to restrict it to.
+	"GET /orgs/:slug/keys/:id/restrictions/:name/enforce":      {303, 403, 409, 404, 404},
+	"POST /orgs/:slug/keys/:id/restrictions/:name/enforce":     {303, 403, 303, 404, 404}, // enforced already: nothing changes
+	"POST /orgs/:slug/keys/:id/restrictions/:name/report-only": {303, 403, 303, 404, 404},
+	"POST /orgs/:slug/keys/:id/suggestions/apply":              {303, 403, 422, 404, 404},
+
 	"GET /orgs/:slug/members":             {303, 200, 200, 404, 404},
 	"GET /orgs/:slug/usage":               {303, 200, 200, 404, 404},
 	"GET /orgs/:slug/usage.csv":           {303, 200, 200, 404, 404},
@@ -196,7 +204,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				t.Fatal(err)
 			}
 			method, path, _ := strings.Cut(route, " ")
-			path = strings.NewReplacer(":slug", "acme", ":id", created.Key.ID, "*", "app.css").Replace(path)
+			path = strings.NewReplacer(":slug", "acme", ":id", created.Key.ID, ":name", "ips", "*", "app.css").Replace(path)
 
 			emails := [roleCount]string{"", "member@example.com", "admin@example.com", "other@example.com", "operator@example.com"}
 			for _, role := range order {

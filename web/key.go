@@ -40,6 +40,9 @@ func (s *Server) renderKey(c echo.Context, status int, k apikey.Key, f keys.Form
 	if d.Sources, err = s.keySources(c, k, now); err != nil {
 		return err
 	}
+	if err := s.keyRestrictions(c, k, now, &d); err != nil {
+		return err
+	}
 	if u.Custom.Error != "" && status == http.StatusOK {
 		status = statusOf(apperr.Invalid)
 	}

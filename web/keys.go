@@ -387,6 +387,7 @@ func keyInput(c echo.Context) apikey.Input {
 		Scopes: form["scopes"], Domains: c.FormValue("domains"), IPs: c.FormValue("ips"),
 		ExpiresAt: c.FormValue("expires_at"), RateLimit: c.FormValue("rate_limit_per_minute"),
 		BlockMinutes: c.FormValue("block_minutes"),
+		ReportOnly:   form["report_only"],
 	}
 }
 
@@ -398,6 +399,7 @@ func inputValues(in apikey.Input) keys.FormValues {
 	return keys.FormValues{ExpiresIn: preset,
 		Description: in.Description, Kind: in.Kind, Environment: in.Environment, Scopes: in.Scopes,
 		Domains: in.Domains, IPs: in.IPs, ExpiresAt: in.ExpiresAt, RateLimit: in.RateLimit, BlockMinutes: in.BlockMinutes,
+		ReportOnly: in.ReportOnly,
 	}
 }
 

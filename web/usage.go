@@ -83,6 +83,7 @@ func (s *Server) usagePage(c echo.Context) error {
 		vm.TopKeys = append(vm.TopKeys, usageview.KeyTotal{URL: keys.KeyURL(m.Slug, k.KeyID), Description: k.Description, Hint: k.Hint, Total: k.Total})
 	}
 	vm.Rejections = rejectionsOf(usage.Rejections(daily))
+	vm.Reported = rejectionsOf(usage.Reported(daily))
 	for _, k := range failing {
 		vm.Failing = append(vm.Failing, usageview.FailingKey{
 			URL: keys.KeyURL(m.Slug, k.KeyID), Description: k.Description, Hint: k.Hint, Rejected: k.Rejected, Reasons: rejectionsOf(k.Codes),

@@ -175,9 +175,13 @@ func demoKeysAndUsage(ctx context.Context, db *store.DB, cfg config.Config, orgI
 		{in: apikey.Input{Description: "Billing worker", Kind: "private", Environment: "live", Scopes: []string{write},
 			Quota: apikey.QuotaInput{Kind: "month", Limit: "60000"}},
 			createdAt: start, perHour: 90, ips: []string{"203.0.113.50"}},
-		{in: apikey.Input{Description: "Analytics export (office network only)", Kind: "private", Environment: "live", Scopes: []string{read}, IPs: "203.0.113.0/24",
-			ReportOnly: []string{string(apikey.RestrictIPs)}},
-			createdAt: start.Add(2 * day), perHour: 60, ips: office, outside: []string{"198.51.100.23", "198.51.100.61"}},
+		{in: apikey.Input{Description: "Analytics export (office network only)", Kind: "private", Environment: "live", Scopes: []string{read}, IPs: "203.0.113.0/24"},
+			createdAt: start.Add(2 * day), perHour: 60, ips: office},
+		// Tightened while in use: what its allowlist would refuse is only
+		// reported, until an admin enforces it.
+		{in: apikey.Input{Description: "Reporting partner (allowlist in report-only mode)", Kind: "private", Environment: "live", Scopes: []string{read},
+			IPs: "198.51.100.0/24", ReportOnly: []string{string(apikey.RestrictIPs)}},
+			createdAt: start.Add(4 * day), perHour: 40, ips: []string{"198.51.100.200"}, outside: []string{"192.0.2.10", "192.0.2.11"}},
 		{in: apikey.Input{Description: "Staging backend", Kind: "private", Environment: "test", Scopes: []string{read, write}},
 			createdAt: start, perHour: 120, ips: []string{"10.20.0.5"}, needs: []string{read}}, // holds a scope it never uses
 		{in: apikey.Input{Description: "CI pipeline", Kind: "private", Environment: "test", Scopes: []string{read}},
@@ -339,6 +343,9 @@ func demoUsage(rng *mrand.Rand, k apikey.Key, dk demoKey, from, to, start time.T
 			scope := ""
 			if reason == verify.CodeForbidden {
 				scope = "admin" // asked for more than the key holds
+			}
+			if r, ok := apikey.ParseRestriction(usage.RestrictionOf(reason)); ok && k.ReportOnly().Has(r) {
+				reason = usage.WouldPrefix + reason // let through, and counted
 			}
 			add(reason, scope, n)
 		}

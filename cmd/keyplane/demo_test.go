@@ -90,7 +90,7 @@ func TestDemo(t *testing.T) {
 	for _, r := range rows {
 		outcomes[r.Outcome] = true
 	}
-	for _, want := range []string{"allowed", "forbidden", "rate_limited", "domain_not_allowed", "ip_not_allowed"} {
+	for _, want := range []string{"allowed", "forbidden", "rate_limited", "domain_not_allowed", "ip_not_allowed", "would_ip_not_allowed"} {
 		if !outcomes[want] {
 			t.Errorf("no usage with outcome %s", want)
 		}

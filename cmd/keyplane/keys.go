@@ -22,7 +22,7 @@ import (
 	"keyplane/internal/usage"
 )
 
-const keysUsage = "usage: keyplane keys create | list | revoke | disable | enable | import [flags]"
+const keysUsage = "usage: keyplane keys create | list | revoke | disable | enable | enforce | report-only | import [flags]"
 
 // repeated is a flag that may be given several times.
 type repeated []string
@@ -54,6 +54,8 @@ type keysArgs struct {
 	id                               string // of revoke, disable and enable
 	file                             string // of import: a path, or - for stdin
 	legacy                           []string
+	reportOnly                       []string           // of create
+	restriction                      apikey.Restriction // of enforce and report-only
 }
 
 // keyStateVerbs are the subcommands that change one key's state, with what
@@ -70,7 +72,7 @@ func parseKeys(args []string) (keysArgs, error) {
 	args = args[1:]
 	fs := flag.NewFlagSet("keys "+a.sub, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var scopes, domains, ips, legacy repeated
+	var scopes, domains, ips, legacy, reportOnly repeated
 	var expiresIn, block durationFlag
 	fs.StringVar(&a.org, "org", "", "")
 	switch a.sub {
@@ -85,18 +87,24 @@ func parseKeys(args []string) (keysArgs, error) {
 		fs.IntVar(&a.rateLimit, "rate-limit", 0, "")
 		fs.Var(&block, "block", "")
 		fs.StringVar(&a.product, "product", "", "")
+		fs.Var(&reportOnly, "report-only", "")
 	case "list":
 		fs.BoolVar(&a.asJSON, "json", false, "")
 		fs.StringVar(&a.product, "product", "", "")
-	case "revoke", "disable", "enable":
+	case "revoke", "disable", "enable", "enforce", "report-only":
 	case "import":
 		fs.StringVar(&a.product, "product", "", "")
 		fs.Var(&legacy, "legacy-prefix", "")
 	default:
 		return keysArgs{}, usagef("unknown keys command %q; %s", a.sub, keysUsage)
 	}
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return keysArgs{}, usagef("keys %s: %v", a.sub, err)
+	}
+	if _, ok := restrictionVerbs[a.sub]; ok {
+		a.id, a.restriction, err = restrictionArgs(a.sub, fs.Args())
+		return a, err
 	}
 	_, onOneKey := keyStateVerbs[a.sub]
 	if onOneKey && fs.NArg() != 1 {
@@ -116,7 +124,8 @@ func parseKeys(args []string) (keysArgs, error) {
 		return keysArgs{}, usagef("keys create: missing --description")
 	}
 	a.scopes, a.domains, a.ips, a.expiresIn, a.block, a.id = scopes, domains, ips, expiresIn.d, block.d, fs.Arg(0)
-	return a, nil
+	a.reportOnly, err = reportOnlyList(reportOnly)
+	return a, err
 }
 
 // keysCommand runs `keyplane keys ...` on the database: create prints the
@@ -156,6 +165,7 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdin io
 		in := apikey.Input{
 			Product: a.product, Description: a.description, Kind: a.kind, Environment: a.env, Scopes: a.scopes,
 			Domains: strings.Join(a.domains, "\n"), IPs: strings.Join(a.ips, "\n"), ExpiresIn: a.expiresIn,
+			ReportOnly: a.reportOnly,
 		}
 		if a.rateLimit != 0 {
 			in.RateLimit = strconv.Itoa(a.rateLimit)
@@ -170,6 +180,8 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdin io
 		fmt.Fprintln(stdout, created.Secret)
 	case "list":
 		return listKeys(ctx, keys, db, o, a.product, a.asJSON, stdout)
+	case "enforce", "report-only":
+		return switchRestriction(ctx, keys, o.ID, a, stdout)
 	case "import":
 		lines, err := readImportFile(a.file, stdin, 0)
 		if err != nil {

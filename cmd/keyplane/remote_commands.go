@@ -60,6 +60,9 @@ func remoteKeysCommand(ctx context.Context, r *remote, args []string, stdin io.R
 		if a.product != "" {
 			body["product"] = a.product
 		}
+		if len(a.reportOnly) > 0 {
+			body["report_only"] = a.reportOnly
+		}
 		var created struct {
 			Secret string `json:"secret"`
 		}
@@ -94,6 +97,8 @@ func remoteKeysCommand(ctx context.Context, r *remote, args []string, stdin io.R
 			out = []keyJSON{}
 		}
 		return printKeys(out, a.asJSON, stdout)
+	case "enforce", "report-only":
+		return remoteSwitchRestriction(ctx, r, a, stdout)
 	default:
 		var k keyJSON
 		if err := r.do(ctx, http.MethodPost, "/api/v1/keys/"+url.PathEscape(a.id)+"/"+a.sub, nil, &k); err != nil {

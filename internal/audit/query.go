@@ -17,6 +17,7 @@ var Actions = []string{
 	OrgQuotaChanged, OrgCreditsAdded,
 	TwoFactorEnabled, TwoFactorDisabled, TwoFactorReset, RecoveryCodeUsed, RecoveryCodesRegenerated, OrgSettingsChanged,
 	WebhookCreated, WebhookUpdated, WebhookDeleted, WebhookSecretRotated, WebhookPaused, WebhookResumed,
+	KeyRestrictionEnforced, KeyRestrictionReportOnly, KeyRestricted,
 }
 
 // Filter narrows an organization's events. Zero fields match everything.

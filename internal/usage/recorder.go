@@ -148,7 +148,7 @@ func (s *stripeData) count(k countKey, at time.Time, ip netip.Addr, origin strin
 		s.hot, s.hotN = k, 1
 	}
 	src := sourceKey{keyID: k.keyID, orgID: k.orgID, day: k.hour - k.hour%86400, ip: ip, origin: originPart(origin),
-		would: len(k.outcome) > len(wouldPrefix) && k.outcome[:len(wouldPrefix)] == wouldPrefix}
+		would: len(k.outcome) > len(WouldPrefix) && k.outcome[:len(WouldPrefix)] == WouldPrefix}
 	if s.hotUse.n > 0 && src == s.hotSrc {
 		s.hotUse.n++
 		if at.After(s.hotUse.last) {

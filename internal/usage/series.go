@@ -175,12 +175,13 @@ type CodeTotal struct {
 }
 
 // Rejections sums the rejected requests of pts per error code, most
-// first; ties go by code.
+// first; ties go by code. Requests a report-only restriction let through
+// (would_<code>) were not rejected.
 func Rejections(pts []Point) []CodeTotal {
 	sums := map[string]int64{}
 	for _, p := range pts {
 		for outcome, n := range p.Counts {
-			if outcome != Allowed && n > 0 {
+			if !Passed(outcome) && n > 0 {
 				sums[outcome] += n
 			}
 		}
@@ -204,7 +205,8 @@ type KeyRejections struct {
 
 // FailingKeys returns at most n keys of orgID with the most rejected
 // requests on the UTC days from the one holding from up to to (excluded),
-// most first (ties go by key ID), each with its reasons.
+// most first (ties go by key ID), each with its reasons. Requests a
+// report-only restriction let through were not rejected.
 func (r *Reader) FailingKeys(ctx context.Context, orgID string, from, to time.Time, n int) ([]KeyRejections, error) {
 	db := r.db.Conn(ctx)
 	perCode := db.Model(&Daily{}).
@@ -228,6 +230,9 @@ func (r *Reader) FailingKeys(ctx context.Context, orgID string, from, to time.Ti
 	byKey := map[string]*KeyRejections{}
 	var keys []*KeyRejections
 	for _, r := range rows {
+		if IsWould(r.Outcome) {
+			continue
+		}
 		k := byKey[r.KeyID]
 		if k == nil {
 			k = &KeyRejections{KeyID: r.KeyID, Description: r.Description, Hint: r.Hint}

@@ -49,14 +49,7 @@ const (
 const (
 	SourceIP     = "ip"
 	SourceOrigin = "origin"
-	// SourceWouldIP is the client address of requests a report-only
-	// restriction would have refused.
-	SourceWouldIP = "would_ip"
 )
-
-// wouldPrefix starts the outcome of a request a report-only restriction
-// let through.
-const wouldPrefix = "would_"
 
 // sourceKey is one source of one key's requests on one UTC day: the client
 // address (invalid when unknown or other) and the origin as sent ("" for
@@ -308,7 +301,7 @@ type KeySources struct {
 // another organization has no sources.
 func (r *Reader) Sources(ctx context.Context, orgID, keyID string, since time.Time) (KeySources, error) {
 	var rows []Source
-	err := r.db.WithContext(ctx).Where("org_id = ? AND key_id = ? AND day >= ?", orgID, keyID, Day.start(since)).
+	err := r.db.WithContext(ctx).Where("org_id = ? AND key_id = ? AND kind IN ? AND day >= ?", orgID, keyID, []string{SourceIP, SourceOrigin}, Day.start(since)).
 		Find(&rows).Error
 	if err != nil {
 		return KeySources{}, fmt.Errorf("usage: sources: %w", err)

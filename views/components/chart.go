@@ -56,8 +56,9 @@ func (c Chart) Empty() bool {
 	return true
 }
 
-// Outcomes are the outcomes present, "allowed" first, then the error codes
-// in alphabetical order; for a chart with Series, their keys.
+// Outcomes are the outcomes present, "allowed" first, then the requests
+// report-only restrictions let through (would_<code>), then the error
+// codes, each in alphabetical order; for a chart with Series, their keys.
 func (c Chart) Outcomes() []string {
 	if c.Series != nil {
 		keys := make([]string, len(c.Series))
@@ -78,7 +79,12 @@ func (c Chart) Outcomes() []string {
 			}
 		}
 	}
-	sort.Strings(codes)
+	sort.Slice(codes, func(i, j int) bool {
+		if IsWould(codes[i]) != IsWould(codes[j]) {
+			return IsWould(codes[i])
+		}
+		return codes[i] < codes[j]
+	})
 	if seen["allowed"] {
 		return append([]string{"allowed"}, codes...)
 	}
@@ -116,6 +122,9 @@ func (c Chart) SeriesClass(key string) string {
 	if _, ok := outcomeColors[key]; ok {
 		return "bar-" + key
 	}
+	if IsWould(key) {
+		return "bar-would"
+	}
 	return "bar-other"
 }
 
@@ -152,6 +161,9 @@ var outcomeColors = map[string]string{
 
 // OutcomeColor is the fill of an outcome; unknown codes are gray.
 func OutcomeColor(outcome string) string {
+	if IsWould(outcome) {
+		return wouldColor(outcome)
+	}
 	if c, ok := outcomeColors[outcome]; ok {
 		return c
 	}
@@ -233,21 +245,26 @@ func niceMax(m int64) (top, step int64) {
 }
 
 // Panels lays the chart out: for outcomes, "Allowed" and "Rejected"
-// panels with their own scales; for Series, one panel.
+// panels with their own scales, the requests report-only restrictions let
+// through stacked on the allowed ones (they were allowed); for Series,
+// one panel.
 func (c Chart) Panels() []Panel {
 	outcomes := c.Outcomes()
 	var panels []Panel
 	if c.Series != nil {
 		panels = []Panel{{Title: "Requests", Keys: outcomes, Height: 150}}
 	} else {
-		var rejected []string
+		allowed, rejected := []string{"allowed"}, []string(nil)
 		for _, o := range outcomes {
-			if o != "allowed" {
+			switch {
+			case IsWould(o):
+				allowed = append(allowed, o)
+			case o != "allowed":
 				rejected = append(rejected, o)
 			}
 		}
 		panels = []Panel{
-			{Title: "Allowed requests", Keys: []string{"allowed"}, Height: 130, Empty: "No allowed requests"},
+			{Title: "Allowed requests", Keys: allowed, Height: 130, Empty: "No allowed requests"},
 			{Title: "Rejected requests (own scale)", Keys: rejected, Height: 80, Empty: "No rejected requests"},
 		}
 	}

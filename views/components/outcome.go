@@ -17,8 +17,12 @@ var outcomeWords = map[string]string{
 }
 
 // OutcomeText is an outcome in words: "Domain not allowed" for
-// domain_not_allowed; an unknown code is shown as it is.
+// domain_not_allowed, "Would be refused: Domain not allowed" for
+// would_domain_not_allowed; an unknown code is shown as it is.
 func OutcomeText(code string) string {
+	if IsWould(code) {
+		return wouldText(code)
+	}
 	if w, ok := outcomeWords[code]; ok {
 		return w
 	}

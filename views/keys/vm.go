@@ -281,6 +281,8 @@ type FormValues struct {
 	ExpiresIn    string // one of ExpiryPresets' names, on create
 	RateLimit    string
 	BlockMinutes string
+	// ReportOnly names the restrictions in report-only mode.
+	ReportOnly []string
 }
 
 // Form is the create or edit form of a key.
@@ -411,6 +413,10 @@ type Detail struct {
 	Cutover        *Cutover // nil unless the key this one replaced is in its grace period
 	Usage          Usage
 	Sources        Sources
+	Restrictions   Restrictions
+	// Suggestions is "Restrict to what it uses"; nil unless the viewer
+	// may apply it.
+	Suggestions *Suggestions
 }
 
 // Confirm is the revoke, disable or rotate dialog.

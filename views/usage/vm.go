@@ -21,6 +21,9 @@ type Page struct {
 	TopKeys    []KeyTotal
 	Rejections []Rejection
 	Failing    []FailingKey
+	// Reported are the requests report-only restrictions let through, by
+	// would_<code> outcome: allowed, though they would have been refused.
+	Reported []Rejection
 }
 
 // FailingKey is one of the keys with the most rejected requests.

@@ -38,6 +38,9 @@ type Key struct {
 	BlockMinutes       *int       `json:"block_minutes" nullable:"true"`
 	Requests24h        int64      `json:"requests_24h" doc:"Requests in the last 24 hours, every outcome."`
 	Quota              *Quota     `json:"quota" doc:"The key's own quota; null for none."`
+	// Report-only restrictions: see manage_restrictions.go.
+	ReportOnly []string          `json:"report_only" nullable:"false" doc:"The restrictions in report-only mode: what they would refuse is let through and counted as would_<code>."`
+	Modes      map[string]string `json:"modes" nullable:"false" doc:"Every restriction (ips, domains, rate_limit, scopes, quota) and its mode: enforce or report_only."`
 }
 
 // CreatedKey is a new key with its secret, answered once by create and
@@ -64,7 +67,7 @@ func keyJSON(k apikey.Key, now time.Time, requests int64, quotas map[string]apik
 		Scopes: orEmpty(k.Scopes), Domains: orEmpty(k.Domains), IPs: orEmpty(k.IPs), Status: string(k.StatusAt(now)),
 		Source: sourceOf(k), CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utc(k.Deadline()), LastUsedAt: utc(k.LastUsedAt),
 		DisabledAt: utc(k.DisabledAt), RevokedAt: utc(k.RevokedAt), RateLimitPerMinute: k.RateLimitPerMinute, BlockMinutes: k.BlockMinutes,
-		Requests24h: requests,
+		Requests24h: requests, ReportOnly: orEmpty(k.ReportOnly().List()), Modes: modesOf(k),
 	}
 }
 
@@ -244,13 +247,14 @@ type KeySettings struct {
 	RateLimitPerMinute *int     `json:"rate_limit_per_minute,omitempty" nullable:"true" doc:"Requests per minute (per client IP for public keys)."`
 	BlockMinutes       *int     `json:"block_minutes,omitempty" nullable:"true" doc:"Minutes a client is blocked after exceeding the rate limit."`
 	Quota              *Quota   `json:"quota,omitempty" doc:"The key's own quota: {\"limit\", \"period\"} or {\"credits\", \"refill\"}; none when absent."`
+	ReportOnly         []string `json:"report_only,omitempty" doc:"Restrictions in report-only mode (ips, domains, rate_limit, scopes, quota); the others are enforced."`
 }
 
 func (s KeySettings) input() (apikey.Input, error) {
 	in := apikey.Input{
 		Product: s.Product, Description: s.Description, Kind: s.Kind, Environment: s.Environment, Scopes: s.Scopes,
 		Domains: strings.Join(s.Domains, "\n"), IPs: strings.Join(s.IPs, "\n"),
-		RateLimit: intString(s.RateLimitPerMinute), BlockMinutes: intString(s.BlockMinutes),
+		RateLimit: intString(s.RateLimitPerMinute), BlockMinutes: intString(s.BlockMinutes), ReportOnly: s.ReportOnly,
 	}
 	setExpiry(&in, s.ExpiresAt)
 	if in.Kind == "" {
@@ -329,6 +333,7 @@ type KeyChanges struct {
 	RateLimitPerMinute *int      `json:"rate_limit_per_minute,omitempty" nullable:"true"`
 	BlockMinutes       *int      `json:"block_minutes,omitempty" nullable:"true"`
 	Quota              *Quota    `json:"quota,omitempty" doc:"Replaces the key's own quota; null for none."`
+	ReportOnly         *[]string `json:"report_only,omitempty" doc:"Replaces the restrictions in report-only mode; to switch one, PUT /keys/{id}/restrictions/{name}."`
 	Kind               *string   `json:"kind,omitempty" doc:"Cannot change: only the key's own kind is accepted."`
 	Environment        *string   `json:"environment,omitempty" doc:"Cannot change: only the key's own environment is accepted."`
 	Product            *string   `json:"product,omitempty" doc:"Cannot change: only the key's own product is accepted."`
@@ -388,6 +393,9 @@ func (m *Management) UpdateKey(ctx context.Context, in *UpdateKeyInput) (*keyOut
 	}
 	if ch.IPs != nil {
 		s.IPs = strings.Join(*ch.IPs, "\n")
+	}
+	if ch.ReportOnly != nil {
+		s.ReportOnly = *ch.ReportOnly
 	}
 	if _, ok := present["expires_at"]; ok {
 		setExpiry(&s, "")

@@ -19,7 +19,8 @@ var (
 		ID: "01960b1e-7c3a-7d7e-9f3a-2b8c4d5e6f70", Description: "CI deployer", Hint: "kp_sk_live_…a9Qz", Product: "default",
 		Kind: "private", Environment: "live", Scopes: []string{"read", "keys:manage"}, Domains: []string{},
 		IPs: []string{"203.0.113.0/24"}, Status: "active", Source: "generated", CreatedAt: exampleTime,
-		LastUsedAt: &exampleRevoked, Requests24h: 1284,
+		LastUsedAt: &exampleRevoked, Requests24h: 1284, ReportOnly: []string{},
+		Modes: map[string]string{"ips": "enforce", "domains": "enforce", "rate_limit": "enforce", "scopes": "enforce", "quota": "enforce"},
 	}
 	exampleSecret = "kp_sk_live_3xAmPLe0nLyN0tARealKeyAtA11a9Qz0wr1Fb"
 )
