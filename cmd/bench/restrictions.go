@@ -38,7 +38,7 @@ func (b *bench) restrictionsPart(ctx context.Context, env []string, kp *server, 
 		return err
 	}
 	reported, err := runCLI(ctx, b.keyplane, env, "", "keys", "create", "--org", benchOrg, "--description", "bench report-only",
-		"--ips", "192.0.2.0/24", "--report-only", "ips")
+		"--ip", "192.0.2.0/24", "--report-only", "ips")
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,7 @@ type keysArgs struct {
 	legacy                           []string
 	reportOnly                       []string           // of create
 	restriction                      apikey.Restriction // of enforce and report-only
+	quota                            apikey.QuotaInput  // of create
 }
 
 // keyStateVerbs are the subcommands that change one key's state, with what
@@ -73,6 +74,7 @@ func parseKeys(args []string) (keysArgs, error) {
 	fs := flag.NewFlagSet("keys "+a.sub, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var scopes, domains, ips, legacy, reportOnly repeated
+	var credits string
 	var expiresIn, block durationFlag
 	fs.StringVar(&a.org, "org", "", "")
 	switch a.sub {
@@ -88,6 +90,11 @@ func parseKeys(args []string) (keysArgs, error) {
 		fs.Var(&block, "block", "")
 		fs.StringVar(&a.product, "product", "", "")
 		fs.Var(&reportOnly, "report-only", "")
+		fs.StringVar(&a.quota.Limit, "quota", "", "")
+		fs.StringVar(&a.quota.Kind, "quota-period", "", "")
+		fs.StringVar(&credits, "credits", "", "")
+		fs.StringVar(&a.quota.Refill, "refill", "", "")
+		fs.StringVar(&a.quota.RefillAmount, "refill-amount", "", "")
 	case "list":
 		fs.BoolVar(&a.asJSON, "json", false, "")
 		fs.StringVar(&a.product, "product", "", "")
@@ -125,7 +132,30 @@ func parseKeys(args []string) (keysArgs, error) {
 	}
 	a.scopes, a.domains, a.ips, a.expiresIn, a.block, a.id = scopes, domains, ips, expiresIn.d, block.d, fs.Arg(0)
 	a.reportOnly, err = reportOnlyList(reportOnly)
-	return a, err
+	if err != nil {
+		return a, err
+	}
+	return a, quotaArgs(&a.quota, credits)
+}
+
+// quotaArgs reads --quota N --quota-period day|month, or --credits N with
+// an optional --refill INTERVAL and --refill-amount N, into q.
+func quotaArgs(q *apikey.QuotaInput, credits string) error {
+	switch {
+	case credits != "" && (q.Limit != "" || q.Kind != ""):
+		return usagef("keys create: give either --quota and --quota-period, or --credits")
+	case credits != "":
+		q.Kind, q.Limit = "credits", credits
+	case (q.Refill != "" || q.RefillAmount != "") && credits == "":
+		return usagef("keys create: --refill and --refill-amount go with --credits")
+	case q.Limit != "" && q.Kind == "":
+		return usagef("keys create: --quota needs --quota-period day or month")
+	case q.Kind != "" && q.Kind != "day" && q.Kind != "month":
+		return usagef("keys create: --quota-period is day or month (for credits, use --credits)")
+	case q.Kind != "" && q.Limit == "":
+		return usagef("keys create: --quota-period needs --quota N")
+	}
+	return nil
 }
 
 // keysCommand runs `keyplane keys ...` on the database: create prints the
@@ -165,7 +195,7 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdin io
 		in := apikey.Input{
 			Product: a.product, Description: a.description, Kind: a.kind, Environment: a.env, Scopes: a.scopes,
 			Domains: strings.Join(a.domains, "\n"), IPs: strings.Join(a.ips, "\n"), ExpiresIn: a.expiresIn,
-			ReportOnly: a.reportOnly,
+			ReportOnly: a.reportOnly, Quota: a.quota,
 		}
 		if a.rateLimit != 0 {
 			in.RateLimit = strconv.Itoa(a.rateLimit)

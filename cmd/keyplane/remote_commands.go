@@ -8,9 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"keyplane/internal/apikey"
 	"keyplane/web/api"
 )
 
@@ -62,6 +64,9 @@ func remoteKeysCommand(ctx context.Context, r *remote, args []string, stdin io.R
 		}
 		if len(a.reportOnly) > 0 {
 			body["report_only"] = a.reportOnly
+		}
+		if q := quotaBody(a.quota); q != nil {
+			body["quota"] = q
 		}
 		var created struct {
 			Secret string `json:"secret"`
@@ -208,4 +213,30 @@ func remoteAdminCommand(ctx context.Context, r *remote, args []string, stdout io
 		fmt.Fprintf(stdout, "added %s to %s as %s\n", m.Email, a.orgSlug, a.role)
 	}
 	return nil
+}
+
+// quotaBody is q as the management API takes it, or nil for none. The
+// numbers go as typed: the server says what is wrong with them.
+func quotaBody(q apikey.QuotaInput) map[string]any {
+	num := func(s string) any {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return n
+		}
+		return s
+	}
+	switch q.Kind {
+	case "":
+		return nil
+	case "credits":
+		body := map[string]any{"credits": num(q.Limit)}
+		if q.Refill != "" {
+			amount := q.RefillAmount
+			if amount == "" {
+				amount = q.Limit
+			}
+			body["refill"] = map[string]any{"amount": num(amount), "interval": q.Refill}
+		}
+		return body
+	}
+	return map[string]any{"limit": num(q.Limit), "period": q.Kind}
 }
