@@ -2,7 +2,10 @@
 // that stops within 7 days and within 1 day (key.expiring), one that
 // stopped (key.expired, also for an old key reaching the end of its
 // rotation grace period), and one unused for its organization's idle period
-// (key.idle, and when the organization asks, disabled at once).
+// (key.idle, and when the organization asks, disabled at once); and
+// quotas 80% spent (key.quota_low, org.quota_low) or spent
+// (key.quota_exhausted, org.quota_exhausted), once per period each,
+// claimed in quota_notices the same way.
 //
 // A Job runs on every replica. Each event is sent once: the replica that
 // sends it first inserts a row in key_reminders, keyed by the key, the
@@ -107,6 +110,7 @@ type Result struct {
 	Expired  int // key.expired events queued
 	Idle     int // key.idle events queued
 	Disabled int // idle keys disabled
+	Quota    int // quota events queued (key.quota_* and org.quota_*)
 }
 
 // Run runs the job at once and then every Interval until ctx ends; a
@@ -127,13 +131,16 @@ func (j *Job) Run(ctx context.Context) {
 }
 
 // RunOnce sends what is due at the job's now: expiry reminders first, then
-// idle keys. It goes on past a failing key or step and returns the first
+// idle keys, then quota events. It goes on past a failing key or step and returns the first
 // error with what it did.
 func (j *Job) RunOnce(ctx context.Context) (Result, error) {
 	var res Result
 	now := j.now().UTC()
 	err := j.expiries(ctx, now, &res)
 	if e := j.idle(ctx, now, &res); err == nil {
+		err = e
+	}
+	if e := j.quotas(ctx, now, &res); err == nil {
 		err = e
 	}
 	return res, err
