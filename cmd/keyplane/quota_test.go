@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"keyplane/internal/config"
 	"keyplane/internal/ratelimit/ratelimittest"
 	"keyplane/internal/store"
 	"keyplane/internal/store/storetest"
@@ -162,5 +164,80 @@ func TestQuotaExactAcrossReplicas(t *testing.T) {
 	}
 	if got := spentOf(t, opts, "Shared"); got != 100 {
 		t.Fatalf("quota_spent = %d after both stopped, want 100", got)
+	}
+}
+
+// TestReportOnlyCountsEqualRequests sends requests that report-only
+// restrictions would refuse, each kind a known number of times, through a
+// running server, stops it, and finds exactly those numbers per outcome in
+// the database, with the refused addresses among the key's sources.
+func TestReportOnlyCountsEqualRequests(t *testing.T) {
+	getenv := env(t, map[string]string{"KEYPLANE_ADDR": "127.0.0.1:0", "KEYPLANE_SCOPES": "sms:send=Send SMS;reports:read=Read reports"})
+	createOrgWithKeys(t, getenv)
+	code, key, stderr := runCLI(t, getenv, "", "keys", "create", "--org", "acme", "--description", "Tightened",
+		"--scope", "sms:send", "--ip", "203.0.113.0/24", "--credits", "5", "--report-only", "ips,scopes,quota")
+	if code != 0 {
+		t.Fatalf("keys create: %d %s", code, stderr)
+	}
+	srv := startServer(t, getenv)
+	client := &http.Client{Timeout: 5 * time.Second}
+	send := func(n int, body map[string]any) {
+		for range n {
+			body["key"] = strings.TrimSpace(key)
+			raw, _ := json.Marshal(body)
+			res, err := client.Post("http://"+srv.addr+"/v1/verify", "application/json", bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out verifyOut
+			json.NewDecoder(res.Body).Decode(&out)
+			res.Body.Close()
+			if !out.Valid {
+				t.Fatalf("a report-only restriction refused: %+v", out)
+			}
+		}
+	}
+	send(3, map[string]any{"ip": "203.0.113.9", "scope": "sms:send"})      // allowed: spends 3 of 5
+	send(4, map[string]any{"ip": "198.51.100.7", "scope": "sms:send"})     // would_ip_not_allowed (spends on)
+	send(2, map[string]any{"ip": "203.0.113.9", "scope": "reports:read"})  // would_forbidden
+	send(5, map[string]any{"ip": "203.0.113.9", "scope": "sms:send"})      // would_quota_exceeded: 9 spent of 5
+	send(1, map[string]any{"ip": "198.51.100.8", "scope": "reports:read"}) // the first of two: would_ip_not_allowed
+	srv.stop(t)
+
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := openDB(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows []struct {
+		Outcome string
+		Total   int64
+	}
+	if err := db.Raw("SELECT outcome, SUM(count) AS total FROM usage_hourly GROUP BY outcome").Scan(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, r := range rows {
+		got[r.Outcome] = r.Total
+	}
+	want := map[string]int64{"allowed": 3, "would_ip_not_allowed": 5, "would_forbidden": 2, "would_quota_exceeded": 5}
+	if len(got) != len(want) {
+		t.Errorf("outcomes %v, want %v", got, want)
+	}
+	for o, n := range want {
+		if got[o] != n {
+			t.Errorf("%s: %d, want %d (all: %v)", o, got[o], n, got)
+		}
+	}
+	var wouldIPs []string
+	if err := db.Raw("SELECT value FROM usage_sources WHERE kind = 'would_ip' ORDER BY value").Scan(&wouldIPs).Error; err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(wouldIPs, ",") != "198.51.100.7,198.51.100.8,203.0.113.9" {
+		t.Errorf("would_ip sources %v", wouldIPs)
 	}
 }
