@@ -105,6 +105,13 @@ func TestAPIOrgQuota(t *testing.T) {
 		if q, _ := r.body["quota"].(map[string]any); r.status != 200 || q["balance"] != 1000.0 || r.body["report_only"] != true {
 			t.Fatalf("put: %d %s", r.status, r.raw)
 		}
+		// Managing keys spends no quota, and a spent quota never locks the
+		// organization out of lifting it.
+		for range 5 {
+			if r := a.call("GET", "/v1/quota", "/api/v1/quota", manage, ""); r.status != 200 || r.body["quota"].(map[string]any)["balance"] != 1000.0 {
+				t.Fatalf("a management call spent the quota: %d %s", r.status, r.raw)
+			}
+		}
 		r = a.call("POST", "/v1/quota/credits", "/api/v1/quota/credits", manage, `{"amount": 500}`)
 		if q, _ := r.body["quota"].(map[string]any); r.status != 200 || q["balance"] != 1500.0 {
 			t.Fatalf("credits: %d %s", r.status, r.raw)
@@ -114,6 +121,14 @@ func TestAPIOrgQuota(t *testing.T) {
 		}
 		if r := a.call("GET", "/v1/quota", "/api/v1/quota", a.creds[credOtherOrg], ""); r.body["quota"] != nil {
 			t.Errorf("the other organization sees a quota: %s", r.raw)
+		}
+		if r := a.call("PUT", "/v1/quota", "/api/v1/quota", manage, `{"quota": {"credits": 1}}`); r.status != 200 {
+			t.Fatalf("one credit: %d %s", r.status, r.raw)
+		}
+		for range 3 {
+			if r := a.call("GET", "/v1/quota", "/api/v1/quota", manage, ""); r.status != 200 {
+				t.Fatalf("with one credit: %d %s", r.status, r.raw)
+			}
 		}
 		r = a.call("PUT", "/v1/quota", "/api/v1/quota", manage, `{"quota": null}`)
 		if r.status != 200 || r.body["quota"] != nil {

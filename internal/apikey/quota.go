@@ -156,6 +156,17 @@ func topUpSQL(amount int64, start time.Time) map[string]any {
 	}
 }
 
+// topUpFits is the condition under which topUpSQL keeps the period's
+// top-up within quota.MaxLimit.
+func topUpFits(db *gorm.DB, amount int64, start time.Time) *gorm.DB {
+	return db.Where("(quota_topup_period IS NULL OR quota_topup_period <> ? OR quota_topup <= ?)", start, quota.MaxLimit-amount)
+}
+
+// errTopUpTooLarge refuses a top-up past what a period may hold.
+var errTopUpTooLarge = apperr.InvalidFields(map[string]string{
+	"amount": fmt.Sprintf("This would take the credits added this period past %d.", int64(quota.MaxLimit)),
+})
+
 // TopUp adds amount credits to key id's balance for its current refill
 // period (or for good, when it is never refilled), on every key sharing
 // its quota (a rotated key in its grace period). Returns NotFound, Invalid
@@ -190,10 +201,13 @@ func (s *Service) TopUp(ctx context.Context, orgID, id string, amount int64, act
 			if sk.QuotaSubject() != subject {
 				continue
 			}
-			res := tx.Model(&Key{}).Where("org_id = ? AND id = ? AND quota_kind = ?", orgID, sk.ID, string(quota.Credits)).
+			res := topUpFits(tx.Model(&Key{}), amount, start).Where("org_id = ? AND id = ? AND quota_kind = ?", orgID, sk.ID, string(quota.Credits)).
 				Updates(topUpSQL(amount, start))
 			if res.Error != nil {
 				return fmt.Errorf("apikey: top up: %w", res.Error)
+			}
+			if res.RowsAffected == 0 {
+				return errTopUpTooLarge
 			}
 			if err := s.recordChange(tx, sk.KeyHash, now); err != nil {
 				return err
@@ -272,9 +286,13 @@ func (s *Service) TopUpOrg(ctx context.Context, orgID string, amount int64, acto
 			return apperr.InvalidFields(map[string]string{"amount": "Only an organization with a credits quota takes credits."})
 		}
 		start, _ := spec.Period(now)
-		res := tx.Table("organizations").Where("id = ? AND quota_kind = ?", orgID, string(quota.Credits)).Updates(topUpSQL(amount, start))
+		res := topUpFits(tx.Table("organizations"), amount, start).Where("id = ? AND quota_kind = ?", orgID, string(quota.Credits)).
+			Updates(topUpSQL(amount, start))
 		if res.Error != nil {
 			return fmt.Errorf("apikey: top up org: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return errTopUpTooLarge
 		}
 		if err := s.orgChanged(ctx, tx, now); err != nil {
 			return err

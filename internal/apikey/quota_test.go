@@ -147,6 +147,13 @@ func TestTopUp(t *testing.T) {
 				t.Errorf("top-up %d of %s: %v, want Invalid", tc.amount, tc.id, err)
 			}
 		}
+		// The period's credits added stay within the largest quota.
+		if _, err := f.svc.TopUp(ctx, f.org, next2.Key.ID, quota.MaxLimit-10, f.actor); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.TopUp(ctx, f.org, next2.Key.ID, 1, f.actor); apperr.CodeOf(err) != apperr.Invalid {
+			t.Errorf("a top-up past the largest quota: %v, want Invalid", err)
+		}
 		if _, err := f.svc.TopUp(ctx, f.other, next2.Key.ID, 5, f.otherActor); apperr.CodeOf(err) != apperr.NotFound {
 			t.Errorf("another org's top-up: %v, want NotFound", err)
 		}
@@ -222,7 +229,16 @@ func TestOrgQuota(t *testing.T) {
 		if _, err := f.svc.TopUpOrg(ctx, f.org, 5, f.actor); apperr.CodeOf(err) != apperr.Invalid {
 			t.Fatalf("top-up without a credits quota: %v", err)
 		}
-		if ev := f.events(t, f.org, audit.OrgQuotaChanged); len(ev) != 2 {
+		if _, err := f.svc.SetOrgQuota(ctx, f.org, QuotaInput{Kind: "credits", Limit: "5"}, false, f.actor); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.TopUpOrg(ctx, f.org, quota.MaxLimit, f.actor); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.TopUpOrg(ctx, f.org, 1, f.actor); apperr.CodeOf(err) != apperr.Invalid {
+			t.Fatalf("an org top-up past the largest quota: %v", err)
+		}
+		if ev := f.events(t, f.org, audit.OrgQuotaChanged); len(ev) != 3 {
 			t.Fatalf("%d quota change events", len(ev))
 		}
 		if got := DescribeQuota(&quota.Spec{Kind: quota.Credits, Limit: 5000, Refill: 24 * time.Hour, RefillAmount: 100}, true); got != "5,000 credits, set to 100 every 1d (report only)" {

@@ -374,12 +374,17 @@ func TestPropose(t *testing.T) {
 	ips := []string{"203.0.113.7", "2001:db8::1", "not-an-ip"}
 	origins := []string{"https://app.example.com", "http://[::1]:3000"}
 	scopes := []string{"read", "reports:export", "read"}
-	sg, left := testPolicy.Propose(Key{Kind: Public}, ips, origins, scopes)
+	sg, left := testPolicy.Propose(Key{Kind: Public, Scopes: List{"read", "write"}}, ips, origins, scopes)
 	if strings.Join(sg.IPs, ",") != "203.0.113.7,2001:db8::1" || strings.Join(sg.Origins, ",") != "https://app.example.com" || strings.Join(sg.Scopes, ",") != "read" {
 		t.Errorf("public: %+v", sg)
 	}
 	if strings.Join(left, ",") != "not-an-ip,http://[::1]:3000,reports:export" {
 		t.Errorf("left out %v", left)
+	}
+	// A scope the key does not hold, seen on requests a report-only scope
+	// check let through, is left out: restricting never grants.
+	if sg, left := testPolicy.Propose(Key{Kind: Private, Scopes: List{"write"}}, nil, nil, []string{"read", "write"}); strings.Join(sg.Scopes, ",") != "write" || strings.Join(left, ",") != "read" {
+		t.Errorf("scopes not held: %+v, left %v", sg, left)
 	}
 	sg, left = testPolicy.Propose(Key{Kind: Private}, nil, origins, nil)
 	if len(sg.Origins) != 0 || len(left) != 0 || !sg.Empty() {

@@ -82,7 +82,15 @@ func (p Policy) Propose(k Key, ips, origins, scopes []string) (sg Suggestion, le
 		}
 	}
 	kept, unknown := p.Grantable(scopes)
-	sg.Scopes = kept
+	// Restricting narrows: a scope the key does not hold (seen on requests
+	// a report-only scope check let through) is never proposed.
+	for _, sc := range kept {
+		if slices.Contains(k.Scopes, sc) || slices.Contains(k.Scopes, config.ScopeAdmin) {
+			sg.Scopes = append(sg.Scopes, sc)
+		} else {
+			leftOut = append(leftOut, sc)
+		}
+	}
 	return sg, append(leftOut, unknown...)
 }
 

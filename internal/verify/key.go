@@ -151,7 +151,8 @@ func (s DBStore) KeyByHash(ctx context.Context, hash []byte) (*Key, error) {
 	err := db.Table("api_keys AS k").
 		Select("k.*, o.slug AS org_slug, o.name AS org_name, o.disabled_at AS org_disabled_at, "+
 			"o.quota_kind AS org_quota_kind, o.quota_limit AS org_quota_limit, "+
-			"o.quota_refill_seconds AS org_quota_refill_seconds, o.quota_anchor AS org_quota_anchor, "+
+			"o.quota_refill_seconds AS org_quota_refill_seconds, o.quota_refill_amount AS org_quota_refill_amount, "+
+			"o.quota_anchor AS org_quota_anchor, "+
 			"o.quota_topup AS org_quota_topup, o.quota_topup_period AS org_quota_topup_period, "+
 			"o.quota_report_only AS org_quota_report_only").
 		Joins("JOIN organizations AS o ON o.id = k.org_id").

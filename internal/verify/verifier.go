@@ -77,6 +77,9 @@ type Request struct {
 	// quota.DefaultCost.
 	Cost    int
 	HasCost bool
+	// NoQuota skips the quotas: the key authenticates a call that is not a
+	// request of the API the quotas meter (the management API).
+	NoQuota bool
 }
 
 func (r Request) productOrDefault() string {
@@ -122,6 +125,20 @@ type QuotaResult struct {
 	// KeySubject and OrgSubject are the ids the key's and the
 	// organization's quotas count under ("" for none).
 	KeySubject, OrgSubject string
+}
+
+// Shown returns the balance an answer reports: the refusing quota's, with
+// nothing left, when a quota refused; else the one with the least left.
+func (q *QuotaResult) Shown() quota.Balance {
+	if !q.Allowed {
+		b := q.Key
+		if q.RefusedBy != q.KeySubject {
+			b = q.Org
+		}
+		b.Remaining = 0
+		return b
+	}
+	return q.Tightest()
 }
 
 // Tightest returns the balance of the quota with the least left, the
@@ -403,7 +420,7 @@ func (v *Verifier) decide(ctx context.Context, req *Request, now time.Time) Resu
 		}
 	}
 
-	if k.Quota == nil && k.OrgQuota == nil {
+	if (k.Quota == nil && k.OrgQuota == nil) || req.NoQuota {
 		return Result{Allowed: true, Key: k, RateLimit: rl, Would: would}
 	}
 	q := v.spend(ctx, k, req, now)

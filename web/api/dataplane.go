@@ -270,7 +270,7 @@ func setRateLimitHeaders(h http.Header, res verify.Result) {
 		}
 		return
 	}
-	b := q.Tightest()
+	b := q.Shown()
 	reset := quotaReset(b, res.At)
 	// Each value is built in one buffer: a key with a quota pays two
 	// strings for them, not one per piece.

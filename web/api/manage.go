@@ -210,12 +210,18 @@ func (m *Management) authenticate(api huma.API) func(huma.Context, func(huma.Con
 			return
 		}
 		ip := m.resolver.Resolve(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
-		res := m.verifier.Verify(ctx.Context(), verify.Request{Key: key, ClientIP: ip, AnyProduct: true})
+		// Managing keys is no request of the API the quotas meter: it
+		// neither spends nor waits for a quota.
+		res := m.verifier.Verify(ctx.Context(), verify.Request{Key: key, ClientIP: ip, AnyProduct: true, NoQuota: true})
 		if !res.Allowed {
 			switch Status(res.Code) {
 			case http.StatusUnauthorized:
 				fail(NewProblem(verify.CodeUnauthorized, res.Message))
 			case http.StatusTooManyRequests:
+				if res.RateLimit == nil {
+					fail(NewProblem(res.Code, res.Message))
+					break
+				}
 				fail(NewProblem(res.Code, res.Message).WithHeader("Retry-After", strconv.Itoa(res.RateLimit.RetryAfterSeconds())))
 			default:
 				fail(NewProblem(res.Code, res.Message))

@@ -146,3 +146,29 @@ func TestVerifyCost(t *testing.T) {
 		t.Fatalf("cost 3 with 3 left: %v", body)
 	}
 }
+
+// TestQuotaHeadersNameTheRefusingQuota: when the organization's enforced
+// quota refuses, the answer shows its balance, at 0, even though the
+// key's report-only quota has less left.
+func TestQuotaHeadersNameTheRefusingQuota(t *testing.T) {
+	a := newAPIEnv(t)
+	k := meteredKey(quota.Day, 1)
+	k.Report = verify.ReportQuota
+	k.OrgQuota = &quota.Subject{ID: "org-1", Spec: quota.Spec{Kind: quota.Credits, Limit: 3}}
+	secret := a.add(t, k)
+	for range 2 {
+		a.do(authRequest(secret))
+	}
+	rec, body := a.do(authRequest(secret, HeaderCost, "2")) // untrusted: costs 1, leaves the org 0
+	if rec.Code != http.StatusOK {
+		t.Fatalf("third request: %d %v", rec.Code, body)
+	}
+	rec, body = a.do(authRequest(secret))
+	wantErrorShape(t, rec, body, http.StatusTooManyRequests, verify.CodeQuotaExceeded)
+	if got := rec.Header().Get("RateLimit"); got != `"quota";r=0` {
+		t.Fatalf("RateLimit %q, want the organization's credits at 0 (no reset)", got)
+	}
+	if got := rec.Header().Get("Retry-After"); got != "" {
+		t.Fatalf("Retry-After %q for credits that never refill", got)
+	}
+}

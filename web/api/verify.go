@@ -114,7 +114,7 @@ func (d *DataPlane) Verify(c echo.Context) error {
 		out.RateLimit = &rateLimitBody{Limit: rl.Limit, Remaining: rl.Remaining, Reset: rl.RetryAfterSeconds()}
 	}
 	if q := res.Quota; q != nil {
-		b := q.Tightest()
+		b := q.Shown()
 		out.Quota = &quotaBody{Limit: b.Limit, Remaining: b.Remaining}
 		if reset := quotaReset(b, res.At); reset >= 0 {
 			out.Quota.Reset = &reset
