@@ -248,7 +248,10 @@ func FormatInterval(d time.Duration) string {
 // nextQuota is what a key (or organization) stores once its quota becomes
 // next, having been prev, at now: an unchanged kind and refill keeps its
 // anchor and top-up, so editing the amount keeps what was spent and
-// added; a new kind or refill starts afresh from now.
+// added; a new kind or refill drops the top-up, and credits count from a
+// new anchor, now. (Requests per day or month count in calendar periods:
+// what the current one spent still counts under the new kind when both
+// periods start at the same instant.)
 func nextQuota(prev *quota.Spec, next *quota.Spec, now time.Time) *quota.Spec {
 	if next == nil {
 		return nil

@@ -21,8 +21,10 @@ const (
 	// ended periods.
 	sweepEvery = 4096
 	// keepPending is how long after its period ended an amount Redis has
-	// not taken over yet is kept: as long as Redis keeps the counter it
-	// would go to.
+	// not taken over yet is kept. Only a spend in the current period hands
+	// pending amounts over, so one of an ended period never reaches Redis;
+	// it is still in the database (the usage flush writes every spend),
+	// and is dropped here after a day so memory stays bounded.
 	keepPending = 24 * time.Hour
 )
 
