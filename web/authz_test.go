@@ -75,6 +75,8 @@ var authzMatrix = map[string][roleCount]int{
 	"POST /orgs/:slug/keys/:id/rotate":    {303, 403, 422, 404, 404},
 	"GET /orgs/:slug/keys/:id/end-grace":  {303, 403, 409, 404, 404}, // :id replaced no key: nothing to end
 	"POST /orgs/:slug/keys/:id/end-grace": {303, 403, 409, 404, 404},
+	"GET /orgs/:slug/keys/:id/credits":    {303, 403, 409, 404, 404}, // the key has no credits quota
+	"POST /orgs/:slug/keys/:id/credits":   {303, 403, 409, 404, 404},
 	"GET /orgs/:slug/members":             {303, 200, 200, 404, 404},
 	"GET /orgs/:slug/usage":               {303, 200, 200, 404, 404},
 	"GET /orgs/:slug/usage.csv":           {303, 200, 200, 404, 404},
@@ -120,6 +122,9 @@ var authzMatrix = map[string][roleCount]int{
 	"POST /orgs/:slug/settings":               {303, 403, 303, 404, 404}, // an empty form: nothing required, nothing changes
 	"POST /orgs/:slug/settings/leaks":         {303, 403, 422, 404, 404}, // an empty form: no policy chosen
 	"POST /orgs/:slug/settings/keys":          {303, 403, 303, 404, 404}, // an empty form: every key policy off
+	"POST /orgs/:slug/settings/quota":         {303, 403, 303, 404, 404}, // an empty form: no quota
+	"GET /orgs/:slug/settings/credits":        {303, 403, 409, 404, 404}, // the organization has no credits quota
+	"POST /orgs/:slug/settings/credits":       {303, 403, 409, 404, 404},
 
 	// Webhooks: admins only. :id is a key's id, no endpoint's; an empty
 	// form has no URL.
