@@ -127,10 +127,19 @@ func (s *Server) keyOOB(c echo.Context, k apikey.Key) ([]templ.Component, error)
 	return []templ.Component{keys.KeyHeader(d, true), keys.KeyEdit(d, true), keys.KeyQuota(q, true)}, nil
 }
 
-// keyUpdate saves a key's editable settings. Admins only.
+// keyUpdate saves a key's editable settings. Admins only. A form without
+// report_only fields (an empty one marks a form that has them) leaves
+// which restrictions only report as they are.
 func (s *Server) keyUpdate(c echo.Context) error {
 	m := currentMembership(c)
 	in := keyInput(c)
+	if _, ok := c.Request().PostForm["report_only"]; !ok {
+		stored, err := s.keys.Get(c.Request().Context(), m.ID, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		in.ReportOnly = stored.ReportOnly().List()
+	}
 	k, err := s.keys.Update(c.Request().Context(), m.ID, c.Param("id"), in, actor(c))
 	if apperr.Is(err, apperr.Invalid) {
 		old, gerr := s.keys.Get(c.Request().Context(), m.ID, c.Param("id"))

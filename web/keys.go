@@ -393,7 +393,7 @@ func keyInput(c echo.Context) apikey.Input {
 		Product: c.FormValue("product"), Description: c.FormValue("description"), Kind: c.FormValue("kind"), Environment: c.FormValue("environment"),
 		Scopes: form["scopes"], Domains: c.FormValue("domains"), IPs: c.FormValue("ips"),
 		ExpiresAt: c.FormValue("expires_at"), RateLimit: c.FormValue("rate_limit_per_minute"),
-		BlockMinutes: c.FormValue("block_minutes"), Quota: quotaInput(c),
+		BlockMinutes: c.FormValue("block_minutes"), Quota: quotaInput(c), ReportOnly: form["report_only"],
 	}
 }
 

@@ -169,6 +169,27 @@ func TestKeyQuotaForm(t *testing.T) {
 			t.Fatalf("a refused edit stored %+v", spec)
 		}
 
+		// Which restrictions only report is kept by an edit that does not
+		// show them, and set by one that does.
+		reporting := k.newKey(k.acme.ID, apikey.Input{
+			Description: "Reporting", IPs: "192.0.2.0/24", Quota: apikey.QuotaInput{Kind: "day", Limit: "10"}, ReportOnly: []string{"ips", "quota"},
+		})
+		rpage := "/orgs/acme/keys/" + reporting.ID
+		if c.get(rpage).testid("quota-report-only").Length() != 1 {
+			t.Error("a report-only quota is not flagged on the key's page")
+		}
+		form := withQuota(url.Values{"description": {"Reporting"}, "ips": {"192.0.2.0/24"}}, "day", "20", "", "")
+		wantRedirect(t, c.post(rpage, form), rpage)
+		if got := k.reload(reporting.ID); !got.ReportQuota || !got.ReportIPs || got.QuotaSpec().Limit != 20 {
+			t.Errorf("an edit of the quota: report-only quota %v, IPs %v, limit %d", got.ReportQuota, got.ReportIPs, got.QuotaSpec().Limit)
+		}
+		form.Set("report_only", "")
+		form.Add("report_only", "ips")
+		wantRedirect(t, c.post(rpage, form), rpage)
+		if got := k.reload(reporting.ID); got.ReportQuota || !got.ReportIPs {
+			t.Errorf("a form with report_only fields: quota %v, IPs %v", got.ReportQuota, got.ReportIPs)
+		}
+
 		// A refill set through the API that the menu does not list is kept.
 		kept := k.newKey(k.acme.ID, apikey.Input{Description: "Half-daily", Quota: apikey.QuotaInput{Kind: "credits", Limit: "50", Refill: "12h"}})
 		if got := quotaFields(c.get("/orgs/acme/keys/"+kept.ID), "key-form"); got != [4]string{"credits", "50", "12h", ""} {
