@@ -280,6 +280,31 @@
     if (dialog) dialog.close();
   });
 
+  // Quota fields: the amount only with a quota, the refill and its amount
+  // only for credits. Hidden fields are disabled too, so they do not post;
+  // one holding an error stays. Without this script every field shows.
+  function syncQuotaBox(box) {
+    var chosen = box.querySelector('input[name="quota_kind"]:checked');
+    var kind = chosen ? chosen.value : "none";
+    var show = function (selector, on) {
+      box.querySelectorAll(selector).forEach(function (el) {
+        var keep = on || !!el.querySelector('[aria-invalid="true"]');
+        el.hidden = !keep;
+        el.querySelectorAll("input, select").forEach(function (field) { field.disabled = !keep; });
+      });
+    };
+    show("[data-quota-amount]", kind !== "none");
+    show("[data-quota-credits]", kind === "credits");
+  }
+  function syncQuota(root) {
+    (root || document).querySelectorAll("[data-quota-fields]").forEach(syncQuotaBox);
+  }
+  document.addEventListener("change", function (ev) {
+    if (ev.target.name !== "quota_kind" || !ev.target.closest) return;
+    var box = ev.target.closest("[data-quota-fields]");
+    if (box) syncQuotaBox(box);
+  });
+
   // Controls that need this script stay hidden without it.
   function showScripted(root) {
     (root || document).querySelectorAll("[data-needs-js][hidden]").forEach(function (el) { el.hidden = false; });
@@ -287,6 +312,7 @@
 
   document.addEventListener("htmx:afterSettle", function (ev) {
     showScripted(ev.target);
+    syncQuota(ev.target);
     applyTheme();
     var modal = document.getElementById("modal");
     if (modal && modal.contains(ev.target)) openModal(modal);
@@ -338,6 +364,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     var modal = document.getElementById("modal");
     showScripted();
+    syncQuota();
     if (modal) openModal(modal);
     syncTimeZone();
   });

@@ -83,6 +83,8 @@ var authzMatrix = map[string][roleCount]int{
 	"POST /orgs/:slug/keys/:id/restrictions/:name/report-only": {303, 403, 303, 404, 404},
 	"POST /orgs/:slug/keys/:id/suggestions/apply":              {303, 403, 422, 404, 404},
 
+	"GET /orgs/:slug/keys/:id/credits":    {303, 403, 409, 404, 404}, // the key has no credits quota
+	"POST /orgs/:slug/keys/:id/credits":   {303, 403, 409, 404, 404},
 	"GET /orgs/:slug/members":             {303, 200, 200, 404, 404},
 	"GET /orgs/:slug/usage":               {303, 200, 200, 404, 404},
 	"GET /orgs/:slug/usage.csv":           {303, 200, 200, 404, 404},
@@ -128,6 +130,9 @@ var authzMatrix = map[string][roleCount]int{
 	"POST /orgs/:slug/settings":               {303, 403, 303, 404, 404}, // an empty form: nothing required, nothing changes
 	"POST /orgs/:slug/settings/leaks":         {303, 403, 422, 404, 404}, // an empty form: no policy chosen
 	"POST /orgs/:slug/settings/keys":          {303, 403, 303, 404, 404}, // an empty form: every key policy off
+	"POST /orgs/:slug/settings/quota":         {303, 403, 303, 404, 404}, // an empty form: no quota
+	"GET /orgs/:slug/settings/credits":        {303, 403, 409, 404, 404}, // the organization has no credits quota
+	"POST /orgs/:slug/settings/credits":       {303, 403, 409, 404, 404},
 
 	// Webhooks: admins only. :id is a key's id, no endpoint's; an empty
 	// form has no URL.

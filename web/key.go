@@ -32,6 +32,9 @@ func (s *Server) renderKey(c echo.Context, status int, k apikey.Key, f keys.Form
 		return err
 	}
 	d.Cutover = cutover
+	if d.Quota, err = s.keyQuota(c, k, now); err != nil {
+		return err
+	}
 	u, err := s.keyUsage(c, k)
 	if err != nil {
 		return err
@@ -100,21 +103,46 @@ func (s *Server) actorName(c echo.Context, id *string) string {
 }
 
 // keyChanged answers an htmx mutation of key k made from its page: the
-// dialog closes, a toast says what happened, and the page's header and
-// edit form are swapped out of band with k's new state.
+// dialog closes, a toast says what happened, and the page's header, edit
+// form and quota are swapped out of band with k's new state.
 func (s *Server) keyChanged(c echo.Context, k apikey.Key, message string) error {
-	d := s.keyDetail(c, k, s.keyForm(c, k.Product, formValues(k)), s.now())
-	d.Form.CSRFToken = csrfToken(c)
+	oob, err := s.keyOOB(c, k)
+	if err != nil {
+		return err
+	}
 	h := c.Response().Header()
 	h.Set("HX-Reswap", "none")
 	h.Set("HX-Trigger", keys.CloseModalEvt)
-	return render(c, http.StatusOK, templ.Join(keys.KeyHeader(d, true), keys.KeyEdit(d, true), components.ToastOOB(message)))
+	return render(c, http.StatusOK, templ.Join(append(oob, components.ToastOOB(message))...))
 }
 
-// keyUpdate saves a key's editable settings. Admins only.
+// keyOOB are the parts of key k's page that change with its state, as
+// out-of-band swaps: its header, its edit form, and its quota (whose "Add
+// credits" only a working key offers).
+func (s *Server) keyOOB(c echo.Context, k apikey.Key) ([]templ.Component, error) {
+	now := s.now()
+	d := s.keyDetail(c, k, s.keyForm(c, k.Product, formValues(k)), now)
+	d.Form.CSRFToken = csrfToken(c)
+	q, err := s.keyQuota(c, k, now)
+	if err != nil {
+		return nil, err
+	}
+	return []templ.Component{keys.KeyHeader(d, true), keys.KeyEdit(d, true), keys.KeyQuota(q, true)}, nil
+}
+
+// keyUpdate saves a key's editable settings. Admins only. A form without
+// report_only fields (an empty one marks a form that has them) leaves
+// which restrictions only report as they are.
 func (s *Server) keyUpdate(c echo.Context) error {
 	m := currentMembership(c)
 	in := keyInput(c)
+	if _, ok := c.Request().PostForm["report_only"]; !ok {
+		stored, err := s.keys.Get(c.Request().Context(), m.ID, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		in.ReportOnly = stored.ReportOnly().List()
+	}
 	k, err := s.keys.Update(c.Request().Context(), m.ID, c.Param("id"), in, actor(c))
 	if apperr.Is(err, apperr.Invalid) {
 		old, gerr := s.keys.Get(c.Request().Context(), m.ID, c.Param("id"))
@@ -245,8 +273,9 @@ func (s *Server) keyRotate(c echo.Context) error {
 	deadline := s.oldDeadline(old)
 	var oob []templ.Component
 	if isHTMX(c) {
-		d := s.keyDetail(c, old, s.keyForm(c, old.Product, formValues(old)), s.now())
-		oob = append(oob, keys.KeyHeader(d, true), keys.KeyEdit(d, true))
+		if oob, err = s.keyOOB(c, old); err != nil {
+			return err
+		}
 	}
 	return s.reveal(c, created.Key.Product, keys.Reveal{
 		Slug: m.Slug, Secret: created.Secret, Hint: created.Key.Hint, Description: created.Key.Description,

@@ -108,10 +108,17 @@ func (s *Server) keysList(c echo.Context) error {
 	shown, pager := pageOf(list, f.Page)
 	vm.Pager = pager
 	vm.Filter.Page = pager.Page
+	quotas, err := s.keys.QuotaStates(ctx, m.ID, shown, now)
+	if err != nil {
+		return err
+	}
 	for _, k := range shown {
 		r := withActivity(keyRow(k, m.Slug, now), activity.byKey[k.ID])
 		r.Idle = idleText(k, policy.IdleDays, now)
 		r.Product = names[k.Product]
+		if st, ok := quotas[k.ID]; ok {
+			r.Quota = quotaMeter("row-quota-"+k.ID, st, k.ReportQuota, now)
+		}
 		if k.ReplacedByID != nil && k.InGrace(now) {
 			successor := byID[*k.ReplacedByID]
 			if successor == nil { // filtered out of the page: rare, one read
@@ -386,8 +393,7 @@ func keyInput(c echo.Context) apikey.Input {
 		Product: c.FormValue("product"), Description: c.FormValue("description"), Kind: c.FormValue("kind"), Environment: c.FormValue("environment"),
 		Scopes: form["scopes"], Domains: c.FormValue("domains"), IPs: c.FormValue("ips"),
 		ExpiresAt: c.FormValue("expires_at"), RateLimit: c.FormValue("rate_limit_per_minute"),
-		BlockMinutes: c.FormValue("block_minutes"),
-		ReportOnly:   form["report_only"],
+		BlockMinutes: c.FormValue("block_minutes"), Quota: quotaInput(c), ReportOnly: form["report_only"],
 	}
 }
 
@@ -399,7 +405,7 @@ func inputValues(in apikey.Input) keys.FormValues {
 	return keys.FormValues{ExpiresIn: preset,
 		Description: in.Description, Kind: in.Kind, Environment: in.Environment, Scopes: in.Scopes,
 		Domains: in.Domains, IPs: in.IPs, ExpiresAt: in.ExpiresAt, RateLimit: in.RateLimit, BlockMinutes: in.BlockMinutes,
-		ReportOnly: in.ReportOnly,
+		ReportOnly: in.ReportOnly, Quota: quotaFormValues(in.Quota),
 	}
 }
 

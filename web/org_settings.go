@@ -62,6 +62,9 @@ func (s *Server) renderSettings(c echo.Context, status int, f settings.Form) err
 	if f.Policy, err = s.policyForm(c, f.Policy); err != nil {
 		return err
 	}
+	if f.Quota, err = s.orgQuotaForm(c, f.Quota); err != nil {
+		return err
+	}
 	return render(c, status, settings.Page(s.page(c, "Settings"), f))
 }
 

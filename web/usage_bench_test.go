@@ -62,6 +62,16 @@ func benchUsage(b *testing.B, db *store.DB, now time.Time) int {
 			b.Fatal(err)
 		}
 		total += len(rows)
+		// What a key with a quota spent, this period and the 30 before.
+		if spec := k.QuotaSpec(); spec != nil {
+			start, _ := spec.Period(now)
+			for d := range 31 {
+				err := db.Create(&usage.Spent{SubjectID: k.QuotaSubject(), OrgID: k.OrgID, PeriodStart: start.AddDate(0, 0, -d), Spent: int64(100 + i + d), UpdatedAt: now}).Error
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
 	}
 	if db.Dialect == store.Postgres {
 		if err := db.Exec("VACUUM ANALYZE").Error; err != nil { // as autovacuum would have by now

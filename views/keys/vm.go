@@ -24,6 +24,9 @@ const (
 	// both out of band.
 	KeyHeaderID = "key-header"
 	KeyEditID   = "key-edit"
+	// QuotaID is the key page's quota section, which adding credits
+	// swaps out of band.
+	QuotaID = "key-quota"
 	// CloseModalEvt tells app.js to close the open dialog, after a
 	// mutation that answered with out-of-band swaps only.
 	CloseModalEvt = "close-modal"
@@ -94,6 +97,8 @@ type Row struct {
 	// and per UTC day over the last 7 days; the list shows them.
 	Requests24h string
 	Activity    components.Spark
+	// Quota is the standing of the key's own quota; nil without one.
+	Quota *components.QuotaMeter
 }
 
 // Filter is the list's filter form, with its order and page.
@@ -283,6 +288,7 @@ type FormValues struct {
 	BlockMinutes string
 	// ReportOnly names the restrictions in report-only mode.
 	ReportOnly []string
+	Quota        components.QuotaValues
 }
 
 // Form is the create or edit form of a key.
@@ -411,6 +417,7 @@ type Detail struct {
 	SuccessorHint  string
 	PredecessorURL string
 	Cutover        *Cutover // nil unless the key this one replaced is in its grace period
+	Quota          QuotaSection
 	Usage          Usage
 	Sources        Sources
 	Restrictions   Restrictions
@@ -418,6 +425,23 @@ type Detail struct {
 	// may apply it.
 	Suggestions *Suggestions
 }
+
+// QuotaSection is the key page's quota: the key's own and, smaller, its
+// organization's, each nil when there is none.
+type QuotaSection struct {
+	Key     *components.QuotaMeter
+	Org     *components.QuotaMeter
+	OrgName string
+	// CreditsURL, set for an admin and a working key with a credits
+	// quota, opens the add-credits dialog.
+	CreditsURL string
+}
+
+// Any reports whether there is a quota to show.
+func (q QuotaSection) Any() bool { return q.Key != nil || q.Org != nil }
+
+// CreditsURL is where credits are added to key id's balance.
+func CreditsURL(slug, id string) string { return KeyURL(slug, id) + "/credits" }
 
 // Confirm is the revoke, disable or rotate dialog.
 type Confirm struct {
