@@ -3,6 +3,7 @@ package apikey
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -53,11 +54,17 @@ func readSpent(db *gorm.DB, pairs map[string]time.Time) (map[string]int64, error
 		return out, nil
 	}
 	ids := make([]string, 0, len(pairs))
-	for id := range pairs {
+	var starts []time.Time
+	for id, start := range pairs {
 		ids = append(ids, id)
+		if !slices.ContainsFunc(starts, start.Equal) {
+			starts = append(starts, start)
+		}
 	}
 	var rows []spentRow
-	if err := db.Table("quota_spent").Select("subject_id, period_start, spent").Where("subject_id IN ?", ids).Find(&rows).Error; err != nil {
+	err := db.Table("quota_spent").Select("subject_id, period_start, spent").
+		Where("subject_id IN ? AND period_start IN ?", ids, starts).Find(&rows).Error
+	if err != nil {
 		return nil, fmt.Errorf("apikey: read quota spent: %w", err)
 	}
 	for _, r := range rows {
