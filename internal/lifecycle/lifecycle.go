@@ -111,6 +111,7 @@ type Result struct {
 	Idle     int // key.idle events queued
 	Disabled int // idle keys disabled
 	Quota    int // quota events queued (key.quota_* and org.quota_*)
+	Pruned   int // amounts of ended quota periods deleted
 }
 
 // Run runs the job at once and then every Interval until ctx ends; a
@@ -141,6 +142,11 @@ func (j *Job) RunOnce(ctx context.Context) (Result, error) {
 		err = e
 	}
 	if e := j.quotas(ctx, now, &res); err == nil {
+		err = e
+	}
+	n, e := j.pruneSpent(ctx, now)
+	res.Pruned = n
+	if err == nil {
 		err = e
 	}
 	return res, err

@@ -173,3 +173,71 @@ func (j *Job) claimQuota(ctx context.Context, r spentRow, notice string, now tim
 	}
 	return res.RowsAffected == 1, nil
 }
+
+// pruneAfter is how long an amount is kept after its last spend before
+// a run checks whether its period has ended; pruneBatch bounds the rows
+// one run looks at.
+const (
+	pruneAfter = 48 * time.Hour
+	pruneBatch = 1000
+)
+
+// pruneSpent deletes the amounts of periods that have ended (or of quotas
+// that no longer exist): only the current period's amount counts, and a
+// day quota would otherwise leave a row a day behind. A balance of credits
+// never refilled has one period, which never ends, and is kept.
+func (j *Job) pruneSpent(ctx context.Context, now time.Time) (int, error) {
+	var rows []spentRow
+	err := j.bounded(ctx, func(ctx context.Context) error {
+		return j.db.Conn(ctx).Table("quota_spent").Select("subject_id, org_id, period_start, spent").
+			Where("updated_at < ?", now.Add(-pruneAfter)).Order("updated_at").Limit(pruneBatch).Find(&rows).Error
+	})
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	current := map[string]time.Time{} // subject → its current period's start; absent: no quota
+	orgs, subjects := map[string]bool{}, []string{}
+	for _, r := range rows {
+		if r.SubjectID == r.OrgID {
+			orgs[r.OrgID] = true
+		} else {
+			subjects = append(subjects, r.SubjectID)
+		}
+	}
+	var keys []apikey.Key
+	err = j.bounded(ctx, func(ctx context.Context) error {
+		return j.db.Conn(ctx).Where("quota_kind IS NOT NULL AND (id IN ? OR quota_id IN ?)", subjects, subjects).Find(&keys).Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("lifecycle: read quotas to prune: %w", err)
+	}
+	for _, k := range keys {
+		start, _ := k.QuotaSpec().Period(now)
+		current[k.QuotaSubject()] = start
+	}
+	for orgID := range orgs {
+		q, err := j.keys.OrgQuota(ctx, orgID, now)
+		if err != nil {
+			return 0, err
+		}
+		if q.State != nil {
+			current[orgID] = q.State.PeriodStart
+		}
+	}
+	deleted := 0
+	for _, r := range rows {
+		if start, ok := current[r.SubjectID]; ok && start.Equal(r.PeriodStart) {
+			continue
+		}
+		err := j.bounded(ctx, func(ctx context.Context) error {
+			res := j.db.Conn(ctx).Exec("DELETE FROM quota_spent WHERE subject_id = ? AND period_start = ? AND updated_at < ?",
+				r.SubjectID, r.PeriodStart.UTC(), now.Add(-pruneAfter))
+			deleted += int(res.RowsAffected)
+			return res.Error
+		})
+		if err != nil {
+			return deleted, fmt.Errorf("lifecycle: prune quota amounts: %w", err)
+		}
+	}
+	return deleted, nil
+}

@@ -141,3 +141,43 @@ func TestQuotaEventsTwoReplicas(t *testing.T) {
 		}
 	})
 }
+
+// TestPruneSpent deletes the amounts of ended periods two days after their
+// last spend, and keeps the current periods' and a never-refilled balance.
+func TestPruneSpent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		ctx := context.Background()
+		day, err := e.keys.Create(ctx, e.org, "", apikey.Input{Description: "Daily", Kind: "private", Environment: "live",
+			Quota: apikey.QuotaInput{Kind: "day", Limit: "100"}}, e.admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prepaid, err := e.keys.Create(ctx, e.org, "", apikey.Input{Description: "Prepaid", Kind: "private", Environment: "live",
+			Quota: apikey.QuotaInput{Kind: "credits", Limit: "100"}}, e.admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		today, _ := day.Key.QuotaSpec().Period(e.clock.Now())
+		anchor, _ := prepaid.Key.QuotaSpec().Period(e.clock.Now())
+		e.spend(t, day.Key.ID, today, 5)
+		e.spend(t, prepaid.Key.ID, anchor, 7)
+		e.spend(t, "0190a3b4-0000-7000-8000-000000000001", today, 3) // a quota no key has any more
+		e.clock.Advance(72 * time.Hour)
+		now, _ := day.Key.QuotaSpec().Period(e.clock.Now())
+		e.spend(t, day.Key.ID, now, 1)
+		if res := e.run(t); res.Pruned != 2 {
+			t.Fatalf("pruned %d, want the ended day and the gone quota", res.Pruned)
+		}
+		var left []struct {
+			SubjectID   string
+			PeriodStart time.Time
+		}
+		if err := db.Table("quota_spent").Order("spent").Find(&left).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != 2 || left[0].SubjectID != day.Key.ID || !left[0].PeriodStart.Equal(now) || left[1].SubjectID != prepaid.Key.ID {
+			t.Fatalf("left %+v", left)
+		}
+	})
+}
