@@ -139,7 +139,7 @@ func formValues(k apikey.Key) keys.FormValues {
 		Description: k.Description, Kind: string(k.Kind), Environment: string(k.Environment),
 		Scopes: k.Scopes, Domains: strings.Join(k.Domains, "\n"), IPs: strings.Join(k.IPs, "\n"),
 		ReportOnly: k.ReportOnly().List(),
-		Quota: quotaValues(k.QuotaSpec()),
+		Quota:      quotaValues(k.QuotaSpec()),
 	}
 	if k.ExpiresAt != nil {
 		v.ExpiresAt = apikey.ExpiryDate(*k.ExpiresAt)

@@ -288,7 +288,7 @@ type FormValues struct {
 	BlockMinutes string
 	// ReportOnly names the restrictions in report-only mode.
 	ReportOnly []string
-	Quota        components.QuotaValues
+	Quota      components.QuotaValues
 }
 
 // Form is the create or edit form of a key.
