@@ -170,7 +170,10 @@ func TestAPISuggestions(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		a := newAPIEnv(t, db)
 		manage := a.creds[credManage]
-		target := a.mustKey(a.acme.ID, apikey.Input{Description: "Storefront", Kind: "public", Environment: "live", Domains: "example.com", Scopes: []string{"read", "write"}}).Key
+		// Its domains and scopes only report: restricting never touches an
+		// enforced restriction.
+		target := a.mustKey(a.acme.ID, apikey.Input{Description: "Storefront", Kind: "public", Environment: "live", Domains: "example.com", Scopes: []string{"read", "write"},
+			ReportOnly: []string{"domains", "scopes"}}).Key
 		path := "/api/v1/keys/" + target.ID + "/suggestions"
 
 		r := a.call("GET", "/v1/keys/{id}/suggestions", path, manage, "")

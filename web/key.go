@@ -117,8 +117,9 @@ func (s *Server) keyChanged(c echo.Context, k apikey.Key, message string) error 
 }
 
 // keyOOB are the parts of key k's page that change with its state, as
-// out-of-band swaps: its header, its edit form, and its quota (whose "Add
-// credits" only a working key offers).
+// out-of-band swaps: its header, its edit form, its quota (whose "Add
+// credits" only a working key offers) and its restrictions (whose switches
+// only a working key offers, and whose modes the quota shows too).
 func (s *Server) keyOOB(c echo.Context, k apikey.Key) ([]templ.Component, error) {
 	now := s.now()
 	d := s.keyDetail(c, k, s.keyForm(c, k.Product, formValues(k)), now)
@@ -127,7 +128,11 @@ func (s *Server) keyOOB(c echo.Context, k apikey.Key) ([]templ.Component, error)
 	if err != nil {
 		return nil, err
 	}
-	return []templ.Component{keys.KeyHeader(d, true), keys.KeyEdit(d, true), keys.KeyQuota(q, true)}, nil
+	panel, err := s.restrictionsPanel(c, k, now)
+	if err != nil {
+		return nil, err
+	}
+	return []templ.Component{keys.KeyHeader(d, true), keys.KeyEdit(d, true), keys.KeyQuota(q, true), keys.RestrictionsPanel(panel, true)}, nil
 }
 
 // keyUpdate saves a key's editable settings. Admins only. A form without

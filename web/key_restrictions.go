@@ -7,14 +7,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"keyplane/internal/apikey"
 	"keyplane/internal/apperr"
 	"keyplane/internal/quota"
 	"keyplane/internal/usage"
-	"keyplane/views/components"
 	"keyplane/views/keys"
 )
 
@@ -300,21 +298,12 @@ func (s *Server) keySwitch(c echo.Context, on bool) error {
 	return s.restrictionsChanged(c, k, message)
 }
 
-// restrictionsChanged answers an htmx switch: the dialog closes, a toast
-// says what happened, and the Restrictions panel and the edit form (whose
-// report-only boxes follow the modes) are swapped out of band.
+// restrictionsChanged answers an htmx switch as any change of the key
+// made from its page: the Restrictions panel, the edit form (whose
+// report-only boxes follow the modes) and the quota (which says whether it
+// only reports) are swapped out of band.
 func (s *Server) restrictionsChanged(c echo.Context, k apikey.Key, message string) error {
-	now := s.now()
-	panel, err := s.restrictionsPanel(c, k, now)
-	if err != nil {
-		return err
-	}
-	d := s.keyDetail(c, k, s.keyForm(c, k.Product, formValues(k)), now)
-	d.Form.CSRFToken = csrfToken(c)
-	h := c.Response().Header()
-	h.Set("HX-Reswap", "none")
-	h.Set("HX-Trigger", keys.CloseModalEvt)
-	return render(c, http.StatusOK, templ.Join(keys.RestrictionsPanel(panel, true), keys.KeyEdit(d, true), components.ToastOOB(message)))
+	return s.keyChanged(c, k, message)
 }
 
 // keyApplySuggestions restricts a key to what its traffic of the last 30

@@ -238,10 +238,10 @@ func TestRestrict(t *testing.T) {
 		f := newFixture(t, db, 100)
 		ctx := context.Background()
 
-		// A private key holding admin and keys:manage, with a rate limit in
-		// report-only mode already.
+		// A private key holding admin and keys:manage, with no IP allowlist,
+		// and its rate limit and scopes in report-only mode already.
 		c := f.create(t, privateInput(func(in *Input) {
-			in.Scopes, in.IPs, in.RateLimit, in.ReportOnly = []string{"admin", "keys:manage"}, "10.0.0.0/8", "100", []string{"rate_limit"}
+			in.Scopes, in.RateLimit, in.ReportOnly = []string{"admin", "keys:manage"}, "100", []string{"rate_limit", "scopes"}
 			in.Domains = "ignored.example.com"
 		}))
 		f.takeChanged()
@@ -278,9 +278,19 @@ func TestRestrict(t *testing.T) {
 			t.Errorf("audit %+v", evs)
 		}
 
-		// A public key: origins become its domains; no scope observed
-		// leaves its scopes alone, and their mode.
-		p := f.create(t, publicInput(func(in *Input) { in.Scopes = []string{"read", "write"} }))
+		// Restricting never loosens: an enforced IP allowlist, enforced
+		// domains and enforced scopes are left as they are.
+		tight := f.create(t, privateInput(func(in *Input) { in.Scopes, in.IPs = []string{"read"}, "10.0.0.0/8" }))
+		if _, err := f.svc.Restrict(ctx, f.org, tight.Key.ID, sg, f.actor); !apperr.Is(err, apperr.Invalid) {
+			t.Errorf("a key whose restrictions are all enforced: %v, want Invalid (nothing to restrict)", err)
+		}
+		if got := f.get(t, tight.Key.ID); strings.Join(got.IPs, ",") != "10.0.0.0/8" || got.ReportOnly().Any() {
+			t.Errorf("an enforced key changed: %v %+v", got.IPs, got.ReportOnly())
+		}
+
+		// A public key whose domains only report: origins become its
+		// domains; no scope observed leaves its scopes alone, and their mode.
+		p := f.create(t, publicInput(func(in *Input) { in.Scopes, in.ReportOnly = []string{"read", "write"}, []string{"domains"} }))
 		k, err = f.svc.Restrict(ctx, f.org, p.Key.ID, Suggestion{Origins: []string{"https://app.example.com", "http://localhost:3000"}}, f.actor)
 		if err != nil {
 			t.Fatal(err)

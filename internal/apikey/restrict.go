@@ -30,16 +30,37 @@ func (sg Suggestion) Empty() bool {
 // public key and sg has origins, the scopes when sg has scopes.
 func (sg Suggestion) Restrictions(k Key) []Restriction {
 	var out []Restriction
-	if len(sg.IPs) > 0 {
+	if len(sg.IPs) > 0 && !Enforced(k, RestrictIPs) {
 		out = append(out, RestrictIPs)
 	}
-	if k.Kind == Public && len(sg.Origins) > 0 {
+	if k.Kind == Public && len(sg.Origins) > 0 && !Enforced(k, RestrictDomains) {
 		out = append(out, RestrictDomains)
 	}
-	if len(sg.Scopes) > 0 {
+	if len(sg.Scopes) > 0 && !Enforced(k, RestrictScopes) {
 		out = append(out, RestrictScopes)
 	}
 	return out
+}
+
+// Enforced reports whether k enforces restriction r with values of its
+// own. Restricting a key to what it used never touches such a
+// restriction: putting its new values in report-only mode would let
+// through what it refuses now.
+func Enforced(k Key, r Restriction) bool {
+	if k.ReportOnly().Has(r) {
+		return false
+	}
+	switch r {
+	case RestrictIPs:
+		return len(k.IPs) > 0
+	case RestrictDomains:
+		return len(k.Domains) > 0
+	case RestrictScopes:
+		// A key's scopes are always checked: none held refuses every
+		// request that needs one.
+		return true
+	}
+	return false
 }
 
 // Grantable splits scopes into those of the policy's catalogue, in order

@@ -372,7 +372,8 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input, actor 
 		}
 		k.Description, k.Scopes, k.Domains, k.IPs = set.Description, set.Scopes, set.Domains, set.IPs
 		k.ExpiresAt, k.RateLimitPerMinute, k.BlockMinutes = set.ExpiresAt, set.RateLimitPerMinute, set.BlockMinutes
-		k.Columns = quota.ColumnsOf(nextQuota(k.QuotaSpec(), set.Quota, now))
+		prev := k.QuotaSpec()
+		k.Columns = quota.ColumnsOf(nextQuota(prev, set.Quota, now))
 		k.setReportOnly(set.ReportOnly)
 		k.UpdatedAt = now
 		upd := map[string]any{
@@ -380,7 +381,15 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input, actor 
 			"expires_at": k.ExpiresAt, "rate_limit_per_minute": k.RateLimitPerMinute,
 			"block_minutes": k.BlockMinutes, "updated_at": now,
 		}
-		maps.Copy(upd, k.Columns.Map())
+		cols := k.Columns.Map()
+		if prev != nil && set.Quota != nil && prev.Kind == set.Quota.Kind && prev.Refill == set.Quota.Refill {
+			// The period and its top-up stay: leaving them out of the
+			// write keeps a top-up made meanwhile.
+			delete(cols, "quota_anchor")
+			delete(cols, "quota_topup")
+			delete(cols, "quota_topup_period")
+		}
+		maps.Copy(upd, cols)
 		maps.Copy(upd, reportOnlyMap(set.ReportOnly))
 		res := tx.Model(&Key{}).Where("org_id = ? AND id = ? AND revoked_at IS NULL AND replaced_by_id IS NULL", orgID, id).Updates(upd)
 		if res.Error != nil {

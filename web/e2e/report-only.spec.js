@@ -119,7 +119,8 @@ test('restrict a key to what it uses, as report-only restrictions ready to enfor
   await expect(ipValues.nth(0)).toContainText('3');
   await expect(ipValues.nth(1)).toContainText('198.51.100.8');
   await expect(suggestions.getByTestId('suggested-scopes')).toContainText('read');
-  await expect(suggestions.getByTestId('suggestions-applies')).toHaveText('Applying sets the IP allowlist and the scopes to these, in report-only mode.');
+  // The key's scopes are enforced: restricting never loosens them.
+  await expect(suggestions.getByTestId('suggestions-applies')).toHaveText('Applying sets the IP allowlist to these, in report-only mode.');
   await expectAccessible(page);
 
   await suggestions.getByTestId('apply-suggestions').click();
@@ -127,8 +128,7 @@ test('restrict a key to what it uses, as report-only restrictions ready to enfor
   const ips = restriction(page, 'ips');
   await expect(ips.getByTestId('restriction-mode')).toHaveText('Report only');
   await expect(ips.getByTestId('restriction-setting')).toHaveText('198.51.100.7/32, 198.51.100.8/32');
-  await expect(restriction(page, 'scopes').getByTestId('restriction-mode')).toHaveText('Report only');
-  await expect(restriction(page, 'scopes').getByTestId('restriction-setting')).toHaveText('read');
+  await expect(restriction(page, 'scopes').getByTestId('restriction-mode')).toHaveText('Enforced');
   await expect(ips.getByTestId('enforce-ips')).toBeVisible();
   await expect(page.getByTestId('would-refuse-summary')).toBeVisible();
 
