@@ -108,7 +108,7 @@ func (s *Server) keyCreditsAdd(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	message := fmt.Sprintf("Added %s credits to %s (%s).", apikey.Thousands(amount), k.Hint, k.Description)
+	message := fmt.Sprintf("Added %s to %s (%s).", apikey.Count(amount, "credit", "credits"), k.Hint, k.Description)
 	if isHTMX(c) {
 		q, err := s.keyQuota(c, k, s.now())
 		if err != nil {

@@ -119,28 +119,28 @@ func quotaText(q *quota.Spec) string {
 	case q == nil:
 		return "No quota of its own"
 	case q.Kind == quota.Day:
-		return grouped(q.Limit) + " requests per UTC day"
+		return apikey.Count(q.Limit, "request", "requests") + " per UTC day"
 	case q.Kind == quota.Month:
-		return grouped(q.Limit) + " requests per UTC month"
+		return apikey.Count(q.Limit, "request", "requests") + " per UTC month"
 	case q.Refill > 0:
-		return grouped(q.Limit) + " credits, refilled every " + apikey.FormatInterval(q.Refill)
+		return apikey.Count(q.Limit, "credit", "credits") + ", refilled " + apikey.Every(q.Refill)
 	}
-	return grouped(q.Limit) + " credits"
+	return apikey.Count(q.Limit, "credit", "credits")
 }
 
 // refusalText says how a restriction refuses once enforced.
 func refusalText(r apikey.Restriction) string {
 	switch r {
 	case apikey.RestrictIPs:
-		return "Requests from other addresses will be refused with ip_not_allowed (403) within a second, everywhere."
+		return "Requests from other addresses will be refused within a second, everywhere."
 	case apikey.RestrictDomains:
-		return "Requests from other origins, or with none, will be refused with domain_not_allowed or anonymous_request (403) within a second, everywhere."
+		return "Requests from other origins, or with none, will be refused within a second, everywhere."
 	case apikey.RestrictRateLimit:
-		return "Requests past the limit will be refused with rate_limited (429) within a second, everywhere."
+		return "Requests past the limit will be refused within a second, everywhere."
 	case apikey.RestrictScopes:
-		return "Requests needing a scope the key lacks will be refused with forbidden (403) within a second, everywhere."
+		return "Requests needing a scope the key lacks will be refused within a second, everywhere."
 	}
-	return "Requests past the quota will be refused with quota_exceeded (429) within a second, everywhere."
+	return "Requests past the quota will be refused within a second, everywhere."
 }
 
 // keySuggestions is "Restrict to what it uses" for key k: nil unless the

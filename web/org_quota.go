@@ -123,7 +123,7 @@ func (s *Server) orgCreditsAdd(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	message := fmt.Sprintf("Added %s credits to %s.", apikey.Thousands(amount), m.Name)
+	message := fmt.Sprintf("Added %s to %s.", apikey.Count(amount, "credit", "credits"), m.Name)
 	if isHTMX(c) {
 		v := settings.Quota{}
 		if oq.State != nil {

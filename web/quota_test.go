@@ -117,7 +117,7 @@ func TestKeyQuotaForm(t *testing.T) {
 			t.Error("a key without a quota shows a quota section")
 		}
 
-		whole := "Enter a whole number from 1 to 1000000000000."
+		whole := "Enter a whole number from 1 to 1,000,000,000,000."
 		for _, tc := range []struct {
 			name                        string
 			kind, limit, refill, amount string
@@ -364,7 +364,7 @@ func TestKeyCredits(t *testing.T) {
 			t.Errorf("toast %q", got)
 		}
 
-		msg := "Enter a whole number of credits from 1 to 1000000000000."
+		msg := "Enter a whole number of credits from 1 to 1,000,000,000,000."
 		for _, amount := range []string{"", "0", "-5", "lots", "2.5", "1000000000001", "99999999999999999999"} {
 			for _, hdr := range [][]string{nil, hx} {
 				r := c.post(page+"/credits", url.Values{"amount": {amount}}, hdr...)
@@ -487,7 +487,7 @@ func TestOrgQuotaSettings(t *testing.T) {
 			t.Fatalf("stored organization quota %+v", oq)
 		}
 		r = c.get(path)
-		if !strings.Contains(r.body, "The quota of Acme is now 10,000 credits, set to 10,000 every 7d (report only).") {
+		if !strings.Contains(r.body, "The quota of Acme is now 10,000 credits, set to 10,000 every 7 days (report only).") {
 			t.Error("no flash after saving the quota")
 		}
 		if got := quotaFields(r, "org-quota-form"); got != [4]string{"credits", "10000", "7d", ""} {
@@ -504,7 +504,7 @@ func TestOrgQuotaSettings(t *testing.T) {
 			t.Error("the standing lacks its report-only flag or Add credits")
 		}
 
-		whole := "Enter a whole number from 1 to 1000000000000."
+		whole := "Enter a whole number from 1 to 1,000,000,000,000."
 		for _, tc := range []struct {
 			kind, limit, refill, amount, reportOnly string
 			field, says                             string
@@ -554,7 +554,7 @@ func TestOrgQuotaSettings(t *testing.T) {
 		for _, hdr := range [][]string{nil, hx} {
 			r := c.post(path+"/credits", url.Values{"amount": {"0"}}, hdr...)
 			wantStatus(t, r, http.StatusUnprocessableEntity)
-			if got := r.text("error-amount"); got != "Enter a whole number of credits from 1 to 1000000000000." {
+			if got := r.text("error-amount"); got != "Enter a whole number of credits from 1 to 1,000,000,000,000." {
 				t.Errorf("%v: amount 0 says %q", hdr, got)
 			}
 		}

@@ -24,18 +24,18 @@ func quotaMeter(id string, st apikey.QuotaState, reportOnly bool, now time.Time)
 	switch spec.Kind {
 	case quota.Day:
 		m.Value = st.Spent
-		m.Text = apikey.Thousands(st.Spent) + " of " + limit + " requests today"
+		m.Text = apikey.Thousands(st.Spent) + " of " + apikey.Count(st.Limit, "request", "requests") + " today"
 		m.Short = apikey.Thousands(st.Spent) + " of " + limit + " today"
 		m.Reset = "resets at midnight UTC, " + relative(st.Reset, now)
 	case quota.Month:
 		m.Value = st.Spent
-		m.Text = apikey.Thousands(st.Spent) + " of " + limit + " requests this month"
+		m.Text = apikey.Thousands(st.Spent) + " of " + apikey.Count(st.Limit, "request", "requests") + " this month"
 		m.Short = apikey.Thousands(st.Spent) + " of " + limit + " this month"
 		m.Reset = "resets on " + st.Reset.UTC().Format("2 Jan at 15:04 UTC") + ", " + relative(st.Reset, now)
 	default:
 		m.Value = st.Remaining
-		m.Text = apikey.Thousands(st.Remaining) + " credits left of " + limit
-		m.Short = apikey.Thousands(st.Remaining) + " of " + limit + " credits left"
+		m.Text = apikey.Count(st.Remaining, "credit", "credits") + " left of " + limit
+		m.Short = apikey.Thousands(st.Remaining) + " of " + apikey.Count(st.Limit, "credit", "credits") + " left"
 		if st.Reset.IsZero() {
 			m.Reset = "never refills"
 		} else {
@@ -46,7 +46,7 @@ func quotaMeter(id string, st apikey.QuotaState, reportOnly bool, now time.Time)
 		m.ResetExact = st.Reset.UTC().Format(exactLayout)
 	}
 	if spec.TopUp > 0 && spec.TopUpPeriod.Equal(st.PeriodStart) {
-		m.Added = "includes " + apikey.Thousands(spec.TopUp) + " credits added"
+		m.Added = "includes " + apikey.Count(spec.TopUp, "credit", "credits") + " added"
 	}
 	return m
 }

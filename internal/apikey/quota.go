@@ -148,7 +148,7 @@ func readOrgQuota(db *gorm.DB, orgID string) (orgQuotaRow, error) {
 // checkTopUp refuses amounts no one means.
 func checkTopUp(amount int64) error {
 	if amount < 1 || amount > quota.MaxLimit {
-		return apperr.InvalidFields(map[string]string{"amount": fmt.Sprintf("Enter a whole number of credits from 1 to %d.", int64(quota.MaxLimit))})
+		return apperr.InvalidFields(map[string]string{"amount": "Enter a whole number of credits from 1 to " + Thousands(quota.MaxLimit) + "."})
 	}
 	return nil
 }
@@ -171,7 +171,7 @@ func topUpFits(db *gorm.DB, amount int64, start time.Time) *gorm.DB {
 
 // errTopUpTooLarge refuses a top-up past what a period may hold.
 var errTopUpTooLarge = apperr.InvalidFields(map[string]string{
-	"amount": fmt.Sprintf("This would take the credits added this period past %d.", int64(quota.MaxLimit)),
+	"amount": "This would take the credits added this period past " + Thousands(quota.MaxLimit) + ".",
 })
 
 // TopUp adds amount credits to key id's balance for its current refill
@@ -332,23 +332,52 @@ func DescribeQuota(q *quota.Spec, reportOnly bool) string {
 	var d string
 	switch q.Kind {
 	case quota.Day:
-		d = fmt.Sprintf("%s requests a day", Thousands(q.Limit))
+		d = Count(q.Limit, "request", "requests") + " a day"
 	case quota.Month:
-		d = fmt.Sprintf("%s requests a month", Thousands(q.Limit))
+		d = Count(q.Limit, "request", "requests") + " a month"
 	default:
-		d = fmt.Sprintf("%s credits", Thousands(q.Limit))
+		d = Count(q.Limit, "credit", "credits")
 		if q.Refill > 0 {
 			amount := q.Limit
 			if q.RefillAmount > 0 {
 				amount = q.RefillAmount
 			}
-			d += fmt.Sprintf(", set to %s every %s", Thousands(amount), FormatInterval(q.Refill))
+			d += fmt.Sprintf(", set to %s %s", Thousands(amount), Every(q.Refill))
 		}
 	}
 	if reportOnly {
 		d += " (report only)"
 	}
 	return d
+}
+
+// Count writes n with commas and the noun that fits: "1 credit", "5,000
+// credits".
+func Count(n int64, one, many string) string {
+	if n == 1 || n == -1 {
+		return Thousands(n) + " " + one
+	}
+	return Thousands(n) + " " + many
+}
+
+// Every says how often an interval comes round: "every minute", "every
+// day", "every 30 days", "every 90 minutes".
+func Every(d time.Duration) string {
+	unit := func(n int64, one, many string) string {
+		if n == 1 {
+			return "every " + one
+		}
+		return "every " + Count(n, one, many)
+	}
+	switch {
+	case d%(24*time.Hour) == 0:
+		return unit(int64(d/(24*time.Hour)), "day", "days")
+	case d%time.Hour == 0:
+		return unit(int64(d/time.Hour), "hour", "hours")
+	case d%time.Minute == 0:
+		return unit(int64(d/time.Minute), "minute", "minutes")
+	}
+	return "every " + d.String()
 }
 
 // Thousands writes n with commas between thousands.

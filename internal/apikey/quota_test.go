@@ -241,8 +241,26 @@ func TestOrgQuota(t *testing.T) {
 		if ev := f.events(t, f.org, audit.OrgQuotaChanged); len(ev) != 3 {
 			t.Fatalf("%d quota change events", len(ev))
 		}
-		if got := DescribeQuota(&quota.Spec{Kind: quota.Credits, Limit: 5000, Refill: 24 * time.Hour, RefillAmount: 100}, true); got != "5,000 credits, set to 100 every 1d (report only)" {
+		if got := DescribeQuota(&quota.Spec{Kind: quota.Credits, Limit: 5000, Refill: 24 * time.Hour, RefillAmount: 100}, true); got != "5,000 credits, set to 100 every day (report only)" {
 			t.Fatalf("DescribeQuota: %q", got)
 		}
 	})
+}
+
+func TestQuotaWords(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{Count(1, "credit", "credits"), "1 credit"},
+		{Count(0, "credit", "credits"), "0 credits"},
+		{Count(1234567, "request", "requests"), "1,234,567 requests"},
+		{Every(time.Minute), "every minute"},
+		{Every(90 * time.Minute), "every 90 minutes"},
+		{Every(24 * time.Hour), "every day"},
+		{Every(30 * 24 * time.Hour), "every 30 days"},
+		{DescribeQuota(&quota.Spec{Kind: quota.Day, Limit: 1}, false), "1 request a day"},
+		{DescribeQuota(nil, false), "none"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%q, want %q", tc.got, tc.want)
+		}
+	}
 }

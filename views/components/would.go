@@ -26,16 +26,16 @@ func wouldText(outcome string) string {
 	return "Would be refused: " + w
 }
 
-// wouldColors are light shades of the refusals' colours, so a request
-// only reported looks related to its refusal and unlike both allowed and
-// refused requests.
+// wouldColors are hues next to the refusals' own, unlike both allowed and
+// refused requests, each at least 3:1 against the card in light and dark
+// (mid shades: luminance about 0.2) so a stacked band stays visible.
 var wouldColors = map[string]string{
-	"ip_not_allowed":     "#f472b6",
-	"domain_not_allowed": "#60a5fa",
-	"anonymous_request":  "#22d3ee",
-	"forbidden":          "#c084fc",
-	"rate_limited":       "#fbbf24",
-	"quota_exceeded":     "#fb923c",
+	"ip_not_allowed":     "#c026d3", // fuchsia-600 beside the refusal's pink
+	"domain_not_allowed": "#0284c7", // sky-600 beside blue
+	"anonymous_request":  "#0d9488", // teal-600 beside cyan
+	"forbidden":          "#8b5cf6", // violet-500 beside purple
+	"rate_limited":       "#ea580c", // orange-600 beside amber
+	"quota_exceeded":     "#6366f1", // indigo-500
 }
 
 // wouldColor is the fill of a would_<code> outcome.

@@ -70,7 +70,7 @@ test('a credits quota: set in the edit form, shown on the key page and its row, 
   await form.getByLabel('Refill (credits)').selectOption({ label: 'Every day' });
   await form.getByRole('button', { name: 'Save changes' }).click();
   form = page.getByTestId('key-form');
-  await expect(form.getByTestId('error-quota_limit')).toHaveText('Enter a whole number from 1 to 1000000000000.');
+  await expect(form.getByTestId('error-quota_limit')).toHaveText('Enter a whole number from 1 to 1,000,000,000,000.');
   await expect(form.getByLabel('Amount', { exact: true })).toHaveValue('0');
   await expect(form.getByRole('radio', { name: 'Credits', exact: true })).toBeChecked();
   await expect(form.getByLabel('Refill (credits)')).toHaveValue('1d');
@@ -122,7 +122,7 @@ test('a credits quota: set in the edit form, shown on the key page and its row, 
   await expect(credits.getByLabel('Credits to add')).toBeFocused();
   await page.keyboard.type('0');
   await page.keyboard.press('Enter');
-  await expect(credits.getByTestId('error-amount')).toHaveText('Enter a whole number of credits from 1 to 1000000000000.');
+  await expect(credits.getByTestId('error-amount')).toHaveText('Enter a whole number of credits from 1 to 1,000,000,000,000.');
   await expectAccessible(page);
   await credits.getByLabel('Credits to add').fill('1000');
   await page.keyboard.press('Enter');
@@ -143,7 +143,7 @@ test('the organization quota: set on the settings page, topped up, shown on key 
     await form.getByLabel('Amount', { exact: true }).fill('-3');
   });
   const form = page.getByTestId('org-quota-form');
-  await expect(form.getByTestId('error-quota_limit')).toHaveText('Enter a whole number from 1 to 1000000000000.');
+  await expect(form.getByTestId('error-quota_limit')).toHaveText('Enter a whole number from 1 to 1,000,000,000,000.');
   await expect(form.getByLabel('Amount', { exact: true })).toHaveValue('-3');
   await expectAccessible(page);
 
