@@ -175,7 +175,7 @@ func validateQuota(in QuotaInput, errs map[string]string, prefix string) *quota.
 	}
 	n, err := strconv.ParseInt(limit, 10, 64)
 	if err != nil || n < 1 || n > quota.MaxLimit {
-		errs[prefix+"quota_limit"] = "Enter a whole number from 1 to "+Thousands(quota.MaxLimit)+"."
+		errs[prefix+"quota_limit"] = "Enter a whole number from 1 to " + Thousands(quota.MaxLimit) + "."
 		return nil
 	}
 	s.Limit = n
@@ -205,7 +205,7 @@ func validateQuota(in QuotaInput, errs map[string]string, prefix string) *quota.
 			errs[prefix+"quota_refill_amount"] = "Set a refill interval, or leave the refill amount empty."
 			return nil
 		case err != nil || n < 1 || n > quota.MaxLimit:
-			errs[prefix+"quota_refill_amount"] = "Enter a whole number from 1 to "+Thousands(quota.MaxLimit)+"."
+			errs[prefix+"quota_refill_amount"] = "Enter a whole number from 1 to " + Thousands(quota.MaxLimit) + "."
 			return nil
 		}
 		s.RefillAmount = n
