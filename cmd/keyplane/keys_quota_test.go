@@ -1,32 +1,16 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 
-	"keyplane/internal/apikey"
-	"keyplane/internal/config"
 	"keyplane/internal/quota"
 )
 
 // storedQuota reads the quota of the key described so.
 func storedQuota(t *testing.T, getenv func(string) string, description string) *quota.Spec {
 	t.Helper()
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := openDB(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var k apikey.Key
-	if err := db.Where("description = ?", description).Take(&k).Error; err != nil {
-		t.Fatal(err)
-	}
-	return k.QuotaSpec()
+	return storedKey(t, getenv, "description = ?", description).QuotaSpec()
 }
 
 // TestKeysCreateQuota: keys create takes --quota N --quota-period

@@ -13,6 +13,13 @@ import (
 // line's database.
 func storedModes(t *testing.T, getenv func(string) string, id string) apikey.ReportOnly {
 	t.Helper()
+	return storedKey(t, getenv, "id = ?", id).ReportOnly()
+}
+
+// storedKey reads the key that where (with args) names from the command
+// line's database.
+func storedKey(t *testing.T, getenv func(string) string, where string, args ...any) apikey.Key {
+	t.Helper()
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		t.Fatal(err)
@@ -23,10 +30,10 @@ func storedModes(t *testing.T, getenv func(string) string, id string) apikey.Rep
 	}
 	defer db.Close()
 	var k apikey.Key
-	if err := db.Where("id = ?", id).Take(&k).Error; err != nil {
+	if err := db.Where(where, args...).Take(&k).Error; err != nil {
 		t.Fatal(err)
 	}
-	return k.ReportOnly()
+	return k
 }
 
 // TestKeysReportOnly: keys create takes --report-only (commas or the flag
