@@ -70,7 +70,7 @@ func (d *DataPlane) Verify(c echo.Context) error {
 		if errors.As(err, &mbe) {
 			return WriteError(c, CodeTooLarge, "The request body is larger than 64 KiB")
 		}
-		return WriteError(c, CodeBadRequest, "The body must be a JSON object: {\"key\": \"...\", \"scope\": \"...\", \"origin\": \"...\", \"ip\": \"...\", \"product\": \"...\"}")
+		return WriteError(c, CodeBadRequest, "The body must be a JSON object: {\"key\": \"...\", \"scope\": \"...\", \"origin\": \"...\", \"ip\": \"...\", \"product\": \"...\", \"cost\": 1}")
 	}
 	if dec.More() {
 		return WriteError(c, CodeBadRequest, "The body must hold exactly one JSON object")
