@@ -4,15 +4,12 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"keyplane/internal/account"
 	"keyplane/internal/apperr"
 	"keyplane/internal/org"
 	"keyplane/views/admin"
-	"keyplane/views/components"
-	"keyplane/views/keys"
 )
 
 const timeLayout = "2006-01-02 15:04 UTC"
@@ -75,10 +72,7 @@ func (s *Server) usersChanged(c echo.Context, message string) error {
 	if err != nil {
 		return err
 	}
-	h := c.Response().Header()
-	h.Set("HX-Reswap", "none")
-	h.Set("HX-Trigger", keys.CloseModalEvt)
-	return render(c, http.StatusOK, templ.Join(admin.UsersTable(s.page(c, "Users"), rows, true), components.ToastOOB(message)))
+	return closeDialog(c, message, admin.UsersTable(s.page(c, "Users"), rows, true))
 }
 
 // adminCreateUser creates a user with a password the operator chose.

@@ -6,6 +6,8 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"keyplane/views/components"
+	"keyplane/views/keys"
 	"keyplane/views/layout"
 )
 
@@ -35,4 +37,14 @@ func dialog[VM any](s *Server, c echo.Context, status int, title string, modal f
 		return render(c, status, modal(vm))
 	}
 	return render(c, status, screen(s.page(c, title), vm))
+}
+
+// closeDialog answers an htmx mutation made from a dialog: the dialog
+// closes, parts (out-of-band swaps) update the page, and a toast says
+// message. Nothing is swapped into the request's own target.
+func closeDialog(c echo.Context, message string, parts ...templ.Component) error {
+	h := c.Response().Header()
+	h.Set("HX-Reswap", "none")
+	h.Set("HX-Trigger", keys.CloseModalEvt)
+	return render(c, http.StatusOK, templ.Join(append(parts, components.ToastOOB(message))...))
 }

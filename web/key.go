@@ -10,7 +10,6 @@ import (
 
 	"keyplane/internal/apikey"
 	"keyplane/internal/apperr"
-	"keyplane/views/components"
 	"keyplane/views/keys"
 )
 
@@ -110,10 +109,7 @@ func (s *Server) keyChanged(c echo.Context, k apikey.Key, message string) error 
 	if err != nil {
 		return err
 	}
-	h := c.Response().Header()
-	h.Set("HX-Reswap", "none")
-	h.Set("HX-Trigger", keys.CloseModalEvt)
-	return render(c, http.StatusOK, templ.Join(append(oob, components.ToastOOB(message))...))
+	return closeDialog(c, message, oob...)
 }
 
 // keyOOB are the parts of key k's page that change with its state, as

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"keyplane/internal/apikey"
@@ -114,10 +113,7 @@ func (s *Server) keyCreditsAdd(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		h := c.Response().Header()
-		h.Set("HX-Reswap", "none")
-		h.Set("HX-Trigger", keys.CloseModalEvt)
-		return render(c, http.StatusOK, templ.Join(keys.KeyQuota(q, true), components.ToastOOB(message)))
+		return closeDialog(c, message, keys.KeyQuota(q, true))
 	}
 	s.sessions.addFlash(c, message)
 	return redirect(c, keys.KeyURL(m.Slug, k.ID))

@@ -15,7 +15,6 @@ import (
 	"keyplane/internal/apperr"
 	"keyplane/internal/offboard"
 	"keyplane/internal/org"
-	"keyplane/views/components"
 	"keyplane/views/keys"
 	"keyplane/views/members"
 )
@@ -79,10 +78,7 @@ func (s *Server) membersChanged(c echo.Context, message string) error {
 	if err != nil {
 		return err
 	}
-	h := c.Response().Header()
-	h.Set("HX-Reswap", "none")
-	h.Set("HX-Trigger", keys.CloseModalEvt)
-	return render(c, http.StatusOK, templ.Join(members.List(vm, true), components.ToastOOB(message)))
+	return closeDialog(c, message, members.List(vm, true))
 }
 
 // memberRefused shows why a change to the members was refused (the last

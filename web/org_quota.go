@@ -4,14 +4,12 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"keyplane/internal/apikey"
 	"keyplane/internal/apperr"
 	"keyplane/internal/quota"
 	"keyplane/views/components"
-	"keyplane/views/keys"
 	"keyplane/views/settings"
 )
 
@@ -130,10 +128,7 @@ func (s *Server) orgCreditsAdd(c echo.Context) error {
 			v.Standing = quotaMeter("org-quota-text", *oq.State, oq.ReportOnly, s.now())
 			v.Credits = oq.State.Spec.Kind == quota.Credits
 		}
-		h := c.Response().Header()
-		h.Set("HX-Reswap", "none")
-		h.Set("HX-Trigger", keys.CloseModalEvt)
-		return render(c, http.StatusOK, templ.Join(settings.QuotaStanding(m.Slug, v, true), components.ToastOOB(message)))
+		return closeDialog(c, message, settings.QuotaStanding(m.Slug, v, true))
 	}
 	s.sessions.addFlash(c, message)
 	return redirect(c, settings.URL(m.Slug)+"#"+settings.QuotaID)
