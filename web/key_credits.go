@@ -97,12 +97,7 @@ func (s *Server) keyCreditsAdd(c echo.Context) error {
 		if serr != nil {
 			return serr
 		}
-		vm := s.keyCredits(c, old, st)
-		vm.Amount, vm.Error = c.FormValue("amount"), apperr.FieldsOf(err)["amount"]
-		if vm.Error == "" {
-			vm.Error = apperr.MessageOf(err)
-		}
-		return dialog(s, c, statusOf(apperr.Invalid), vm.Title, components.CreditsModal, components.CreditsScreen, vm)
+		return s.creditsRefused(c, s.keyCredits(c, old, st), err)
 	}
 	if err != nil {
 		return err
@@ -117,4 +112,14 @@ func (s *Server) keyCreditsAdd(c echo.Context) error {
 	}
 	s.sessions.addFlash(c, message)
 	return redirect(c, keys.KeyURL(m.Slug, k.ID))
+}
+
+// creditsRefused shows a credits dialog again with what was typed and why
+// it was refused, with status 422.
+func (s *Server) creditsRefused(c echo.Context, vm components.Credits, err error) error {
+	vm.Amount, vm.Error = c.FormValue("amount"), apperr.FieldsOf(err)["amount"]
+	if vm.Error == "" {
+		vm.Error = apperr.MessageOf(err)
+	}
+	return dialog(s, c, statusOf(apperr.Invalid), vm.Title, components.CreditsModal, components.CreditsScreen, vm)
 }

@@ -72,9 +72,9 @@ func wouldSummary(w usage.WouldRefuse, modes apikey.ReportOnly) string {
 	switch {
 	case total == 0 || w.IPs == 0 || total != w.Total:
 	case w.MoreIPs:
-		text += ", from more than " + grouped(int64(w.IPs)) + " " + plural(int64(w.IPs), "IP", "IPs")
+		text += ", from more than " + apikey.Count(int64(w.IPs), "IP", "IPs")
 	default:
-		text += ", from " + grouped(int64(w.IPs)) + " " + plural(int64(w.IPs), "IP", "IPs")
+		text += ", from " + apikey.Count(int64(w.IPs), "IP", "IPs")
 	}
 	return text + "."
 }
@@ -84,7 +84,7 @@ func requestsText(n int64) string {
 	if n == 0 {
 		return "no requests"
 	}
-	return grouped(n) + " " + plural(n, "request", "requests")
+	return apikey.Count(n, "request", "requests")
 }
 
 // restrictionSetting says what restriction r of k allows.
@@ -159,7 +159,7 @@ func (s *Server) keySuggestions(c echo.Context, k apikey.Key, now time.Time) (*k
 	vm.Origins = sourceRows(proposed(used.Origins, sg.Origins), now)
 	for _, u := range used.Scopes {
 		if slices.Contains(sg.Scopes, u.Scope) {
-			vm.Scopes = append(vm.Scopes, keys.Source{Value: u.Scope, Requests: grouped(u.Requests)})
+			vm.Scopes = append(vm.Scopes, keys.Source{Value: u.Scope, Requests: apikey.Thousands(u.Requests)})
 		}
 	}
 	if used.OtherRequests > 0 {

@@ -2,7 +2,6 @@ package web
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -32,7 +31,7 @@ func sourcesView(src usage.KeySources, now time.Time) keys.Sources {
 		if len(src.IPs) == 0 {
 			what = "unknown addresses"
 		}
-		out.Other = fmt.Sprintf("%s %s from %s.", grouped(src.OtherRequests), plural(src.OtherRequests, "request", "requests"), what)
+		out.Other = fmt.Sprintf("%s from %s.", apikey.Count(src.OtherRequests, "request", "requests"), what)
 	}
 	return out
 }
@@ -41,32 +40,9 @@ func sourceRows(list []usage.SourceUse, now time.Time) []keys.Source {
 	rows := make([]keys.Source, 0, len(list))
 	for _, u := range list {
 		rows = append(rows, keys.Source{
-			Value: u.Value, Requests: grouped(u.Requests), LastSeen: relative(u.LastSeen, now),
+			Value: u.Value, Requests: apikey.Thousands(u.Requests), LastSeen: relative(u.LastSeen, now),
 			LastExact: u.LastSeen.UTC().Format(exactLayout), LastISO: u.LastSeen.UTC().Format(time.RFC3339),
 		})
 	}
 	return rows
-}
-
-// grouped writes n with thousands separators: 1,204.
-func grouped(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := n < 0
-	if neg {
-		s = s[1:]
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	if neg {
-		s = "-" + s
-	}
-	return s
-}
-
-func plural(n int64, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

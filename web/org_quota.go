@@ -111,12 +111,7 @@ func (s *Server) orgCreditsAdd(c echo.Context) error {
 		if serr != nil {
 			return serr
 		}
-		vm := s.orgCredits(c, st)
-		vm.Amount, vm.Error = c.FormValue("amount"), apperr.FieldsOf(err)["amount"]
-		if vm.Error == "" {
-			vm.Error = apperr.MessageOf(err)
-		}
-		return dialog(s, c, statusOf(apperr.Invalid), vm.Title, components.CreditsModal, components.CreditsScreen, vm)
+		return s.creditsRefused(c, s.orgCredits(c, st), err)
 	}
 	if err != nil {
 		return err

@@ -249,6 +249,11 @@ func TestOrgQuota(t *testing.T) {
 
 func TestQuotaWords(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
+		{Thousands(0), "0"},
+		{Thousands(999), "999"},
+		{Thousands(1000), "1,000"},
+		{Thousands(1234567), "1,234,567"},
+		{Thousands(-4500), "-4,500"},
 		{Count(1, "credit", "credits"), "1 credit"},
 		{Count(0, "credit", "credits"), "0 credits"},
 		{Count(1234567, "request", "requests"), "1,234,567 requests"},
