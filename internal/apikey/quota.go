@@ -46,9 +46,11 @@ type spentRow struct {
 	Spent       int64
 }
 
-// readSpent returns what each (subject, period start) pair spent, keyed by
-// subject; pairs with nothing spent are absent.
-func readSpent(db *gorm.DB, pairs map[string]time.Time) (map[string]int64, error) {
+// ReadSpent returns what each quota subject spent in the period starting
+// at its time in pairs, as quota_spent holds it (db may narrow the rows
+// further, say to an organization); subjects with nothing spent are
+// absent.
+func ReadSpent(db *gorm.DB, pairs map[string]time.Time) (map[string]int64, error) {
 	out := map[string]int64{}
 	if len(pairs) == 0 {
 		return out, nil
@@ -85,7 +87,7 @@ func (s *Service) QuotaStates(ctx context.Context, orgID string, keys []Key, now
 			pairs[k.QuotaSubject()] = start
 		}
 	}
-	spent, err := readSpent(s.db.Conn(ctx).Where("org_id = ?", orgID), pairs)
+	spent, err := ReadSpent(s.db.Conn(ctx).Where("org_id = ?", orgID), pairs)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +126,7 @@ func (s *Service) OrgQuota(ctx context.Context, orgID string, now time.Time) (Or
 		return out, nil
 	}
 	start, _ := spec.Period(now)
-	spent, err := readSpent(db.Where("org_id = ?", orgID), map[string]time.Time{orgID: start})
+	spent, err := ReadSpent(db.Where("org_id = ?", orgID), map[string]time.Time{orgID: start})
 	if err != nil {
 		return OrgQuota{}, err
 	}

@@ -178,38 +178,20 @@ func (s DBStore) KeyByHash(ctx context.Context, hash []byte) (*Key, error) {
 // loadSpent reads what the current periods of subjects (nil ones skipped)
 // have spent, as the database holds it.
 func loadSpent(db *gorm.DB, now time.Time, subjects ...*quota.Subject) error {
-	q := db.Table("quota_spent").Select("subject_id, period_start, spent")
-	n := 0
+	pairs := map[string]time.Time{}
 	for _, s := range subjects {
-		if s == nil {
-			continue
+		if s != nil {
+			s.SpentPeriod, _ = s.Spec.Period(now)
+			pairs[s.ID] = s.SpentPeriod
 		}
-		start, _ := s.Spec.Period(now)
-		s.SpentPeriod = start
-		cond := db.Where("subject_id = ? AND period_start = ?", s.ID, start)
-		if n == 0 {
-			q = q.Where(cond)
-		} else {
-			q = q.Or(cond)
-		}
-		n++
 	}
-	if n == 0 {
-		return nil
+	spent, err := apikey.ReadSpent(db, pairs)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
 	}
-	var rows []struct {
-		SubjectID   string
-		PeriodStart time.Time
-		Spent       int64
-	}
-	if err := q.Find(&rows).Error; err != nil {
-		return fmt.Errorf("verify: load quota spent: %w", err)
-	}
-	for _, r := range rows {
-		for _, s := range subjects {
-			if s != nil && s.ID == r.SubjectID && s.SpentPeriod.Equal(r.PeriodStart) {
-				s.Spent = r.Spent
-			}
+	for _, s := range subjects {
+		if s != nil {
+			s.Spent = spent[s.ID]
 		}
 	}
 	return nil
