@@ -194,12 +194,8 @@ func (s *Server) suggestionOf(c echo.Context, k apikey.Key, now time.Time) (usag
 	if err != nil {
 		return usage.Suggestion{}, apikey.Suggestion{}, nil, err
 	}
-	rules, err := s.keys.Rules(k.Product)
-	if err != nil {
-		return usage.Suggestion{}, apikey.Suggestion{}, nil, apperr.New(apperr.Conflict, "This key's product %q no longer exists; it cannot be changed.", k.Product)
-	}
-	sg, left := rules.Policy.Propose(k, usage.Values(used.IPs), usage.Values(used.Origins), usage.ScopeNames(used.Scopes))
-	return used, sg, left, nil
+	sg, left, err := s.keys.Propose(k, usage.Values(used.IPs), usage.Values(used.Origins), usage.ScopeNames(used.Scopes))
+	return used, sg, left, err
 }
 
 // proposed keeps the uses of list whose value is in values.

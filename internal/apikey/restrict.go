@@ -115,6 +115,17 @@ func (p Policy) Propose(k Key, ips, origins, scopes []string) (sg Suggestion, le
 	return sg, append(leftOut, unknown...)
 }
 
+// Propose is Policy.Propose under the rules of k's product. Returns
+// Conflict when that product no longer exists.
+func (s *Service) Propose(k Key, ips, origins, scopes []string) (Suggestion, []string, error) {
+	rules, err := s.Rules(k.Product)
+	if err != nil {
+		return Suggestion{}, nil, apperr.New(apperr.Conflict, "This key's product %q no longer exists; it cannot be changed.", k.Product)
+	}
+	sg, left := rules.Policy.Propose(k, ips, origins, scopes)
+	return sg, left, nil
+}
+
 // Restrict sets key keyID of orgID to what its traffic used, in one
 // transaction: its IP allowlist to sg's addresses, its allowed domains
 // (public keys only) to sg's origins, its scopes to sg's scopes (those

@@ -147,11 +147,10 @@ func (m *Management) suggestionOf(ctx context.Context, k apikey.Key) (usage.Sugg
 	if err != nil {
 		return usage.Suggestion{}, apikey.Suggestion{}, nil, m.fail(err)
 	}
-	rules, err := m.keys.Rules(k.Product)
+	sg, left, err := m.keys.Propose(k, usage.Values(used.IPs), usage.Values(used.Origins), usage.ScopeNames(used.Scopes))
 	if err != nil {
-		return usage.Suggestion{}, apikey.Suggestion{}, nil, NewProblem(CodeConflict, "This key's product no longer exists; it cannot be changed.")
+		return usage.Suggestion{}, apikey.Suggestion{}, nil, m.fail(err)
 	}
-	sg, left := rules.Policy.Propose(k, usage.Values(used.IPs), usage.Values(used.Origins), usage.ScopeNames(used.Scopes))
 	return used, sg, left, nil
 }
 
