@@ -16,10 +16,6 @@ import (
 	"keyplane/views/keys"
 )
 
-// wouldDays is how far back the key page counts what its report-only
-// restrictions let through.
-const wouldDays = 7
-
 // keyRestrictions sets the parts of key k's page about its restrictions:
 // the Restrictions panel, and "Restrict to what it uses" for admins.
 func (s *Server) keyRestrictions(c echo.Context, k apikey.Key, now time.Time, d *keys.Detail) error {
@@ -36,7 +32,7 @@ func (s *Server) keyRestrictions(c echo.Context, k apikey.Key, now time.Time, d 
 // let through in the last 7 days.
 func (s *Server) restrictionsPanel(c echo.Context, k apikey.Key, now time.Time) (keys.Restrictions, error) {
 	m := currentMembership(c)
-	w, err := s.usageReader.WouldRefuse(c.Request().Context(), m.ID, k.ID, now.AddDate(0, 0, -wouldDays))
+	w, err := s.usageReader.WouldRefuse(c.Request().Context(), m.ID, k.ID, now.AddDate(0, 0, -usage.WouldDays))
 	if err != nil {
 		return keys.Restrictions{}, err
 	}
@@ -254,7 +250,7 @@ func (s *Server) keyEnforceConfirm(c echo.Context) error {
 	case !k.ReportOnly().Has(r):
 		return apperr.New(apperr.Conflict, "%s of this key is already enforced.", upper(r.Phrase()))
 	}
-	w, err := s.usageReader.WouldRefuse(c.Request().Context(), m.ID, k.ID, now.AddDate(0, 0, -wouldDays))
+	w, err := s.usageReader.WouldRefuse(c.Request().Context(), m.ID, k.ID, now.AddDate(0, 0, -usage.WouldDays))
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,10 @@ const (
 	SourceWouldIP = "would_ip"
 )
 
+// WouldDays is how far back a key's page and its API count what its
+// report-only restrictions let through.
+const WouldDays = 7
+
 // IsWould reports whether outcome is a request a report-only restriction
 // would have refused (and let through).
 func IsWould(outcome string) bool { return strings.HasPrefix(outcome, WouldPrefix) }

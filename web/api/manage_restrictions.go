@@ -12,10 +12,6 @@ import (
 	"keyplane/internal/usage"
 )
 
-// wouldDays is how far back a key's restrictions count what their
-// report-only mode let through, as on its page.
-const wouldDays = 7
-
 // The modes of a restriction as keys and restrictions show them.
 const (
 	ModeEnforce    = "enforce"
@@ -64,7 +60,7 @@ type keyRestrictionsOutput struct {
 
 // restrictionsOf is key k's restrictions as the API answers them.
 func (m *Management) restrictionsOf(ctx context.Context, k apikey.Key) (*keyRestrictionsOutput, error) {
-	w, err := m.usage.WouldRefuse(ctx, k.OrgID, k.ID, m.now().AddDate(0, 0, -wouldDays))
+	w, err := m.usage.WouldRefuse(ctx, k.OrgID, k.ID, m.now().AddDate(0, 0, -usage.WouldDays))
 	if err != nil {
 		return nil, m.fail(err)
 	}
